@@ -1,0 +1,211 @@
+#include "first.h"
+
+#include "conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cp_err.h"
+
+enum key_type { KEY_STR, KEY_INT };
+
+struct key_desc {
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    const char *default_value;
+    long min, max; /* for KEY_INT */
+    int secret;
+};
+
+#define STR(f, d) {#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 0}
+#define SECRET(f, d) {#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 1}
+#define INT(f, d, lo, hi) {#f, KEY_INT, offsetof(struct cp_conf, f), d, lo, hi, 0}
+
+static const struct key_desc keys[] = {
+    STR(listen, "unix:/tmp/coupon-fcgi.sock"),
+    INT(workers, "0", 0, 256),
+    INT(threads, "16", 1, 1024),
+    STR(metrics_path, "/dev/shm/coupon-fcgi.metrics"),
+    SECRET(admin_token, ""),
+    INT(max_body_bytes, "4096", 64, CP_MAX_BODY_BYTES),
+    STR(redis_host, "127.0.0.1"),
+    INT(redis_port, "6379", 1, 65535),
+    INT(redis_timeout_ms, "1000", 10, 60000),
+    STR(kafka_brokers, "127.0.0.1:9092"),
+    STR(kafka_topic, "coupon.issue"),
+    STR(kafka_issued_topic, "coupon.issued"),
+    STR(kafka_dlq_topic, "coupon.issue.dlq"),
+    INT(kafka_delivery_timeout_ms, "5000", 100, 300000),
+    INT(kafka_linger_ms, "2", 0, 1000),
+    STR(db_host, "127.0.0.1"),
+    INT(db_port, "3306", 1, 65535),
+    STR(db_socket, ""),
+    STR(db_user, "coupon"),
+    SECRET(db_password, ""),
+    STR(db_name, "coupon"),
+    INT(db_timeout_ms, "2000", 100, 60000),
+    INT(l1_capacity, "1000", 1, 10000000),
+    INT(l1_ttl_ms, "10000", 1, 86400000),
+    INT(l2_ttl_s, "1800", 1, 86400 * 30),
+    INT(l2_negative_ttl_s, "5", 1, 3600),
+    STR(consumer_group, "coupon-consumer-group"),
+    INT(consumer_batch_max, "2000", 1, CP_BATCH_MAX_EVENTS),
+    INT(consumer_batch_ms, "50", 1, 10000),
+    INT(consumer_backoff_max_ms, "5000", 10, 600000),
+    INT(reconcile_after_s, "30", 1, 86400),
+    STR(log_level, "info"),
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static const struct key_desc *find_key(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static int set_value(struct cp_conf *conf, const struct key_desc *k, const char *value,
+                     char *errbuf, size_t errlen)
+{
+    char *field = (char *)conf + k->offset;
+    if (k->type == KEY_STR) {
+        size_t cap = (strcmp(k->name, "log_level") == 0) ? sizeof conf->log_level
+                                                         : CP_CONF_STR_MAX;
+        if (strlen(value) >= cap) {
+            snprintf(errbuf, errlen, "%s: value longer than %zu bytes", k->name, cap - 1);
+            return CP_ERR_INVALID;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return CP_OK;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || v < k->min || v > k->max) {
+        snprintf(errbuf, errlen, "%s: expected an integer in %ld..%ld", k->name, k->min,
+                 k->max);
+        return CP_ERR_INVALID;
+    }
+    *(int *)(void *)field = (int)v;
+    return CP_OK;
+}
+
+void conf_defaults(struct cp_conf *conf)
+{
+    char err[64];
+    memset(conf, 0, sizeof *conf);
+    for (size_t i = 0; i < NKEYS; i++)
+        (void)set_value(conf, &keys[i], keys[i].default_value, err, sizeof err);
+}
+
+int conf_set(struct cp_conf *conf, const char *key, const char *value, char *errbuf,
+             size_t errlen)
+{
+    const struct key_desc *k = find_key(key);
+    if (k == NULL) {
+        snprintf(errbuf, errlen, "unknown key '%s'", key);
+        return CP_ERR_INVALID;
+    }
+    return set_value(conf, k, value, errbuf, errlen);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+static int load_file(struct cp_conf *conf, const char *path, char *errbuf, size_t errlen)
+{
+    int rc = CP_OK;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+        return CP_ERR_SYSTEM;
+    }
+    char line[CP_CONF_LINE_MAX];
+    int lineno = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(errbuf, errlen, "%s:%d: line too long", path, lineno);
+            rc = CP_ERR_INVALID;
+            goto out;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            snprintf(errbuf, errlen, "%s:%d: expected 'key = value'", path, lineno);
+            rc = CP_ERR_INVALID;
+            goto out;
+        }
+        *eq = '\0';
+        char *key = trim(s);
+        char *value = trim(eq + 1);
+        char msg[200];
+        if (conf_set(conf, key, value, msg, sizeof msg) != CP_OK) {
+            snprintf(errbuf, errlen, "%s:%d: %s", path, lineno, msg);
+            rc = CP_ERR_INVALID;
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        snprintf(errbuf, errlen, "%s: read error", path);
+        rc = CP_ERR_SYSTEM;
+    }
+out:
+    fclose(f);
+    return rc;
+}
+
+int conf_load(struct cp_conf *conf, const char *path, char *errbuf, size_t errlen)
+{
+    conf_defaults(conf);
+    if (path != NULL) {
+        int rc = load_file(conf, path, errbuf, errlen);
+        if (rc != CP_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < NKEYS; i++) {
+        char env_name[96] = "COUPON_";
+        size_t n = strlen(env_name);
+        for (const char *p = keys[i].name; *p && n < sizeof env_name - 1; p++)
+            env_name[n++] = (char)toupper((unsigned char)*p);
+        env_name[n] = '\0';
+        const char *value = getenv(env_name);
+        if (value == NULL)
+            continue;
+        char msg[200];
+        if (set_value(conf, &keys[i], value, msg, sizeof msg) != CP_OK) {
+            snprintf(errbuf, errlen, "environment %s: %s", env_name, msg);
+            return CP_ERR_INVALID;
+        }
+    }
+    return CP_OK;
+}
+
+void conf_dump(const struct cp_conf *conf, FILE *out)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *field = (const char *)conf + keys[i].offset;
+        if (keys[i].type == KEY_INT)
+            fprintf(out, "%s = %d\n", keys[i].name, *(const int *)(const void *)field);
+        else if (keys[i].secret)
+            fprintf(out, "%s = %s\n", keys[i].name, field[0] ? "********" : "");
+        else
+            fprintf(out, "%s = %s\n", keys[i].name, field);
+    }
+}

@@ -1,0 +1,79 @@
+/*
+ * conf.h - configuration shared by coupon-fcgi, coupon-consumer and coupon-admin.
+ *
+ * One file format for all programs: `key = value` lines, `#` comments, blank
+ * lines ignored. Unknown keys are an error (a typo must not silently fall back
+ * to a default). After the file, every key can be overridden by the
+ * environment variable COUPON_<KEY> (upper case), e.g. COUPON_REDIS_PORT.
+ * Every key, its default and meaning is listed in conf.c's table and in the
+ * README; conf_dump() prints them with secrets masked.
+ *
+ * The struct is plain data: load it once, then pass it (const) to modules.
+ */
+#ifndef COUPON_CONF_H
+#define COUPON_CONF_H
+
+#include <stdio.h>
+
+#include "cp_limits.h"
+
+struct cp_conf {
+    /* coupon-fcgi */
+    char listen[CP_CONF_STR_MAX]; /* unix:/path or host:port; empty = fd 0 (spawn-fcgi) */
+    int workers;                  /* pre-forked processes; 0 = number of CPUs */
+    int threads;                  /* request threads per worker */
+    char metrics_path[CP_CONF_STR_MAX]; /* shared-memory file for aggregated metrics */
+    char admin_token[CP_CONF_STR_MAX];  /* secret; empty disables the admin API */
+    int max_body_bytes;
+    /* Redis */
+    char redis_host[CP_CONF_STR_MAX];
+    int redis_port;
+    int redis_timeout_ms;
+    /* Kafka */
+    char kafka_brokers[CP_CONF_STR_MAX];
+    char kafka_topic[CP_CONF_STR_MAX];        /* coupon.issue */
+    char kafka_issued_topic[CP_CONF_STR_MAX]; /* coupon.issued */
+    char kafka_dlq_topic[CP_CONF_STR_MAX];    /* coupon.issue.dlq */
+    int kafka_delivery_timeout_ms;
+    int kafka_linger_ms;
+    /* MariaDB */
+    char db_host[CP_CONF_STR_MAX];
+    int db_port;
+    char db_socket[CP_CONF_STR_MAX];
+    char db_user[CP_CONF_STR_MAX];
+    char db_password[CP_CONF_STR_MAX]; /* secret */
+    char db_name[CP_CONF_STR_MAX];
+    int db_timeout_ms;
+    /* caches */
+    int l1_capacity;
+    int l1_ttl_ms;
+    int l2_ttl_s;
+    int l2_negative_ttl_s;
+    /* coupon-consumer */
+    char consumer_group[CP_CONF_STR_MAX];
+    int consumer_batch_max;
+    int consumer_batch_ms;
+    int consumer_backoff_max_ms;
+    int reconcile_after_s; /* re-produce PENDING issuances older than this */
+    /* all */
+    char log_level[16];
+};
+
+/* Fills every field with its default. */
+void conf_defaults(struct cp_conf *conf);
+
+/*
+ * Loads `path` (NULL = defaults only) then applies COUPON_* environment
+ * overrides. On failure returns CP_ERR_INVALID / CP_ERR_SYSTEM and writes a
+ * message naming the file, line and key into errbuf.
+ */
+int conf_load(struct cp_conf *conf, const char *path, char *errbuf, size_t errlen);
+
+/* Sets one key from text (same validation as the file). */
+int conf_set(struct cp_conf *conf, const char *key, const char *value, char *errbuf,
+             size_t errlen);
+
+/* Writes every key = value, secrets masked, to `out` (for --print-config). */
+void conf_dump(const struct cp_conf *conf, FILE *out);
+
+#endif

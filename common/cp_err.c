@@ -1,0 +1,21 @@
+#include "first.h"
+
+#include "cp_err.h"
+
+const char *cp_strerror(int err)
+{
+    switch (err) {
+    case CP_OK: return "ok";
+    case CP_ERR_NOMEM: return "out of memory";
+    case CP_ERR_INVALID: return "invalid";
+    case CP_ERR_NOT_FOUND: return "not found";
+    case CP_ERR_CONFLICT: return "conflict";
+    case CP_ERR_UNAVAILABLE: return "unavailable";
+    case CP_ERR_TIMEOUT: return "timeout";
+    case CP_ERR_LIMIT: return "limit exceeded";
+    case CP_ERR_AMBIGUOUS: return "ambiguous outcome";
+    case CP_ERR_SYSTEM: return "system error";
+    case CP_ERR_INTERNAL: return "internal error";
+    default: return "unknown error";
+    }
+}

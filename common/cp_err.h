@@ -1,0 +1,30 @@
+/*
+ * cp_err.h - the one error convention of the codebase.
+ *
+ * Every function that can fail returns 0 (or a non-negative value) on success
+ * and a negative enum cp_err on failure. Stateful modules additionally keep the
+ * text of their last error in their context object (`x_errstr(ctx)`), the way
+ * hiredis does. HTTP statuses are derived from these codes in exactly one place
+ * (fcgi-app/problem.c); nothing else maps errors to HTTP.
+ */
+#ifndef COUPON_CP_ERR_H
+#define COUPON_CP_ERR_H
+
+enum cp_err {
+    CP_OK = 0,
+    CP_ERR_NOMEM = -1,       /* allocation failed */
+    CP_ERR_INVALID = -2,     /* input rejected: malformed, out of range, wrong type */
+    CP_ERR_NOT_FOUND = -3,   /* the thing asked for does not exist */
+    CP_ERR_CONFLICT = -4,    /* state forbids it (duplicate, below issued, ...) */
+    CP_ERR_UNAVAILABLE = -5, /* a dependency (Redis, Kafka, MariaDB) is unreachable */
+    CP_ERR_TIMEOUT = -6,     /* a dependency did not answer in time */
+    CP_ERR_LIMIT = -7,       /* a named limit was exceeded (size, depth, count) */
+    CP_ERR_AMBIGUOUS = -8,   /* outcome unknown: may or may not have happened */
+    CP_ERR_SYSTEM = -9,      /* an OS call failed; errno-level detail in errstr */
+    CP_ERR_INTERNAL = -10,   /* a bug or broken invariant */
+};
+
+/* Short stable name of an error code ("invalid", "unavailable", ...). */
+const char *cp_strerror(int err);
+
+#endif

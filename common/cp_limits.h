@@ -1,0 +1,38 @@
+/*
+ * cp_limits.h - every hard limit on untrusted input and every sizing constant,
+ * in one place. Parsers enforce these before using a byte of input.
+ */
+#ifndef COUPON_CP_LIMITS_H
+#define COUPON_CP_LIMITS_H
+
+/* HTTP request handling (the web server configs enforce the same or smaller). */
+#define CP_MAX_BODY_BYTES 4096        /* request body; larger -> 413 */
+#define CP_MAX_URI_BYTES 2048         /* REQUEST_URI incl. query string -> 414/400 */
+#define CP_MAX_QUERY_BYTES 512        /* QUERY_STRING */
+#define CP_MAX_HEADER_BYTES 4096      /* any single header value we read */
+#define CP_MAX_JSON_DEPTH 4           /* request documents are flat objects */
+#define CP_MAX_JSON_KEYS 32           /* members in one request object */
+
+/* Coupon fields. */
+#define CP_TITLE_MAX_CHARS 200
+#define CP_CODE_MAX_CHARS 64
+#define CP_DESCRIPTION_MAX_CHARS 2000
+#define CP_DOC_MAX_BYTES 8192         /* one serialised coupon document */
+
+/* Paging on the user's coupon list. */
+#define CP_PAGE_LIMIT_MIN 1
+#define CP_PAGE_LIMIT_MAX 100
+#define CP_PAGE_LIMIT_DEFAULT 20
+
+/* Kafka events. */
+#define CP_EVENT_MAX_BYTES 512
+#define CP_EVENT_ID_HEX 32            /* 128-bit random id, hex */
+
+/* Consumer batching bounds (configuration is clamped to these). */
+#define CP_BATCH_MAX_EVENTS 5000
+
+/* Configuration file. */
+#define CP_CONF_LINE_MAX 1024
+#define CP_CONF_STR_MAX 256
+
+#endif

@@ -1,0 +1,132 @@
+#include "first.h"
+
+#include "event.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "cp_err.h"
+#include "jsonv.h"
+#include "timefmt.h"
+
+int event_new_id(char out[CP_EVENT_ID_HEX + 1])
+{
+    unsigned char raw[CP_EVENT_ID_HEX / 2];
+    size_t got = 0;
+    while (got < sizeof raw) {
+        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+        if (n < 0)
+            return CP_ERR_SYSTEM;
+        got += (size_t)n;
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof raw; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[CP_EVENT_ID_HEX] = '\0';
+    return CP_OK;
+}
+
+int event_encode(const struct issue_event *ev, char *buf, size_t cap)
+{
+    char at[TIMEFMT_LEN];
+    if (timefmt_format_ms(ev->issued_at_ms, at, sizeof at) < 0)
+        return CP_ERR_INVALID;
+    int n = snprintf(buf, cap,
+                     "{\"eventId\":\"%s\",\"couponId\":%" PRId64 ",\"userId\":%" PRId64
+                     ",\"sequence\":%" PRId64 ",\"issuedAt\":\"%s\"}",
+                     ev->event_id, ev->coupon_id, ev->user_id, ev->sequence, at);
+    if (n < 0 || (size_t)n >= cap)
+        return CP_ERR_LIMIT;
+    return n;
+}
+
+int event_key(const struct issue_event *ev, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%" PRId64 ":%" PRId64, ev->coupon_id, ev->user_id);
+    if (n < 0 || (size_t)n >= cap)
+        return CP_ERR_LIMIT;
+    return n;
+}
+
+static int is_event_id(const char *s, size_t n)
+{
+    if (n != CP_EVENT_ID_HEX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+int event_decode(const void *buf, size_t len, struct issue_event *ev, const char **reason)
+{
+    static const char *const allowed[] = {"eventId", "couponId", "userId", "sequence",
+                                          "issuedAt", NULL};
+    struct json_object *obj = NULL;
+    const char *s;
+    size_t n;
+    int rc;
+
+    if (len > CP_EVENT_MAX_BYTES) {
+        *reason = "event larger than the limit";
+        return CP_ERR_INVALID;
+    }
+    rc = jsonv_parse_object(buf, len, &obj, reason);
+    if (rc != CP_OK) {
+        rc = CP_ERR_INVALID;
+        goto out;
+    }
+    rc = CP_ERR_INVALID;
+    if (!jsonv_only_keys(obj, allowed, NULL)) {
+        *reason = "unknown member in event";
+        goto out;
+    }
+    if (jsonv_get_string(obj, "eventId", CP_EVENT_ID_HEX, &s, &n) != CP_OK ||
+        !is_event_id(s, n)) {
+        *reason = "eventId missing or not 32 hex digits";
+        goto out;
+    }
+    memcpy(ev->event_id, s, n + 1);
+    if (jsonv_get_id(obj, "couponId", &ev->coupon_id) != CP_OK) {
+        *reason = "couponId missing or not a positive 64-bit integer";
+        goto out;
+    }
+    if (jsonv_get_id(obj, "userId", &ev->user_id) != CP_OK) {
+        *reason = "userId missing or not a positive 64-bit integer";
+        goto out;
+    }
+    if (jsonv_get_id(obj, "sequence", &ev->sequence) != CP_OK) {
+        *reason = "sequence missing or not a positive 64-bit integer";
+        goto out;
+    }
+    if (jsonv_get_string(obj, "issuedAt", 40, &s, &n) != CP_OK ||
+        timefmt_parse_ms(s, n, &ev->issued_at_ms) != CP_OK) {
+        *reason = "issuedAt missing or not an RFC 3339 time";
+        goto out;
+    }
+    rc = CP_OK;
+    *reason = NULL;
+out:
+    json_object_put(obj);
+    return rc;
+}
+
+int event_encode_issued(const struct issue_event *ev, int64_t row_id, int64_t persisted_at_ms,
+                        char *buf, size_t cap)
+{
+    char at[TIMEFMT_LEN], pat[TIMEFMT_LEN];
+    if (timefmt_format_ms(ev->issued_at_ms, at, sizeof at) < 0 ||
+        timefmt_format_ms(persisted_at_ms, pat, sizeof pat) < 0)
+        return CP_ERR_INVALID;
+    int n = snprintf(buf, cap,
+                     "{\"id\":%" PRId64 ",\"couponId\":%" PRId64 ",\"userId\":%" PRId64
+                     ",\"sequence\":%" PRId64 ",\"issuedAt\":\"%s\",\"persistedAt\":\"%s\"}",
+                     row_id, ev->coupon_id, ev->user_id, ev->sequence, at, pat);
+    if (n < 0 || (size_t)n >= cap)
+        return CP_ERR_LIMIT;
+    return n;
+}

@@ -1,0 +1,13 @@
+# libcommon: configuration, logging, errors, JSON, time, the Kafka event format
+# and connection helpers shared by every program.
+noinst_LIBRARIES += common/libcommon.a
+common_libcommon_a_SOURCES = \
+	common/first.h common/cp_limits.h \
+	common/cp_err.h common/cp_err.c \
+	common/log.h common/log.c \
+	common/conf.h common/conf.c \
+	common/timefmt.h common/timefmt.c \
+	common/jsonv.h common/jsonv.c \
+	common/event.h common/event.c \
+	common/db.h common/db.c \
+	common/rconn.h common/rconn.c

@@ -1,0 +1,1 @@
+# consumer: filled in by its module

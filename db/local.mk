@@ -1,0 +1,3 @@
+# Versioned schema migrations, installed for scripts/migrate and operators.
+migrationsdir = $(pkgdatadir)/migrations
+dist_migrations_DATA = db/migrations/001_init.sql

@@ -1,0 +1,1 @@
+# fcgi-app: filled in by its module
