@@ -45,12 +45,25 @@ int jsonv_utf8_chars(const char *str, size_t len, size_t *chars)
 }
 
 /*
+ * Bytes that may appear outside strings in JSON: whitespace, structure,
+ * number characters and the letters of true/false/null. json-c's tokenizer
+ * accepts more even in strict mode ('single-quoted' member names, NaN,
+ * Infinity); rejecting them here also keeps this scan in step with it.
+ */
+static int json_bare_byte(char c)
+{
+    return c != '\0' && strchr(" \t\r\n{}[],:0123456789+-.eEtrufalsn", c) != NULL;
+}
+
+/*
  * One pass over the raw bytes: nesting depth, and duplicate names among the
  * top-level members (compared as raw escaped text, which is what a client
- * sending the same key twice produces). Member count is bounded by
- * CP_MAX_JSON_KEYS so the quadratic comparison stays tiny.
+ * sending the same key twice produces; names equal only once unescaped are
+ * caught by the caller comparing *nnames_out with json-c's member count).
+ * Member count is bounded by CP_MAX_JSON_KEYS so the quadratic comparison
+ * stays tiny.
  */
-static int scan_structure(const char *buf, size_t len, const char **reason)
+static int scan_structure(const char *buf, size_t len, size_t *nnames_out, const char **reason)
 {
     struct { size_t off, len; } names[CP_MAX_JSON_KEYS];
     size_t nnames = 0;
@@ -62,12 +75,18 @@ static int scan_structure(const char *buf, size_t len, const char **reason)
             size_t start = i + 1;
             i++;
             while (i < len && buf[i] != '"') {
+                if ((unsigned char)buf[i] < 0x20) {
+                    *reason = "control character inside a string"; /* json-c lets it pass */
+                    return CP_ERR_INVALID;
+                }
                 if (buf[i] == '\\')
                     i++;
                 i++;
             }
-            if (i >= len)
+            if (i >= len) {
+                *nnames_out = nnames;
                 return CP_OK; /* unterminated: the tokenizer reports it */
+            }
             if (depth == 1 && expect_name) {
                 if (nnames == CP_MAX_JSON_KEYS) {
                     *reason = "too many members";
@@ -95,8 +114,12 @@ static int scan_structure(const char *buf, size_t len, const char **reason)
             depth--;
         } else if (c == ',' && depth == 1) {
             expect_name = 1;
+        } else if (!json_bare_byte(c)) {
+            *reason = "malformed JSON";
+            return CP_ERR_INVALID;
         }
     }
+    *nnames_out = nnames;
     return CP_OK;
 }
 
@@ -107,7 +130,7 @@ int jsonv_parse_object(const char *buf, size_t len, struct json_object **out,
     int rc = CP_ERR_INVALID;
     struct json_tokener *tok = NULL;
     struct json_object *obj = NULL;
-    size_t chars;
+    size_t chars, nnames = 0;
 
     *out = NULL;
     if (len == 0) {
@@ -122,7 +145,7 @@ int jsonv_parse_object(const char *buf, size_t len, struct json_object **out,
         why = "body is not valid UTF-8";
         goto out;
     }
-    rc = scan_structure(buf, len, &why);
+    rc = scan_structure(buf, len, &nnames, &why);
     if (rc != CP_OK)
         goto out;
     rc = CP_ERR_INVALID;
@@ -146,6 +169,10 @@ int jsonv_parse_object(const char *buf, size_t len, struct json_object **out,
     }
     if (!json_object_is_type(obj, json_type_object)) {
         why = "body must be a JSON object";
+        goto out;
+    }
+    if ((size_t)json_object_object_length(obj) != nnames) {
+        why = "duplicate member name"; /* e.g. "a" and "\u0061": json-c kept one */
         goto out;
     }
     *out = obj;
@@ -173,12 +200,10 @@ int jsonv_get_int_range(struct json_object *obj, const char *key, int64_t min, i
     int64_t iv = json_object_get_int64(v);
     if (iv == INT64_MAX && json_object_get_uint64(v) != (uint64_t)INT64_MAX)
         return CP_ERR_INVALID;
-    if (iv == INT64_MIN) {
-        /* Saturated from below: reject unless the text really was INT64_MIN. */
-        const char *text = json_object_to_json_string(v);
-        if (text == NULL || strcmp(text, "-9223372036854775808") != 0)
-            return CP_ERR_INVALID;
-    }
+    /* Below INT64_MIN json-c saturates silently and re-prints the saturated
+     * value, so an overflow cannot be told from INT64_MIN itself: reject both. */
+    if (iv == INT64_MIN)
+        return CP_ERR_INVALID;
     if (iv < min || iv > max)
         return CP_ERR_INVALID;
     *out = iv;

@@ -25,7 +25,8 @@ int jsonv_parse_object(const char *buf, size_t len, struct json_object **out,
  * if it is present but not an integer in range. */
 int jsonv_get_id(struct json_object *obj, const char *key, int64_t *out);
 
-/* Any JSON integer in [min, max]; same absent/invalid convention. */
+/* Any JSON integer in [min, max]; same absent/invalid convention. INT64_MIN itself
+ * is always rejected: json-c saturates smaller numbers to it without telling. */
 int jsonv_get_int_range(struct json_object *obj, const char *key, int64_t min, int64_t max,
                         int64_t *out);
 

@@ -29,6 +29,8 @@ int timefmt_format_ms(int64_t epoch_ms, char *buf, size_t cap)
     struct tm tm;
     if (gmtime_r(&secs, &tm) == NULL)
         return CP_ERR_INVALID;
+    if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+        return CP_ERR_INVALID; /* RFC 3339 has four-digit years only */
     int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
     if (n < 0 || (size_t)n >= cap)
@@ -97,7 +99,12 @@ int timefmt_parse_ms(const char *s, size_t len, int64_t *epoch_ms)
         return CP_ERR_INVALID;
     int64_t days = days_from_civil(y, mo, d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset_min * 60;
-    *epoch_ms = secs * 1000 + ms;
+    int64_t result = secs * 1000 + ms;
+    /* An offset can push 0000-01-01 / 9999-12-31 out of the four-digit years;
+     * such an instant could never be formatted back, so it is refused here. */
+    if (result < TIMEFMT_MIN_MS || result > TIMEFMT_MAX_MS)
+        return CP_ERR_INVALID;
+    *epoch_ms = result;
     return CP_OK;
 }
 

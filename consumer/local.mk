@@ -1,1 +1,15 @@
-# consumer: filled in by its module
+# consumer: coupon-consumer (Kafka coupon.issue -> MariaDB, exactly once) and
+# coupon-admin (operator commands such as rebuild-redis).
+CONSUMER_LIBS = common/libcommon.a lua/libluascripts.a $(RDKAFKA_LIBS) $(MARIADB_LIBS) \
+	$(HIREDIS_LIBS) $(JSONC_LIBS) -lpthread
+
+bin_PROGRAMS += consumer/coupon-consumer consumer/coupon-admin
+consumer_coupon_consumer_SOURCES = consumer/consumer.c \
+	consumer/persist.h consumer/persist.c \
+	consumer/outbox.h consumer/outbox.c \
+	consumer/report.h consumer/report.c \
+	consumer/reconcile.h consumer/reconcile.c
+consumer_coupon_consumer_LDADD = $(CONSUMER_LIBS)
+
+consumer_coupon_admin_SOURCES = consumer/admin_main.c consumer/rebuild.h consumer/rebuild.c
+consumer_coupon_admin_LDADD = $(CONSUMER_LIBS)

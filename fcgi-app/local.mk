@@ -1,1 +1,26 @@
-# fcgi-app: filled in by its module
+# coupon-fcgi: the FastCGI program (master + pre-forked workers). Everything but
+# main.c is a library so unit tests and fuzz targets link the same code.
+noinst_LIBRARIES += fcgi-app/libfcgiapp.a
+fcgi_app_libfcgiapp_a_SOURCES = \
+	fcgi-app/worker.h fcgi-app/worker.c \
+	fcgi-app/app.h fcgi-app/app.c \
+	fcgi-app/http.h fcgi-app/http.c \
+	fcgi-app/problem.h fcgi-app/problem.c \
+	fcgi-app/router.h fcgi-app/router.c \
+	fcgi-app/handlers.h fcgi-app/health.c \
+	fcgi-app/issue.h fcgi-app/issue.c \
+	fcgi-app/producer.h fcgi-app/producer.c \
+	fcgi-app/metrics.h fcgi-app/metrics.c \
+	fcgi-app/coupon_store.h fcgi-app/coupon_store.c \
+	fcgi-app/coupon_doc.h fcgi-app/coupon_doc.c \
+	fcgi-app/invalidate.h fcgi-app/invalidate.c \
+	fcgi-app/read.c fcgi-app/admin.c
+fcgi_app_libfcgiapp_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi-app $(FCGI_CFLAGS)
+
+FCGIAPP_LIBS = fcgi-app/libfcgiapp.a cache/libcache.a lua/libluascripts.a common/libcommon.a \
+	$(FCGI_LIBS) $(HIREDIS_LIBS) $(RDKAFKA_LIBS) $(MARIADB_LIBS) $(JSONC_LIBS) -lm -lpthread
+
+bin_PROGRAMS += fcgi-app/coupon-fcgi
+fcgi_app_coupon_fcgi_SOURCES = fcgi-app/main.c
+fcgi_app_coupon_fcgi_CPPFLAGS = $(fcgi_app_libfcgiapp_a_CPPFLAGS)
+fcgi_app_coupon_fcgi_LDADD = $(FCGIAPP_LIBS)

@@ -1,1 +1,19 @@
-# tests: filled in by its module
+# Integration suites: tests/integration/run starts Redis, MariaDB, Kafka, the consumer,
+# coupon-fcgi, nginx and lighttpd once on free loopback ports, runs every
+# tests/integration/test_*.py against them and tears everything down (see the runner).
+# It finds the programs in the build tree and the deploy files in the source tree through
+# the two variables below (other local.mk files may append with +=).
+AM_TESTS_ENVIRONMENT = \
+	COUPON_BUILD_DIR='$(abs_top_builddir)'; COUPON_SRC_DIR='$(abs_top_srcdir)'; \
+	export COUPON_BUILD_DIR COUPON_SRC_DIR;
+
+TESTS += tests/integration/run
+# Every suite file must be listed here to be in the tarball (make dist/distcheck); the
+# runner itself finds them by name (test_*.py), listed or not.
+EXTRA_DIST += \
+	tests/integration/run \
+	tests/integration/harness.py \
+	tests/integration/fcgi_client.py \
+	tests/integration/test_stack.py \
+	tests/integration/test_issue.py \
+	tests/integration/test_process.py

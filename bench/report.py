@@ -1,0 +1,451 @@
+#!/usr/bin/env python3
+"""report.py -- the number crunching of scripts/bench (python3 standard library only).
+
+  report.py scenario --name N --wrk FILE --log FILE --from B --to E --out FILE.json
+      One load scenario: wrk's BENCH_JSON line (bench/report.lua) plus the status of
+      every request nginx logged between byte offsets B and E of its JSON access log.
+  report.py final --dir DIR --out PREFIX [--plot bench/plot.gp]
+      Everything scripts/bench left in DIR (meta.json, scenario-*.json, audit-*.json,
+      drain.json, rss.json) -> PREFIX.json, PREFIX.md and PREFIX.svg (gnuplot).
+
+Requests/s are wrk's: completed requests / wrk's own run time. Latencies are wrk's, in
+microseconds in the JSON and milliseconds in the Markdown. Status counts come from the
+access log, so counting them costs the client nothing (a wrk response() callback in Lua
+would slow wrk down, and wrk shares the two cores with the servers).
+"""
+
+import argparse
+import collections
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+TARGETS_DOC = "issue 7"
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def dump(obj, path):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------- scenario ----
+
+def wrk_json(path):
+    text = open(path, encoding="utf-8", errors="replace").read()
+    m = re.search(r"^BENCH_JSON (\{.*\})\s*$", text, re.M)
+    if not m:
+        sys.exit("report.py: no BENCH_JSON line in %s:\n%s" % (path, text[-2000:]))
+    return json.loads(m.group(1))
+
+
+def log_statuses(path, start, end):
+    """Counts of status, and of (request line without the protocol, status), in the
+    slice [start, end) of nginx's coupon_json access log."""
+    by_status = collections.Counter()
+    upstream = collections.Counter()
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(max(0, end - start))
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            by_status["unparsed"] += 1
+            continue
+        by_status[str(rec.get("status"))] += 1
+        upstream[rec.get("upstream_status") or "-"] += 1
+    return by_status, upstream
+
+
+def cmd_scenario(a):
+    w = wrk_json(a.wrk)
+    statuses, upstream = log_statuses(a.log, a.start, a.end)
+    dur_s = w["duration_us"] / 1e6
+    e = w["errors"]
+    five = sum(n for s, n in statuses.items() if s.isdigit() and int(s) >= 500)
+    out = {
+        "name": a.name,
+        "title": a.title,
+        "method": a.method,
+        "path": a.path,
+        "duration_s": round(dur_s, 3),
+        "connections": a.connections,
+        "wrk_threads": w["threads"],
+        "requests": w["requests"],
+        "requests_per_s": round(w["requests"] / dur_s, 1) if dur_s > 0 else 0,
+        "latency_ms": {k: round(v / 1000.0, 3) for k, v in w["latency_us"].items()},
+        "client_status_errors": e["status"],
+        "client_2xx_3xx": w["requests"] - e["status"],
+        "socket_errors": {k: e[k] for k in ("connect", "read", "write", "timeout")},
+        "socket_errors_total": e["connect"] + e["read"] + e["write"] + e["timeout"],
+        "sent": w["sent"],
+        "in_flight_at_stop": (w["sent"] - w["requests"]) if w["sent"] is not None else None,
+        "status_counts": dict(sorted(statuses.items())),
+        "upstream_status_counts": dict(sorted(upstream.items())),
+        "logged_requests": sum(statuses.values()),
+        "http_5xx": five,
+        "loadavg_before": a.loadavg,
+    }
+    dump(out, a.out)
+
+
+# ---------------------------------------------------------------------- final ----
+
+def fmt_ms(v):
+    return "%.2f" % v
+
+
+def fmt_int(v):
+    return "{:,}".format(int(v))
+
+
+def ratio(x, ceiling):
+    return round(x / ceiling, 3) if ceiling else None
+
+
+def evaluate(doc):
+    """The targets of issue 7, each with the measured value and met / not met."""
+    sc = {s["name"]: s for s in doc["scenarios"]}
+    ceil = sc.get("ceiling", {}).get("requests_per_s", 0)
+    t = []
+
+    def add(name, target, value, met):
+        t.append({"target": name, "goal": target, "measured": value, "met": bool(met)})
+
+    for name, need in (("issue", 0.50), ("read", 0.85), ("soldout", 0.85)):
+        if name in sc:
+            r = ratio(sc[name]["requests_per_s"], ceil) or 0
+            add("%s path vs ceiling" % name, ">= %d%% of the ceiling" % round(need * 100),
+                "%.1f%% (%s of %s req/s)" % (r * 100, fmt_int(sc[name]["requests_per_s"]),
+                                              fmt_int(ceil)), r >= need)
+    for s in doc["scenarios"]:
+        if s["name"] == "ceiling":
+            continue
+        lat = s["latency_ms"]
+        add("%s: average latency" % s["name"], "<= 20 ms", "%s ms" % fmt_ms(lat["mean"]),
+            lat["mean"] <= 20)
+        add("%s: p99 latency" % s["name"], "<= 60 ms", "%s ms" % fmt_ms(lat["p99"]),
+            lat["p99"] <= 60)
+    five = sum(s["http_5xx"] for s in doc["scenarios"])
+    sock = sum(s["socket_errors_total"] for s in doc["scenarios"])
+    add("5xx answers (all scenarios)", "0", str(five), five == 0)
+    add("socket errors (all scenarios)", "0", str(sock), sock == 0)
+    for au in doc["audits"]:
+        add("audit %s" % au["scenario"], "exact", "PASS" if au["pass"] else
+            "FAIL (%s)" % "; ".join(au["problems"]), au["pass"])
+    d = doc.get("drain")
+    if d:
+        add("consumer drain", ">= 50,000 events/s",
+            "%s events/s (%s events)" % (fmt_int(d["events_per_s"]), fmt_int(d["events"])),
+            d["complete"] and d["events_per_s"] >= 50000)
+    rss = doc.get("rss", {})
+    workers = rss.get("fcgi_workers", [])
+    if workers:
+        worst = max(w["vmrss_kib"] for w in workers)
+        add("worker resident memory", "<= 32 MiB each",
+            ", ".join("%.1f MiB" % (w["vmrss_kib"] / 1024.0) for w in workers),
+            worst <= 32 * 1024)
+    return t
+
+
+def audit_verdict(au, scen):
+    """Exact accounting of one issue-path run. The server's truth: every 201/202 nginx
+    delivered for this coupon == HLEN users == rows == issued_quantity, nobody twice.
+    The client's view: wrk saw `client_2xx` successes and left `in_flight` requests
+    unanswered when it stopped, so client_2xx <= HLEN <= client_2xx + in_flight."""
+    problems = []
+    st = scen["status_counts"]
+    server_ok = st.get("201", 0) + st.get("202", 0)
+    client = scen["client_2xx_3xx"]
+    inflight = scen["in_flight_at_stop"] or 0
+    h, rows, q, dup = au["redis_users"], au["db_rows"], au["issued_quantity"], au["db_duplicates"]
+    if not (server_ok == h == rows == q):
+        problems.append("nginx 201+202 %d, Redis %d, rows %d, issued_quantity %s"
+                        % (server_ok, h, rows, q))
+    if dup != 0:
+        problems.append("%d users twice" % dup)
+    if not (client <= h <= client + inflight):
+        problems.append("client saw %d, %d in flight, Redis %d" % (client, inflight, h))
+    if st.get("499", 0):
+        problems.append("%d requests aborted (499): their outcome is unknown to nginx"
+                        % st["499"])
+    if au.get("stock") is not None:
+        au["sold_out"] = h == au["stock"]
+        if h > au["stock"] or rows > au["stock"]:
+            problems.append("oversold: stock %d, Redis %d, rows %d" % (au["stock"], h, rows))
+    if au.get("redis_pending", 0):
+        problems.append("%d issuances still pending (202)" % au["redis_pending"])
+    if not au.get("caught_up", False):
+        problems.append("consumer had not caught up after %s s" % au.get("waited_s"))
+    au.update({"nginx_201_202": server_ok, "client_2xx": client, "client_in_flight": inflight,
+               "pass": not problems, "problems": problems})
+    return au
+
+
+def svg_chart(doc, prefix, plot):
+    dat = prefix + ".dat"
+    with open(dat, "w", encoding="utf-8") as f:
+        f.write("# scenario requests_per_s p99_ms avg_ms\n")
+        for s in doc["scenarios"]:
+            f.write('"%s" %.1f %.3f %.3f\n' % (s["name"], s["requests_per_s"],
+                                               s["latency_ms"]["p99"], s["latency_ms"]["mean"]))
+    out = prefix + ".svg"
+    title = "coupon bench %s (%s connections, %s cores shared by wrk and servers)" % (
+        doc["meta"]["started_utc"], doc["meta"]["connections"], doc["meta"]["cpus"])
+    try:
+        subprocess.run(["gnuplot", "-e", "datafile='%s'; outfile='%s'; charttitle='%s'"
+                        % (dat, out, title.replace("'", "")), plot], check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print("report.py: gnuplot failed: %s" % exc, file=sys.stderr)
+        out = None
+    finally:
+        os.unlink(dat)
+    return out
+
+
+def markdown(doc, chart):
+    m = doc["meta"]
+    L = []
+    L.append("# Benchmark %s%s" % (m["started_utc"], " (quick smoke run)" if m["quick"] else ""))
+    L.append("")
+    L.append("Produced by `scripts/bench%s` (see bench/README.md). Commit %s." %
+             (" --quick" if m["quick"] else "", m["git"]))
+    L.append("")
+    L.append("**Machine**: %s CPUs (%s), %s, kernel %s. **wrk and every server share these %s "
+             "cores** (wrk -t%s -c%s runs on the same machine), and other work on the machine "
+             "shows in the load averages below." % (m["cpus"], m["cpu_model"], m["memory"],
+                                                    m["kernel"], m["cpus"], m["wrk_threads"],
+                                                    m["connections"]))
+    L.append("")
+    L.append("**Stack**: nginx %s (deploy/nginx/, 2 workers) -> coupon-fcgi standalone, "
+             "%s workers x %s threads on a unix socket; Redis %s; MariaDB %s; Kafka %s; one "
+             "coupon-consumer. Ceiling: bench/ceiling-fcgi, same workers x threads, behind a "
+             "copy of the same nginx site." % (m["nginx"], m["workers"], m["threads"],
+                                               m["redis"], m["mariadb"], m["kafka"]))
+    L.append("")
+    if chart:
+        L.append("![requests/s and p99 per scenario](%s)" % os.path.basename(chart))
+        L.append("")
+    L.append("## Targets (%s)" % TARGETS_DOC)
+    L.append("")
+    L.append("| target | goal | measured | |")
+    L.append("|---|---|---|---|")
+    for t in doc["targets"]:
+        L.append("| %s | %s | %s | %s |" % (t["target"], t["goal"], t["measured"],
+                                            "met" if t["met"] else "**not met**"))
+    L.append("")
+    L.append("## Scenarios")
+    L.append("")
+    L.append("| scenario | req/s | vs ceiling | avg ms | p50 | p95 | p99 | max | requests "
+             "| 5xx | socket errors |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in doc["scenarios"]:
+        lat = s["latency_ms"]
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
+            s["name"], fmt_int(s["requests_per_s"]),
+            "%.1f%%" % (s["ratio_to_ceiling"] * 100) if s["ratio_to_ceiling"] is not None else "-",
+            fmt_ms(lat["mean"]), fmt_ms(lat["p50"]), fmt_ms(lat["p95"]), fmt_ms(lat["p99"]),
+            fmt_ms(lat["max"]), fmt_int(s["requests"]), s["http_5xx"], s["socket_errors_total"]))
+    L.append("")
+    for s in doc["scenarios"]:
+        L.append("### %s: %s" % (s["name"], s["title"]))
+        L.append("")
+        L.append("`%s %s`, %s connections, %s s, wrk -t%s; load average before: %s." % (
+            s["method"], s["path"], s["connections"], s["duration_s"], s["wrk_threads"],
+            s["loadavg_before"]))
+        L.append("")
+        L.append("| measure | value |")
+        L.append("|---|---|")
+        lat = s["latency_ms"]
+        rows = [
+            ("requests/s", fmt_int(s["requests_per_s"])),
+            ("ratio to the ceiling", "%.3f" % s["ratio_to_ceiling"]
+             if s["ratio_to_ceiling"] is not None else "-"),
+            ("requests completed (client)", fmt_int(s["requests"])),
+            ("latency avg / p50 / p90 / p95 / p99 / p99.9 / max (ms)",
+             " / ".join(fmt_ms(lat[k]) for k in ("mean", "p50", "p90", "p95", "p99", "p999",
+                                                 "max"))),
+            ("status counts (nginx access log)",
+             ", ".join("%s: %s" % (k, fmt_int(v)) for k, v in s["status_counts"].items())
+             or "-"),
+            ("client: 2xx/3xx, >= 400", "%s, %s" % (fmt_int(s["client_2xx_3xx"]),
+                                                    fmt_int(s["client_status_errors"]))),
+            ("socket errors connect/read/write/timeout",
+             "/".join(str(s["socket_errors"][k]) for k in ("connect", "read", "write",
+                                                           "timeout"))),
+        ]
+        if s["in_flight_at_stop"] is not None:
+            rows.append(("requests in flight when wrk stopped", fmt_int(s["in_flight_at_stop"])))
+        for k, v in rows:
+            L.append("| %s | %s |" % (k, v))
+        L.append("")
+        for au in doc["audits"]:
+            if au["scenario"] != s["name"]:
+                continue
+            L.append("**Audit (coupon %s)**: %s -- nginx delivered 201/202: %s; client saw "
+                     "2xx: %s (+%s in flight at stop); Redis HLEN users: %s; rows in "
+                     "coupon_issue: %s; coupon.issued_quantity: %s; users twice: %s; "
+                     "pending: %s; consumer caught up after %s s.%s" % (
+                         au["coupon_id"], "PASS" if au["pass"] else "FAIL",
+                         fmt_int(au["nginx_201_202"]), fmt_int(au["client_2xx"]),
+                         fmt_int(au["client_in_flight"]), fmt_int(au["redis_users"]),
+                         fmt_int(au["db_rows"]), au["issued_quantity"], au["db_duplicates"],
+                         au.get("redis_pending", 0), au["waited_s"],
+                         "" if au.get("stock") is None else " Stock %s: %s." % (
+                             fmt_int(au["stock"]),
+                             "sold out" if au["sold_out"] else "not sold out")))
+            if au["problems"]:
+                L.append("")
+                for p in au["problems"]:
+                    L.append("- %s" % p)
+            L.append("")
+    d = doc.get("drain")
+    if d:
+        L.append("### drain: consumer backlog")
+        L.append("")
+        L.append("The consumer was stopped, %s valid events were produced to `coupon.issue` "
+                 "(kcat, %s s, %s events/s), then one coupon-consumer was started and timed "
+                 "until `coupon_issue` held every row." % (fmt_int(d["events"]),
+                                                          d["produce_s"],
+                                                          fmt_int(d["produce_events_per_s"])))
+        L.append("")
+        L.append("| measure | value |")
+        L.append("|---|---|")
+        for k, v in (("events/s, start to last row", fmt_int(d["events_per_s"])),
+                     ("events/s, first row to last row", fmt_int(d["steady_events_per_s"])),
+                     ("start to first row (s)", d["first_row_s"]),
+                     ("start to last row (s)", d["total_s"]),
+                     ("rows / issued_quantity", "%s / %s" % (fmt_int(d["rows"]),
+                                                             d["issued_quantity"])),
+                     ("complete", "yes" if d["complete"] else "**no**")):
+            L.append("| %s | %s |" % (k, v))
+        L.append("")
+    rss = doc.get("rss", {})
+    if rss:
+        L.append("### Resident memory after the runs")
+        L.append("")
+        L.append("| process | VmRSS MiB | VmHWM (peak) MiB |")
+        L.append("|---|---|---|")
+        for w in rss.get("fcgi_workers", []):
+            L.append("| coupon-fcgi worker %s | %.1f | %.1f |" % (
+                w["pid"], w["vmrss_kib"] / 1024.0, w["vmhwm_kib"] / 1024.0))
+        for key, label in (("fcgi_master", "coupon-fcgi master"), ("consumer", "coupon-consumer")):
+            p = rss.get(key)
+            if p:
+                L.append("| %s %s | %.1f | %.1f |" % (label, p["pid"], p["vmrss_kib"] / 1024.0,
+                                                      p["vmhwm_kib"] / 1024.0))
+        L.append("")
+    if doc.get("notes"):
+        L.append("## Notes")
+        L.append("")
+        for n in doc["notes"]:
+            L.append("- %s" % n)
+        L.append("")
+    return "\n".join(L)
+
+
+ORDER = ["ceiling", "issue", "reference", "read", "soldout"]
+
+
+def cmd_final(a):
+    d = a.dir
+    meta = load(os.path.join(d, "meta.json"))
+    scen = [load(p) for p in glob.glob(os.path.join(d, "scenario-*.json"))]
+    scen.sort(key=lambda s: ORDER.index(s["name"]) if s["name"] in ORDER else 99)
+    ceil = next((s["requests_per_s"] for s in scen if s["name"] == "ceiling"), None)
+    for s in scen:
+        s["ratio_to_ceiling"] = ratio(s["requests_per_s"], ceil) if ceil else None
+    by = {s["name"]: s for s in scen}
+    audits = []
+    for p in sorted(glob.glob(os.path.join(d, "audit-*.json"))):
+        au = load(p)
+        audits.append(audit_verdict(au, by[au["scenario"]]))
+    doc = {"meta": meta, "scenarios": scen, "audits": audits}
+    if os.path.exists(os.path.join(d, "drain.json")):
+        doc["drain"] = load(os.path.join(d, "drain.json"))
+    if os.path.exists(os.path.join(d, "rss.json")):
+        doc["rss"] = load(os.path.join(d, "rss.json"))
+    doc["notes"] = meta.pop("notes", [])
+    # Little's law: with C connections always busy, average latency = C / throughput.
+    if ceil:
+        doc["notes"].append(
+            "Little's law at %d connections: an average of <= 20 ms needs >= %s req/s, and the "
+            "ceiling itself measured %s req/s (average %s ms); every scenario slower than the "
+            "ceiling has a proportionally higher average at this concurrency." % (
+                meta["connections"], fmt_int(meta["connections"] / 0.020), fmt_int(ceil),
+                fmt_ms(by["ceiling"]["latency_ms"]["mean"])))
+    doc["targets"] = evaluate(doc)
+    chart = svg_chart(doc, a.out, a.plot) if a.plot else None
+    doc["chart"] = os.path.basename(chart) if chart else None
+    dump(doc, a.out + ".json")
+    with open(a.out + ".md", "w", encoding="utf-8") as f:
+        f.write(markdown(doc, chart))
+        f.write("\n")
+    # A short summary on stdout for the terminal.
+    for s in scen:
+        print("%-10s %9s req/s  avg %7s ms  p99 %7s ms  5xx %d  sockerr %d%s" % (
+            s["name"], fmt_int(s["requests_per_s"]), fmt_ms(s["latency_ms"]["mean"]),
+            fmt_ms(s["latency_ms"]["p99"]), s["http_5xx"], s["socket_errors_total"],
+            "  (%.1f%% of ceiling)" % (s["ratio_to_ceiling"] * 100)
+            if s["ratio_to_ceiling"] is not None and s["name"] != "ceiling" else ""))
+    for au in audits:
+        print("audit %-10s %s  nginx 201/202 %d  client %d (+%d in flight)  Redis %d  rows %d  "
+              "issued_quantity %s  twice %d" % (
+                  au["scenario"], "PASS" if au["pass"] else "FAIL", au["nginx_201_202"],
+                  au["client_2xx"], au["client_in_flight"], au["redis_users"], au["db_rows"],
+                  au["issued_quantity"], au["db_duplicates"]))
+        for p in au["problems"]:
+            print("      %s" % p)
+    if "drain" in doc:
+        dr = doc["drain"]
+        print("drain      %s events in %s s: %s events/s (steady %s)" % (
+            fmt_int(dr["events"]), dr["total_s"], fmt_int(dr["events_per_s"]),
+            fmt_int(dr["steady_events_per_s"])))
+    met = sum(1 for t in doc["targets"] if t["met"])
+    print("targets met: %d of %d" % (met, len(doc["targets"])))
+    for t in doc["targets"]:
+        if not t["met"]:
+            print("  not met: %s (%s): %s" % (t["target"], t["goal"], t["measured"]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("scenario")
+    s.add_argument("--name", required=True)
+    s.add_argument("--title", default="")
+    s.add_argument("--method", default="GET")
+    s.add_argument("--path", default="/")
+    s.add_argument("--connections", type=int, required=True)
+    s.add_argument("--wrk", required=True)
+    s.add_argument("--log", required=True)
+    s.add_argument("--from", dest="start", type=int, required=True)
+    s.add_argument("--to", dest="end", type=int, required=True)
+    s.add_argument("--loadavg", default="")
+    s.add_argument("--out", required=True)
+    f = sub.add_parser("final")
+    f.add_argument("--dir", required=True)
+    f.add_argument("--out", required=True)
+    f.add_argument("--plot")
+    a = ap.parse_args()
+    if a.cmd == "scenario":
+        cmd_scenario(a)
+    else:
+        cmd_final(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,522 @@
+/*
+ * consumer.c - coupon-consumer: moves coupon.issue events into MariaDB exactly
+ * once, then publishes coupon.issued.
+ *
+ * One thread, one loop: collect a batch (up to consumer_batch_max events or
+ * consumer_batch_ms), persist it in one transaction (persist.c), publish the
+ * downstream events and DLQ entries and wait for their acknowledgement
+ * (outbox.c), settle pending issuances in Redis, and only then commit the
+ * batch's offsets by hand. A crash anywhere before the offset commit means the
+ * batch is delivered again, and persist.c recognises every row that exists
+ * already, so nothing is lost and nothing is counted twice.
+ *
+ * MariaDB down: the assigned partitions are paused and the batch retried with
+ * capped exponential backoff while rd_kafka_consumer_poll keeps the group
+ * membership alive; nothing is committed meanwhile. Rebalance (eager
+ * protocol): on revoke the uncommitted batch is dropped - it will be consumed
+ * again from the committed offsets by whoever owns the partitions next.
+ * SIGTERM/SIGINT: finish the batch in hand, commit, leave the group, exit 0.
+ */
+#include "first.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
+#include <mysql.h>
+
+#include "conf.h"
+#include "cp_err.h"
+#include "event.h"
+#include "log.h"
+#include "outbox.h"
+#include "persist.h"
+#include "rconn.h"
+#include "reconcile.h"
+#include "report.h"
+#include "timefmt.h"
+
+/* Set by the signal handler; read by the loop. The one piece of process state. */
+static volatile int stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+struct batch {
+    rd_kafka_message_t **msgs;
+    size_t n, cap;
+};
+
+struct consumer {
+    struct cp_conf conf;
+    rd_kafka_t *rk;
+    struct persist *persist;
+    struct outbox *outbox;
+    struct report *report;
+    struct reconciler *reconciler;
+    redisContext *redis;
+    int64_t redis_retry_at;
+    struct batch batch;
+    struct persist_item *items;
+    size_t items_cap;
+    int batch_dropped; /* set by the rebalance callback */
+    int paused;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void batch_clear(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        rd_kafka_message_destroy(b->msgs[i]);
+    b->n = 0;
+}
+
+static int batch_add(struct batch *b, rd_kafka_message_t *m)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        rd_kafka_message_t **msgs = realloc(b->msgs, cap * sizeof *msgs);
+        if (msgs == NULL)
+            return CP_ERR_NOMEM;
+        b->msgs = msgs;
+        b->cap = cap;
+    }
+    b->msgs[b->n++] = m;
+    return CP_OK;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct consumer *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_info("assigned %d partitions", parts->cnt);
+        c->paused = 0;
+        if (rd_kafka_assign(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            log_error("assign failed");
+    } else {
+        log_info("revoked %d partitions; an uncommitted batch of %zu is left to the next owner",
+                 parts->cnt, c->batch.n);
+        c->batch_dropped = 1;
+        c->paused = 0;
+        if (rd_kafka_assign(rk, NULL) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            log_error("unassign failed");
+    }
+}
+
+static redisContext *consumer_redis(struct consumer *c)
+{
+    if (c->redis != NULL)
+        return c->redis;
+    int64_t now = now_ms();
+    if (now < c->redis_retry_at)
+        return NULL;
+    char err[256];
+    if (rconn_connect(&c->conf, &c->redis, err, sizeof err) != CP_OK) {
+        c->redis = NULL;
+        c->redis_retry_at = now + 1000;
+        log_warn("%s", err);
+    }
+    return c->redis;
+}
+
+static void consumer_redis_failed(struct consumer *c)
+{
+    if (c->redis != NULL) {
+        log_warn("redis: %s", c->redis->errstr[0] ? c->redis->errstr : "bad reply");
+        redisFree(c->redis);
+        c->redis = NULL;
+    }
+}
+
+static int setup_kafka(struct consumer *c, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    const char *settings[][2] = {
+        {"bootstrap.servers", c->conf.kafka_brokers},
+        {"group.id", c->conf.consumer_group},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"isolation.level", "read_committed"},
+        {"enable.partition.eof", "false"},
+        {"fetch.wait.max.ms", "50"},
+        {"queued.min.messages", "200000"},
+        {"client.id", "coupon-consumer"},
+    };
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        if (rd_kafka_conf_set(kc, settings[i][0], settings[i][1], err, errlen) !=
+            RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(kc);
+            return CP_ERR_INVALID;
+        }
+    }
+    rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
+    rd_kafka_conf_set_opaque(kc, c);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, errlen);
+    if (c->rk == NULL) {
+        rd_kafka_conf_destroy(kc);
+        return CP_ERR_INVALID;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, c->conf.kafka_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "subscribe: %s", rd_kafka_err2str(e));
+        return CP_ERR_UNAVAILABLE;
+    }
+    return CP_OK;
+}
+
+static void set_paused(struct consumer *c, int pause)
+{
+    if (c->paused == pause)
+        return;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || parts == NULL)
+        return;
+    rd_kafka_resp_err_t e = pause ? rd_kafka_pause_partitions(c->rk, parts)
+                                  : rd_kafka_resume_partitions(c->rk, parts);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        c->paused = pause;
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* Collects up to batch_max messages within batch_ms. */
+static void collect(struct consumer *c)
+{
+    int64_t deadline = now_ms() + c->conf.consumer_batch_ms;
+    while (c->batch.n < (size_t)c->conf.consumer_batch_max && !stop_requested) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0 && c->batch.n > 0)
+            break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 100);
+        if (c->batch_dropped) {
+            batch_clear(&c->batch);
+            c->batch_dropped = 0;
+        }
+        if (m == NULL) {
+            if (left <= 0)
+                break;
+            continue;
+        }
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("consume: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (batch_add(&c->batch, m) != CP_OK) {
+            rd_kafka_message_destroy(m); /* not stored: its offset is never committed */
+            break;
+        }
+    }
+}
+
+/* Sleeps `ms` while serving the group (poll) with the partitions paused. */
+static void backoff_wait(struct consumer *c, int64_t ms)
+{
+    set_paused(c, 1);
+    int64_t until = now_ms() + ms;
+    while (!stop_requested && !c->batch_dropped) {
+        int64_t left = until - now_ms();
+        if (left <= 0)
+            break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, (int)(left < 200 ? left : 200));
+        if (m != NULL) {
+            /* Fetched before the pause took effect: keep it for this batch. */
+            if (m->err || batch_add(&c->batch, m) != CP_OK)
+                rd_kafka_message_destroy(m);
+        }
+    }
+}
+
+static void add_dlq(struct consumer *c, const rd_kafka_message_t *m, const char *reason)
+{
+    const char *key = m->key != NULL ? m->key : "";
+    const char *value = m->payload != NULL ? m->payload : "";
+    if (outbox_add(c->outbox, c->conf.kafka_dlq_topic, key, m->key_len, value, m->len, "reason",
+                   reason) != CP_OK)
+        log_error("cannot queue a DLQ message (out of memory)");
+    report_add(c->report, REPORT_DLQ, 1);
+    log_warn("poison event at %s[%" PRId32 "]@%" PRId64 ": %s", rd_kafka_topic_name(m->rkt),
+             m->partition, m->offset, reason);
+}
+
+/* Removes settled pending entries (answered 202, now persisted). */
+static void settle_pending(struct consumer *c, const struct persist_item *items, size_t n)
+{
+    redisContext *r = consumer_redis(c);
+    if (r == NULL)
+        return; /* the reconciler settles them later */
+    int64_t last = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].outcome == PERSIST_UNKNOWN_COUPON)
+            continue;
+        int64_t cid = items[i].ev.coupon_id;
+        if (cid == last)
+            continue;
+        last = cid;
+        redisReply *rep = redisCommand(r, "SISMEMBER coupon:pending:index %" PRId64, cid);
+        if (rep == NULL) {
+            consumer_redis_failed(c);
+            return;
+        }
+        int member = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+        freeReplyObject(rep);
+        if (!member)
+            continue;
+        for (size_t j = 0; j < n; j++) {
+            if (items[j].ev.coupon_id != cid || items[j].outcome == PERSIST_UNKNOWN_COUPON)
+                continue;
+            rep = redisCommand(r, "HDEL coupon:{%" PRId64 "}:pending %" PRId64, cid,
+                               items[j].ev.user_id);
+            if (rep == NULL) {
+                consumer_redis_failed(c);
+                return;
+            }
+            freeReplyObject(rep);
+        }
+    }
+}
+
+static void commit_offsets(struct consumer *c)
+{
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < c->batch.n; i++) {
+        const rd_kafka_message_t *m = c->batch.msgs[i];
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(offs, topic, m->partition);
+        if (p == NULL)
+            p = rd_kafka_topic_partition_list_add(offs, topic, m->partition);
+        if (m->offset + 1 > p->offset)
+            p->offset = m->offset + 1;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, offs, 0);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_warn("offset commit: %s (the batch will be seen again; persisting it is a no-op)",
+                 rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(offs);
+}
+
+/* Decodes the batch into c->items; poison messages get their reason in reasons[]. */
+static size_t decode_batch(struct consumer *c, const char **reasons)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->batch.n; i++) {
+        const rd_kafka_message_t *m = c->batch.msgs[i];
+        reasons[i] = NULL;
+        if (event_decode(m->payload, m->len, &c->items[n].ev, &reasons[i]) == CP_OK)
+            n++;
+        else if (reasons[i] == NULL)
+            reasons[i] = "undecodable event";
+    }
+    return n;
+}
+
+static int reserve_items(struct consumer *c)
+{
+    if (c->items_cap >= c->batch.n)
+        return CP_OK;
+    struct persist_item *it = realloc(c->items, c->batch.n * sizeof *it);
+    if (it == NULL)
+        return CP_ERR_NOMEM;
+    c->items = it;
+    c->items_cap = c->batch.n;
+    return CP_OK;
+}
+
+/* Queues coupon.issued for new rows and the DLQ entries; returns rows inserted. */
+static uint64_t queue_downstream(struct consumer *c, size_t n, const char **reasons,
+                                 int64_t persisted_at)
+{
+    uint64_t inserted = 0;
+    for (size_t i = 0; i < c->batch.n; i++)
+        if (reasons[i] != NULL)
+            add_dlq(c, c->batch.msgs[i], reasons[i]);
+    for (size_t i = 0; i < n; i++) {
+        const struct persist_item *it = &c->items[i];
+        char value[CP_EVENT_MAX_BYTES], key[48];
+        int klen = event_key(&it->ev, key, sizeof key);
+        if (it->outcome == PERSIST_UNKNOWN_COUPON) {
+            int vlen = event_encode(&it->ev, value, sizeof value);
+            if (vlen > 0 && klen > 0 &&
+                outbox_add(c->outbox, c->conf.kafka_dlq_topic, key, (size_t)klen, value,
+                           (size_t)vlen, "reason", "unknown coupon") == CP_OK)
+                report_add(c->report, REPORT_DLQ, 1);
+            log_warn("event %s: coupon %" PRId64 " does not exist; sent to the DLQ",
+                     it->ev.event_id, it->ev.coupon_id);
+        } else if (it->outcome == PERSIST_NEW) {
+            int vlen = event_encode_issued(&it->ev, it->row_id, persisted_at, value, sizeof value);
+            if (vlen < 0 || klen < 0 ||
+                outbox_add(c->outbox, c->conf.kafka_issued_topic, key, (size_t)klen, value,
+                           (size_t)vlen, NULL, NULL) != CP_OK)
+                log_error("cannot queue coupon.issued for row %" PRId64, it->row_id);
+            inserted++;
+        }
+    }
+    return inserted;
+}
+
+/*
+ * Persists, publishes and commits the batch in hand. While MariaDB is down the
+ * batch may grow by messages fetched before the pause took effect; each retry
+ * decodes the whole batch again, so every message whose offset is committed
+ * was persisted (or sent to the DLQ).
+ */
+static void process(struct consumer *c)
+{
+    const char **reasons = NULL;
+    size_t n = 0;
+    int64_t backoff = 100, persisted_at = 0;
+    for (;;) {
+        if (c->batch.n == 0)
+            goto out;
+        const char **r = realloc(reasons, c->batch.n * sizeof *r);
+        if (r == NULL || reserve_items(c) != CP_OK) {
+            free(r == NULL ? reasons : r);
+            log_error("out of memory for a batch of %zu; it will be consumed again", c->batch.n);
+            batch_clear(&c->batch);
+            return;
+        }
+        reasons = r;
+        n = decode_batch(c, reasons);
+        if (n == 0 || persist_batch(c->persist, c->items, n, &persisted_at) == CP_OK)
+            break;
+        report_add(c->report, REPORT_DB_RETRIES, 1);
+        log_warn("batch of %zu not persisted; retrying in %" PRId64 " ms", n, backoff);
+        backoff_wait(c, backoff);
+        if (c->batch_dropped) {
+            batch_clear(&c->batch);
+            c->batch_dropped = 0;
+            goto out;
+        }
+        if (stop_requested) {
+            log_warn("stopping with an unpersisted batch: not committed, consumed again later");
+            goto out;
+        }
+        backoff = backoff * 2 > c->conf.consumer_backoff_max_ms ? c->conf.consumer_backoff_max_ms
+                                                                 : backoff * 2;
+    }
+    set_paused(c, 0);
+    uint64_t inserted = queue_downstream(c, n, reasons, persisted_at);
+    if (outbox_flush(c->outbox, &stop_requested) != CP_OK) {
+        log_warn("stopping before downstream events were acknowledged: batch not committed");
+        goto out;
+    }
+    settle_pending(c, c->items, n);
+    commit_offsets(c);
+    report_add(c->report, REPORT_EVENTS, c->batch.n);
+    report_add(c->report, REPORT_BATCHES, 1);
+    report_add(c->report, REPORT_INSERTED, inserted);
+    report_set(c->report, REPORT_BATCH_SIZE_LAST, c->batch.n);
+    batch_clear(&c->batch);
+out:
+    free(reasons);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: coupon-consumer [-c FILE]\n"
+                 "Moves coupon.issue events into MariaDB exactly once (see README).\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    int opt;
+    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+        if (opt == 'c') {
+            config_path = optarg;
+        } else {
+            usage(opt == 'h' ? stdout : stderr);
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    static struct consumer c; /* large; zeroed */
+    char err[512];
+    if (conf_load(&c.conf, config_path, err, sizeof err) != CP_OK) {
+        fprintf(stderr, "coupon-consumer: %s\n", err);
+        return 2;
+    }
+    enum log_level level = LOG_LEVEL_INFO;
+    (void)log_level_parse(c.conf.log_level, &level);
+    log_init("coupon-consumer", level);
+    if (mysql_library_init(0, NULL, NULL) != 0) {
+        log_error("mysql_library_init failed");
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    c.persist = persist_new(&c.conf);
+    c.outbox = outbox_new(&c.conf, err, sizeof err);
+    c.report = report_new();
+    if (c.persist == NULL || c.outbox == NULL || c.report == NULL) {
+        log_error("start failed: %s", c.outbox == NULL ? err : "out of memory");
+        goto out;
+    }
+    c.reconciler = reconciler_new(&c.conf, c.persist, c.outbox);
+    if (c.reconciler == NULL || setup_kafka(&c, err, sizeof err) != CP_OK) {
+        log_error("start failed: %s", c.reconciler == NULL ? "out of memory" : err);
+        goto out;
+    }
+    log_info("consuming %s as group %s (batch %d events / %d ms)", c.conf.kafka_topic,
+             c.conf.consumer_group, c.conf.consumer_batch_max, c.conf.consumer_batch_ms);
+    while (!stop_requested) {
+        collect(&c);
+        process(&c);
+        redisContext *r = consumer_redis(&c);
+        struct persist_stats ps;
+        persist_get_stats(c.persist, &ps);
+        if (report_tick(c.report, r, c.rk, &ps) != CP_OK)
+            consumer_redis_failed(&c);
+        r = consumer_redis(&c);
+        if (reconciler_tick(c.reconciler, r, &stop_requested) == CP_ERR_UNAVAILABLE)
+            consumer_redis_failed(&c);
+    }
+    /* The batch in hand was finished by process(); leave the group cleanly. */
+    log_info("stopping: leaving the group");
+    rd_kafka_consumer_close(c.rk);
+    rc = 0;
+out:
+    if (c.rk != NULL)
+        rd_kafka_destroy(c.rk);
+    batch_clear(&c.batch);
+    free(c.batch.msgs);
+    free(c.items);
+    reconciler_free(c.reconciler);
+    outbox_free(c.outbox);
+    report_free(c.report);
+    persist_free(c.persist);
+    if (c.redis != NULL)
+        redisFree(c.redis);
+    mysql_library_end();
+    return rc;
+}

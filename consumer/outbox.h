@@ -1,0 +1,38 @@
+/*
+ * outbox.h - what the consumer publishes: coupon.issued (one event per newly
+ * persisted row), coupon.issue.dlq (poison events, with a `reason` header) and,
+ * for the reconciler, re-produced coupon.issue events.
+ *
+ * Messages are queued with outbox_add() and outbox_flush() returns only when
+ * every queued message was acknowledged by the broker (idempotent producer,
+ * acks=all), re-sending the ones that failed, so offsets are committed only
+ * after the batch's downstream effects are durable. Owned by one thread.
+ */
+#ifndef COUPON_OUTBOX_H
+#define COUPON_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+
+struct outbox;
+
+struct outbox *outbox_new(const struct cp_conf *conf, char *errbuf, size_t errlen);
+void outbox_free(struct outbox *o);
+
+/* Queues one message (copied). header_name may be NULL. */
+int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen,
+               const char *value, size_t vlen, const char *header_name, const char *header_value);
+
+/*
+ * Waits until everything queued is acknowledged, re-sending failures with a
+ * backoff; gives up (CP_ERR_UNAVAILABLE, messages kept) when *stop becomes true.
+ */
+int outbox_flush(struct outbox *o, const volatile int *stop);
+
+/* Messages acknowledged since start, and failed deliveries (each retried). */
+uint64_t outbox_delivered(const struct outbox *o);
+uint64_t outbox_failures(const struct outbox *o);
+
+#endif

@@ -1,0 +1,423 @@
+#include "first.h"
+
+#include "persist.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysql.h>
+
+#include "cp_err.h"
+#include "db.h"
+#include "log.h"
+#include "timefmt.h"
+
+#define CHUNK_ROWS 500      /* rows per multi-row statement */
+#define KNOWN_COUPONS 256   /* ids remembered as existing (coupons are never deleted) */
+#define INSERT_COLUMNS 6
+
+struct persist {
+    const struct cp_conf *conf;
+    MYSQL *db;
+    int64_t known[KNOWN_COUPONS];
+    size_t known_next;
+    struct persist_stats stats;
+    char *sql;           /* scratch for statement text */
+    size_t sql_cap;
+    MYSQL_BIND *binds;   /* scratch for parameters */
+    int64_t *ints;
+    unsigned long *lens;
+};
+
+struct persist *persist_new(const struct cp_conf *conf)
+{
+    struct persist *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->conf = conf;
+    p->sql_cap = 256 + (size_t)CHUNK_ROWS * 128;
+    p->sql = malloc(p->sql_cap);
+    p->binds = calloc((size_t)CHUNK_ROWS * INSERT_COLUMNS + 1, sizeof *p->binds);
+    p->ints = calloc((size_t)CHUNK_ROWS * INSERT_COLUMNS + 1, sizeof *p->ints);
+    p->lens = calloc((size_t)CHUNK_ROWS + 1, sizeof *p->lens);
+    if (p->sql == NULL || p->binds == NULL || p->ints == NULL || p->lens == NULL) {
+        persist_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void persist_free(struct persist *p)
+{
+    if (p == NULL)
+        return;
+    if (p->db != NULL)
+        mysql_close(p->db);
+    free(p->sql);
+    free(p->binds);
+    free(p->ints);
+    free(p->lens);
+    free(p);
+}
+
+void persist_get_stats(const struct persist *p, struct persist_stats *out)
+{
+    *out = p->stats;
+}
+
+static int fail(struct persist *p, const char *what, const char *err)
+{
+    log_warn("mariadb %s: %s", what, err);
+    p->stats.db_errors++;
+    if (p->db != NULL) {
+        mysql_close(p->db);
+        p->db = NULL;
+    }
+    return CP_ERR_UNAVAILABLE;
+}
+
+static int ensure_db(struct persist *p)
+{
+    if (p->db != NULL)
+        return CP_OK;
+    char err[512];
+    if (db_connect(p->conf, &p->db, err, sizeof err) != CP_OK) {
+        p->db = NULL;
+        p->stats.db_errors++;
+        log_warn("%s", err);
+        return CP_ERR_UNAVAILABLE;
+    }
+    return CP_OK;
+}
+
+static void bind_i64(MYSQL_BIND *b, int64_t *v)
+{
+    memset(b, 0, sizeof *b);
+    b->buffer_type = MYSQL_TYPE_LONGLONG;
+    b->buffer = v;
+}
+
+/*
+ * Prepares `sql`, binds params, executes; then calls on_row for each result row
+ * of two BIGINT columns (when on_row is given). Statement closed on every path.
+ */
+typedef void (*row_fn)(void *arg, int64_t a, int64_t b);
+
+static int run(struct persist *p, const char *what, MYSQL_BIND *params, row_fn on_row,
+               void *arg, uint64_t *affected)
+{
+    MYSQL_STMT *st = mysql_stmt_init(p->db);
+    if (st == NULL)
+        return fail(p, what, "out of memory");
+    int rc = CP_OK;
+    if (mysql_stmt_prepare(st, p->sql, strlen(p->sql)) != 0 ||
+        (params != NULL && mysql_stmt_bind_param(st, params) != 0) ||
+        mysql_stmt_execute(st) != 0) {
+        rc = fail(p, what, mysql_stmt_error(st));
+        goto out;
+    }
+    if (affected != NULL)
+        *affected = (uint64_t)mysql_stmt_affected_rows(st);
+    if (on_row != NULL) {
+        int64_t a = 0, b = 0;
+        MYSQL_BIND res[2];
+        bind_i64(&res[0], &a);
+        bind_i64(&res[1], &b);
+        if (mysql_stmt_bind_result(st, res) != 0) {
+            rc = fail(p, what, mysql_stmt_error(st));
+            goto out;
+        }
+        int f;
+        while ((f = mysql_stmt_fetch(st)) == 0)
+            on_row(arg, a, b);
+        if (f != MYSQL_NO_DATA) {
+            rc = fail(p, what, mysql_stmt_error(st));
+            goto out;
+        }
+    }
+out:
+    mysql_stmt_close(st);
+    return rc;
+}
+
+static int is_known(const struct persist *p, int64_t id)
+{
+    for (size_t i = 0; i < KNOWN_COUPONS; i++)
+        if (p->known[i] == id)
+            return 1;
+    return 0;
+}
+
+static void count_row(void *arg, int64_t a, int64_t b)
+{
+    (void)b;
+    *(int64_t *)arg = a;
+}
+
+static int coupon_exists(struct persist *p, int64_t coupon_id, int *exists)
+{
+    if (is_known(p, coupon_id)) {
+        *exists = 1;
+        return CP_OK;
+    }
+    int64_t n = 0;
+    snprintf(p->sql, p->sql_cap, "SELECT COUNT(*), 0 FROM coupon WHERE id = ?");
+    MYSQL_BIND b;
+    bind_i64(&b, &coupon_id);
+    int rc = run(p, "coupon lookup", &b, count_row, &n, NULL);
+    if (rc != CP_OK)
+        return rc;
+    *exists = n > 0;
+    if (*exists) {
+        p->known[p->known_next] = coupon_id;
+        p->known_next = (p->known_next + 1) % KNOWN_COUPONS;
+    }
+    return CP_OK;
+}
+
+/* The items of one coupon within a chunk, by index into the batch. */
+struct group {
+    struct persist_item *items;
+    size_t *idx;
+    size_t n;
+};
+
+static struct persist_item *find_user(const struct group *g, int64_t user_id)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (g->items[g->idx[i]].ev.user_id == user_id)
+            return &g->items[g->idx[i]];
+    return NULL;
+}
+
+static void mark_existing(void *arg, int64_t user_id, int64_t unused)
+{
+    (void)unused;
+    struct persist_item *it = find_user(arg, user_id);
+    if (it != NULL)
+        it->outcome = PERSIST_DUPLICATE;
+}
+
+static void set_row_id(void *arg, int64_t user_id, int64_t id)
+{
+    struct persist_item *it = find_user(arg, user_id);
+    if (it != NULL && it->outcome == PERSIST_NEW)
+        it->row_id = id;
+}
+
+/* "<prefix>?,?,...?)" with n placeholders. */
+static void in_list(struct persist *p, const char *prefix, size_t n)
+{
+    size_t off = (size_t)snprintf(p->sql, p->sql_cap, "%s", prefix);
+    for (size_t i = 0; i < n && off + 3 < p->sql_cap; i++) {
+        p->sql[off++] = i ? ',' : '?';
+        if (i)
+            p->sql[off++] = '?';
+    }
+    p->sql[off++] = ')';
+    p->sql[off] = '\0';
+}
+
+/* One coupon's chunk (at most CHUNK_ROWS items, distinct users). */
+static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
+                         int64_t persisted_at_ms, uint64_t *inserted)
+{
+    /* 1. which rows exist already */
+    in_list(p, "SELECT user_id, 0 FROM coupon_issue WHERE coupon_id = ? AND user_id IN (", g->n);
+    p->ints[0] = coupon_id;
+    bind_i64(&p->binds[0], &p->ints[0]);
+    for (size_t i = 0; i < g->n; i++) {
+        p->ints[1 + i] = g->items[g->idx[i]].ev.user_id;
+        bind_i64(&p->binds[1 + i], &p->ints[1 + i]);
+    }
+    int rc = run(p, "existing rows", p->binds, mark_existing, g, NULL);
+    if (rc != CP_OK)
+        return rc;
+    /* 2. insert the others in one statement */
+    size_t fresh = 0, off = (size_t)snprintf(
+                          p->sql, p->sql_cap,
+                          "INSERT INTO coupon_issue (coupon_id, user_id, sequence, event_id, "
+                          "issued_at, persisted_at) VALUES ");
+    for (size_t i = 0; i < g->n; i++) {
+        struct persist_item *it = &g->items[g->idx[i]];
+        if (it->outcome != PERSIST_NEW)
+            continue;
+        off += (size_t)snprintf(p->sql + off, p->sql_cap - off,
+                                "%s(?, ?, ?, ?, FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000))",
+                                fresh ? "," : "");
+        MYSQL_BIND *b = &p->binds[fresh * INSERT_COLUMNS];
+        int64_t *v = &p->ints[fresh * INSERT_COLUMNS];
+        v[0] = coupon_id;
+        v[1] = it->ev.user_id;
+        v[2] = it->ev.sequence;
+        v[3] = it->ev.issued_at_ms;
+        v[4] = persisted_at_ms;
+        bind_i64(&b[0], &v[0]);
+        bind_i64(&b[1], &v[1]);
+        bind_i64(&b[2], &v[2]);
+        memset(&b[3], 0, sizeof b[3]);
+        p->lens[fresh] = CP_EVENT_ID_HEX;
+        b[3].buffer_type = MYSQL_TYPE_STRING;
+        b[3].buffer = it->ev.event_id;
+        b[3].buffer_length = CP_EVENT_ID_HEX;
+        b[3].length = &p->lens[fresh];
+        bind_i64(&b[4], &v[3]);
+        bind_i64(&b[5], &v[4]);
+        fresh++;
+    }
+    if (fresh == 0)
+        return CP_OK;
+    uint64_t affected = 0;
+    rc = run(p, "insert issues", p->binds, NULL, NULL, &affected);
+    if (rc != CP_OK)
+        return rc;
+    if (affected != fresh)
+        return fail(p, "insert issues", "row count differs from the rows sent");
+    *inserted += fresh;
+    /* 3. the new rows' ids, for coupon.issued */
+    in_list(p, "SELECT user_id, id FROM coupon_issue WHERE coupon_id = ? AND user_id IN (", fresh);
+    p->ints[0] = coupon_id;
+    bind_i64(&p->binds[0], &p->ints[0]);
+    size_t k = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        struct persist_item *it = &g->items[g->idx[i]];
+        if (it->outcome != PERSIST_NEW)
+            continue;
+        p->ints[1 + k] = it->ev.user_id;
+        bind_i64(&p->binds[1 + k], &p->ints[1 + k]);
+        k++;
+    }
+    return run(p, "new row ids", p->binds, set_row_id, g, NULL);
+}
+
+static int add_issued(struct persist *p, int64_t coupon_id, int64_t count)
+{
+    snprintf(p->sql, p->sql_cap,
+             "UPDATE coupon SET issued_quantity = issued_quantity + ? WHERE id = ?");
+    MYSQL_BIND b[2];
+    bind_i64(&b[0], &count);
+    bind_i64(&b[1], &coupon_id);
+    return run(p, "issued_quantity", b, NULL, NULL, NULL);
+}
+
+static int cmp_by_coupon(const void *a, const void *b, void *items)
+{
+    const struct persist_item *it = items;
+    size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+    int64_t ca = it[ia].ev.coupon_id, cb = it[ib].ev.coupon_id;
+    if (ca != cb)
+        return ca < cb ? -1 : 1;
+    return ia < ib ? -1 : ia > ib; /* stable: earlier event first */
+}
+
+/* A (coupon, user) seen earlier in the same batch: only the first one counts. */
+static void mark_in_batch_duplicates(struct persist_item *items, const size_t *order, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct persist_item *it = &items[order[i]];
+        for (size_t j = i; j-- > 0;) {
+            const struct persist_item *prev = &items[order[j]];
+            if (prev->ev.coupon_id != it->ev.coupon_id)
+                break;
+            if (prev->ev.user_id == it->ev.user_id && prev->outcome == PERSIST_NEW) {
+                it->outcome = PERSIST_DUPLICATE;
+                break;
+            }
+        }
+    }
+}
+
+int persist_batch(struct persist *p, struct persist_item *items, size_t n,
+                  int64_t *persisted_at_ms)
+{
+    if (ensure_db(p) != CP_OK)
+        return CP_ERR_UNAVAILABLE;
+    int rc = CP_ERR_NOMEM;
+    size_t *order = malloc((n + 1) * sizeof *order);
+    if (order == NULL)
+        return CP_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        order[i] = i;
+        items[i].outcome = PERSIST_NEW;
+        items[i].row_id = 0;
+    }
+    qsort_r(order, n, sizeof *order, cmp_by_coupon, items);
+    mark_in_batch_duplicates(items, order, n);
+    *persisted_at_ms = timefmt_now_ms();
+    if (mysql_autocommit(p->db, 0) != 0) {
+        rc = fail(p, "begin", mysql_error(p->db));
+        goto out;
+    }
+    struct persist_stats delta = {0};
+    size_t i = 0;
+    while (i < n) {
+        int64_t coupon_id = items[order[i]].ev.coupon_id;
+        size_t end = i;
+        while (end < n && items[order[end]].ev.coupon_id == coupon_id)
+            end++;
+        int exists = 0;
+        if ((rc = coupon_exists(p, coupon_id, &exists)) != CP_OK)
+            goto rollback;
+        uint64_t inserted = 0;
+        if (!exists) {
+            for (size_t k = i; k < end; k++)
+                items[order[k]].outcome = PERSIST_UNKNOWN_COUPON;
+            delta.unknown += end - i;
+            i = end;
+            continue;
+        }
+        /* Chunks of distinct, not-yet-duplicate users of this coupon. */
+        size_t k = i;
+        while (k < end) {
+            size_t idx[CHUNK_ROWS], m = 0;
+            for (; k < end && m < CHUNK_ROWS; k++)
+                if (items[order[k]].outcome == PERSIST_NEW)
+                    idx[m++] = order[k];
+            if (m == 0)
+                continue;
+            struct group g = {.items = items, .idx = idx, .n = m};
+            if ((rc = persist_group(p, coupon_id, &g, *persisted_at_ms, &inserted)) != CP_OK)
+                goto rollback;
+        }
+        if (inserted > 0 && (rc = add_issued(p, coupon_id, (int64_t)inserted)) != CP_OK)
+            goto rollback;
+        delta.inserted += inserted;
+        i = end;
+    }
+    if (mysql_commit(p->db) != 0) {
+        rc = fail(p, "commit", mysql_error(p->db));
+        goto out;
+    }
+    for (size_t j = 0; j < n; j++)
+        if (items[j].outcome == PERSIST_DUPLICATE)
+            delta.duplicates++;
+    p->stats.inserted += delta.inserted;
+    p->stats.duplicates += delta.duplicates;
+    p->stats.unknown += delta.unknown;
+    rc = CP_OK;
+    goto out;
+rollback:
+    if (p->db != NULL && mysql_rollback(p->db) != 0)
+        (void)fail(p, "rollback", mysql_error(p->db));
+out:
+    free(order);
+    return rc;
+}
+
+int persist_row_exists(struct persist *p, int64_t coupon_id, int64_t user_id)
+{
+    if (ensure_db(p) != CP_OK)
+        return CP_ERR_UNAVAILABLE;
+    if (mysql_autocommit(p->db, 1) != 0)
+        return fail(p, "autocommit", mysql_error(p->db));
+    snprintf(p->sql, p->sql_cap,
+             "SELECT COUNT(*), 0 FROM coupon_issue WHERE coupon_id = ? AND user_id = ?");
+    MYSQL_BIND b[2];
+    bind_i64(&b[0], &coupon_id);
+    bind_i64(&b[1], &user_id);
+    int64_t count = 0;
+    int rc = run(p, "row lookup", b, count_row, &count, NULL);
+    return rc != CP_OK ? rc : count > 0;
+}

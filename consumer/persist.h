@@ -1,0 +1,57 @@
+/*
+ * persist.h - one batch of coupon.issue events into MariaDB, in one transaction.
+ *
+ * Events are grouped by coupon. Per coupon: unknown coupons are reported (the
+ * caller sends those events to the DLQ); rows that already exist for
+ * (coupon_id, user_id) are reported as duplicates (a redelivery, or the same
+ * issuance produced twice); the rest are inserted with multi-row prepared
+ * INSERTs, their new ids read back, and coupon.issued_quantity grows by exactly
+ * the number of rows inserted - all before one COMMIT. A failure anywhere rolls
+ * the whole transaction back and returns CP_ERR_UNAVAILABLE: the caller retries
+ * the same batch later, and since nothing was committed the retry is exact.
+ *
+ * Rows of one (coupon, user) key always arrive through one partition, so two
+ * consumers of the group never insert the same key concurrently; during a
+ * rebalance overlap a duplicate-key error just fails the transaction and the
+ * retry sees the row as existing. Owns its MariaDB connection; one thread.
+ */
+#ifndef COUPON_PERSIST_H
+#define COUPON_PERSIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "event.h"
+
+enum persist_outcome { PERSIST_NEW, PERSIST_DUPLICATE, PERSIST_UNKNOWN_COUPON };
+
+struct persist_item {
+    struct issue_event ev;     /* in */
+    enum persist_outcome outcome; /* out */
+    int64_t row_id;            /* out, PERSIST_NEW only */
+};
+
+struct persist_stats {
+    uint64_t inserted, duplicates, unknown, db_errors;
+};
+
+struct persist;
+
+struct persist *persist_new(const struct cp_conf *conf);
+void persist_free(struct persist *p);
+
+/*
+ * Persists items[0..n) in one transaction, filling outcome and row_id.
+ * *persisted_at_ms is the persisted_at written for the new rows.
+ * CP_OK, or CP_ERR_UNAVAILABLE (nothing committed; retry later).
+ */
+int persist_batch(struct persist *p, struct persist_item *items, size_t n,
+                  int64_t *persisted_at_ms);
+
+/* Whether a row exists for (coupon, user): 1, 0, or CP_ERR_UNAVAILABLE. */
+int persist_row_exists(struct persist *p, int64_t coupon_id, int64_t user_id);
+
+void persist_get_stats(const struct persist *p, struct persist_stats *out);
+
+#endif

@@ -1,0 +1,221 @@
+#include "first.h"
+
+#include "rebuild.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <mysql.h>
+
+#include "cp_err.h"
+#include "db.h"
+#include "log.h"
+#include "lua_scripts.h"
+#include "rconn.h"
+
+#define CHUNK 500
+
+struct coupon_meta {
+    int64_t id, total, start_ms, end_ms;
+};
+
+static void bind_i64(MYSQL_BIND *b, int64_t *v, my_bool *is_null)
+{
+    memset(b, 0, sizeof *b);
+    b->buffer_type = MYSQL_TYPE_LONGLONG;
+    b->buffer = v;
+    b->is_null = is_null;
+}
+
+static int db_fail(MYSQL_STMT *st, const char *what)
+{
+    fprintf(stderr, "coupon-admin: %s: %s\n", what, mysql_stmt_error(st));
+    return CP_ERR_UNAVAILABLE;
+}
+
+/* Loads the coupons to rebuild (all, or one) into *out. */
+static int load_coupons(MYSQL *db, int64_t only, struct coupon_meta **out, size_t *n)
+{
+    static const char sql[] =
+        "SELECT CAST(id AS SIGNED), COALESCE(CAST(total_quantity AS SIGNED), -1), "
+        "CAST(UNIX_TIMESTAMP(start_at) * 1000 AS SIGNED), "
+        "CAST(UNIX_TIMESTAMP(end_at) * 1000 AS SIGNED) FROM coupon WHERE ? = 0 OR id = ? "
+        "ORDER BY id";
+    int rc = CP_OK;
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    MYSQL_STMT *st = mysql_stmt_init(db);
+    if (st == NULL)
+        return CP_ERR_NOMEM;
+    MYSQL_BIND p[2], res[4];
+    struct coupon_meta m;
+    bind_i64(&p[0], &only, NULL);
+    bind_i64(&p[1], &only, NULL);
+    bind_i64(&res[0], &m.id, NULL);
+    bind_i64(&res[1], &m.total, NULL);
+    bind_i64(&res[2], &m.start_ms, NULL);
+    bind_i64(&res[3], &m.end_ms, NULL);
+    if (mysql_stmt_prepare(st, sql, sizeof sql - 1) != 0 || mysql_stmt_bind_param(st, p) != 0 ||
+        mysql_stmt_execute(st) != 0 || mysql_stmt_bind_result(st, res) != 0 ||
+        mysql_stmt_store_result(st) != 0) {
+        rc = db_fail(st, "coupons");
+        goto out;
+    }
+    int f;
+    while ((f = mysql_stmt_fetch(st)) == 0) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            struct coupon_meta *grown = realloc(*out, cap * sizeof *grown);
+            if (grown == NULL) {
+                rc = CP_ERR_NOMEM;
+                goto out;
+            }
+            *out = grown;
+        }
+        (*out)[(*n)++] = m;
+    }
+    if (f != MYSQL_NO_DATA)
+        rc = db_fail(st, "coupons");
+out:
+    mysql_stmt_close(st);
+    return rc;
+}
+
+/* EVAL restore.lua for one chunk of (user, "<seq>:<issuedAtMs>") pairs. */
+static int restore_chunk(redisContext *r, int64_t coupon_id, const int64_t (*rows)[3], size_t n,
+                         long long *added)
+{
+    char users[48], seq_key[48], maxseq[24];
+    static char vals[CHUNK][2][48];
+    const char *argv[6 + 2 * CHUNK];
+    size_t argvlen[6 + 2 * CHUNK];
+    int64_t max = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i][1] > max)
+            max = rows[i][1];
+    argv[0] = "EVAL";
+    argv[1] = lua_restore_script;
+    argv[2] = "2";
+    argv[3] = users;
+    argv[4] = seq_key;
+    argv[5] = maxseq;
+    snprintf(users, sizeof users, "coupon:{%" PRId64 "}:users", coupon_id);
+    snprintf(seq_key, sizeof seq_key, "coupon:{%" PRId64 "}:seq", coupon_id);
+    snprintf(maxseq, sizeof maxseq, "%" PRId64, max);
+    for (int i = 0; i < 6; i++)
+        argvlen[i] = strlen(argv[i]);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(vals[i][0], sizeof vals[i][0], "%" PRId64, rows[i][0]);
+        snprintf(vals[i][1], sizeof vals[i][1], "%" PRId64 ":%" PRId64, rows[i][1], rows[i][2]);
+        argv[6 + 2 * i] = vals[i][0];
+        argvlen[6 + 2 * i] = strlen(vals[i][0]);
+        argv[7 + 2 * i] = vals[i][1];
+        argvlen[7 + 2 * i] = strlen(vals[i][1]);
+    }
+    redisReply *rep = redisCommandArgv(r, (int)(6 + 2 * n), argv, argvlen);
+    if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
+        fprintf(stderr, "coupon-admin: redis restore: %s\n",
+                rep == NULL ? r->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+        if (rep != NULL)
+            freeReplyObject(rep);
+        return CP_ERR_UNAVAILABLE;
+    }
+    *added += rep->integer;
+    freeReplyObject(rep);
+    return CP_OK;
+}
+
+static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c, FILE *out)
+{
+    redisReply *rep = redisCommand(r,
+                                   "HSET coupon:{%" PRId64 "}:meta total %" PRId64
+                                   " start_ms %" PRId64 " end_ms %" PRId64,
+                                   c->id, c->total, c->start_ms, c->end_ms);
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        if (rep != NULL)
+            freeReplyObject(rep);
+        fprintf(stderr, "coupon-admin: redis meta: %s\n", r->errstr);
+        return CP_ERR_UNAVAILABLE;
+    }
+    freeReplyObject(rep);
+    static const char sql[] =
+        "SELECT CAST(user_id AS SIGNED), CAST(sequence AS SIGNED), "
+        "CAST(UNIX_TIMESTAMP(issued_at) * 1000 AS SIGNED) FROM coupon_issue "
+        "WHERE coupon_id = ? ORDER BY id";
+    MYSQL_STMT *st = mysql_stmt_init(db);
+    if (st == NULL)
+        return CP_ERR_NOMEM;
+    int64_t id = c->id, row[3];
+    static int64_t rows[CHUNK][3];
+    MYSQL_BIND p, res[3];
+    bind_i64(&p, &id, NULL);
+    for (int i = 0; i < 3; i++)
+        bind_i64(&res[i], &row[i], NULL);
+    int rc = CP_OK;
+    size_t n = 0, total_rows = 0;
+    long long added = 0;
+    if (mysql_stmt_prepare(st, sql, sizeof sql - 1) != 0 || mysql_stmt_bind_param(st, &p) != 0 ||
+        mysql_stmt_execute(st) != 0 || mysql_stmt_bind_result(st, res) != 0) {
+        rc = db_fail(st, "issues");
+        goto out;
+    }
+    int f;
+    while ((f = mysql_stmt_fetch(st)) == 0) {
+        memcpy(rows[n++], row, sizeof row);
+        total_rows++;
+        if (n == CHUNK) {
+            if ((rc = restore_chunk(r, c->id, (const int64_t(*)[3])rows, n, &added)) != CP_OK)
+                goto out;
+            n = 0;
+        }
+    }
+    if (f != MYSQL_NO_DATA) {
+        rc = db_fail(st, "issues");
+        goto out;
+    }
+    if (n > 0 && (rc = restore_chunk(r, c->id, (const int64_t(*)[3])rows, n, &added)) != CP_OK)
+        goto out;
+    fprintf(out, "coupon %" PRId64 ": meta written, %zu issuances in MariaDB, %lld restored\n",
+            c->id, total_rows, added);
+out:
+    mysql_stmt_close(st);
+    return rc;
+}
+
+int rebuild_redis(const struct cp_conf *conf, int64_t coupon_id, FILE *out)
+{
+    char err[512];
+    MYSQL *db = NULL;
+    redisContext *r = NULL;
+    struct coupon_meta *coupons = NULL;
+    size_t n = 0;
+    int rc = db_connect(conf, &db, err, sizeof err);
+    if (rc != CP_OK) {
+        fprintf(stderr, "coupon-admin: %s\n", err);
+        return rc;
+    }
+    if ((rc = rconn_connect(conf, &r, err, sizeof err)) != CP_OK) {
+        fprintf(stderr, "coupon-admin: %s\n", err);
+        goto out;
+    }
+    if ((rc = load_coupons(db, coupon_id, &coupons, &n)) != CP_OK)
+        goto out;
+    if (n == 0 && coupon_id != 0) {
+        fprintf(stderr, "coupon-admin: coupon %" PRId64 " does not exist\n", coupon_id);
+        rc = CP_ERR_NOT_FOUND;
+        goto out;
+    }
+    for (size_t i = 0; i < n && rc == CP_OK; i++)
+        rc = rebuild_one(db, r, &coupons[i], out);
+    if (rc == CP_OK)
+        fprintf(out, "rebuilt %zu coupon(s)\n", n);
+out:
+    free(coupons);
+    if (r != NULL)
+        redisFree(r);
+    mysql_close(db);
+    return rc;
+}

@@ -1,0 +1,147 @@
+#include "first.h"
+
+#include "report.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cp_err.h"
+
+#define TICK_MS 1000
+#define EXPIRE_S 15
+#define MAX_PARTITIONS 64
+
+struct report {
+    uint64_t counters[REPORT_COUNT_];
+    uint64_t events_at_last_tick;
+    int64_t last_tick_ms;
+    char instance[96];
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct report *report_new(void)
+{
+    struct report *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    char host[64] = "consumer";
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "consumer");
+    host[sizeof host - 1] = '\0';
+    for (char *p = host; *p; p++)
+        if (*p == '"' || *p == '\\' || *p == ' ')
+            *p = '_';
+    snprintf(r->instance, sizeof r->instance, "%s-%ld", host, (long)getpid());
+    r->last_tick_ms = now_ms();
+    return r;
+}
+
+void report_free(struct report *r)
+{
+    free(r);
+}
+
+void report_add(struct report *r, enum report_counter c, uint64_t n)
+{
+    r->counters[c] += n;
+}
+
+void report_set(struct report *r, enum report_counter c, uint64_t v)
+{
+    r->counters[c] = v;
+}
+
+/* Appends one HSET field/value pair to the argument vectors. */
+static void add_field(char (*fields)[96], char (*values)[32], const char **argv, size_t *argvlen,
+                      int *argc, const char *name, uint64_t value)
+{
+    int i = (*argc - 2) / 2;
+    snprintf(fields[i], 96, "%s", name);
+    snprintf(values[i], 32, "%" PRIu64, value);
+    argv[*argc] = fields[i];
+    argvlen[*argc] = strlen(fields[i]);
+    argv[*argc + 1] = values[i];
+    argvlen[*argc + 1] = strlen(values[i]);
+    *argc += 2;
+}
+
+int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
+                const struct persist_stats *ps)
+{
+    int64_t now = now_ms();
+    if (now - r->last_tick_ms < TICK_MS || redis == NULL)
+        return CP_OK;
+    enum { MAX_FIELDS = 16 + MAX_PARTITIONS };
+    static const char *const names[] = {"coupon_consumer_events_total",
+                                        "coupon_consumer_batches_total",
+                                        "coupon_consumer_rows_inserted_total",
+                                        "coupon_consumer_dlq_total",
+                                        "coupon_consumer_db_retries_total",
+                                        "coupon_consumer_batch_size_last"};
+    char fields[MAX_FIELDS][96], values[MAX_FIELDS][32], key[160];
+    const char *argv[2 + 2 * MAX_FIELDS];
+    size_t argvlen[2 + 2 * MAX_FIELDS];
+    int argc = 2;
+    snprintf(key, sizeof key, "coupon:metrics:consumer:%s", r->instance);
+    argv[0] = "HSET";
+    argvlen[0] = 4;
+    argv[1] = key;
+    argvlen[1] = strlen(key);
+    for (int c = 0; c < REPORT_COUNT_; c++)
+        add_field(fields, values, argv, argvlen, &argc, names[c], r->counters[c]);
+    add_field(fields, values, argv, argvlen, &argc, "coupon_consumer_duplicates_total",
+              ps->duplicates);
+    add_field(fields, values, argv, argvlen, &argc, "coupon_consumer_unknown_coupon_total",
+              ps->unknown);
+    add_field(fields, values, argv, argvlen, &argc, "coupon_consumer_db_errors_total",
+              ps->db_errors);
+    uint64_t events = r->counters[REPORT_EVENTS];
+    add_field(fields, values, argv, argvlen, &argc, "coupon_consumer_events_per_second",
+              (events - r->events_at_last_tick) * 1000 / (uint64_t)(now - r->last_tick_ms));
+    r->events_at_last_tick = events;
+    r->last_tick_ms = now;
+
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts != NULL) {
+        if (rd_kafka_position(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            for (int i = 0; i < parts->cnt && i < MAX_PARTITIONS; i++) {
+                int64_t lo = 0, hi = 0;
+                const rd_kafka_topic_partition_t *p = &parts->elems[i];
+                if (p->offset < 0 || rd_kafka_get_watermark_offsets(rk, p->topic, p->partition,
+                                                                    &lo, &hi) !=
+                                         RD_KAFKA_RESP_ERR_NO_ERROR)
+                    continue;
+                char name[96];
+                snprintf(name, sizeof name, "coupon_consumer_lag{partition=\"%" PRId32 "\"}",
+                         p->partition);
+                add_field(fields, values, argv, argvlen, &argc, name,
+                          hi > p->offset ? (uint64_t)(hi - p->offset) : 0);
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    /* Replaced as a whole, so a partition no longer assigned leaves no stale lag. */
+    redisAppendCommand(redis, "MULTI");
+    redisAppendCommand(redis, "DEL %s", key);
+    redisAppendCommandArgv(redis, argc, argv, argvlen);
+    redisAppendCommand(redis, "EXPIRE %s %d", key, EXPIRE_S);
+    redisAppendCommand(redis, "SADD coupon:metrics:consumers %s", r->instance);
+    redisAppendCommand(redis, "EXEC");
+    for (int i = 0; i < 6; i++) {
+        redisReply *reply = NULL;
+        if (redisGetReply(redis, (void **)&reply) != REDIS_OK)
+            return CP_ERR_UNAVAILABLE;
+        freeReplyObject(reply);
+    }
+    return CP_OK;
+}

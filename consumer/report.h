@@ -1,0 +1,42 @@
+/*
+ * report.h - the consumer's metrics, published for Prometheus through
+ * coupon-fcgi's GET /metrics.
+ *
+ * Every second report_tick() writes the samples into the Redis hash
+ * coupon:metrics:consumer:<host>-<pid> (expiring after 15 s, so a dead consumer
+ * disappears) and registers the instance in the set coupon:metrics:consumers;
+ * coupon-fcgi merges every live instance into its /metrics output with an
+ * `instance` label. That keeps one scrape target and no hand-written HTTP
+ * server in the consumer. Samples: events, batches, rows inserted, duplicates,
+ * unknown coupons, DLQ, DB errors and retries (counters), last batch size,
+ * events per second over the last interval, and lag per partition (gauges).
+ * One thread.
+ */
+#ifndef COUPON_REPORT_H
+#define COUPON_REPORT_H
+
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
+
+#include "persist.h"
+
+enum report_counter {
+    REPORT_EVENTS, REPORT_BATCHES, REPORT_INSERTED, REPORT_DLQ, REPORT_DB_RETRIES,
+    REPORT_BATCH_SIZE_LAST, REPORT_COUNT_
+};
+
+struct report;
+
+struct report *report_new(void);
+void report_free(struct report *r);
+
+void report_add(struct report *r, enum report_counter c, uint64_t n);
+void report_set(struct report *r, enum report_counter c, uint64_t v);
+
+/* Publishes at most once a second; CP_ERR_UNAVAILABLE when Redis failed (drop it). */
+int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
+                const struct persist_stats *ps);
+
+#endif

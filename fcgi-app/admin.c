@@ -1,0 +1,288 @@
+/*
+ * admin.c - campaign management: create and change coupons, and the counts an
+ * operator checks after a sale. Every endpoint needs `Authorization: Bearer
+ * <admin_token>`; the token is compared in constant time and never logged.
+ *
+ * MariaDB is the source of truth for coupons; Redis holds what the issue script
+ * reads (coupon:{ID}:meta). Create writes MariaDB, then the meta (if Redis is
+ * down the issue path loads it from MariaDB on first use, which is safe because
+ * a new coupon has no issuances). Patch changes the meta first, through
+ * lua/meta_update.lua, which refuses a total below the users already holding the
+ * coupon atomically with respect to concurrent issues; then MariaDB (restoring
+ * the old meta if that fails). Every change deletes the L2 document and
+ * publishes an invalidation so each worker process drops its L1 entries,
+ * including the issue path's sold-out/ended flags.
+ */
+#include "first.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "coupon_doc.h"
+#include "coupon_store.h"
+#include "cp_err.h"
+#include "handlers.h"
+#include "issue.h"
+#include "log.h"
+#include "lua_scripts.h"
+#include "problem.h"
+
+/* Constant time in the length of the configured token, whatever is given. */
+static int token_equal(const char *expected, const char *given, size_t given_len)
+{
+    size_t n = strlen(expected);
+    unsigned diff = (unsigned)(n ^ given_len);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)expected[i] ^ (unsigned char)(i < given_len ? given[i] : 0);
+    return diff == 0;
+}
+
+/* 1 when authorised; otherwise the problem is set. */
+static int authorised(struct app_thread *t, const struct http_request *req,
+                      struct http_response *resp)
+{
+    const char *token = t->app->conf->admin_token;
+    if (token[0] == '\0') {
+        problem_set(resp, PROBLEM_FORBIDDEN, "the admin API is disabled (no admin_token)");
+        return 0;
+    }
+    static const char scheme[] = "Bearer ";
+    const char *h = req->authorization;
+    if (h == NULL || strncmp(h, scheme, sizeof scheme - 1) != 0) {
+        problem_set(resp, PROBLEM_UNAUTHORIZED, "send Authorization: Bearer <admin token>");
+        http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"coupon-admin\"");
+        return 0;
+    }
+    const char *given = h + sizeof scheme - 1;
+    size_t len = strnlen(given, CP_MAX_HEADER_BYTES);
+    if (!token_equal(token, given, len)) {
+        problem_set(resp, PROBLEM_FORBIDDEN, "wrong admin token");
+        return 0;
+    }
+    return 1;
+}
+
+/* Drops every cached view of the coupon in every process. */
+static void forget_everywhere(struct app_thread *t, int64_t coupon_id)
+{
+    char key[48];
+    int n = snprintf(key, sizeof key, "coupon:{%" PRId64 "}:doc", coupon_id);
+    redisContext *r = app_redis(t);
+    if (r != NULL && l2_invalidate(t->app->l2, r, key, (size_t)n) != CP_OK)
+        app_redis_failed(t);
+    app_publish_invalidation(t, coupon_id);
+}
+
+static void send_document(struct http_response *resp, const struct coupon *c, int status)
+{
+    char doc[CP_DOC_MAX_BYTES];
+    int n = coupon_doc_write(c, doc, sizeof doc);
+    if (n < 2) {
+        problem_set(resp, PROBLEM_INTERNAL, "document too large");
+        return;
+    }
+    resp->status = status;
+    (void)http_response_append(resp, doc, (size_t)n);
+}
+
+void admin_create_handle(struct app_thread *t, const struct http_request *req,
+                         struct http_response *resp)
+{
+    if (!authorised(t, req, resp))
+        return;
+    if (!http_is_json(req->content_type)) {
+        problem_set(resp, PROBLEM_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json");
+        return;
+    }
+    struct coupon c;
+    const char *why = "invalid body";
+    if (coupon_doc_parse_create(req->body, req->body_len, &c, &why) != CP_OK) {
+        problem_set(resp, PROBLEM_INVALID_REQUEST, "%s", why);
+        return;
+    }
+    MYSQL *db = app_db(t);
+    if (db == NULL) {
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        return;
+    }
+    int rc = coupon_store_insert(db, &c);
+    if (rc == CP_ERR_CONFLICT) {
+        problem_set(resp, PROBLEM_CONFLICT, "a coupon with this code exists already");
+        return;
+    }
+    if (rc == CP_ERR_INVALID) {
+        problem_set(resp, PROBLEM_INVALID_REQUEST, "the database refused the values");
+        return;
+    }
+    if (rc != CP_OK) {
+        app_db_failed(t);
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        return;
+    }
+    redisContext *r = app_redis(t);
+    if (r == NULL || coupon_meta_write(r, &c) != CP_OK) {
+        if (r != NULL)
+            app_redis_failed(t);
+        log_warn("coupon %" PRId64 " created; its issuance state is loaded on first issue",
+                 c.id);
+    }
+    forget_everywhere(t, c.id); /* an earlier 404 for this id may be cached */
+    log_info("coupon %" PRId64 " created (total %" PRId64 ")", c.id, c.total_quantity);
+    http_response_header(resp, "Location", "/api/coupons/%" PRId64, c.id);
+    send_document(resp, &c, 201);
+}
+
+/* Runs meta_update.lua: 1 written, 0 refused (*issued holders), or a negative error. */
+static int meta_update(struct app_thread *t, const struct coupon *c, int64_t *issued)
+{
+    char meta[48], users[48], total[24], start[24], end[24], nkeys[] = "2";
+    const char *argv[8] = {NULL, NULL, nkeys, meta, users, total, start, end};
+    size_t argvlen[8] = {0, 0, 1};
+    argvlen[3] = (size_t)snprintf(meta, sizeof meta, "coupon:{%" PRId64 "}:meta", c->id);
+    argvlen[4] = (size_t)snprintf(users, sizeof users, "coupon:{%" PRId64 "}:users", c->id);
+    argvlen[5] = (size_t)snprintf(total, sizeof total, "%" PRId64, c->total_quantity);
+    argvlen[6] = (size_t)snprintf(start, sizeof start, "%" PRId64, c->start_ms);
+    argvlen[7] = (size_t)snprintf(end, sizeof end, "%" PRId64, c->end_ms);
+    char sha[41] = "";
+    redisReply *r = issue_run_script(t, sha, lua_meta_update_script, 8, argv, argvlen);
+    if (r == NULL)
+        return CP_ERR_UNAVAILABLE;
+    int rc = CP_ERR_UNAVAILABLE;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_INTEGER) {
+        *issued = r->element[1]->integer;
+        rc = r->element[0]->integer == 1 ? 1 : 0;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+void admin_patch_handle(struct app_thread *t, const struct http_request *req,
+                        struct http_response *resp, int64_t coupon_id)
+{
+    if (!authorised(t, req, resp))
+        return;
+    if (!http_is_json(req->content_type)) {
+        problem_set(resp, PROBLEM_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json");
+        return;
+    }
+    MYSQL *db = app_db(t);
+    if (db == NULL) {
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        return;
+    }
+    struct coupon old, c;
+    int rc = coupon_store_get(db, coupon_id, &old);
+    if (rc == CP_ERR_NOT_FOUND) {
+        problem_set(resp, PROBLEM_COUPON_NOT_EXIST, "coupon %" PRId64 " does not exist",
+                    coupon_id);
+        return;
+    }
+    if (rc != CP_OK) {
+        app_db_failed(t);
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        return;
+    }
+    c = old;
+    int total_changed;
+    const char *why = "invalid body";
+    if (coupon_doc_apply_patch(req->body, req->body_len, &c, &total_changed, &why) != CP_OK) {
+        problem_set(resp, PROBLEM_INVALID_REQUEST, "%s", why);
+        return;
+    }
+    int64_t persisted = 0, issued = 0;
+    if (total_changed) {
+        if (coupon_store_count_issues(db, coupon_id, &persisted) != CP_OK) {
+            app_db_failed(t);
+            problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+            return;
+        }
+        if (c.total_quantity < persisted) {
+            problem_set(resp, PROBLEM_QUANTITY_BELOW_ISSUED,
+                        "totalQuantity %" PRId64 " is below the %" PRId64 " already issued",
+                        c.total_quantity, persisted);
+            return;
+        }
+    }
+    rc = meta_update(t, &c, &issued);
+    if (rc < 0) {
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "redis unavailable");
+        return;
+    }
+    if (rc == 0) {
+        problem_set(resp, PROBLEM_QUANTITY_BELOW_ISSUED,
+                    "totalQuantity %" PRId64 " is below the %" PRId64 " already issued",
+                    c.total_quantity, issued);
+        return;
+    }
+    rc = coupon_store_update(db, &c);
+    if (rc != CP_OK) {
+        if (rc == CP_ERR_UNAVAILABLE)
+            app_db_failed(t);
+        int64_t ignored;
+        if (meta_update(t, &old, &ignored) != 1)
+            log_error("coupon %" PRId64 ": meta changed but MariaDB update failed; "
+                      "run coupon-admin rebuild-redis --coupon %" PRId64,
+                      coupon_id, coupon_id);
+        problem_set(resp, rc == CP_ERR_INVALID ? PROBLEM_INVALID_REQUEST
+                                               : PROBLEM_SERVICE_UNAVAILABLE,
+                    "%s", rc == CP_ERR_INVALID ? "the database refused the values"
+                                               : "database unavailable");
+        return;
+    }
+    forget_everywhere(t, coupon_id);
+    log_info("coupon %" PRId64 " changed", coupon_id);
+    send_document(resp, &c, 200);
+}
+
+void admin_stats_handle(struct app_thread *t, const struct http_request *req,
+                        struct http_response *resp, int64_t coupon_id)
+{
+    if (!authorised(t, req, resp))
+        return;
+    MYSQL *db = app_db(t);
+    redisContext *r = app_redis(t);
+    if (db == NULL || r == NULL) {
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "%s unavailable",
+                    db == NULL ? "database" : "redis");
+        return;
+    }
+    struct coupon c;
+    int64_t persisted = 0;
+    int rc = coupon_store_get(db, coupon_id, &c);
+    if (rc == CP_OK)
+        rc = coupon_store_count_issues(db, coupon_id, &persisted);
+    if (rc == CP_ERR_NOT_FOUND) {
+        problem_set(resp, PROBLEM_COUPON_NOT_EXIST, "coupon %" PRId64 " does not exist",
+                    coupon_id);
+        return;
+    }
+    if (rc != CP_OK) {
+        app_db_failed(t);
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        return;
+    }
+    redisReply *users = redisCommand(r, "HLEN coupon:{%" PRId64 "}:users", coupon_id);
+    redisReply *pending = users == NULL ? NULL
+                                        : redisCommand(r, "HLEN coupon:{%" PRId64 "}:pending",
+                                                       coupon_id);
+    if (users == NULL || pending == NULL || users->type != REDIS_REPLY_INTEGER ||
+        pending->type != REDIS_REPLY_INTEGER) {
+        if (users != NULL)
+            freeReplyObject(users);
+        if (pending != NULL)
+            freeReplyObject(pending);
+        app_redis_failed(t);
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "redis unavailable");
+        return;
+    }
+    resp->status = 200;
+    (void)http_response_printf(resp,
+                               "{\"couponId\":%" PRId64 ",\"issued\":%lld,\"persisted\":%" PRId64
+                               ",\"issuedQuantity\":%" PRId64 ",\"pending\":%lld}",
+                               coupon_id, users->integer, persisted, c.issued_quantity,
+                               pending->integer);
+    freeReplyObject(users);
+    freeReplyObject(pending);
+}

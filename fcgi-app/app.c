@@ -1,0 +1,130 @@
+#include "first.h"
+
+#include "app.h"
+
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "cp_err.h"
+#include "db.h"
+#include "log.h"
+#include "rconn.h"
+
+#define RECONNECT_INTERVAL_MS 250
+
+int64_t app_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A connection the server closed (Redis restarted) shows as readable or hung up
+ * while idle between requests. Checking costs one poll(2) and saves the request
+ * that would otherwise fail on it: a command is never sent on a dead socket.
+ */
+static int connection_closed(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    return poll(&pfd, 1, 0) != 0;
+}
+
+redisContext *app_redis(struct app_thread *t)
+{
+    if (t->redis != NULL && connection_closed(t->redis->fd)) {
+        log_info("redis connection closed by the server; reconnecting");
+        redisFree(t->redis);
+        t->redis = NULL;
+        t->redis_retry_at_ms = 0;
+    }
+    if (t->redis != NULL)
+        return t->redis;
+    int64_t now = app_monotonic_ms();
+    if (now < t->redis_retry_at_ms)
+        return NULL;
+    char err[256];
+    if (rconn_connect(t->app->conf, &t->redis, err, sizeof err) != CP_OK) {
+        t->redis_retry_at_ms = now + RECONNECT_INTERVAL_MS;
+        metrics_add(t->app->metrics, M_REDIS_ERRORS, 1);
+        log_warn("%s", err);
+        return NULL;
+    }
+    t->issue_sha[0] = t->rollback_sha[0] = '\0';
+    return t->redis;
+}
+
+void app_redis_failed(struct app_thread *t)
+{
+    metrics_add(t->app->metrics, M_REDIS_ERRORS, 1);
+    if (t->redis != NULL) {
+        log_warn("redis connection lost: %s", t->redis->errstr);
+        redisFree(t->redis);
+        t->redis = NULL;
+    }
+}
+
+MYSQL *app_db(struct app_thread *t)
+{
+    if (t->db != NULL && connection_closed((int)mysql_get_socket(t->db))) {
+        log_info("mariadb connection closed by the server; reconnecting");
+        mysql_close(t->db);
+        t->db = NULL;
+        t->db_retry_at_ms = 0;
+    }
+    if (t->db != NULL)
+        return t->db;
+    int64_t now = app_monotonic_ms();
+    if (now < t->db_retry_at_ms)
+        return NULL;
+    char err[512];
+    if (db_connect(t->app->conf, &t->db, err, sizeof err) != CP_OK) {
+        t->db_retry_at_ms = now + RECONNECT_INTERVAL_MS;
+        metrics_add(t->app->metrics, M_DB_ERRORS, 1);
+        log_warn("%s", err);
+        return NULL;
+    }
+    return t->db;
+}
+
+void app_db_failed(struct app_thread *t)
+{
+    metrics_add(t->app->metrics, M_DB_ERRORS, 1);
+    if (t->db != NULL) {
+        log_warn("mariadb connection dropped: %s", mysql_error(t->db));
+        mysql_close(t->db);
+        t->db = NULL;
+    }
+}
+
+int app_l1_key(char *buf, size_t cap, char kind, int64_t coupon_id)
+{
+    int n = snprintf(buf, cap, "%c:%" PRId64, kind, coupon_id);
+    return (n < 0 || (size_t)n >= cap) ? CP_ERR_LIMIT : n;
+}
+
+void app_l1_forget_coupon(struct app *app, int64_t coupon_id)
+{
+    static const char kinds[] = {'d', 's', 'f'};
+    for (size_t i = 0; i < sizeof kinds; i++) {
+        char key[32];
+        int n = app_l1_key(key, sizeof key, kinds[i], coupon_id);
+        if (n > 0)
+            (void)lru_delete(app->l1, key, (size_t)n);
+    }
+}
+
+void app_publish_invalidation(struct app_thread *t, int64_t coupon_id)
+{
+    app_l1_forget_coupon(t->app, coupon_id);
+    redisContext *r = app_redis(t);
+    if (r == NULL)
+        return;
+    redisReply *reply = redisCommand(r, "PUBLISH coupon:invalidate %" PRId64, coupon_id);
+    if (reply == NULL)
+        app_redis_failed(t);
+    else
+        freeReplyObject(reply);
+}

@@ -1,0 +1,65 @@
+/*
+ * app.h - the state of one worker process (struct app) and of one request
+ * thread (struct app_thread), and the lazily (re)connected per-thread
+ * dependency handles.
+ *
+ * Ownership: struct app is created after fork by worker.c and shared
+ * read-mostly by the process's threads (producer, L1, L2 and metrics are
+ * thread-safe themselves). Each struct app_thread belongs to exactly one
+ * thread: its Redis and MariaDB connections are never shared, so no lock is
+ * taken on the hot path. After an I/O error a handle is dropped and reopened
+ * on the next use, at most once per reconnect interval, so a dead server costs
+ * one bounded connect attempt rather than one per request.
+ */
+#ifndef COUPON_APP_H
+#define COUPON_APP_H
+
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+#include <mysql.h>
+
+#include "conf.h"
+#include "cp_limits.h"
+#include "http.h"
+#include "l2.h"
+#include "lru.h"
+#include "metrics.h"
+#include "producer.h"
+
+struct app {
+    const struct cp_conf *conf;
+    struct producer *producer;
+    struct lru *l1;
+    struct l2 *l2;
+    struct metrics *metrics;
+};
+
+struct app_thread {
+    struct app *app;
+    redisContext *redis;
+    MYSQL *db;
+    int64_t redis_retry_at_ms, db_retry_at_ms; /* monotonic; no reconnect before */
+    char issue_sha[41], rollback_sha[41];
+    char body_buf[CP_MAX_BODY_BYTES + 1];
+    char resp_buf[HTTP_RESPONSE_BODY_MAX];
+};
+
+/* Returns the thread's Redis connection, connecting if needed; NULL when Redis is down. */
+redisContext *app_redis(struct app_thread *t);
+/* Drops the connection after an I/O error (counted in metrics). */
+void app_redis_failed(struct app_thread *t);
+MYSQL *app_db(struct app_thread *t);
+void app_db_failed(struct app_thread *t);
+
+/* Monotonic milliseconds, for intervals. */
+int64_t app_monotonic_ms(void);
+
+/* Publishes "coupon changed" so every process drops its L1 entries for it. */
+void app_publish_invalidation(struct app_thread *t, int64_t coupon_id);
+
+/* L1 keys of one coupon: document, live stock, issue fast-path flag. */
+int app_l1_key(char *buf, size_t cap, char kind, int64_t coupon_id);
+void app_l1_forget_coupon(struct app *app, int64_t coupon_id);
+
+#endif

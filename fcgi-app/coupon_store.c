@@ -1,0 +1,315 @@
+#include "first.h"
+
+#include "coupon_store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cp_err.h"
+#include "log.h"
+
+static const char select_coupon_sql[] =
+    "SELECT id, title, code, coupon_type, discount_type, CAST(discount_value AS CHAR), "
+    "CAST(UNIX_TIMESTAMP(start_at) * 1000 AS SIGNED), "
+    "CAST(UNIX_TIMESTAMP(end_at) * 1000 AS SIGNED), "
+    "COALESCE(CAST(total_quantity AS SIGNED), -1), CAST(issued_quantity AS SIGNED), description, "
+    "CAST(UNIX_TIMESTAMP(created_at) * 1000 AS SIGNED), "
+    "CAST(UNIX_TIMESTAMP(updated_at) * 1000 AS SIGNED) "
+    "FROM coupon WHERE id = ?";
+
+static void bind_str(MYSQL_BIND *b, char *buf, size_t cap, unsigned long *len, my_bool *is_null)
+{
+    b->buffer_type = MYSQL_TYPE_STRING;
+    b->buffer = buf;
+    b->buffer_length = cap;
+    b->length = len;
+    b->is_null = is_null;
+}
+
+static void bind_i64(MYSQL_BIND *b, int64_t *v, my_bool *is_null)
+{
+    b->buffer_type = MYSQL_TYPE_LONGLONG;
+    b->buffer = v;
+    b->is_null = is_null;
+}
+
+static int stmt_error(MYSQL_STMT *st, const char *what)
+{
+    log_warn("mariadb %s: %s", what, mysql_stmt_error(st));
+    return CP_ERR_UNAVAILABLE;
+}
+
+int coupon_store_get(MYSQL *db, int64_t id, struct coupon *out)
+{
+    int rc = CP_ERR_UNAVAILABLE;
+    MYSQL_STMT *st = mysql_stmt_init(db);
+    if (st == NULL)
+        return CP_ERR_UNAVAILABLE;
+    if (mysql_stmt_prepare(st, select_coupon_sql, sizeof select_coupon_sql - 1) != 0) {
+        rc = stmt_error(st, "prepare coupon select");
+        goto out;
+    }
+    MYSQL_BIND param;
+    memset(&param, 0, sizeof param);
+    bind_i64(&param, &id, NULL);
+    if (mysql_stmt_bind_param(st, &param) != 0 || mysql_stmt_execute(st) != 0) {
+        rc = stmt_error(st, "execute coupon select");
+        goto out;
+    }
+    memset(out, 0, sizeof *out);
+    MYSQL_BIND res[13];
+    unsigned long lens[13];
+    my_bool nulls[13];
+    memset(res, 0, sizeof res);
+    bind_i64(&res[0], &out->id, &nulls[0]);
+    bind_str(&res[1], out->title, sizeof out->title, &lens[1], &nulls[1]);
+    bind_str(&res[2], out->code, sizeof out->code, &lens[2], &nulls[2]);
+    bind_str(&res[3], out->coupon_type, sizeof out->coupon_type, &lens[3], &nulls[3]);
+    bind_str(&res[4], out->discount_type, sizeof out->discount_type, &lens[4], &nulls[4]);
+    bind_str(&res[5], out->discount_value, sizeof out->discount_value, &lens[5], &nulls[5]);
+    bind_i64(&res[6], &out->start_ms, &nulls[6]);
+    bind_i64(&res[7], &out->end_ms, &nulls[7]);
+    bind_i64(&res[8], &out->total_quantity, &nulls[8]);
+    bind_i64(&res[9], &out->issued_quantity, &nulls[9]);
+    bind_str(&res[10], out->description, sizeof out->description, &lens[10], &nulls[10]);
+    bind_i64(&res[11], &out->created_ms, &nulls[11]);
+    bind_i64(&res[12], &out->updated_ms, &nulls[12]);
+    if (mysql_stmt_bind_result(st, res) != 0) {
+        rc = stmt_error(st, "bind coupon result");
+        goto out;
+    }
+    int f = mysql_stmt_fetch(st);
+    if (f == MYSQL_NO_DATA) {
+        rc = CP_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (f != 0 && f != MYSQL_DATA_TRUNCATED) {
+        rc = stmt_error(st, "fetch coupon");
+        goto out;
+    }
+    out->has_code = !nulls[2];
+    out->has_description = !nulls[10];
+    if (nulls[2])
+        out->code[0] = '\0';
+    if (nulls[10])
+        out->description[0] = '\0';
+    rc = CP_OK;
+out:
+    mysql_stmt_close(st);
+    return rc;
+}
+
+int coupon_store_has_issues(MYSQL *db, int64_t id)
+{
+    static const char sql[] = "SELECT EXISTS(SELECT 1 FROM coupon_issue WHERE coupon_id = ?)";
+    int rc = CP_ERR_UNAVAILABLE;
+    MYSQL_STMT *st = mysql_stmt_init(db);
+    if (st == NULL)
+        return CP_ERR_UNAVAILABLE;
+    MYSQL_BIND param, res;
+    int64_t exists = 0;
+    memset(&param, 0, sizeof param);
+    memset(&res, 0, sizeof res);
+    bind_i64(&param, &id, NULL);
+    bind_i64(&res, &exists, NULL);
+    if (mysql_stmt_prepare(st, sql, sizeof sql - 1) != 0 ||
+        mysql_stmt_bind_param(st, &param) != 0 || mysql_stmt_execute(st) != 0 ||
+        mysql_stmt_bind_result(st, &res) != 0 || mysql_stmt_fetch(st) != 0) {
+        rc = stmt_error(st, "issue existence check");
+        goto out;
+    }
+    rc = exists ? 1 : 0;
+out:
+    mysql_stmt_close(st);
+    return rc;
+}
+
+int coupon_meta_write(redisContext *r, const struct coupon *c)
+{
+    redisReply *reply = redisCommand(r,
+                                     "HSET coupon:{%" PRId64 "}:meta total %" PRId64
+                                     " start_ms %" PRId64 " end_ms %" PRId64,
+                                     c->id, c->total_quantity, c->start_ms, c->end_ms);
+    if (reply == NULL)
+        return CP_ERR_UNAVAILABLE;
+    int rc = reply->type == REDIS_REPLY_ERROR ? CP_ERR_UNAVAILABLE : CP_OK;
+    freeReplyObject(reply);
+    return rc;
+}
+
+/* Runs a prepared statement with its parameters bound; CP_OK or the mapped error. */
+static int exec_params(MYSQL_STMT *st, const char *sql, size_t sqllen, MYSQL_BIND *params,
+                       const char *what)
+{
+    if (mysql_stmt_prepare(st, sql, sqllen) != 0)
+        return stmt_error(st, what);
+    if (params != NULL && mysql_stmt_bind_param(st, params) != 0)
+        return stmt_error(st, what);
+    if (mysql_stmt_execute(st) != 0) {
+        unsigned err = mysql_stmt_errno(st);
+        if (err == 1062) /* ER_DUP_ENTRY: the unique coupon code */
+            return CP_ERR_CONFLICT;
+        if (err == 4025 || err == 1406 || err == 1264) /* CHECK, too long, out of range */
+            return CP_ERR_INVALID;
+        return stmt_error(st, what);
+    }
+    return CP_OK;
+}
+
+int coupon_store_insert(MYSQL *db, struct coupon *c)
+{
+    static const char sql[] =
+        "INSERT INTO coupon (title, code, coupon_type, discount_type, discount_value, "
+        "start_at, end_at, total_quantity, description) VALUES (?, ?, ?, ?, ?, "
+        "FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000), ?, ?)";
+    MYSQL_STMT *st = mysql_stmt_init(db);
+    if (st == NULL)
+        return CP_ERR_UNAVAILABLE;
+    MYSQL_BIND p[9];
+    unsigned long lens[9];
+    my_bool code_null = !c->has_code, desc_null = !c->has_description,
+            total_null = c->total_quantity < 0;
+    memset(p, 0, sizeof p);
+    char *strs[] = {c->title, c->code, c->coupon_type, c->discount_type, c->discount_value};
+    for (int i = 0; i < 5; i++) {
+        lens[i] = (unsigned long)strlen(strs[i]);
+        bind_str(&p[i], strs[i], lens[i], &lens[i], NULL);
+    }
+    p[1].is_null = &code_null;
+    bind_i64(&p[5], &c->start_ms, NULL);
+    bind_i64(&p[6], &c->end_ms, NULL);
+    bind_i64(&p[7], &c->total_quantity, &total_null);
+    lens[8] = (unsigned long)strlen(c->description);
+    bind_str(&p[8], c->description, lens[8], &lens[8], &desc_null);
+    int rc = exec_params(st, sql, sizeof sql - 1, p, "insert coupon");
+    if (rc == CP_OK)
+        c->id = (int64_t)mysql_stmt_insert_id(st);
+    mysql_stmt_close(st);
+    return rc;
+}
+
+int coupon_store_update(MYSQL *db, const struct coupon *c)
+{
+    static const char sql[] =
+        "UPDATE coupon SET title = ?, description = ?, end_at = FROM_UNIXTIME(? / 1000), "
+        "total_quantity = ? WHERE id = ?";
+    MYSQL_STMT *st = mysql_stmt_init(db);
+    if (st == NULL)
+        return CP_ERR_UNAVAILABLE;
+    struct coupon copy = *c; /* the bind API takes non-const buffers */
+    MYSQL_BIND p[5];
+    unsigned long lens[2] = {(unsigned long)strlen(copy.title),
+                             (unsigned long)strlen(copy.description)};
+    my_bool desc_null = !copy.has_description, total_null = copy.total_quantity < 0;
+    memset(p, 0, sizeof p);
+    bind_str(&p[0], copy.title, lens[0], &lens[0], NULL);
+    bind_str(&p[1], copy.description, lens[1], &lens[1], &desc_null);
+    bind_i64(&p[2], &copy.end_ms, NULL);
+    bind_i64(&p[3], &copy.total_quantity, &total_null);
+    bind_i64(&p[4], &copy.id, NULL);
+    int rc = exec_params(st, sql, sizeof sql - 1, p, "update coupon");
+    mysql_stmt_close(st);
+    return rc;
+}
+
+int coupon_store_count_issues(MYSQL *db, int64_t id, int64_t *count)
+{
+    static const char sql[] = "SELECT COUNT(*) FROM coupon_issue WHERE coupon_id = ?";
+    MYSQL_STMT *st = mysql_stmt_init(db);
+    if (st == NULL)
+        return CP_ERR_UNAVAILABLE;
+    MYSQL_BIND param, res;
+    memset(&param, 0, sizeof param);
+    memset(&res, 0, sizeof res);
+    bind_i64(&param, &id, NULL);
+    bind_i64(&res, count, NULL);
+    int rc = exec_params(st, sql, sizeof sql - 1, &param, "count issues");
+    if (rc == CP_OK && (mysql_stmt_bind_result(st, &res) != 0 || mysql_stmt_fetch(st) != 0))
+        rc = stmt_error(st, "count issues");
+    mysql_stmt_close(st);
+    return rc;
+}
+
+int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, int64_t *sequence,
+                           int64_t *issued_ms)
+{
+    static const char sql[] =
+        "SELECT CAST(sequence AS SIGNED), CAST(UNIX_TIMESTAMP(issued_at) * 1000 AS SIGNED) "
+        "FROM coupon_issue WHERE coupon_id = ? AND user_id = ?";
+    MYSQL_STMT *st = mysql_stmt_init(db);
+    if (st == NULL)
+        return CP_ERR_UNAVAILABLE;
+    MYSQL_BIND p[2], res[2];
+    memset(p, 0, sizeof p);
+    memset(res, 0, sizeof res);
+    bind_i64(&p[0], &coupon_id, NULL);
+    bind_i64(&p[1], &user_id, NULL);
+    bind_i64(&res[0], sequence, NULL);
+    bind_i64(&res[1], issued_ms, NULL);
+    int rc = exec_params(st, sql, sizeof sql - 1, p, "select issue");
+    if (rc == CP_OK) {
+        if (mysql_stmt_bind_result(st, res) != 0) {
+            rc = stmt_error(st, "select issue");
+        } else {
+            int f = mysql_stmt_fetch(st);
+            rc = f == 0 ? CP_OK : f == MYSQL_NO_DATA ? CP_ERR_NOT_FOUND
+                                                     : stmt_error(st, "fetch issue");
+        }
+    }
+    mysql_stmt_close(st);
+    return rc;
+}
+
+int coupon_store_user_coupons(MYSQL *db, int64_t user_id, int64_t before_id, int limit,
+                              coupon_store_row_fn fn, void *arg)
+{
+    static const char sql[] =
+        "SELECT CAST(ci.id AS SIGNED), CAST(ci.coupon_id AS SIGNED), c.title, "
+        "CAST(ci.sequence AS SIGNED), CAST(UNIX_TIMESTAMP(ci.issued_at) * 1000 AS SIGNED), "
+        "CAST(UNIX_TIMESTAMP(ci.used_at) * 1000 AS SIGNED) "
+        "FROM coupon_issue ci JOIN coupon c ON c.id = ci.coupon_id "
+        "WHERE ci.user_id = ? AND ci.id < ? ORDER BY ci.id DESC LIMIT ?";
+    MYSQL_STMT *st = mysql_stmt_init(db);
+    if (st == NULL)
+        return CP_ERR_UNAVAILABLE;
+    int64_t lim = limit;
+    MYSQL_BIND p[3], res[6];
+    struct user_coupon row;
+    unsigned long title_len;
+    my_bool used_null;
+    memset(p, 0, sizeof p);
+    memset(res, 0, sizeof res);
+    bind_i64(&p[0], &user_id, NULL);
+    bind_i64(&p[1], &before_id, NULL);
+    bind_i64(&p[2], &lim, NULL);
+    bind_i64(&res[0], &row.issue_id, NULL);
+    bind_i64(&res[1], &row.coupon_id, NULL);
+    bind_str(&res[2], row.title, sizeof row.title, &title_len, NULL);
+    bind_i64(&res[3], &row.sequence, NULL);
+    bind_i64(&res[4], &row.issued_ms, NULL);
+    bind_i64(&res[5], &row.used_ms, &used_null);
+    int rc = exec_params(st, sql, sizeof sql - 1, p, "select user coupons");
+    if (rc != CP_OK)
+        goto out;
+    if (mysql_stmt_bind_result(st, res) != 0) {
+        rc = stmt_error(st, "select user coupons");
+        goto out;
+    }
+    for (;;) {
+        int f = mysql_stmt_fetch(st);
+        if (f == MYSQL_NO_DATA)
+            break;
+        if (f != 0 && f != MYSQL_DATA_TRUNCATED) {
+            rc = stmt_error(st, "fetch user coupons");
+            goto out;
+        }
+        row.title[title_len < sizeof row.title ? title_len : sizeof row.title - 1] = '\0';
+        row.has_used = !used_null;
+        if ((rc = fn(arg, &row)) != CP_OK)
+            goto out;
+    }
+out:
+    mysql_stmt_close(st);
+    return rc;
+}

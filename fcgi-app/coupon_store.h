@@ -1,0 +1,72 @@
+/*
+ * coupon_store.h - coupons in MariaDB (the source of truth for campaigns) and
+ * their issuance parameters in Redis (coupon:{ID}:meta).
+ *
+ * Every statement is prepared; ids and times travel as bound integers, never
+ * as text in SQL. Times are epoch milliseconds (the session runs in UTC).
+ * Functions take the caller's thread-owned connection and return CP_OK,
+ * CP_ERR_NOT_FOUND, or CP_ERR_UNAVAILABLE when the server failed (the caller
+ * then drops the connection).
+ */
+#ifndef COUPON_COUPON_STORE_H
+#define COUPON_COUPON_STORE_H
+
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+#include <mysql.h>
+
+#include "cp_limits.h"
+
+struct coupon {
+    int64_t id;
+    char title[CP_TITLE_MAX_CHARS * 4 + 1];
+    char code[CP_CODE_MAX_CHARS * 4 + 1];
+    int has_code;
+    char coupon_type[32];
+    char discount_type[16];
+    char discount_value[32]; /* DECIMAL as text, e.g. "10.00" */
+    int64_t start_ms, end_ms;
+    int64_t total_quantity; /* -1 = unlimited */
+    int64_t issued_quantity;
+    char description[CP_DESCRIPTION_MAX_CHARS * 4 + 1];
+    int has_description;
+    int64_t created_ms, updated_ms;
+};
+
+/* Loads one coupon. */
+int coupon_store_get(MYSQL *db, int64_t id, struct coupon *out);
+
+/* Whether any issuance row exists for the coupon (1/0), or a negative error. */
+int coupon_store_has_issues(MYSQL *db, int64_t id);
+
+/* Inserts a new coupon and sets c->id. CP_ERR_CONFLICT for a code already in use,
+ * CP_ERR_INVALID when the server's checks refuse it. */
+int coupon_store_insert(MYSQL *db, struct coupon *c);
+
+/* Writes the changeable fields (title, description, end_ms, total_quantity). */
+int coupon_store_update(MYSQL *db, const struct coupon *c);
+
+/* Rows in coupon_issue for the coupon. */
+int coupon_store_count_issues(MYSQL *db, int64_t id, int64_t *count);
+
+/* One persisted issuance; CP_ERR_NOT_FOUND when there is no row. */
+int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, int64_t *sequence,
+                           int64_t *issued_ms);
+
+struct user_coupon {
+    int64_t issue_id, coupon_id, sequence, issued_ms, used_ms;
+    int has_used;
+    char title[CP_TITLE_MAX_CHARS * 4 + 1];
+};
+typedef int (*coupon_store_row_fn)(void *arg, const struct user_coupon *row);
+
+/* A user's persisted issuances with coupon_issue.id < before_id, newest first, at
+ * most `limit`; fn is called per row (a non-zero return stops and is returned). */
+int coupon_store_user_coupons(MYSQL *db, int64_t user_id, int64_t before_id, int limit,
+                              coupon_store_row_fn fn, void *arg);
+
+/* Writes the issuance parameters the Lua script reads (HSET coupon:{ID}:meta). */
+int coupon_meta_write(redisContext *r, const struct coupon *c);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * handlers.h - the endpoint handlers the router dispatches to. Each fills the
+ * response (status, body) or a problem; none writes to the FastCGI stream.
+ * Path parameters arrive already validated as positive 64-bit ids.
+ */
+#ifndef COUPON_HANDLERS_H
+#define COUPON_HANDLERS_H
+
+#include <stdint.h>
+
+#include "app.h"
+#include "http.h"
+
+/* read.c */
+void read_coupon_handle(struct app_thread *t, const struct http_request *req,
+                        struct http_response *resp, int64_t coupon_id);
+void read_issue_status_handle(struct app_thread *t, const struct http_request *req,
+                              struct http_response *resp, int64_t coupon_id, int64_t user_id);
+void read_user_coupons_handle(struct app_thread *t, const struct http_request *req,
+                              struct http_response *resp, int64_t user_id);
+/* admin.c */
+void admin_create_handle(struct app_thread *t, const struct http_request *req,
+                         struct http_response *resp);
+void admin_patch_handle(struct app_thread *t, const struct http_request *req,
+                        struct http_response *resp, int64_t coupon_id);
+void admin_stats_handle(struct app_thread *t, const struct http_request *req,
+                        struct http_response *resp, int64_t coupon_id);
+/* health.c */
+void health_handle(struct app_thread *t, const struct http_request *req,
+                   struct http_response *resp);
+void health_metrics_handle(struct app_thread *t, const struct http_request *req,
+                           struct http_response *resp);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * health.c - GET /api/health and GET /metrics.
+ *
+ * Health uses the calling thread's existing connections (PING, mysql_ping) and
+ * the producer's broker state, so polling it every second opens nothing new.
+ * /metrics renders the shared-memory counters of all workers, then appends the
+ * consumers' samples that each coupon-consumer keeps in Redis
+ * (coupon:metrics:consumer:<instance>), labelled by instance.
+ */
+#include "first.h"
+
+#include <string.h>
+
+#include "cp_err.h"
+#include "handlers.h"
+#include "problem.h"
+
+static int check_redis(struct app_thread *t, const char **why)
+{
+    redisContext *r = app_redis(t);
+    if (r == NULL) {
+        *why = "unreachable";
+        return 0;
+    }
+    redisReply *reply = redisCommand(r, "PING");
+    if (reply == NULL) {
+        app_redis_failed(t);
+        *why = "connection lost";
+        return 0;
+    }
+    int ok = reply->type == REDIS_REPLY_STATUS;
+    freeReplyObject(reply);
+    *why = ok ? NULL : "unexpected PING reply";
+    return ok;
+}
+
+static int check_db(struct app_thread *t, const char **why)
+{
+    MYSQL *db = app_db(t);
+    if (db == NULL) {
+        *why = "unreachable";
+        return 0;
+    }
+    if (mysql_ping(db) != 0) {
+        app_db_failed(t);
+        *why = "connection lost";
+        return 0;
+    }
+    *why = NULL;
+    return 1;
+}
+
+static void component(struct http_response *resp, const char *name, int up, const char *why,
+                      int last)
+{
+    (void)http_response_printf(resp, "\"%s\":{\"status\":\"%s\"", name, up ? "UP" : "DOWN");
+    if (!up)
+        (void)http_response_printf(resp, ",\"error\":\"%s\"", why ? why : "down");
+    (void)http_response_printf(resp, "}%s", last ? "" : ",");
+}
+
+void health_handle(struct app_thread *t, const struct http_request *req,
+                   struct http_response *resp)
+{
+    (void)req;
+    const char *redis_why, *db_why;
+    int redis_up = check_redis(t, &redis_why);
+    int kafka_up = producer_is_up(t->app->producer);
+    int db_up = check_db(t, &db_why);
+    int all = redis_up && kafka_up && db_up;
+    resp->status = all ? 200 : 503;
+    (void)http_response_printf(resp, "{\"status\":\"%s\",\"components\":{", all ? "UP" : "DOWN");
+    component(resp, "redis", redis_up, redis_why, 0);
+    component(resp, "kafka", kafka_up, "no broker reachable", 0);
+    component(resp, "mariadb", db_up, db_why, 1);
+    (void)http_response_printf(resp, "}}");
+    if (!all)
+        http_response_header(resp, "Retry-After", "1");
+}
+
+/* Appends one consumer's hash as samples with an instance label. */
+static void render_consumer(struct http_response *resp, const char *instance,
+                            const redisReply *h)
+{
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const redisReply *k = h->element[i], *v = h->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len > 128 ||
+            v->len > 32)
+            continue;
+        const char *brace = memchr(k->str, '{', k->len);
+        if (brace == NULL)
+            (void)http_response_printf(resp, "%.*s{instance=\"%s\"} %.*s\n", (int)k->len, k->str,
+                                       instance, (int)v->len, v->str);
+        else
+            (void)http_response_printf(resp, "%.*s{instance=\"%s\",%.*s %.*s\n",
+                                       (int)(brace - k->str), k->str, instance,
+                                       (int)(k->len - (size_t)(brace - k->str) - 1), brace + 1,
+                                       (int)v->len, v->str);
+    }
+}
+
+/*
+ * Consumers register their instance name in the set coupon:metrics:consumers and
+ * refresh a hash with a 15 s expiry; a member whose hash expired (the consumer is
+ * gone) is removed here. A set, not KEYS/SCAN, so /metrics costs O(consumers), never
+ * a walk over the keyspace.
+ */
+static void render_consumers(struct app_thread *t, struct http_response *resp)
+{
+    redisContext *r = app_redis(t);
+    if (r == NULL)
+        return;
+    redisReply *members = redisCommand(r, "SMEMBERS coupon:metrics:consumers");
+    if (members == NULL) {
+        app_redis_failed(t);
+        return;
+    }
+    int header = 0;
+    for (size_t i = 0; members->type == REDIS_REPLY_ARRAY && i < members->elements && i < 64;
+         i++) {
+        const redisReply *m = members->element[i];
+        if (m->type != REDIS_REPLY_STRING || m->len > 128 || memchr(m->str, '"', m->len) ||
+            memchr(m->str, '\\', m->len) || memchr(m->str, '\n', m->len))
+            continue; /* would break the label syntax */
+        redisReply *h = redisCommand(r, "HGETALL coupon:metrics:consumer:%b", m->str, m->len);
+        if (h == NULL) {
+            app_redis_failed(t);
+            break;
+        }
+        if (h->type == REDIS_REPLY_ARRAY && h->elements == 0) {
+            redisReply *gone = redisCommand(r, "SREM coupon:metrics:consumers %b", m->str,
+                                            m->len);
+            if (gone == NULL) {
+                freeReplyObject(h);
+                app_redis_failed(t);
+                break;
+            }
+            freeReplyObject(gone);
+        } else if (h->type == REDIS_REPLY_ARRAY) {
+            if (!header)
+                (void)http_response_printf(resp,
+                                           "# Samples reported by coupon-consumer instances.\n");
+            header = 1;
+            char instance[129];
+            memcpy(instance, m->str, m->len);
+            instance[m->len] = '\0';
+            render_consumer(resp, instance, h);
+        }
+        freeReplyObject(h);
+    }
+    freeReplyObject(members);
+}
+
+void health_metrics_handle(struct app_thread *t, const struct http_request *req,
+                           struct http_response *resp)
+{
+    (void)req;
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    if (metrics_render(t->app->metrics, resp) != CP_OK) {
+        problem_set(resp, PROBLEM_INTERNAL, "metrics output exceeds the response buffer");
+        return;
+    }
+    render_consumers(t, resp);
+}

@@ -1,0 +1,131 @@
+#include "first.h"
+
+#include "invalidate.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <time.h>
+
+#include "cp_err.h"
+#include "log.h"
+#include "rconn.h"
+
+#define CHANNEL "coupon:invalidate"
+#define POLL_MS 200 /* how often the thread looks at the stop flag */
+#define RECONNECT_DELAY_MS 250
+
+struct invalidator {
+    struct app *app;
+    pthread_t thread;
+    atomic_int stopping;
+};
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void handle_message(struct invalidator *inv, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    const redisReply *payload = r->element[2];
+    char text[24];
+    if (payload->len == 0 || payload->len >= sizeof text)
+        return;
+    memcpy(text, payload->str, payload->len);
+    text[payload->len] = '\0';
+    char *end;
+    errno = 0;
+    long long id = strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0' || id <= 0)
+        return;
+    app_l1_forget_coupon(inv->app, (int64_t)id);
+    metrics_add(inv->app->metrics, M_INVALIDATIONS, 1);
+}
+
+/*
+ * Subscribes and reads until the connection fails or we are asked to stop. The
+ * socket is polled with a timeout instead of giving the context a read timeout:
+ * a hiredis context is unusable after a timed-out read, and reconnecting (and so
+ * clearing L1) every half second would defeat the cache.
+ */
+static void serve_connection(struct invalidator *inv, redisContext *r)
+{
+    redisReply *reply = redisCommand(r, "SUBSCRIBE " CHANNEL);
+    if (reply == NULL) {
+        log_warn("invalidation subscriber: %s", r->errstr);
+        return;
+    }
+    freeReplyObject(reply);
+    /* Anything published while we were not subscribed is lost: start clean. */
+    lru_clear(inv->app->l1);
+    log_info("subscribed to " CHANNEL "; L1 cleared");
+    while (!atomic_load(&inv->stopping)) {
+        void *msg = NULL;
+        if (redisReaderGetReply(r->reader, &msg) != REDIS_OK) {
+            log_warn("invalidation subscriber: protocol error");
+            return;
+        }
+        if (msg != NULL) {
+            handle_message(inv, msg);
+            freeReplyObject(msg);
+            continue;
+        }
+        struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+        int n = poll(&pfd, 1, POLL_MS);
+        if (n < 0 && errno != EINTR)
+            return;
+        if (n > 0 && redisBufferRead(r) != REDIS_OK) {
+            log_warn("invalidation subscriber: %s", r->errstr);
+            return;
+        }
+    }
+}
+
+static void *invalidator_main(void *arg)
+{
+    struct invalidator *inv = arg;
+    while (!atomic_load(&inv->stopping)) {
+        redisContext *r = NULL;
+        char err[256];
+        if (rconn_connect(inv->app->conf, &r, err, sizeof err) != CP_OK) {
+            sleep_ms(RECONNECT_DELAY_MS);
+            continue;
+        }
+        serve_connection(inv, r);
+        redisFree(r);
+    }
+    return NULL;
+}
+
+struct invalidator *invalidator_start(struct app *app)
+{
+    struct invalidator *inv = calloc(1, sizeof *inv);
+    if (inv == NULL)
+        return NULL;
+    inv->app = app;
+    atomic_init(&inv->stopping, 0);
+    if (pthread_create(&inv->thread, NULL, invalidator_main, inv) != 0) {
+        free(inv);
+        return NULL;
+    }
+    return inv;
+}
+
+void invalidator_stop(struct invalidator *inv)
+{
+    if (inv == NULL)
+        return;
+    atomic_store(&inv->stopping, 1);
+    pthread_join(inv->thread, NULL);
+    free(inv);
+}

@@ -1,0 +1,392 @@
+#include "first.h"
+
+#include "issue.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "coupon_store.h"
+#include "cp_err.h"
+#include "event.h"
+#include "jsonv.h"
+#include "log.h"
+#include "lua_scripts.h"
+#include "problem.h"
+#include "timefmt.h"
+
+#define FLAG_TTL_MS 1000 /* fast-path flags: "clears within a second" */
+
+static int load_script(struct app_thread *t, char sha[41], const char *source)
+{
+    redisReply *r = redisCommand(t->redis, "SCRIPT LOAD %s", source);
+    if (r == NULL) {
+        app_redis_failed(t);
+        return CP_ERR_UNAVAILABLE;
+    }
+    int rc = CP_ERR_UNAVAILABLE;
+    if (r->type == REDIS_REPLY_STRING && r->len == 40) {
+        memcpy(sha, r->str, 41);
+        metrics_add(t->app->metrics, M_SCRIPT_RELOADS, 1);
+        rc = CP_OK;
+    } else {
+        log_error("SCRIPT LOAD failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+redisReply *issue_run_script(struct app_thread *t, char sha[41], const char *source, int argc,
+                             const char **argv, size_t *argvlen)
+{
+    if (app_redis(t) == NULL)
+        return NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (sha[0] == '\0' && load_script(t, sha, source) != CP_OK)
+            return NULL;
+        argv[0] = "EVALSHA";
+        argvlen[0] = 7;
+        argv[1] = sha;
+        argvlen[1] = 40;
+        redisReply *r = redisCommandArgv(t->redis, argc, argv, argvlen);
+        if (r == NULL) {
+            app_redis_failed(t);
+            return NULL;
+        }
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(r);
+            sha[0] = '\0';
+            continue;
+        }
+        return r;
+    }
+    return NULL;
+}
+
+static void flag_set(struct app *app, int64_t coupon_id, char flag, int64_t ttl_ms)
+{
+    char key[32];
+    int n = app_l1_key(key, sizeof key, 'f', coupon_id);
+    if (n > 0)
+        (void)lru_put_ttl(app->l1, key, (size_t)n, &flag, 1, ttl_ms);
+}
+
+static int flag_get(struct app *app, int64_t coupon_id, char *flag)
+{
+    char key[32];
+    size_t len;
+    int n = app_l1_key(key, sizeof key, 'f', coupon_id);
+    if (n < 0)
+        return CP_ERR_NOT_FOUND;
+    return lru_get(app->l1, key, (size_t)n, flag, 1, &len);
+}
+
+/* Reply of issue.lua: {code, sequence, issuedAtMs}. */
+static int run_issue_script(struct app_thread *t, int64_t coupon_id, int64_t user_id,
+                            long long out[3])
+{
+    char keys[4][48], uid[24], nkeys[] = "4";
+    const char *argv[8];
+    size_t argvlen[8];
+    static const char *const suffix[4] = {"meta", "users", "seq", "free"};
+    argv[2] = nkeys;
+    argvlen[2] = 1;
+    for (int i = 0; i < 4; i++) {
+        int n = snprintf(keys[i], sizeof keys[i], "coupon:{%" PRId64 "}:%s", coupon_id, suffix[i]);
+        argv[3 + i] = keys[i];
+        argvlen[3 + i] = (size_t)n;
+    }
+    argvlen[7] = (size_t)snprintf(uid, sizeof uid, "%" PRId64, user_id);
+    argv[7] = uid;
+    argvlen[0] = argvlen[1] = 0;
+    redisReply *r = issue_run_script(t, t->issue_sha, lua_issue_script, 8, argv, argvlen);
+    if (r == NULL)
+        return CP_ERR_UNAVAILABLE;
+    int rc = CP_ERR_UNAVAILABLE;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+        for (int i = 0; i < 3; i++)
+            out[i] = r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+        rc = CP_OK;
+    } else {
+        log_error("issue script: unexpected reply: %s",
+                  r->type == REDIS_REPLY_ERROR ? r->str : "wrong shape");
+        metrics_add(t->app->metrics, M_REDIS_ERRORS, 1);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int run_rollback_script(struct app_thread *t, int64_t coupon_id, int64_t user_id,
+                               int64_t sequence)
+{
+    char users[48], free_key[48], uid[24], seq[24], nkeys[] = "2";
+    const char *argv[7] = {NULL, NULL, nkeys, users, free_key, uid, seq};
+    size_t argvlen[7] = {0, 0, 1, 0, 0, 0, 0};
+    argvlen[3] = (size_t)snprintf(users, sizeof users, "coupon:{%" PRId64 "}:users", coupon_id);
+    argvlen[4] = (size_t)snprintf(free_key, sizeof free_key, "coupon:{%" PRId64 "}:free",
+                                  coupon_id);
+    argvlen[5] = (size_t)snprintf(uid, sizeof uid, "%" PRId64, user_id);
+    argvlen[6] = (size_t)snprintf(seq, sizeof seq, "%" PRId64, sequence);
+    redisReply *r = issue_run_script(t, t->rollback_sha, lua_rollback_script, 7, argv, argvlen);
+    if (r == NULL)
+        return CP_ERR_UNAVAILABLE;
+    int rc = r->type == REDIS_REPLY_INTEGER ? CP_OK : CP_ERR_UNAVAILABLE;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* coupon:{ID}:meta is missing: bring it from MariaDB unless that would be unsafe. */
+static enum issue_kind reload_meta(struct app_thread *t, int64_t coupon_id, const char **detail)
+{
+    struct coupon c;
+    MYSQL *db = app_db(t);
+    if (db == NULL) {
+        *detail = "database unavailable";
+        return ISSUE_UNAVAILABLE;
+    }
+    int rc = coupon_store_get(db, coupon_id, &c);
+    if (rc == CP_ERR_NOT_FOUND) {
+        flag_set(t->app, coupon_id, 'X', FLAG_TTL_MS);
+        return ISSUE_NOT_EXIST;
+    }
+    if (rc == CP_OK)
+        rc = coupon_store_has_issues(db, coupon_id);
+    if (rc < 0) {
+        app_db_failed(t);
+        *detail = "database unavailable";
+        return ISSUE_UNAVAILABLE;
+    }
+    if (rc == 1) {
+        /* Issuances exist but Redis has no state for them: issuing now could
+         * hand out a second coupon to someone. Wait for rebuild-redis. */
+        log_error("coupon %" PRId64 ": issuance state missing in Redis while MariaDB has "
+                  "issuances; run coupon-admin rebuild-redis",
+                  coupon_id);
+        *detail = "issuance state is being rebuilt";
+        return ISSUE_UNAVAILABLE;
+    }
+    if (coupon_meta_write(t->redis, &c) != CP_OK) {
+        app_redis_failed(t);
+        *detail = "redis unavailable";
+        return ISSUE_UNAVAILABLE;
+    }
+    return ISSUE_ISSUED; /* meaning: retry the script */
+}
+
+static void record_pending(struct app_thread *t, const struct issue_event *ev, const char *json,
+                           size_t len)
+{
+    redisContext *r = app_redis(t);
+    if (r == NULL) {
+        log_error("pending issuance %s could not be recorded (redis down); the consumer "
+                  "settles it if the event landed",
+                  ev->event_id);
+        return;
+    }
+    /* One transaction: the reconciler removes a coupon from the index only when
+     * its pending hash is empty, so index and entry must appear together. */
+    redisAppendCommand(r, "MULTI");
+    redisAppendCommand(r, "SADD coupon:pending:index %" PRId64, ev->coupon_id);
+    redisAppendCommand(r, "HSET coupon:{%" PRId64 "}:pending %" PRId64 " %b", ev->coupon_id,
+                       ev->user_id, json, len);
+    redisAppendCommand(r, "EXEC");
+    for (int i = 0; i < 4; i++) {
+        redisReply *reply = NULL;
+        if (redisGetReply(r, (void **)&reply) != REDIS_OK) {
+            app_redis_failed(t);
+            return;
+        }
+        freeReplyObject(reply);
+    }
+}
+
+void issue_coupon(struct app_thread *t, int64_t coupon_id, int64_t user_id,
+                  struct issue_result *out)
+{
+    struct app *app = t->app;
+    memset(out, 0, sizeof *out);
+    char flag;
+    if (flag_get(app, coupon_id, &flag) == CP_OK) {
+        metrics_add(app->metrics, M_FASTPATH_REJECTS, 1);
+        out->kind = flag == 'S' ? ISSUE_SOLD_OUT
+                    : flag == 'E' ? ISSUE_ENDED
+                    : flag == 'N' ? ISSUE_NOT_STARTED
+                                  : ISSUE_NOT_EXIST;
+        return;
+    }
+    if (!producer_is_up(app->producer)) {
+        /* Reserving stock we cannot make durable would only be rolled back. */
+        out->kind = ISSUE_UNAVAILABLE;
+        out->detail = "event log (Kafka) unavailable";
+        return;
+    }
+    long long reply[3];
+    for (int attempt = 0;; attempt++) {
+        if (run_issue_script(t, coupon_id, user_id, reply) != CP_OK) {
+            out->kind = ISSUE_UNAVAILABLE;
+            out->detail = "redis unavailable";
+            return;
+        }
+        if (reply[0] != 0 || attempt == 1)
+            break;
+        enum issue_kind k = reload_meta(t, coupon_id, &out->detail);
+        if (k != ISSUE_ISSUED) {
+            out->kind = k;
+            return;
+        }
+    }
+    switch (reply[0]) {
+    case 1: break;
+    case -2:
+        out->kind = ISSUE_DUPLICATE;
+        out->sequence = reply[1];
+        out->issued_at_ms = reply[2];
+        return;
+    case -3:
+        flag_set(app, coupon_id, 'S', FLAG_TTL_MS);
+        out->kind = ISSUE_SOLD_OUT;
+        return;
+    case -4:
+        flag_set(app, coupon_id, 'N', FLAG_TTL_MS);
+        out->kind = ISSUE_NOT_STARTED;
+        return;
+    case -5:
+        flag_set(app, coupon_id, 'E', FLAG_TTL_MS);
+        out->kind = ISSUE_ENDED;
+        return;
+    default:
+        out->kind = ISSUE_UNAVAILABLE;
+        out->detail = "issuance state missing";
+        return;
+    }
+
+    struct issue_event ev = {.coupon_id = coupon_id, .user_id = user_id,
+                             .sequence = reply[1], .issued_at_ms = reply[2]};
+    char json[CP_EVENT_MAX_BYTES], key[48];
+    int jlen, klen;
+    if (event_new_id(ev.event_id) != CP_OK || (jlen = event_encode(&ev, json, sizeof json)) < 0 ||
+        (klen = event_key(&ev, key, sizeof key)) < 0) {
+        log_error("cannot build the event for coupon %" PRId64, coupon_id);
+        (void)run_rollback_script(t, coupon_id, user_id, ev.sequence);
+        out->kind = ISSUE_UNAVAILABLE;
+        out->detail = "internal event error";
+        return;
+    }
+    out->sequence = ev.sequence;
+    out->issued_at_ms = ev.issued_at_ms;
+    switch (producer_send_sync(app->producer, key, (size_t)klen, json, (size_t)jlen)) {
+    case PRODUCER_DELIVERED:
+        metrics_add(app->metrics, M_ISSUED, 1);
+        out->kind = ISSUE_ISSUED;
+        return;
+    case PRODUCER_NOT_PERSISTED:
+        metrics_add(app->metrics, M_KAFKA_ERRORS, 1);
+        if (run_rollback_script(t, coupon_id, user_id, ev.sequence) == CP_OK) {
+            metrics_add(app->metrics, M_ROLLBACKS, 1);
+            app_publish_invalidation(t, coupon_id); /* stock came back: clear sold-out flags */
+        } else {
+            /* Redis went away too: the reservation stays; the user can't retry
+             * it (409) - logged so an operator can release it. */
+            log_error("rollback of coupon %" PRId64 " user %" PRId64 " seq %" PRId64 " failed",
+                      coupon_id, user_id, ev.sequence);
+        }
+        out->kind = ISSUE_UNAVAILABLE;
+        out->detail = "event log (Kafka) did not accept the issuance";
+        return;
+    case PRODUCER_POSSIBLY_PERSISTED:
+        metrics_add(app->metrics, M_KAFKA_ERRORS, 1);
+        metrics_add(app->metrics, M_PENDING, 1);
+        record_pending(t, &ev, json, (size_t)jlen);
+        out->kind = ISSUE_PENDING;
+        return;
+    }
+}
+
+static int parse_issue_body(const struct http_request *req, int64_t path_coupon_id,
+                            int64_t *coupon_id, int64_t *user_id, const char **why)
+{
+    static const char *const path_keys[] = {"userId", NULL};
+    static const char *const ref_keys[] = {"couponId", "userId", NULL};
+    struct json_object *obj = NULL;
+    const char *unknown = NULL;
+    int rc = jsonv_parse_object(req->body, req->body_len, &obj, why);
+    if (rc != CP_OK)
+        return CP_ERR_INVALID;
+    rc = CP_ERR_INVALID;
+    if (!jsonv_only_keys(obj, path_coupon_id > 0 ? path_keys : ref_keys, &unknown)) {
+        *why = "unknown member in body";
+        goto out;
+    }
+    if (path_coupon_id > 0) {
+        *coupon_id = path_coupon_id;
+    } else if (jsonv_get_id(obj, "couponId", coupon_id) != CP_OK) {
+        *why = "couponId must be an integer in 1..9223372036854775807";
+        goto out;
+    }
+    if (jsonv_get_id(obj, "userId", user_id) != CP_OK) {
+        *why = "userId must be an integer in 1..9223372036854775807";
+        goto out;
+    }
+    rc = CP_OK;
+out:
+    json_object_put(obj);
+    return rc;
+}
+
+void issue_handle(struct app_thread *t, const struct http_request *req,
+                  struct http_response *resp, int64_t path_coupon_id)
+{
+    int64_t coupon_id = 0, user_id = 0;
+    const char *why = NULL;
+    if (!http_is_json(req->content_type)) {
+        problem_set(resp, PROBLEM_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json");
+        return;
+    }
+    if (parse_issue_body(req, path_coupon_id, &coupon_id, &user_id, &why) != CP_OK) {
+        problem_set(resp, PROBLEM_INVALID_REQUEST, "%s", why ? why : "invalid body");
+        return;
+    }
+    struct issue_result res;
+    issue_coupon(t, coupon_id, user_id, &res);
+    char at[TIMEFMT_LEN] = "";
+    if (res.issued_at_ms > 0)
+        (void)timefmt_format_ms(res.issued_at_ms, at, sizeof at);
+    switch (res.kind) {
+    case ISSUE_ISSUED:
+    case ISSUE_PENDING:
+        resp->status = res.kind == ISSUE_ISSUED ? 201 : 202;
+        (void)http_response_printf(resp,
+                                   "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
+                                   ",\"sequence\":%" PRId64 ",\"status\":\"%s\","
+                                   "\"issuedAt\":\"%s\"}",
+                                   coupon_id, user_id, res.sequence,
+                                   res.kind == ISSUE_ISSUED ? "ISSUED" : "PENDING", at);
+        http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64,
+                             coupon_id, user_id);
+        return;
+    case ISSUE_NOT_EXIST:
+        problem_set(resp, PROBLEM_COUPON_NOT_EXIST, "coupon %" PRId64 " does not exist",
+                    coupon_id);
+        return;
+    case ISSUE_DUPLICATE:
+        problem_set(resp, PROBLEM_DUPLICATED_ISSUE,
+                    "user %" PRId64 " already holds coupon %" PRId64 " (sequence %" PRId64 ")",
+                    user_id, coupon_id, res.sequence);
+        return;
+    case ISSUE_SOLD_OUT:
+        problem_set(resp, PROBLEM_SOLD_OUT, "coupon %" PRId64 " is sold out", coupon_id);
+        return;
+    case ISSUE_NOT_STARTED:
+        problem_set(resp, PROBLEM_INVALID_DATE, "issuance of coupon %" PRId64 " has not started",
+                    coupon_id);
+        return;
+    case ISSUE_ENDED:
+        problem_set(resp, PROBLEM_INVALID_DATE, "issuance of coupon %" PRId64 " has ended",
+                    coupon_id);
+        return;
+    case ISSUE_UNAVAILABLE:
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "%s",
+                    res.detail ? res.detail : "dependency unavailable");
+        return;
+    }
+}

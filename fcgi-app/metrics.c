@@ -1,0 +1,233 @@
+#include "first.h"
+
+#include "metrics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cp_err.h"
+
+#define METRICS_VERSION 0x434f5501u /* "COU" v1 */
+
+static const int status_slots[] = {200, 201, 202, 400, 401, 403, 404, 405, 409,
+                                   410, 413, 414, 415, 422, 429, 500, 503};
+#define NSTATUS (sizeof status_slots / sizeof status_slots[0])
+#define STATUS_OTHER NSTATUS
+
+/* Upper bounds in microseconds. */
+static const int64_t buckets_us[] = {500, 1000, 2000, 5000, 10000, 20000, 50000,
+                                     100000, 250000, 1000000, 5000000};
+#define NBUCKETS (sizeof buckets_us / sizeof buckets_us[0])
+
+struct metrics_shm {
+    atomic_uint version;
+    atomic_uint_least64_t requests[ROUTE_COUNT_][NSTATUS + 1];
+    atomic_uint_least64_t latency_bucket[ROUTE_COUNT_][NBUCKETS + 1];
+    atomic_uint_least64_t latency_sum_us[ROUTE_COUNT_];
+    atomic_uint_least64_t counters[M_COUNTER_COUNT_];
+    atomic_int_least64_t gauges[G_GAUGE_COUNT_];
+};
+
+struct metrics {
+    struct metrics_shm *shm;
+};
+
+static const char *const route_names[ROUTE_COUNT_] = {
+    "issue", "issue_reference", "coupon_get", "coupon_create", "coupon_patch",
+    "issue_status", "user_coupons", "admin_stats", "health", "metrics", "unknown"};
+
+const char *metrics_route_name(enum metrics_route r)
+{
+    return route_names[r];
+}
+
+struct metrics *metrics_open(const char *path, int create, char *errbuf, size_t errlen)
+{
+    struct metrics *m = NULL;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "metrics file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        goto fail;
+    if (create || (size_t)st.st_size != sizeof(struct metrics_shm)) {
+        if (ftruncate(fd, 0) != 0 || ftruncate(fd, sizeof(struct metrics_shm)) != 0)
+            goto fail;
+    }
+    void *map = mmap(NULL, sizeof(struct metrics_shm), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        goto fail;
+    close(fd);
+    fd = -1;
+    m = malloc(sizeof *m);
+    if (m == NULL) {
+        munmap(map, sizeof(struct metrics_shm));
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    m->shm = map;
+    unsigned expected = 0;
+    /* A fresh (zeroed) file gets our version; a file of another layout is reset. */
+    if (!atomic_compare_exchange_strong(&m->shm->version, &expected, METRICS_VERSION) &&
+        expected != METRICS_VERSION) {
+        memset(m->shm, 0, sizeof *m->shm);
+        atomic_store(&m->shm->version, METRICS_VERSION);
+    }
+    return m;
+fail:
+    snprintf(errbuf, errlen, "metrics file %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+void metrics_close(struct metrics *m)
+{
+    if (m == NULL)
+        return;
+    munmap(m->shm, sizeof *m->shm);
+    free(m);
+}
+
+void metrics_observe(struct metrics *m, enum metrics_route route, int status, int64_t micros)
+{
+    size_t slot = STATUS_OTHER;
+    for (size_t i = 0; i < NSTATUS; i++)
+        if (status_slots[i] == status) {
+            slot = i;
+            break;
+        }
+    atomic_fetch_add_explicit(&m->shm->requests[route][slot], 1, memory_order_relaxed);
+    size_t b = NBUCKETS;
+    for (size_t i = 0; i < NBUCKETS; i++)
+        if (micros <= buckets_us[i]) {
+            b = i;
+            break;
+        }
+    atomic_fetch_add_explicit(&m->shm->latency_bucket[route][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->shm->latency_sum_us[route], (uint64_t)(micros < 0 ? 0 : micros),
+                              memory_order_relaxed);
+}
+
+void metrics_add(struct metrics *m, enum metrics_counter c, uint64_t n)
+{
+    atomic_fetch_add_explicit(&m->shm->counters[c], n, memory_order_relaxed);
+}
+
+void metrics_gauge_add(struct metrics *m, enum metrics_gauge g, int64_t delta)
+{
+    atomic_fetch_add_explicit(&m->shm->gauges[g], delta, memory_order_relaxed);
+}
+
+void metrics_gauge_set(struct metrics *m, enum metrics_gauge g, int64_t value)
+{
+    atomic_store_explicit(&m->shm->gauges[g], value, memory_order_relaxed);
+}
+
+static uint64_t load(atomic_uint_least64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static double ratio(uint64_t hits, uint64_t misses)
+{
+    return hits + misses == 0 ? 0.0 : (double)hits / (double)(hits + misses);
+}
+
+int metrics_render(struct metrics *m, struct http_response *resp)
+{
+    struct metrics_shm *s = m->shm;
+    static const struct { enum metrics_counter c; const char *name, *help; } named[] = {
+        {M_REDIS_ERRORS, "coupon_redis_errors_total", "Redis calls that failed"},
+        {M_KAFKA_ERRORS, "coupon_kafka_errors_total", "Kafka sends that were not delivered"},
+        {M_DB_ERRORS, "coupon_db_errors_total", "MariaDB calls that failed"},
+        {M_ROLLBACKS, "coupon_issue_rollbacks_total",
+         "Reservations rolled back after a Kafka send certainly failed"},
+        {M_PENDING, "coupon_issue_pending_total",
+         "Issuances answered 202 (Kafka outcome ambiguous)"},
+        {M_ISSUED, "coupon_issued_total", "Issuances acknowledged by Kafka (201)"},
+        {M_FASTPATH_REJECTS, "coupon_issue_fastpath_rejects_total",
+         "Sold-out/expired answers served from L1 without Redis"},
+        {M_SCRIPT_RELOADS, "coupon_redis_script_reloads_total", "SCRIPT LOAD after NOSCRIPT"},
+        {M_INVALIDATIONS, "coupon_cache_invalidations_total", "Invalidation messages received"},
+        {M_L1_HITS, "coupon_l1_hits_total", "L1 (in-process LRU) hits"},
+        {M_L1_MISSES, "coupon_l1_misses_total", "L1 misses"},
+        {M_L2_HITS, "coupon_l2_hits_total", "L2 (Redis cache) hits"},
+        {M_L2_MISSES, "coupon_l2_misses_total", "L2 misses"},
+    };
+    int rc = http_response_printf(resp, "# HELP coupon_http_requests_total Requests by route and "
+                                        "status.\n# TYPE coupon_http_requests_total counter\n");
+    for (int r = 0; r < ROUTE_COUNT_ && rc == CP_OK; r++)
+        for (size_t i = 0; i <= NSTATUS && rc == CP_OK; i++) {
+            uint64_t v = load(&s->requests[r][i]);
+            if (v == 0)
+                continue;
+            if (i == STATUS_OTHER)
+                rc = http_response_printf(resp,
+                                          "coupon_http_requests_total{route=\"%s\",status=\"other\"}"
+                                          " %llu\n",
+                                          route_names[r], (unsigned long long)v);
+            else
+                rc = http_response_printf(resp,
+                                          "coupon_http_requests_total{route=\"%s\",status=\"%d\"}"
+                                          " %llu\n",
+                                          route_names[r], status_slots[i], (unsigned long long)v);
+        }
+    if (rc == CP_OK)
+        rc = http_response_printf(resp, "# HELP coupon_http_request_duration_seconds Latency by "
+                                        "route.\n# TYPE coupon_http_request_duration_seconds "
+                                        "histogram\n");
+    for (int r = 0; r < ROUTE_COUNT_ && rc == CP_OK; r++) {
+        uint64_t cum = 0;
+        for (size_t b = 0; b <= NBUCKETS; b++)
+            cum += load(&s->latency_bucket[r][b]);
+        if (cum == 0)
+            continue;
+        uint64_t total = cum;
+        cum = 0;
+        for (size_t b = 0; b < NBUCKETS && rc == CP_OK; b++) {
+            cum += load(&s->latency_bucket[r][b]);
+            rc = http_response_printf(
+                resp, "coupon_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                route_names[r], (double)buckets_us[b] / 1e6, (unsigned long long)cum);
+        }
+        if (rc == CP_OK)
+            rc = http_response_printf(
+                resp,
+                "coupon_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+                "coupon_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+                "coupon_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                route_names[r], (unsigned long long)total, route_names[r],
+                (double)load(&s->latency_sum_us[r]) / 1e6, route_names[r],
+                (unsigned long long)total);
+    }
+    for (size_t i = 0; i < sizeof named / sizeof named[0] && rc == CP_OK; i++)
+        rc = http_response_printf(resp, "# HELP %s %s.\n# TYPE %s counter\n%s %llu\n",
+                                  named[i].name, named[i].help, named[i].name, named[i].name,
+                                  (unsigned long long)load(&s->counters[named[i].c]));
+    if (rc == CP_OK)
+        rc = http_response_printf(
+            resp,
+            "# HELP coupon_l1_hit_ratio L1 hits / lookups since start.\n"
+            "# TYPE coupon_l1_hit_ratio gauge\ncoupon_l1_hit_ratio %.4f\n"
+            "# HELP coupon_l2_hit_ratio L2 hits / lookups since start.\n"
+            "# TYPE coupon_l2_hit_ratio gauge\ncoupon_l2_hit_ratio %.4f\n"
+            "# HELP coupon_http_requests_in_flight Requests being served now.\n"
+            "# TYPE coupon_http_requests_in_flight gauge\ncoupon_http_requests_in_flight %lld\n"
+            "# HELP coupon_workers Worker processes alive.\n"
+            "# TYPE coupon_workers gauge\ncoupon_workers %lld\n",
+            ratio(load(&s->counters[M_L1_HITS]), load(&s->counters[M_L1_MISSES])),
+            ratio(load(&s->counters[M_L2_HITS]), load(&s->counters[M_L2_MISSES])),
+            (long long)atomic_load(&s->gauges[G_IN_FLIGHT]),
+            (long long)atomic_load(&s->gauges[G_WORKERS]));
+    return rc;
+}

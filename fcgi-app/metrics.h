@@ -1,0 +1,49 @@
+/*
+ * metrics.h - counters shared by every worker process, rendered as Prometheus text.
+ *
+ * The counters live in a file-backed shared mapping (metrics_path): the
+ * standalone master creates and zeroes it before forking, processes started by
+ * spawn-fcgi map the same file. Every process adds with relaxed atomics, so
+ * GET /metrics on any worker shows the sum over all of them - not one worker's
+ * view. Layout is fixed-size (routes x status slots, a latency histogram per
+ * route, named counters and gauges); a version word guards against a file left
+ * by an incompatible build. All functions are thread- and process-safe.
+ */
+#ifndef COUPON_METRICS_H
+#define COUPON_METRICS_H
+
+#include <stdint.h>
+
+#include "http.h"
+
+enum metrics_route {
+    ROUTE_ISSUE, ROUTE_ISSUE_REF, ROUTE_COUPON_GET, ROUTE_COUPON_CREATE, ROUTE_COUPON_PATCH,
+    ROUTE_ISSUE_STATUS, ROUTE_USER_COUPONS, ROUTE_ADMIN_STATS, ROUTE_HEALTH, ROUTE_METRICS,
+    ROUTE_UNKNOWN, ROUTE_COUNT_
+};
+
+enum metrics_counter {
+    M_REDIS_ERRORS, M_KAFKA_ERRORS, M_DB_ERRORS, M_ROLLBACKS, M_PENDING, M_ISSUED,
+    M_L1_HITS, M_L1_MISSES, M_L2_HITS, M_L2_MISSES, M_FASTPATH_REJECTS, M_SCRIPT_RELOADS,
+    M_INVALIDATIONS, M_COUNTER_COUNT_
+};
+
+enum metrics_gauge { G_IN_FLIGHT, G_WORKERS, G_GAUGE_COUNT_ };
+
+struct metrics;
+
+/* create: truncate and zero (standalone master); otherwise map as is (creating if absent). */
+struct metrics *metrics_open(const char *path, int create, char *errbuf, size_t errlen);
+void metrics_close(struct metrics *m);
+
+void metrics_observe(struct metrics *m, enum metrics_route route, int status, int64_t micros);
+void metrics_add(struct metrics *m, enum metrics_counter c, uint64_t n);
+void metrics_gauge_add(struct metrics *m, enum metrics_gauge g, int64_t delta);
+void metrics_gauge_set(struct metrics *m, enum metrics_gauge g, int64_t value);
+
+/* Renders everything (plus `extra`, already in exposition format) into resp. */
+int metrics_render(struct metrics *m, struct http_response *resp);
+
+const char *metrics_route_name(enum metrics_route r);
+
+#endif

@@ -1,0 +1,109 @@
+#include "first.h"
+
+#include "problem.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cp_err.h"
+
+#define RETRY_AFTER_SECONDS 1
+
+static const struct {
+    int status;
+    const char *code;
+    const char *title;
+} problems[PROBLEM_COUNT_] = {
+    [PROBLEM_INVALID_REQUEST] = {400, "INVALID_REQUEST", "Invalid request"},
+    [PROBLEM_UNAUTHORIZED] = {401, "UNAUTHORIZED", "Authentication required"},
+    [PROBLEM_FORBIDDEN] = {403, "FORBIDDEN", "Not allowed"},
+    [PROBLEM_NOT_FOUND] = {404, "NOT_FOUND", "No such resource"},
+    [PROBLEM_COUPON_NOT_EXIST] = {404, "COUPON_NOT_EXIST", "Coupon does not exist"},
+    [PROBLEM_ISSUE_NOT_FOUND] = {404, "COUPON_ISSUE_NOT_FOUND", "No such issuance"},
+    [PROBLEM_METHOD_NOT_ALLOWED] = {405, "METHOD_NOT_ALLOWED", "Method not allowed"},
+    [PROBLEM_DUPLICATED_ISSUE] = {409, "DUPLICATED_COUPON_ISSUE",
+                                  "Coupon already issued to this user"},
+    [PROBLEM_QUANTITY_BELOW_ISSUED] = {409, "QUANTITY_BELOW_ISSUED",
+                                       "Total quantity below what is already issued"},
+    [PROBLEM_CONFLICT] = {409, "CONFLICT", "Conflicts with the current state"},
+    [PROBLEM_SOLD_OUT] = {410, "INVALID_COUPON_ISSUE_QUANTITY", "Coupon sold out"},
+    [PROBLEM_BODY_TOO_LARGE] = {413, "PAYLOAD_TOO_LARGE", "Request body too large"},
+    [PROBLEM_URI_TOO_LONG] = {414, "URI_TOO_LONG", "Request URI too long"},
+    [PROBLEM_UNSUPPORTED_MEDIA_TYPE] = {415, "UNSUPPORTED_MEDIA_TYPE",
+                                        "Content-Type must be application/json"},
+    [PROBLEM_INVALID_DATE] = {422, "INVALID_COUPON_ISSUE_DATE",
+                              "Outside the coupon's issuance window"},
+    [PROBLEM_INTERNAL] = {500, "INTERNAL_ERROR", "Internal error"},
+    [PROBLEM_SERVICE_UNAVAILABLE] = {503, "SERVICE_UNAVAILABLE",
+                                     "A dependency is unavailable; retry later"},
+};
+
+int problem_status(enum problem p)
+{
+    return problems[p].status;
+}
+
+const char *problem_code(enum problem p)
+{
+    return problems[p].code;
+}
+
+int problem_json_escape(struct http_response *resp, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        int rc;
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            rc = http_response_append(resp, esc, 2);
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            rc = http_response_append(resp, esc, 6);
+        } else {
+            rc = http_response_append(resp, (const char *)&s[i], 1);
+        }
+        if (rc != CP_OK)
+            return rc;
+    }
+    return CP_OK;
+}
+
+void problem_set(struct http_response *resp, enum problem p, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        detail[0] = '\0';
+    resp->status = problems[p].status;
+    resp->content_type = "application/problem+json";
+    resp->body_len = 0;
+    (void)http_response_printf(resp,
+                               "{\"type\":\"https://coupon.example/problems/%s\",\"title\":\"%s\","
+                               "\"status\":%d,\"code\":\"%s\",\"detail\":\"",
+                               problems[p].code, problems[p].title, problems[p].status,
+                               problems[p].code);
+    (void)problem_json_escape(resp, detail, strlen(detail));
+    (void)http_response_append(resp, "\"}", 2);
+    if (p == PROBLEM_SERVICE_UNAVAILABLE)
+        http_response_header(resp, "Retry-After", "%d", RETRY_AFTER_SECONDS);
+}
+
+enum problem problem_from_err(int err)
+{
+    switch (err) {
+    case CP_ERR_INVALID: return PROBLEM_INVALID_REQUEST;
+    case CP_ERR_NOT_FOUND: return PROBLEM_NOT_FOUND;
+    case CP_ERR_CONFLICT: return PROBLEM_CONFLICT;
+    case CP_ERR_LIMIT: return PROBLEM_BODY_TOO_LARGE;
+    case CP_ERR_UNAVAILABLE:
+    case CP_ERR_TIMEOUT:
+    case CP_ERR_NOMEM: return PROBLEM_SERVICE_UNAVAILABLE;
+    default: return PROBLEM_INTERNAL;
+    }
+}

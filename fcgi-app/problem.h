@@ -1,0 +1,49 @@
+/*
+ * problem.h - the one place where outcomes become HTTP errors (RFC 9457
+ * application/problem+json with a stable `code`).
+ *
+ * Each enum problem has a fixed status, title and code; handlers pick the
+ * problem and add a human-readable detail. problem_from_err() maps the shared
+ * cp_err codes of dependencies (Redis/Kafka/MariaDB unavailable -> 503 with
+ * Retry-After, ...). Stateless; thread-safe.
+ */
+#ifndef COUPON_PROBLEM_H
+#define COUPON_PROBLEM_H
+
+#include "http.h"
+
+enum problem {
+    PROBLEM_INVALID_REQUEST,        /* 400 */
+    PROBLEM_UNAUTHORIZED,           /* 401 */
+    PROBLEM_FORBIDDEN,              /* 403 */
+    PROBLEM_NOT_FOUND,              /* 404: no such route */
+    PROBLEM_COUPON_NOT_EXIST,       /* 404 */
+    PROBLEM_ISSUE_NOT_FOUND,        /* 404: user has no issuance of that coupon */
+    PROBLEM_METHOD_NOT_ALLOWED,     /* 405 + Allow */
+    PROBLEM_DUPLICATED_ISSUE,       /* 409 */
+    PROBLEM_QUANTITY_BELOW_ISSUED,  /* 409 */
+    PROBLEM_CONFLICT,               /* 409: e.g. duplicate coupon code */
+    PROBLEM_SOLD_OUT,               /* 410 */
+    PROBLEM_BODY_TOO_LARGE,         /* 413 */
+    PROBLEM_URI_TOO_LONG,           /* 414 */
+    PROBLEM_UNSUPPORTED_MEDIA_TYPE, /* 415 */
+    PROBLEM_INVALID_DATE,           /* 422 */
+    PROBLEM_INTERNAL,               /* 500: a bug; never expected */
+    PROBLEM_SERVICE_UNAVAILABLE,    /* 503 + Retry-After */
+    PROBLEM_COUNT_
+};
+
+/* Fills resp with the problem document; detail is printf-style (escaped as JSON). */
+void problem_set(struct http_response *resp, enum problem p, const char *detail_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Maps a negative cp_err to its problem (CP_ERR_UNAVAILABLE -> SERVICE_UNAVAILABLE ...). */
+enum problem problem_from_err(int err);
+
+int problem_status(enum problem p);
+const char *problem_code(enum problem p);
+
+/* Writes s as the inside of a JSON string (no quotes) into resp. */
+int problem_json_escape(struct http_response *resp, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,254 @@
+#include "first.h"
+
+#include "producer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "cp_err.h"
+#include "log.h"
+
+/* One in-flight synchronous send; lives on the sender's stack until its report. */
+struct delivery_waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    int done;
+    enum producer_outcome outcome;
+};
+
+struct producer {
+    const struct cp_conf *conf;
+    pthread_rwlock_t handle_lock; /* readers send; the poll thread replaces rk */
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *topic;
+    pthread_t poll_thread;
+    atomic_int stopping;
+    atomic_int up;
+    atomic_int fatal;
+};
+
+static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    struct delivery_waiter *w = msg->_private;
+    if (w == NULL)
+        return;
+    enum producer_outcome outcome = PRODUCER_DELIVERED;
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_msg_status_t st = rd_kafka_message_status(msg);
+        outcome = st == RD_KAFKA_MSG_STATUS_NOT_PERSISTED ? PRODUCER_NOT_PERSISTED
+                  : st == RD_KAFKA_MSG_STATUS_PERSISTED   ? PRODUCER_DELIVERED
+                                                          : PRODUCER_POSSIBLY_PERSISTED;
+        log_warn("kafka delivery failed: %s (status %d)", rd_kafka_err2str(msg->err), (int)st);
+    }
+    pthread_mutex_lock(&w->lock);
+    w->outcome = outcome;
+    w->done = 1;
+    pthread_cond_signal(&w->done_cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void error_callback(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct producer *p = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        if (atomic_exchange(&p->up, 0))
+            log_warn("kafka: all brokers down: %s", reason);
+    } else if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[256];
+        rd_kafka_fatal_error(rk, buf, sizeof buf);
+        log_error("kafka: fatal producer error: %s", buf);
+        atomic_store(&p->fatal, 1);
+    } else {
+        log_debug("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    }
+}
+
+static int create_handle(struct producer *p, char *errbuf, size_t errlen)
+{
+    char msg_timeout[16], linger[16];
+    snprintf(msg_timeout, sizeof msg_timeout, "%d", p->conf->kafka_delivery_timeout_ms);
+    snprintf(linger, sizeof linger, "%d", p->conf->kafka_linger_ms);
+    const char *settings[][2] = {
+        {"bootstrap.servers", p->conf->kafka_brokers},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"message.timeout.ms", msg_timeout},
+        {"linger.ms", linger},
+        {"socket.keepalive.enable", "true"},
+        {"reconnect.backoff.ms", "50"},
+        {"reconnect.backoff.max.ms", "1000"},
+        {"topic.metadata.refresh.interval.ms", "10000"},
+    };
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        if (rd_kafka_conf_set(kc, settings[i][0], settings[i][1], errbuf, errlen) !=
+            RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(kc);
+            return CP_ERR_INVALID;
+        }
+    }
+    rd_kafka_conf_set_dr_msg_cb(kc, delivery_report);
+    rd_kafka_conf_set_error_cb(kc, error_callback);
+    rd_kafka_conf_set_opaque(kc, p);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errbuf, errlen);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(kc);
+        return CP_ERR_UNAVAILABLE;
+    }
+    rd_kafka_topic_t *topic = rd_kafka_topic_new(rk, p->conf->kafka_topic, NULL);
+    if (topic == NULL) {
+        snprintf(errbuf, errlen, "kafka topic %s: %s", p->conf->kafka_topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        rd_kafka_destroy(rk);
+        return CP_ERR_INTERNAL;
+    }
+    p->rk = rk;
+    p->topic = topic;
+    return CP_OK;
+}
+
+static void destroy_handle(struct producer *p)
+{
+    if (p->rk == NULL)
+        return;
+    /* Messages still queued get their delivery reports (with an error) here,
+     * so no sender waits forever. */
+    if (rd_kafka_flush(p->rk, p->conf->kafka_delivery_timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(p->rk, 0);
+    rd_kafka_topic_destroy(p->topic);
+    rd_kafka_destroy(p->rk);
+    p->rk = NULL;
+    p->topic = NULL;
+}
+
+static void probe_brokers(struct producer *p)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(p->rk, 0, p->topic, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        int ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd_kafka_metadata_destroy(md);
+        if (ok && !atomic_exchange(&p->up, 1))
+            log_info("kafka: brokers reachable again");
+    }
+}
+
+static void *poll_main(void *arg)
+{
+    struct producer *p = arg;
+    struct timespec last_probe = {0, 0};
+    while (!atomic_load(&p->stopping)) {
+        pthread_rwlock_rdlock(&p->handle_lock);
+        rd_kafka_poll(p->rk, 50);
+        pthread_rwlock_unlock(&p->handle_lock);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (!atomic_load(&p->up) && now.tv_sec != last_probe.tv_sec) {
+            last_probe = now;
+            pthread_rwlock_rdlock(&p->handle_lock);
+            probe_brokers(p);
+            pthread_rwlock_unlock(&p->handle_lock);
+        }
+        if (atomic_load(&p->fatal)) {
+            char err[256];
+            pthread_rwlock_wrlock(&p->handle_lock);
+            destroy_handle(p);
+            if (create_handle(p, err, sizeof err) == CP_OK) {
+                atomic_store(&p->fatal, 0);
+                log_info("kafka: producer re-created after a fatal error");
+            } else {
+                log_error("kafka: re-creating the producer failed: %s", err);
+            }
+            pthread_rwlock_unlock(&p->handle_lock);
+            if (p->rk == NULL) {
+                struct timespec pause = {0, 200 * 1000 * 1000};
+                nanosleep(&pause, NULL);
+            }
+        }
+    }
+    return NULL;
+}
+
+struct producer *producer_new(const struct cp_conf *conf, char *errbuf, size_t errlen)
+{
+    struct producer *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    p->conf = conf;
+    atomic_init(&p->up, 1);
+    atomic_init(&p->stopping, 0);
+    atomic_init(&p->fatal, 0);
+    if (pthread_rwlock_init(&p->handle_lock, NULL) != 0) {
+        free(p);
+        snprintf(errbuf, errlen, "rwlock init failed");
+        return NULL;
+    }
+    if (create_handle(p, errbuf, errlen) != CP_OK)
+        goto fail;
+    if (pthread_create(&p->poll_thread, NULL, poll_main, p) != 0) {
+        snprintf(errbuf, errlen, "cannot start the kafka poll thread");
+        destroy_handle(p);
+        goto fail;
+    }
+    return p;
+fail:
+    pthread_rwlock_destroy(&p->handle_lock);
+    free(p);
+    return NULL;
+}
+
+void producer_free(struct producer *p)
+{
+    if (p == NULL)
+        return;
+    atomic_store(&p->stopping, 1);
+    pthread_join(p->poll_thread, NULL);
+    destroy_handle(p);
+    pthread_rwlock_destroy(&p->handle_lock);
+    free(p);
+}
+
+int producer_is_up(struct producer *p)
+{
+    return atomic_load(&p->up) && !atomic_load(&p->fatal);
+}
+
+enum producer_outcome producer_send_sync(struct producer *p, const char *key, size_t klen,
+                                         const char *value, size_t vlen)
+{
+    struct delivery_waiter w = {.done = 0, .outcome = PRODUCER_NOT_PERSISTED};
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.done_cond, NULL);
+
+    pthread_rwlock_rdlock(&p->handle_lock);
+    int rc = -1;
+    if (p->rk != NULL)
+        rc = rd_kafka_produce(p->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                              (void *)value, vlen, key, klen, &w);
+    pthread_rwlock_unlock(&p->handle_lock);
+    if (rc != 0) {
+        /* Not enqueued at all (queue full, fatal state): certainly not persisted. */
+        log_warn("kafka produce refused: %s", rd_kafka_err2str(rd_kafka_last_error()));
+        goto out;
+    }
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.done_cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    if (w.outcome == PRODUCER_DELIVERED)
+        atomic_store(&p->up, 1);
+out:
+    pthread_cond_destroy(&w.done_cond);
+    pthread_mutex_destroy(&w.lock);
+    return w.outcome;
+}

@@ -1,0 +1,357 @@
+/*
+ * read.c - the read endpoints: a coupon with live stock, one user's issuance
+ * status, and a user's coupons.
+ *
+ * The coupon document goes L1 (this process, l1_ttl_ms) -> L2 (Redis,
+ * coupon:{ID}:doc, single-flight across processes) -> MariaDB. Live stock is
+ * HLEN coupon:{ID}:users, kept in L1 for at most STOCK_TTL_MS so it is never
+ * older than a second. When Redis is down the document still comes from MariaDB
+ * and the stock from coupon.issued_quantity (what the consumer has persisted).
+ */
+#include "first.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coupon_doc.h"
+#include "coupon_store.h"
+#include "cp_err.h"
+#include "handlers.h"
+#include "problem.h"
+#include "timefmt.h"
+
+#define STOCK_TTL_MS 1000
+
+struct doc_load {
+    struct app_thread *t;
+    int64_t coupon_id;
+    int loaded; /* the loader ran: an L2 miss */
+    int db_failed;
+};
+
+/* l2 loader: the document from MariaDB. */
+static int load_doc(void *arg, char *buf, size_t cap, size_t *len)
+{
+    struct doc_load *dl = arg;
+    dl->loaded = 1;
+    MYSQL *db = app_db(dl->t);
+    if (db == NULL) {
+        dl->db_failed = 1;
+        return CP_ERR_UNAVAILABLE;
+    }
+    struct coupon c;
+    int rc = coupon_store_get(db, dl->coupon_id, &c);
+    if (rc == CP_ERR_UNAVAILABLE) {
+        app_db_failed(dl->t);
+        dl->db_failed = 1;
+    }
+    if (rc != CP_OK)
+        return rc;
+    int n = coupon_doc_write(&c, buf, cap);
+    if (n < 0)
+        return n;
+    *len = (size_t)n;
+    return CP_OK;
+}
+
+/* The document through L1 and L2; CP_OK, CP_ERR_NOT_FOUND or CP_ERR_UNAVAILABLE. */
+static int coupon_document(struct app_thread *t, int64_t coupon_id, char *buf, size_t cap,
+                           size_t *len)
+{
+    struct app *app = t->app;
+    char key[32], l2key[48];
+    int klen = app_l1_key(key, sizeof key, 'd', coupon_id);
+    if (klen < 0)
+        return CP_ERR_INTERNAL;
+    if (lru_get(app->l1, key, (size_t)klen, buf, cap, len) == CP_OK) {
+        metrics_add(app->metrics, M_L1_HITS, 1);
+        return CP_OK;
+    }
+    metrics_add(app->metrics, M_L1_MISSES, 1);
+    int l2klen = snprintf(l2key, sizeof l2key, "coupon:{%" PRId64 "}:doc", coupon_id);
+    struct doc_load dl = {.t = t, .coupon_id = coupon_id};
+    int store_failed = 0;
+    int rc = l2_get(app->l2, app_redis(t), l2key, (size_t)l2klen, load_doc, &dl, buf, cap, len,
+                    &store_failed);
+    if (store_failed)
+        app_redis_failed(t);
+    metrics_add(app->metrics, dl.loaded ? M_L2_MISSES : M_L2_HITS, 1);
+    if (rc == CP_OK)
+        (void)lru_put(app->l1, key, (size_t)klen, buf, *len);
+    if (rc == CP_OK || rc == CP_ERR_NOT_FOUND)
+        return rc;
+    return CP_ERR_UNAVAILABLE;
+}
+
+/* Issued count: L1 (<= 1 s old) -> HLEN in Redis -> issued_quantity in MariaDB. */
+static int coupon_issued(struct app_thread *t, int64_t coupon_id, int64_t *issued)
+{
+    struct app *app = t->app;
+    char key[32];
+    size_t len;
+    int klen = app_l1_key(key, sizeof key, 's', coupon_id);
+    if (klen < 0)
+        return CP_ERR_INTERNAL;
+    if (lru_get(app->l1, key, (size_t)klen, issued, sizeof *issued, &len) == CP_OK &&
+        len == sizeof *issued)
+        return CP_OK;
+    redisContext *r = app_redis(t);
+    if (r != NULL) {
+        redisReply *reply = redisCommand(r, "HLEN coupon:{%" PRId64 "}:users", coupon_id);
+        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+            *issued = reply->integer;
+            freeReplyObject(reply);
+            (void)lru_put_ttl(app->l1, key, (size_t)klen, issued, sizeof *issued, STOCK_TTL_MS);
+            return CP_OK;
+        }
+        if (reply != NULL)
+            freeReplyObject(reply);
+        app_redis_failed(t);
+    }
+    MYSQL *db = app_db(t);
+    if (db == NULL)
+        return CP_ERR_UNAVAILABLE;
+    struct coupon c;
+    int rc = coupon_store_get(db, coupon_id, &c);
+    if (rc == CP_ERR_UNAVAILABLE)
+        app_db_failed(t);
+    if (rc == CP_OK)
+        *issued = c.issued_quantity;
+    return rc;
+}
+
+/* totalQuantity of a document we wrote ourselves (null = unlimited). */
+static int64_t doc_total(const char *doc, size_t len)
+{
+    static const char member[] = "\"totalQuantity\":";
+    const char *end = doc + len;
+    const char *p = memmem(doc, len, member, sizeof member - 1);
+    if (p == NULL)
+        return -1;
+    p += sizeof member - 1;
+    if (p >= end || *p < '0' || *p > '9')
+        return -1;
+    return strtoll(p, NULL, 10);
+}
+
+void read_coupon_handle(struct app_thread *t, const struct http_request *req,
+                        struct http_response *resp, int64_t coupon_id)
+{
+    (void)req;
+    char doc[CP_DOC_MAX_BYTES];
+    size_t len = 0;
+    int rc = coupon_document(t, coupon_id, doc, sizeof doc, &len);
+    if (rc == CP_ERR_NOT_FOUND) {
+        problem_set(resp, PROBLEM_COUPON_NOT_EXIST, "coupon %" PRId64 " does not exist",
+                    coupon_id);
+        return;
+    }
+    if (rc != CP_OK || len < 2 || doc[len - 1] != '}') {
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "coupon store unavailable");
+        return;
+    }
+    int64_t issued = 0;
+    if (coupon_issued(t, coupon_id, &issued) != CP_OK) {
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "stock unavailable");
+        return;
+    }
+    int64_t total = doc_total(doc, len);
+    resp->status = 200;
+    /* The cached document without its closing brace, then the live members. */
+    (void)http_response_append(resp, doc, len - 1);
+    if (total < 0)
+        (void)http_response_printf(resp,
+                                   ",\"issuedQuantity\":%" PRId64 ",\"remainingQuantity\":null}",
+                                   issued);
+    else
+        (void)http_response_printf(resp,
+                                   ",\"issuedQuantity\":%" PRId64
+                                   ",\"remainingQuantity\":%" PRId64 "}",
+                                   issued, total > issued ? total - issued : 0);
+}
+
+/* "<sequence>:<issuedAtMs>" as stored by issue.lua. */
+static int parse_issue_value(const char *s, size_t len, int64_t *seq, int64_t *at)
+{
+    char text[48];
+    if (len == 0 || len >= sizeof text)
+        return CP_ERR_INVALID;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    char *colon = strchr(text, ':');
+    if (colon == NULL)
+        return CP_ERR_INVALID;
+    *colon = '\0';
+    *seq = strtoll(text, NULL, 10);
+    *at = strtoll(colon + 1, NULL, 10);
+    return CP_OK;
+}
+
+void read_issue_status_handle(struct app_thread *t, const struct http_request *req,
+                              struct http_response *resp, int64_t coupon_id, int64_t user_id)
+{
+    (void)req;
+    const char *status = NULL;
+    int64_t seq = 0, at = 0;
+    int redis_known = 0, in_redis = 0, pending = 0;
+    redisContext *r = app_redis(t);
+    if (r != NULL) {
+        redisReply *reply = redisCommand(r, "HGET coupon:{%" PRId64 "}:users %" PRId64,
+                                         coupon_id, user_id);
+        redisReply *pend = reply == NULL ? NULL
+                                         : redisCommand(r, "HEXISTS coupon:{%" PRId64
+                                                           "}:pending %" PRId64,
+                                                        coupon_id, user_id);
+        if (reply != NULL && pend != NULL && pend->type == REDIS_REPLY_INTEGER) {
+            redis_known = 1;
+            pending = pend->integer == 1;
+            if (reply->type == REDIS_REPLY_STRING &&
+                parse_issue_value(reply->str, reply->len, &seq, &at) == CP_OK)
+                in_redis = 1;
+        } else {
+            app_redis_failed(t);
+        }
+        if (reply != NULL)
+            freeReplyObject(reply);
+        if (pend != NULL)
+            freeReplyObject(pend);
+    }
+    MYSQL *db = app_db(t);
+    int db_rc = CP_ERR_UNAVAILABLE;
+    int64_t db_seq = 0, db_at = 0;
+    if (db != NULL) {
+        db_rc = coupon_store_issue_get(db, coupon_id, user_id, &db_seq, &db_at);
+        if (db_rc == CP_ERR_UNAVAILABLE)
+            app_db_failed(t);
+    }
+    if (db_rc == CP_OK) {
+        status = "PERSISTED";
+        seq = db_seq;
+        at = db_at;
+    } else if (in_redis) {
+        status = pending ? "PENDING" : "ISSUED";
+    } else if (db_rc == CP_ERR_NOT_FOUND && redis_known) {
+        problem_set(resp, PROBLEM_ISSUE_NOT_FOUND,
+                    "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
+        return;
+    } else {
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "issuance state unavailable");
+        return;
+    }
+    char when[TIMEFMT_LEN] = "";
+    (void)timefmt_format_ms(at, when, sizeof when);
+    resp->status = 200;
+    (void)http_response_printf(resp,
+                               "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
+                               ",\"status\":\"%s\",\"sequence\":%" PRId64
+                               ",\"issuedAt\":\"%s\"}",
+                               coupon_id, user_id, status, seq, when);
+}
+
+struct page {
+    struct http_response *resp;
+    int limit, count;
+    int64_t last_id;
+    int more;
+};
+
+static int append_row(void *arg, const struct user_coupon *row)
+{
+    struct page *pg = arg;
+    if (pg->count == pg->limit) {
+        pg->more = 1; /* the extra row fetched only to know a next page exists */
+        return CP_OK;
+    }
+    char issued[TIMEFMT_LEN], used[TIMEFMT_LEN + 2] = "null";
+    (void)timefmt_format_ms(row->issued_ms, issued, sizeof issued);
+    if (row->has_used) {
+        used[0] = '"';
+        int n = timefmt_format_ms(row->used_ms, used + 1, TIMEFMT_LEN);
+        if (n > 0) {
+            used[n + 1] = '"';
+            used[n + 2] = '\0';
+        }
+    }
+    struct http_response *resp = pg->resp;
+    int rc = http_response_printf(resp, "%s{\"couponId\":%" PRId64 ",\"title\":\"",
+                                  pg->count ? "," : "", row->coupon_id);
+    if (rc == CP_OK)
+        rc = problem_json_escape(resp, row->title, strlen(row->title));
+    if (rc == CP_OK)
+        rc = http_response_printf(resp,
+                                  "\",\"sequence\":%" PRId64 ",\"issuedAt\":\"%s\","
+                                  "\"usedAt\":%s}",
+                                  row->sequence, issued, used);
+    pg->count++;
+    pg->last_id = row->issue_id;
+    return rc;
+}
+
+/* limit: decimal 1..100; after: a cursor (a coupon_issue id) from an earlier page. */
+static int page_params(const struct http_request *req, int *limit, int64_t *before,
+                       const char **why)
+{
+    const char *v;
+    size_t len;
+    *limit = CP_PAGE_LIMIT_DEFAULT;
+    *before = INT64_MAX;
+    int rc = http_query_param(req->query, "limit", &v, &len);
+    if (rc == CP_OK) {
+        int64_t n;
+        if (http_parse_id(v, len, &n) != CP_OK || n < CP_PAGE_LIMIT_MIN ||
+            n > CP_PAGE_LIMIT_MAX) {
+            *why = "limit must be an integer in 1..100";
+            return CP_ERR_INVALID;
+        }
+        *limit = (int)n;
+    } else if (rc != CP_ERR_NOT_FOUND) {
+        *why = "limit given more than once";
+        return CP_ERR_INVALID;
+    }
+    rc = http_query_param(req->query, "after", &v, &len);
+    if (rc == CP_OK) {
+        if (http_parse_id(v, len, before) != CP_OK) {
+            *why = "after must be the next cursor of an earlier page";
+            return CP_ERR_INVALID;
+        }
+    } else if (rc != CP_ERR_NOT_FOUND) {
+        *why = "after given more than once";
+        return CP_ERR_INVALID;
+    }
+    return CP_OK;
+}
+
+void read_user_coupons_handle(struct app_thread *t, const struct http_request *req,
+                              struct http_response *resp, int64_t user_id)
+{
+    int limit;
+    int64_t before;
+    const char *why = NULL;
+    if (page_params(req, &limit, &before, &why) != CP_OK) {
+        problem_set(resp, PROBLEM_INVALID_REQUEST, "%s", why);
+        return;
+    }
+    MYSQL *db = app_db(t);
+    if (db == NULL) {
+        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        return;
+    }
+    struct page pg = {.resp = resp, .limit = limit};
+    resp->status = 200;
+    (void)http_response_printf(resp, "{\"items\":[");
+    int rc = coupon_store_user_coupons(db, user_id, before, limit + 1, append_row, &pg);
+    if (rc == CP_ERR_UNAVAILABLE)
+        app_db_failed(t);
+    if (rc != CP_OK) {
+        resp->body_len = 0;
+        problem_set(resp, rc == CP_ERR_LIMIT ? PROBLEM_INTERNAL : PROBLEM_SERVICE_UNAVAILABLE,
+                    "%s", rc == CP_ERR_LIMIT ? "page too large" : "database unavailable");
+        return;
+    }
+    if (pg.more)
+        (void)http_response_printf(resp, "],\"next\":\"%" PRId64 "\"}", pg.last_id);
+    else
+        (void)http_response_printf(resp, "],\"next\":null}");
+}

@@ -1,0 +1,226 @@
+#include "first.h"
+
+#include "worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "app.h"
+#include "cp_err.h"
+#include "invalidate.h"
+#include "log.h"
+#include "problem.h"
+#include "router.h"
+
+struct worker {
+    struct app app;
+    int listen_fd;
+    atomic_int stopping;
+    int nthreads;
+    pthread_t *threads;
+};
+
+static void on_wakeup(int sig)
+{
+    (void)sig; /* only interrupts accept(2) */
+}
+
+static void serve_one(struct app_thread *t, FCGX_Request *fcgi)
+{
+    struct app *app = t->app;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    metrics_gauge_add(app->metrics, G_IN_FLIGHT, 1);
+
+    struct http_request req;
+    struct http_response resp;
+    http_response_init(&resp, t->resp_buf, sizeof t->resp_buf);
+    enum metrics_route route = ROUTE_UNKNOWN;
+    switch (http_request_read(fcgi, &req, t->body_buf, sizeof t->body_buf,
+                              (size_t)app->conf->max_body_bytes)) {
+    case HTTP_READ_OK:
+        log_set_request_id(req.request_id);
+        route = router_dispatch(t, &req, &resp);
+        break;
+    case HTTP_READ_URI_TOO_LONG:
+        problem_set(&resp, PROBLEM_URI_TOO_LONG, "request URI or query string too long");
+        break;
+    case HTTP_READ_BODY_TOO_LARGE:
+        problem_set(&resp, PROBLEM_BODY_TOO_LARGE, "request body over %d bytes",
+                    app->conf->max_body_bytes);
+        break;
+    case HTTP_READ_BAD_LENGTH:
+        problem_set(&resp, PROBLEM_INVALID_REQUEST, "invalid Content-Length");
+        break;
+    case HTTP_READ_IO:
+        problem_set(&resp, PROBLEM_INVALID_REQUEST, "request body shorter than Content-Length");
+        break;
+    }
+    if (resp.status >= 500 && resp.status != 503)
+        log_error("%s %s -> %d", req.method_text, req.path, resp.status);
+    if (http_response_send(fcgi, &resp, req.method == HTTP_HEAD) != CP_OK)
+        log_debug("client went away before the response was written");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t micros = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    metrics_observe(app->metrics, route, resp.status, micros);
+    metrics_gauge_add(app->metrics, G_IN_FLIGHT, -1);
+    log_set_request_id(NULL);
+}
+
+static void *thread_main(void *arg)
+{
+    struct worker *w = arg;
+    struct app_thread *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        log_error("out of memory starting a request thread");
+        return NULL;
+    }
+    t->app = &w->app;
+    FCGX_Request fcgi;
+    if (FCGX_InitRequest(&fcgi, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+        log_error("FCGX_InitRequest failed");
+        free(t);
+        return NULL;
+    }
+    while (!atomic_load(&w->stopping)) {
+        int rc = FCGX_Accept_r(&fcgi);
+        if (rc < 0) {
+            if (atomic_load(&w->stopping) || rc == -EINTR || errno == EINTR)
+                continue;
+            log_warn("FCGX_Accept_r failed: %d", rc);
+            struct timespec pause = {0, 10 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        serve_one(t, &fcgi);
+        FCGX_Finish_r(&fcgi);
+    }
+    FCGX_Free(&fcgi, 1);
+    if (t->redis != NULL)
+        redisFree(t->redis);
+    if (t->db != NULL)
+        mysql_close(t->db);
+    free(t);
+    mysql_thread_end();
+    return NULL;
+}
+
+static int app_init(struct app *app, const struct cp_conf *conf)
+{
+    char err[512];
+    memset(app, 0, sizeof *app);
+    app->conf = conf;
+    app->metrics = metrics_open(conf->metrics_path, 0, err, sizeof err);
+    if (app->metrics == NULL) {
+        log_error("%s", err);
+        return CP_ERR_SYSTEM;
+    }
+    struct lru_config lc = {.capacity = (size_t)conf->l1_capacity, .ttl_ms = conf->l1_ttl_ms};
+    app->l1 = lru_new(&lc);
+    struct l2_config l2c = {.ttl_ms = conf->l2_ttl_s * 1000,
+                            .negative_ttl_ms = conf->l2_negative_ttl_s * 1000,
+                            .lock_ttl_ms = 2000,
+                            .wait_step_ms = 5};
+    app->l2 = l2_new(&l2c, &l2_redis_ops);
+    app->producer = producer_new(conf, err, sizeof err);
+    if (app->l1 == NULL || app->l2 == NULL || app->producer == NULL) {
+        log_error("worker start failed: %s", app->producer == NULL ? err : "out of memory");
+        return CP_ERR_NOMEM;
+    }
+    return CP_OK;
+}
+
+static void app_release(struct app *app)
+{
+    producer_free(app->producer);
+    l2_free(app->l2);
+    lru_free(app->l1);
+    metrics_close(app->metrics);
+}
+
+int worker_run(const struct cp_conf *conf, int listen_fd)
+{
+    int rc = 1;
+    struct worker w;
+    struct invalidator *inv = NULL;
+    memset(&w, 0, sizeof w);
+    w.listen_fd = listen_fd;
+    atomic_init(&w.stopping, 0);
+
+    /* Threads inherit this mask; only the main thread takes SIGTERM/SIGINT/SIGHUP. */
+    sigset_t stop_set, old;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_set, &old);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_wakeup; /* no SA_RESTART: accept(2) must return EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (FCGX_Init() != 0) {
+        log_error("FCGX_Init failed");
+        return 1;
+    }
+    if (app_init(&w.app, conf) != CP_OK)
+        goto out;
+    inv = invalidator_start(&w.app);
+    if (inv == NULL)
+        log_warn("cache invalidation subscriber not started; L1 entries expire by TTL only");
+    w.nthreads = conf->threads;
+    w.threads = calloc((size_t)w.nthreads, sizeof *w.threads);
+    if (w.threads == NULL)
+        goto out;
+    int started = 0;
+    for (; started < w.nthreads; started++)
+        if (pthread_create(&w.threads[started], NULL, thread_main, &w) != 0)
+            break;
+    if (started == 0) {
+        log_error("no request thread could be started");
+        goto out;
+    }
+    log_info("worker ready: %d threads", started);
+
+    int sig = 0;
+    while (sig != SIGTERM && sig != SIGINT) {
+        if (sigwait(&stop_set, &sig) != 0)
+            break;
+    }
+    log_info("worker stopping: finishing requests in flight");
+    atomic_store(&w.stopping, 1);
+    /* A thread between its stop check and accept(2) misses one signal: repeat
+     * until each has returned. */
+    for (int i = 0; i < started; i++) {
+        for (;;) {
+            pthread_kill(w.threads[i], SIGUSR1);
+            struct timespec deadline;
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_nsec += 100 * 1000 * 1000;
+            if (deadline.tv_nsec >= 1000000000L) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000L;
+            }
+            if (pthread_timedjoin_np(w.threads[i], NULL, &deadline) == 0)
+                break;
+        }
+    }
+    rc = 0;
+out:
+    invalidator_stop(inv);
+    free(w.threads);
+    app_release(&w.app);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}

@@ -1,0 +1,138 @@
+# shellcheck shell=bash
+# The stack of scripts/bench: the integration runner's stack (tests/integration/run:
+# Redis, MariaDB, Kafka, one coupon-consumer, coupon-fcgi standalone on a unix socket)
+# plus ceiling-fcgi, the trivial FastCGI responder, and one nginx serving two sites
+# rendered from deploy/nginx/: the coupon site and the same site in front of
+# ceiling-fcgi, so both are measured through identical web server settings.
+# Sourced, never executed.
+#
+#   bench_stack_start STATE BUILD WORKERS THREADS   -> sets BENCH_* variables (below)
+#   bench_stack_stop STATE                            everything, in order; idempotent
+#
+# Variables set by bench_stack_start: BENCH_HTTP (http://127.0.0.1:PORT of the coupon
+# site), BENCH_CEILING_HTTP (the ceiling site), BENCH_REDIS_PORT, BENCH_DB_PORT,
+# BENCH_KAFKA (bootstrap), BENCH_CONF (config file), BENCH_ADMIN_TOKEN, BENCH_DB_CNF
+# (option file for the mariadb CLI), BENCH_ACCESS_LOG, BENCH_CEILING_ACCESS_LOG.
+
+if [[ -n "${COUPON_LIB_BENCHSTACK_LOADED:-}" ]]; then
+    return 0
+fi
+COUPON_LIB_BENCHSTACK_LOADED=1
+
+# shellcheck source=scripts/lib/stack.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
+# shellcheck source=scripts/lib/web.sh
+source "$(dirname "${BASH_SOURCE[0]}")/web.sh"
+
+# bench_ceiling_start STATE BUILD SOCKET WORKERS THREADS
+bench_ceiling_start() {
+    local state=$1 build=$2 sock=$3 workers=$4 threads=$5
+    local bin=$build/bench/ceiling-fcgi
+    [[ -x "$bin" ]] || cp_die "$bin not built"
+    rm -f "$sock"
+    stack_spawn "$state/pids/ceiling-fcgi.pid" "$state/logs/ceiling-fcgi.log" \
+        "$bin" --listen "unix:$sock" --workers "$workers" --threads "$threads"
+    stack_wait 10 ceiling-fcgi "$state/pids/ceiling-fcgi.pid" "$state/logs/ceiling-fcgi.log" \
+        test -S "$sock"
+}
+
+# bench_nginx_start STATE PORT SOCKET CEILING_PORT CEILING_SOCKET : web.sh's rendering of
+# deploy/nginx/ for the coupon site, plus a copy of the same server {} on CEILING_PORT
+# whose FastCGI upstream is ceiling-fcgi and whose access log is nginx-ceiling-access.log.
+bench_nginx_start() {
+    local state=$1 port=$2 sock=$3 cport=$4 csock=$5
+    local dir=$state/nginx pidfile=$state/pids/nginx.pid log=$state/logs/nginx-error.log
+    web_check_path "ceiling socket" "$csock" || return 1
+    web_render_nginx "$state" "$port" "$sock" || return 1
+    {
+        echo "# Written by scripts/lib/benchstack.sh: deploy/nginx/coupon.conf again, in"
+        echo "# front of ceiling-fcgi (the benchmark's ceiling)."
+        echo "upstream bench_ceiling {"
+        echo "    server unix:$csock;"
+        echo "}"
+        sed -e "s|fastcgi_pass coupon_fcgi;|fastcgi_pass bench_ceiling;|" \
+            -e "s|nginx-access\.log|nginx-ceiling-access.log|" \
+            -e "s|listen 127\.0\.0\.1:$port;|listen 127.0.0.1:$cport;|" "$dir/coupon.conf"
+    } >"$dir/bench-ceiling.conf" || return 1
+    grep -q "listen 127.0.0.1:$cport;" "$dir/bench-ceiling.conf" || {
+        cp_warn "could not retarget the ceiling site's listen directive"
+        return 1
+    }
+    # Include it inside http {}: the last line of web.sh's nginx.conf closes that block.
+    sed -i '$d' "$dir/nginx.conf" &&
+        printf '    include %s;\n}\n' "$dir/bench-ceiling.conf" >>"$dir/nginx.conf" || return 1
+    web_config_test nginx "$state" || return 1
+    stack_spawn "$pidfile" "$log" nginx -e stderr -p "$dir/" -c "$dir/nginx.conf"
+    stack_wait 20 nginx "$pidfile" "$log" web_port_open "$port" || return 1
+    stack_wait 20 nginx "$pidfile" "$log" web_port_open "$cport" || return 1
+    cp_say "nginx $(web_version_nginx) on 127.0.0.1:$port -> $sock and" \
+        "127.0.0.1:$cport -> $csock"
+}
+
+# bench_stack_start STATE BUILD WORKERS THREADS
+# shellcheck disable=SC2034 # the BENCH_* variables are its output, read by scripts/bench
+bench_stack_start() {
+    local state=$1 build=$2 workers=$3 threads=$4
+    local src db_password
+    src=$(cp_src_dir)
+    mkdir -p "$state/logs" "$state/pids"
+    local -a ports
+    mapfile -t ports < <(stack_pick_ports 6 20000 32000)
+    ((${#ports[@]} == 6)) || cp_die "could not pick free ports"
+    BENCH_REDIS_PORT=${ports[0]} BENCH_DB_PORT=${ports[1]}
+    local kport=${ports[2]} kcport=${ports[3]} hport=${ports[4]} cport=${ports[5]}
+    BENCH_KAFKA=127.0.0.1:$kport
+    db_password=$(cp_random_hex 12)
+    BENCH_ADMIN_TOKEN=$(cp_random_hex 16)
+    (umask 077 && printf '%s\n' "$db_password" >"$state/db_password")
+
+    stack_servers_start "$state" "$BENCH_REDIS_PORT" "$BENCH_DB_PORT" "$kport" "$kcport" \
+        "$db_password" || return 1
+    "$src/scripts/migrate" --host 127.0.0.1 --port "$BENCH_DB_PORT" --user "$STACK_DB_USER" \
+        --password-file "$state/db_password" --database "$STACK_DB_NAME" || return 1
+
+    BENCH_CONF=$state/coupon.conf
+    local sock=$state/fcgi.sock csock=$state/ceiling.sock
+    # log_level warn: an info line per request would measure the logger.
+    stack_write_config "$BENCH_CONF" \
+        "listen=unix:$sock" "workers=$workers" "threads=$threads" \
+        "metrics_path=$state/fcgi.metrics" "admin_token=$BENCH_ADMIN_TOKEN" \
+        redis_host=127.0.0.1 "redis_port=$BENCH_REDIS_PORT" "kafka_brokers=$BENCH_KAFKA" \
+        db_host=127.0.0.1 "db_port=$BENCH_DB_PORT" "db_user=$STACK_DB_USER" \
+        "db_password=$db_password" "db_name=$STACK_DB_NAME" log_level=warn
+    BENCH_DB_CNF=$state/client.cnf
+    (
+        umask 077
+        printf '[client]\nuser=%s\npassword=%s\nhost=127.0.0.1\nport=%s\nprotocol=tcp\n' \
+            "$STACK_DB_USER" "$db_password" "$BENCH_DB_PORT"
+        printf 'database=%s\n' "$STACK_DB_NAME"
+    ) >"$BENCH_DB_CNF"
+
+    stack_consumer_start "$state" "$build" "$BENCH_CONF" consumer-1 || return 1
+    stack_fcgi_start "$state" "$build" "$BENCH_CONF" "$sock" || return 1
+    bench_ceiling_start "$state" "$build" "$csock" "$workers" "$threads" || return 1
+    bench_nginx_start "$state" "$hport" "$sock" "$cport" "$csock" || return 1
+    BENCH_HTTP=http://127.0.0.1:$hport
+    BENCH_CEILING_HTTP=http://127.0.0.1:$cport
+    BENCH_ACCESS_LOG=$state/logs/nginx-access.log
+    BENCH_CEILING_ACCESS_LOG=$state/logs/nginx-ceiling-access.log
+
+    local deadline=$((SECONDS + 60))
+    until [[ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$BENCH_HTTP/api/health")" == 200 ]]; do
+        if ((SECONDS >= deadline)); then
+            curl -s -m 2 "$BENCH_HTTP/api/health" >&2 || true
+            cp_warn "GET /api/health did not answer 200 within 60 s"
+            return 1
+        fi
+        sleep 0.3
+    done
+}
+
+# bench_stack_stop STATE : nginx, ceiling-fcgi, then stack.sh's order for the rest.
+bench_stack_stop() {
+    local state=$1 rc=0
+    stack_stop_pidfile "$state/pids/nginx.pid" nginx 10 || rc=1
+    stack_stop_pidfile "$state/pids/ceiling-fcgi.pid" ceiling-fcgi 10 || rc=1
+    stack_stop_all "$state" || rc=1
+    return "$rc"
+}

@@ -1,0 +1,629 @@
+# shellcheck shell=bash
+# Starting and stopping the real servers of the stack: Redis, MariaDB, one Kafka KRaft
+# node, and the project's own programs (coupon-consumer, coupon-fcgi).
+#
+# Used by scripts/up, scripts/down and tests/integration/run (and, through bash -c, by
+# tests/integration/harness.py for server_stop/server_start). Sourced, never executed.
+#
+# Layout of a state folder (every function takes it as its first argument):
+#   logs/<name>.log        stdout+stderr of each process (appended)
+#   pids/<name>.pid        "PID STARTTIME" of each process we started
+#   redis/                 redis.conf and the data (AOF)
+#   mariadb/data/          the MariaDB data directory; mariadb.sock next to it
+#   kafka/                 server.properties and kafka/data (the log dirs)
+#   fcgi.sock, fcgi.metrics, coupon.conf   the programs' socket, metrics segment, config
+#
+# Every process runs on its own (no systemd, no daemonizing): we start it in a new
+# session (setsid) so a Ctrl-C in the terminal reaches only the script that owns the
+# stack, which then stops the servers in order. A pidfile holds the pid AND the process'
+# start time (field 22 of /proc/PID/stat): a stop only signals a process whose start time
+# matches, so a pid reused by someone else's process is never touched. Everything listens
+# on 127.0.0.1 only.
+#
+# Knobs (environment): COUPON_KAFKA_JARS (folder of the broker's jars, default
+# ~/.cache/coupon-service/kafka-3.9.1); start timeouts in seconds COUPON_STACK_REDIS_TIMEOUT
+# [60], COUPON_STACK_DB_TIMEOUT [90], COUPON_STACK_KAFKA_TIMEOUT [120],
+# COUPON_STACK_FCGI_TIMEOUT [30]; COUPON_STACK_DB_FLUSH_AT_COMMIT [1] for MariaDB's
+# innodb_flush_log_at_trx_commit (2 trades the last second of commits for speed).
+
+if [[ -n "${COUPON_LIB_STACK_LOADED:-}" ]]; then
+    return 0
+fi
+COUPON_LIB_STACK_LOADED=1
+
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# Fixed cluster id: the 22-character base64 of the 16 bytes "coupon-service01". A fixed
+# id lets `format --ignore-formatted` accept a data folder from an earlier run.
+STACK_KAFKA_CLUSTER_ID=Y291cG9uLXNlcnZpY2UwMQ
+STACK_KAFKA_VERSION=3.9.1
+# topic:partitions, created before any consumer subscribes (librdkafka does not create).
+STACK_KAFKA_TOPICS=(coupon.issue:6 coupon.issued:6 coupon.issue.dlq:1)
+STACK_DB_NAME=coupon
+STACK_DB_USER=coupon
+
+stack_kafka_jars_dir() {
+    printf '%s\n' "${COUPON_KAFKA_JARS:-$HOME/.cache/coupon-service/kafka-$STACK_KAFKA_VERSION}"
+}
+
+# ---------------------------------------------------------------- ports ----
+
+# stack_port_free PORT : true when 127.0.0.1:PORT can be bound (nothing listens there,
+# not even on 0.0.0.0). Binding is the only reliable test: a connect test misses
+# sockets that are bound but not yet listening. SO_REUSEADDR, as every server sets it:
+# connections of a server stopped a moment ago linger in TIME_WAIT and must not count.
+stack_port_free() {
+    python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+' "$1"
+}
+
+# stack_pick_ports N LO HI : print N distinct free ports from LO..HI, one per line.
+# Starts at a random offset so that two runs at once rarely race for the same port.
+stack_pick_ports() {
+    local n=$1 lo=$2 hi=$3
+    local span=$((hi - lo + 1)) start i port found=0
+    start=$(((RANDOM * 32768 + RANDOM) % span))
+    for ((i = 0; i < span && found < n; i++)); do
+        port=$((lo + (start + i) % span))
+        if stack_port_free "$port"; then
+            printf '%s\n' "$port"
+            found=$((found + 1))
+        fi
+    done
+    if ((found < n)); then
+        cp_die "found only $found free ports in $lo-$hi, needed $n"
+    fi
+}
+
+# ------------------------------------------------------------ processes ----
+
+# stack_proc_starttime PID : the process' start time in clock ticks since boot; fails
+# when the process does not exist or is a zombie (a zombie has finished).
+stack_proc_starttime() {
+    local stat rest
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    # The command name (field 2) may contain spaces and parentheses: cut after the last ')'.
+    rest=${stat##*) }
+    local -a f
+    read -r -a f <<<"$rest"
+    [[ "${f[0]}" != Z ]] || return 1
+    printf '%s\n' "${f[19]}"
+}
+
+# stack_pidfile_pid PIDFILE : print the pid recorded in PIDFILE when that very process
+# (same start time) is still running; fail otherwise.
+stack_pidfile_pid() {
+    local pidfile=$1 pid start now
+    [[ -s "$pidfile" ]] || return 1
+    read -r pid start <"$pidfile" || return 1
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    now=$(stack_proc_starttime "$pid") || return 1
+    [[ -z "$start" || "$now" == "$start" ]] || return 1
+    printf '%s\n' "$pid"
+}
+
+# The wrapper that every server is started through: it records its own pid and start
+# time, then execs the server (so the pid stays the same). $0 is the pidfile.
+# shellcheck disable=SC2016
+STACK_SPAWN_WRAPPER='
+stat=$(cat /proc/$$/stat); rest=${stat##*) }; read -r -a f <<<"$rest"
+echo "$$ ${f[19]}" >"$0.tmp" && mv -f "$0.tmp" "$0" || exit 1
+exec "$@"'
+
+# stack_spawn PIDFILE LOGFILE CMD... : start CMD in its own session with stdin from
+# /dev/null and output appended to LOGFILE; returns once PIDFILE is written.
+stack_spawn() {
+    local pidfile=$1 log=$2
+    shift 2
+    rm -f "$pidfile"
+    mkdir -p "$(dirname "$pidfile")" "$(dirname "$log")"
+    setsid bash -c "$STACK_SPAWN_WRAPPER" "$pidfile" "$@" </dev/null >>"$log" 2>&1 &
+    local i
+    for ((i = 0; i < 200; i++)); do
+        if [[ -s "$pidfile" ]]; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    cp_die "could not start $1 (see $log)"
+}
+
+# stack_wait TIMEOUT_S WHAT PIDFILE LOG CMD... : poll CMD (quietly) until it succeeds.
+# Fails early, with the end of LOG, when the process of PIDFILE has died: waiting out
+# the timeout for a server that crashed on start helps nobody.
+stack_wait() {
+    local timeout=$1 what=$2 pidfile=$3 log=$4
+    shift 4
+    local deadline=$((SECONDS + timeout))
+    while ! "$@" >/dev/null 2>&1; do
+        if ! stack_pidfile_pid "$pidfile" >/dev/null; then
+            cp_warn "$what exited during start; last lines of $log:"
+            tail -n 30 "$log" >&2 || true
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            cp_warn "$what not ready after ${timeout}s; last lines of $log:"
+            tail -n 30 "$log" >&2 || true
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# stack_stop_pidfile PIDFILE NAME [TIMEOUT_S] : SIGTERM, wait, SIGKILL after TIMEOUT_S.
+# Safe to call when the process is gone already; removes the pidfile.
+stack_stop_pidfile() {
+    local pidfile=$1 name=$2 timeout=${3:-30}
+    local pid deadline
+    if ! pid=$(stack_pidfile_pid "$pidfile"); then
+        # Gone already (crashed, or SIGKILLed by a test): its children may not be.
+        if [[ -s "$pidfile" ]] && read -r pid _ <"$pidfile" && [[ "$pid" =~ ^[0-9]+$ ]]; then
+            stack_sweep_group "$pid" "$name"
+        fi
+        rm -f "$pidfile"
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + timeout))
+    while stack_pidfile_pid "$pidfile" >/dev/null; do
+        if ((SECONDS >= deadline)); then
+            cp_warn "$name (pid $pid) still running ${timeout}s after SIGTERM: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            deadline=$((SECONDS + 10))
+            while stack_pidfile_pid "$pidfile" >/dev/null && ((SECONDS < deadline)); do
+                sleep 0.1
+            done
+            break
+        fi
+        sleep 0.1
+    done
+    if stack_pidfile_pid "$pidfile" >/dev/null; then
+        cp_warn "$name (pid $pid) survived SIGKILL"
+        return 1
+    fi
+    stack_sweep_group "$pid" "$name"
+    rm -f "$pidfile"
+}
+
+# stack_sweep_group PID NAME : stop what is left of the process group PID once its
+# leader PID has exited -- the workers of a coupon-fcgi master that was SIGKILLed, say.
+# stack_spawn made every server a session (and group) leader. A pid is not reused while a
+# group of that id has members, so a group whose leader is gone holds only survivors of
+# our server; if a live process has that pid, the group is someone else's: hands off.
+stack_sweep_group() {
+    local pgid=$1 name=$2 i
+    if stack_proc_starttime "$pgid" >/dev/null; then
+        return 0
+    fi
+    stack_group_alive "$pgid" || return 0
+    cp_warn "$name: processes of its group outlived it; SIGTERM to them"
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        stack_group_alive "$pgid" || return 0
+        sleep 0.1
+    done
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+}
+
+# stack_group_alive PGID : true when a process of group PGID runs. Zombies do not count
+# (kill -0 would: an exited leader stays a zombie until its parent -- often init, here
+# -- gets round to reaping it).
+stack_group_alive() {
+    local pgid=$1 line
+    local -a f
+    while IFS= read -r line; do
+        read -r -a f <<<"${line##*) }"
+        # After the command name: f[0] state, f[1] ppid, f[2] process group.
+        if [[ "${f[2]}" == "$pgid" && "${f[0]}" != Z ]]; then
+            return 0
+        fi
+    done < <(cat /proc/[0-9]*/stat 2>/dev/null)
+    return 1
+}
+
+# stack_running STATE : true when any process recorded under STATE/pids is alive.
+stack_running() {
+    local f
+    for f in "$1"/pids/*.pid; do
+        [[ -e "$f" ]] || continue
+        if stack_pidfile_pid "$f" >/dev/null; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- Redis ----
+
+stack_redis_launch() {
+    local state=$1 port=$2
+    local dir=$state/redis
+    mkdir -p "$dir" "$state/logs"
+    # daemonize no: we background it ourselves and own its pidfile. protected-mode off
+    # because it only guards servers without a bind address; we bind loopback.
+    cat >"$dir/redis.conf" <<EOF
+bind 127.0.0.1
+port $port
+protected-mode no
+daemonize no
+dir $dir
+logfile ""
+appendonly yes
+appendfsync everysec
+unixsocket $state/redis.sock
+unixsocketperm 700
+EOF
+    stack_spawn "$state/pids/redis.pid" "$state/logs/redis.log" redis-server "$dir/redis.conf"
+}
+
+stack_redis_ping() {
+    [[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" == PONG ]]
+}
+
+stack_redis_wait() {
+    local state=$1 port=$2
+    # Loading a large AOF answers LOADING instead of PONG: wait it out.
+    stack_wait "${COUPON_STACK_REDIS_TIMEOUT:-60}" "Redis" "$state/pids/redis.pid" \
+        "$state/logs/redis.log" stack_redis_ping "$port"
+}
+
+stack_redis_start() {
+    stack_redis_launch "$@"
+    stack_redis_wait "$@"
+}
+
+stack_redis_stop() {
+    # SIGTERM makes Redis fsync the AOF before it exits.
+    stack_stop_pidfile "$1/pids/redis.pid" Redis "${2:-30}"
+}
+
+stack_redis_version() {
+    redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'
+}
+
+# -------------------------------------------------------------- MariaDB ----
+
+stack_mariadb_socket() {
+    printf '%s\n' "$1/mariadb.sock"
+}
+
+# stack_mariadb_launch STATE PORT : create the data directory on first use, then run
+# mariadbd as its own process. --no-defaults: the system's /etc/mysql files are for the
+# system instance, not ours.
+stack_mariadb_launch() {
+    local state=$1 port=$2
+    local dir=$state/mariadb
+    local -a as_user=()
+    # mariadbd refuses to run as root unless told to; as another user it runs as itself.
+    if [[ "$(id -u)" -eq 0 ]]; then
+        as_user=(--user=root)
+    fi
+    mkdir -p "$dir/tmp" "$state/logs"
+    if [[ ! -d "$dir/data/mysql" ]]; then
+        rm -rf "$dir/data"
+        if ! mariadb-install-db --no-defaults "${as_user[@]}" --datadir="$dir/data" \
+            --auth-root-authentication-method=normal --skip-test-db \
+            >>"$state/logs/mariadb-install.log" 2>&1; then
+            tail -n 30 "$state/logs/mariadb-install.log" >&2
+            cp_die "mariadb-install-db failed (see $state/logs/mariadb-install.log)"
+        fi
+    fi
+    stack_spawn "$state/pids/mariadb.pid" "$state/logs/mariadb.log" \
+        mariadbd --no-defaults "${as_user[@]}" \
+        --datadir="$dir/data" --tmpdir="$dir/tmp" \
+        --socket="$(stack_mariadb_socket "$state")" --pid-file="$dir/mariadbd.pid" \
+        --port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
+        --innodb-buffer-pool-size=256M \
+        --innodb-flush-log-at-trx-commit="${COUPON_STACK_DB_FLUSH_AT_COMMIT:-1}" \
+        --default-time-zone=+00:00 \
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+        --max-connections=500
+}
+
+# Root logs in over the socket only (installed with auth method "normal", no password):
+# the socket lives in the state folder, which only the owner can reach.
+stack_mariadb_root() {
+    local state=$1
+    shift
+    mariadb --no-defaults --socket="$(stack_mariadb_socket "$state")" -uroot "$@"
+}
+
+stack_mariadb_wait() {
+    local state=$1
+    stack_wait "${COUPON_STACK_DB_TIMEOUT:-90}" "MariaDB" "$state/pids/mariadb.pid" \
+        "$state/logs/mariadb.log" \
+        mariadb-admin --no-defaults --socket="$(stack_mariadb_socket "$state")" -uroot \
+        --connect-timeout=2 ping
+}
+
+stack_mariadb_start() {
+    stack_mariadb_launch "$@"
+    stack_mariadb_wait "$@"
+}
+
+# stack_mariadb_setup STATE PASSWORD : database `coupon` and user coupon (over TCP from
+# 127.0.0.1 and over the socket as localhost) with PASSWORD. Idempotent: the password is
+# reset each time so a state folder and its password file cannot drift apart.
+stack_mariadb_setup() {
+    local state=$1 password=$2
+    [[ "$password" =~ ^[A-Za-z0-9_.-]+$ ]] || cp_die "database password must match [A-Za-z0-9_.-]+"
+    local host sql="CREATE DATABASE IF NOT EXISTS \`$STACK_DB_NAME\`
+  CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+    for host in 127.0.0.1 localhost; do
+        sql+="
+CREATE USER IF NOT EXISTS '$STACK_DB_USER'@'$host' IDENTIFIED BY '$password';
+ALTER USER '$STACK_DB_USER'@'$host' IDENTIFIED BY '$password';
+GRANT ALL PRIVILEGES ON \`$STACK_DB_NAME\`.* TO '$STACK_DB_USER'@'$host';"
+    done
+    stack_mariadb_root "$state" -e "$sql"
+}
+
+stack_mariadb_stop() {
+    # SIGTERM is mariadbd's normal shutdown (flushes InnoDB); big buffer pools take a while.
+    stack_stop_pidfile "$1/pids/mariadb.pid" MariaDB "${2:-60}"
+}
+
+stack_mariadb_version() {
+    mariadbd --version | sed -n 's/.*Ver \([^ ]*\).*/\1/p'
+}
+
+# ---------------------------------------------------------------- Kafka ----
+
+# stack_kafka_launch STATE PORT CONTROLLER_PORT : one KRaft node (broker and controller
+# in one JVM). The storage is formatted in the same background job, right before the
+# broker, so that a start does not wait for two JVM start-ups in a row.
+stack_kafka_launch() {
+    local state=$1 port=$2 cport=$3
+    local dir=$state/kafka jars src
+    jars=$(stack_kafka_jars_dir)
+    src=$(cp_src_dir)
+    [[ -f "$jars/kafka_2.13-$STACK_KAFKA_VERSION.jar" ]] ||
+        cp_die "Kafka jars missing in $jars (scripts/lib/deps.sh fetches them)"
+    mkdir -p "$dir/data" "$state/logs"
+    cat >"$dir/server.properties" <<EOF
+# Single-node KRaft cluster for development and tests (written by scripts/lib/stack.sh).
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=6
+default.replication.factor=1
+# Topics are created explicitly with their partition counts; a typo must not create one.
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+# One node: no point waiting for more group members before the first rebalance.
+group.initial.rebalance.delay.ms=0
+num.network.threads=3
+num.io.threads=4
+EOF
+    local -a java=(java -Xms512m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+        -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+        -cp "$jars/*")
+    # log4j 1 (reload4j) wants a URL here, not a plain path, or the broker logs nothing.
+    local log4j="-Dlog4j.configuration=file:$src/scripts/kafka/log4j.properties"
+    local tools_log4j="-Dlog4j.configuration=file:$src/scripts/kafka/tools-log4j.properties"
+    # shellcheck disable=SC2016
+    stack_spawn "$state/pids/kafka.pid" "$state/logs/kafka.log" bash -c '
+        props=$1; log4j=$2; tools_log4j=$3; cluster=$4; shift 4
+        "$@" "$tools_log4j" kafka.tools.StorageTool format -t "$cluster" -c "$props" \
+            --ignore-formatted || exit 1
+        exec "$@" "$log4j" kafka.Kafka "$props"' kafka-start \
+        "$dir/server.properties" "$log4j" "$tools_log4j" "$STACK_KAFKA_CLUSTER_ID" "${java[@]}"
+}
+
+# Ready when the broker answers a metadata request and lists itself.
+stack_kafka_ping() {
+    kcat -L -b "127.0.0.1:$1" -m 3 2>/dev/null | grep -q "broker 1 at 127.0.0.1:$1"
+}
+
+stack_kafka_wait() {
+    local state=$1 port=$2
+    stack_wait "${COUPON_STACK_KAFKA_TIMEOUT:-120}" "Kafka" "$state/pids/kafka.pid" \
+        "$state/logs/kafka.log" stack_kafka_ping "$port"
+}
+
+stack_kafka_start() {
+    stack_kafka_launch "$@"
+    stack_kafka_wait "$1" "$2"
+}
+
+# stack_kafka_partitions PORT TOPIC : partition count of TOPIC (0 when it does not exist).
+stack_kafka_partitions() {
+    local n
+    n=$(kcat -L -b "127.0.0.1:$1" -t "$2" -m 5 2>/dev/null |
+        sed -n "s/^  topic \"$2\" with \([0-9]*\) partitions:.*/\1/p")
+    printf '%s\n' "${n:-0}"
+}
+
+# stack_kafka_topics STATE PORT : create the topics of STACK_KAFKA_TOPICS (no-op for
+# those that exist) and check their partition counts. The creations run in parallel:
+# each is a JVM start-up of a few seconds.
+stack_kafka_topics() {
+    local state=$1 port=$2 jars src spec topic parts rc=0
+    jars=$(stack_kafka_jars_dir)
+    src=$(cp_src_dir)
+    local -a pids=()
+    for spec in "${STACK_KAFKA_TOPICS[@]}"; do
+        topic=${spec%%:*}
+        parts=${spec##*:}
+        if [[ "$(stack_kafka_partitions "$port" "$topic")" -gt 0 ]]; then
+            continue
+        fi
+        java -Xmx256m -cp "$jars/*" \
+            "-Dlog4j.configuration=file:$src/scripts/kafka/tools-log4j.properties" \
+            org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$port" \
+            --create --if-not-exists --topic "$topic" --partitions "$parts" \
+            --replication-factor 1 >>"$state/logs/kafka-topics.log" 2>&1 &
+        pids+=($!)
+    done
+    local pid
+    for pid in "${pids[@]}"; do
+        wait "$pid" || rc=1
+    done
+    if ((rc != 0)); then
+        tail -n 20 "$state/logs/kafka-topics.log" >&2
+        cp_warn "topic creation failed (see $state/logs/kafka-topics.log)"
+        return 1
+    fi
+    # TopicCommand returns once the controller has the topic; the broker's metadata
+    # cache (what clients see) follows a moment later.
+    local have deadline=$((SECONDS + 30))
+    for spec in "${STACK_KAFKA_TOPICS[@]}"; do
+        topic=${spec%%:*}
+        parts=${spec##*:}
+        while have=$(stack_kafka_partitions "$port" "$topic") && [[ "$have" != "$parts" ]]; do
+            if [[ "$have" != 0 ]] || ((SECONDS >= deadline)); then
+                cp_warn "topic $topic has $have partitions, expected $parts"
+                return 1
+            fi
+            sleep 0.2
+        done
+    done
+}
+
+stack_kafka_stop() {
+    # SIGTERM runs the controlled shutdown (flushes and closes the logs).
+    stack_stop_pidfile "$1/pids/kafka.pid" Kafka "${2:-60}"
+}
+
+stack_kafka_version() {
+    printf '%s (jars in %s)\n' "$STACK_KAFKA_VERSION" "$(stack_kafka_jars_dir)"
+}
+
+# ---------------------------------------------------------- all servers ----
+
+# stack_servers_start STATE REDIS_PORT DB_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT DB_PASSWORD
+# Launches the three servers side by side (Kafka's JVM is the slowest, so it goes
+# first), waits for each, then creates the database user and the topics.
+stack_servers_start() {
+    local state=$1 rport=$2 dport=$3 kport=$4 kcport=$5 dbpw=$6
+    local t0
+    t0=$(cp_now_ms)
+    cp_say "Redis $(stack_redis_version) on 127.0.0.1:$rport;" \
+        "MariaDB $(stack_mariadb_version) on 127.0.0.1:$dport;" \
+        "Kafka $STACK_KAFKA_VERSION on 127.0.0.1:$kport (controller $kcport)"
+    cp_say "Java: $(java -version 2>&1 | head -n 1)"
+    stack_kafka_launch "$state" "$kport" "$kcport"
+    stack_redis_launch "$state" "$rport"
+    stack_mariadb_launch "$state" "$dport"
+    stack_redis_wait "$state" "$rport" || return 1
+    stack_mariadb_wait "$state" "$dport" || return 1
+    stack_mariadb_setup "$state" "$dbpw" || return 1
+    stack_kafka_wait "$state" "$kport" || return 1
+    stack_kafka_topics "$state" "$kport" || return 1
+    cp_say "servers ready in $(($(cp_now_ms) - t0)) ms"
+}
+
+# stack_servers_stop STATE : the three servers, in parallel (they do not depend on each
+# other once the programs using them are gone).
+stack_servers_stop() {
+    local state=$1 rc=0
+    stack_kafka_stop "$state" &
+    local k=$!
+    stack_mariadb_stop "$state" &
+    local m=$!
+    stack_redis_stop "$state" &
+    local r=$!
+    wait "$k" || rc=1
+    wait "$m" || rc=1
+    wait "$r" || rc=1
+    return "$rc"
+}
+
+# ------------------------------------------------------- our programs ----
+
+# stack_consumer_start STATE BUILD_DIR CONF [NAME] : one coupon-consumer.
+stack_consumer_start() {
+    local state=$1 build=$2 conf=$3 name=${4:-consumer-1}
+    local bin=$build/consumer/coupon-consumer
+    [[ -x "$bin" ]] || cp_die "$bin not built"
+    stack_spawn "$state/pids/$name.pid" "$state/logs/$name.log" "$bin" -c "$conf"
+    # A consumer that cannot read its config or reach the broker exits at once; give
+    # it a moment so such a failure is reported here rather than by the first test.
+    sleep 0.3
+    if ! stack_pidfile_pid "$state/pids/$name.pid" >/dev/null; then
+        tail -n 30 "$state/logs/$name.log" >&2
+        cp_warn "coupon-consumer exited at start (see $state/logs/$name.log)"
+        return 1
+    fi
+}
+
+# stack_fcgi_start STATE BUILD_DIR CONF SOCKET : the standalone pre-fork master; ready
+# once it has created its listening socket.
+stack_fcgi_start() {
+    local state=$1 build=$2 conf=$3 sock=$4
+    local bin=$build/fcgi-app/coupon-fcgi
+    [[ -x "$bin" ]] || cp_die "$bin not built"
+    rm -f "$sock"
+    stack_spawn "$state/pids/coupon-fcgi.pid" "$state/logs/coupon-fcgi.log" "$bin" -c "$conf"
+    stack_wait "${COUPON_STACK_FCGI_TIMEOUT:-30}" "coupon-fcgi" "$state/pids/coupon-fcgi.pid" \
+        "$state/logs/coupon-fcgi.log" test -S "$sock"
+}
+
+# stack_app_stop STATE : coupon-fcgi first (no new events), then every consumer
+# (SIGTERM: finish the batch, commit, leave the group).
+stack_app_stop() {
+    local state=$1 f pid rc=0
+    local -a pids=()
+    stack_stop_pidfile "$state/pids/coupon-fcgi.pid" coupon-fcgi 30 || rc=1
+    for f in "$state"/pids/consumer-*.pid; do
+        [[ -e "$f" ]] || continue
+        stack_stop_pidfile "$f" "$(basename "$f" .pid)" 30 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" || rc=1
+    done
+    return "$rc"
+}
+
+# stack_write_config FILE KEY=VALUE... : the one `key = value` file every program reads
+# (keys of common/conf.c). Mode 600: it holds the database password and admin token.
+stack_write_config() {
+    local file=$1 kv
+    shift
+    (
+        umask 077
+        {
+            echo "# Written by scripts/lib/stack.sh; keys are documented in README.md."
+            for kv in "$@"; do
+                printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
+            done
+        } >"$file"
+    )
+}
+
+# stack_stop_all STATE : everything under STATE, in dependency order: web servers (if
+# scripts/lib/web.sh is loaded), our programs, then the servers. Finally any process
+# still recorded in STATE/pids (started by a test, say). Never fails half way: each step
+# runs whatever the previous ones did.
+stack_stop_all() {
+    local state=$1 rc=0 srv f
+    if declare -F web_stop >/dev/null; then
+        for srv in nginx lighttpd; do
+            web_stop "$srv" "$state" || rc=1
+        done
+    fi
+    stack_app_stop "$state" || rc=1
+    stack_servers_stop "$state" || rc=1
+    for f in "$state"/pids/*.pid; do
+        [[ -e "$f" ]] || continue
+        stack_stop_pidfile "$f" "$(basename "$f" .pid)" 30 || rc=1
+    done
+    return "$rc"
+}

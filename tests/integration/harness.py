@@ -1,0 +1,480 @@
+"""Shared harness of the integration suites (python3 standard library only).
+
+tests/integration/run starts the whole stack once (Redis, MariaDB, Kafka, coupon-consumer,
+coupon-fcgi, nginx, lighttpd) and exports COUPON_TEST_ENV, the path of a KEY='value' file
+with every address; this module reads it at import and offers small, blocking helpers:
+
+  http(method, path, body=None, headers=None, server='nginx', source=None) -> Resp
+  redis(*args) -> decoded reply                 sql(query) -> [tuple of str/None]
+  kafka_messages(topic) -> [dict]               kafka_produce(topic, [(key, value)], headers)
+  kafka_topics() -> {name: partitions}
+  server_stop(name) / server_start(name)        'redis', 'mariadb', 'kafka'
+  consumer_start() -> Popen                     consumers_stop(sig=SIGTERM)
+  fcgi_master_pid() / fcgi_worker_pids()
+  create_coupon(**overrides) -> id              admin_headers()
+  wait_until(predicate, timeout, interval)
+  env: dict of the file (REDIS_PORT, DB_PORT, DB_SOCKET, KAFKA_BOOTSTRAP, HTTP_NGINX,
+       HTTP_LIGHTTPD, ADMIN_TOKEN, CONFIG, STATE_DIR, BUILD_DIR, SRC_DIR, LOG_DIR, ...)
+
+Every helper opens what it needs per call (a socket, a CLI process), so it keeps working
+across server_stop/server_start. Servers and programs are stopped by the runner at the
+end, whatever a suite left running; a suite that stops a server should start it again
+(in tearDown) so that later suites see a whole stack.
+"""
+
+import datetime
+import glob
+import http.client as httpclient
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+__all__ = [
+    "env", "Resp", "RedisError", "SqlError", "OMIT",
+    "http", "redis", "sql", "kafka_messages", "kafka_produce", "kafka_topics",
+    "server_stop", "server_start", "consumer_start", "consumers_stop",
+    "fcgi_master_pid", "fcgi_worker_pids", "create_coupon", "admin_headers",
+    "wait_until", "log_path",
+]
+
+
+def _load_env():
+    path = os.environ.get("COUPON_TEST_ENV")
+    if not path:
+        raise RuntimeError("COUPON_TEST_ENV is not set: run the suites through "
+                           "tests/integration/run")
+    values = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            key, _, raw = line.partition("=")
+            parts = shlex.split(raw)
+            values[key] = parts[0] if parts else ""
+    return values
+
+
+env = _load_env()
+APP = env.get("APP", "1") == "1"
+
+
+def log_path(name):
+    """Path of a process' log in the state folder, e.g. log_path('coupon-fcgi')."""
+    return os.path.join(env["LOG_DIR"], name + ".log")
+
+
+# ------------------------------------------------------------------------ HTTP ----
+
+class Resp:
+    """An HTTP answer: status (int), headers (lower-case names; repeated ones joined by
+    ', '), body (bytes)."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", errors="replace")
+
+    def __repr__(self):
+        return "Resp(%d, %r, %r)" % (self.status, self.headers, self.body[:300])
+
+
+def _host_port(addr):
+    addr = addr.split("://", 1)[-1].rstrip("/")
+    host, _, port = addr.rpartition(":")
+    return host, int(port)
+
+
+def http(method, path, body=None, headers=None, server="nginx", timeout=10, source=None):
+    """One request on a new connection to nginx or lighttpd. A dict/list body is sent as
+    JSON with Content-Type application/json (unless headers set one); str/bytes as is.
+    SOURCE: the client address to connect from, e.g. '127.0.0.2' (any 127.x works on
+    Linux) to look like another client to per-address limits."""
+    if server not in ("nginx", "lighttpd"):
+        raise ValueError("server must be 'nginx' or 'lighttpd'")
+    host, port = _host_port(env["HTTP_NGINX" if server == "nginx" else "HTTP_LIGHTTPD"])
+    hdrs = dict(headers or {})
+    has_ct = any(k.lower() == "content-type" for k in hdrs)
+    if isinstance(body, (dict, list)):
+        data = json.dumps(body).encode("utf-8")
+        if not has_ct:
+            hdrs["Content-Type"] = "application/json"
+    elif isinstance(body, str):
+        data = body.encode("utf-8")
+    else:
+        data = body
+    conn = httpclient.HTTPConnection(host, port, timeout=timeout,
+                                     source_address=(source, 0) if source else None)
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        got = {}
+        for k, v in r.getheaders():
+            k = k.lower()
+            got[k] = got[k] + ", " + v if k in got else v
+        return Resp(r.status, got, r.read())
+    finally:
+        conn.close()
+
+
+def admin_headers():
+    return {"Authorization": "Bearer " + env["ADMIN_TOKEN"]}
+
+
+OMIT = object()  # create_coupon(code=OMIT) leaves the field out of the request
+
+
+def _rfc3339(t):
+    return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def create_coupon(server="nginx", **overrides):
+    """Create a coupon through the admin API and return its id. Defaults: a first-come-
+    first-served 10% coupon of 100, valid from a minute ago to an hour from now, with a
+    unique title and code. Pass a field to change it, None for JSON null, OMIT to drop it;
+    datetime values are formatted as RFC 3339."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    tag = uuid.uuid4().hex[:12]
+    doc = {
+        "title": "it-" + tag,
+        "code": "IT" + tag.upper(),
+        "couponType": "FIRST_COME_FIRST_SERVED",
+        "discountType": "PERCENTAGE",
+        "discountValue": 10,
+        "totalQuantity": 100,
+        "startAt": now - datetime.timedelta(minutes=1),
+        "endAt": now + datetime.timedelta(hours=1),
+        "description": "created by the integration suites",
+    }
+    doc.update(overrides)
+    doc = {k: (_rfc3339(v) if isinstance(v, datetime.datetime) else v)
+           for k, v in doc.items() if v is not OMIT}
+    r = http("POST", "/api/coupons", doc, admin_headers(), server=server)
+    if r.status != 201:
+        raise AssertionError("POST /api/coupons answered %r" % (r,))
+    return r.json()["id"]
+
+
+# ----------------------------------------------------------------------- Redis ----
+
+class RedisError(Exception):
+    """An error reply (-ERR ...) from Redis."""
+
+
+def _resp_read(f):
+    line = f.readline()
+    if not line.endswith(b"\r\n"):
+        raise ConnectionError("Redis closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode("utf-8")
+    if kind == b"-":
+        raise RedisError(rest.decode("utf-8", errors="replace"))
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)[:-2]
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data
+    if kind == b"*":
+        n = int(rest)
+        if n < 0:
+            return None
+        return [_resp_read(f) for _ in range(n)]
+    raise ConnectionError("unexpected reply from Redis: %r" % line)
+
+
+def redis(*args, timeout=10):
+    """One command on a new connection: redis('HGET', 'coupon:{1}:meta', 'total').
+    Replies: str, int, None, list; bulk strings that are not UTF-8 stay bytes; error
+    replies raise RedisError."""
+    parts = [a if isinstance(a, bytes) else str(a).encode("utf-8") for a in args]
+    req = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+    with socket.create_connection((env["REDIS_HOST"], int(env["REDIS_PORT"])),
+                                  timeout=timeout) as s:
+        s.sendall(req)
+        with s.makefile("rb") as f:
+            return _resp_read(f)
+
+
+# --------------------------------------------------------------------- MariaDB ----
+
+class SqlError(Exception):
+    """The mariadb client failed (its stderr is the message)."""
+
+
+_UNESCAPE = {"t": "\t", "n": "\n", "\\": "\\", "0": "\0"}
+
+
+def _unescape(field):
+    if field == "NULL":
+        return None
+    return re.sub(r"\\(.)", lambda m: _UNESCAPE.get(m.group(1), m.group(0)), field)
+
+
+def sql(query, timeout=30):
+    """Run QUERY (one or more statements) as the application user in database coupon;
+    returns the rows of the result sets as tuples of str, SQL NULL as None."""
+    r = subprocess.run(
+        ["mariadb", "--defaults-file=" + env["DB_CNF"], "-N", "-B", env["DB_NAME"],
+         "-e", query],
+        capture_output=True, text=True, timeout=timeout, check=False)
+    if r.returncode != 0:
+        raise SqlError(r.stderr.strip())
+    return [tuple(_unescape(x) for x in line.split("\t"))
+            for line in r.stdout.splitlines()]
+
+
+# ----------------------------------------------------------------------- Kafka ----
+
+def kafka_messages(topic, timeout=60):
+    """Every message of TOPIC from the beginning (all partitions, read up to their end):
+    dicts {key, value, headers (dict), partition, offset, timestamp} in (partition,
+    offset) order; key/value are str or None."""
+    r = subprocess.run(
+        ["kcat", "-C", "-b", env["KAFKA_BOOTSTRAP"], "-t", topic, "-o", "beginning",
+         "-e", "-J", "-q"],
+        capture_output=True, text=True, timeout=timeout, check=False)
+    if r.returncode != 0:
+        raise RuntimeError("kcat -C %s failed: %s" % (topic, r.stderr.strip()))
+    out = []
+    for line in r.stdout.splitlines():
+        if not line.strip():
+            continue
+        m = json.loads(line)
+        h = m.get("headers") or []
+        out.append({
+            "key": m.get("key"),
+            "value": m.get("payload"),
+            "headers": {h[i]: h[i + 1] for i in range(0, len(h) - 1, 2)},
+            "partition": m.get("partition"),
+            "offset": m.get("offset"),
+            "timestamp": m.get("ts"),
+        })
+    out.sort(key=lambda m: (m["partition"], m["offset"]))
+    return out
+
+
+def kafka_produce(topic, messages, headers=None, timeout=60):
+    """Produce [(key, value), ...] (str or bytes; key may be None) to TOPIC with kcat,
+    partitioned by key like the service's producer (librdkafka's default partitioner).
+    HEADERS (dict) go on every message. Returns once every message is acknowledged."""
+    for key, value in messages:
+        cmd = ["kcat", "-P", "-b", env["KAFKA_BOOTSTRAP"], "-t", topic, "-X",
+               "acks=all"]
+        for hk, hv in (headers or {}).items():
+            cmd += ["-H", "%s=%s" % (hk, hv)]
+        if key is not None:
+            cmd += ["-k", key.decode() if isinstance(key, bytes) else key]
+        data = value if isinstance(value, bytes) else value.encode("utf-8")
+        # -D with a byte that never occurs in a message: the whole input is one message,
+        # whatever newlines the value holds.
+        r = subprocess.run(cmd + ["-D", "\x01"], input=data, capture_output=True,
+                           timeout=timeout, check=False)
+        if r.returncode != 0:
+            raise RuntimeError("kcat -P %s failed: %s" % (topic, r.stderr.decode().strip()))
+
+
+def kafka_topics():
+    """{topic name: partition count} of every topic, internal ones included."""
+    r = subprocess.run(["kcat", "-L", "-J", "-b", env["KAFKA_BOOTSTRAP"], "-m", "10"],
+                       capture_output=True, text=True, timeout=30, check=False)
+    if r.returncode != 0:
+        raise RuntimeError("kcat -L failed: %s" % r.stderr.strip())
+    meta = json.loads(r.stdout)
+    return {t["topic"]: len(t.get("partitions") or []) for t in meta.get("topics", [])}
+
+
+# ----------------------------------------------------------- servers, programs ----
+
+def _stack(*cmd, timeout=240):
+    """Call a function of scripts/lib/stack.sh in a bash process."""
+    lib = os.path.join(env["SRC_DIR"], "scripts", "lib", "stack.sh")
+    r = subprocess.run(["bash", "-c", 'set -euo pipefail; source "$0"; "$@"', lib] +
+                       [str(c) for c in cmd],
+                       capture_output=True, text=True, timeout=timeout, check=False)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (cmd[0], (r.stdout + r.stderr).strip()))
+
+
+_SERVERS = {
+    "redis": (("stack_redis_start", "REDIS_PORT"), "stack_redis_stop"),
+    "mariadb": (("stack_mariadb_start", "DB_PORT"), "stack_mariadb_stop"),
+    "kafka": (("stack_kafka_start", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT"),
+              "stack_kafka_stop"),
+}
+
+
+def server_stop(name):
+    """Stop 'redis', 'mariadb' or 'kafka' (SIGTERM, clean shutdown); returns once the
+    process is gone. Its data stays: server_start brings it back as it was."""
+    _stack(_SERVERS[name][1], env["STATE_DIR"])
+
+
+def server_start(name):
+    """Start a server stopped by server_stop on the same port and data; returns once it
+    answers (Redis PING, MariaDB ping, Kafka metadata listing the broker)."""
+    start = _SERVERS[name][0]
+    _stack(start[0], env["STATE_DIR"], *[env[k] for k in start[1:]])
+
+
+def _starttime(pid):
+    """Start time of PID (clock ticks since boot), None if gone or a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+def _pidfile_pid(path):
+    """The pid recorded in PATH ("PID STARTTIME") if that process still runs."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            parts = f.read().split()
+    except OSError:
+        return None
+    if not parts or not parts[0].isdigit():
+        return None
+    pid = int(parts[0])
+    now = _starttime(pid)
+    if now is None or (len(parts) > 1 and parts[1] != now):
+        return None
+    return pid
+
+
+_children = {}  # pid -> Popen, for consumers started here (they must be reaped here)
+
+
+def consumer_start(extra_env=None):
+    """Start one more coupon-consumer with the shared config (plus EXTRA_ENV, e.g.
+    {'COUPON_CONSUMER_BATCH_MAX': '10'}); returns its Popen. Its log is
+    log_path('consumer-N'); the runner stops it at the end if the suite did not."""
+    pid_dir = env["PID_DIR"]
+    n = 1
+    while os.path.exists(os.path.join(pid_dir, "consumer-%d.pid" % n)):
+        n += 1
+    name = "consumer-%d" % n
+    penv = dict(os.environ)
+    penv.update(extra_env or {})
+    binary = os.path.join(env["BUILD_DIR"], "consumer", "coupon-consumer")
+    with open(log_path(name), "ab") as log:
+        p = subprocess.Popen([binary, "-c", env["CONFIG"]], stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=subprocess.STDOUT, env=penv,
+                             start_new_session=True)
+    _children[p.pid] = p
+    tmp = os.path.join(pid_dir, name + ".pid.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("%d %s\n" % (p.pid, _starttime(p.pid) or ""))
+    os.replace(tmp, os.path.join(pid_dir, name + ".pid"))
+    return p
+
+
+def _gone(pid):
+    p = _children.get(pid)
+    if p is not None:
+        return p.poll() is not None
+    return _starttime(pid) is None
+
+
+def consumers_stop(sig=signal.SIGTERM, timeout=30):
+    """Send SIG to every running coupon-consumer (the runner's and those of
+    consumer_start) and wait until all have exited (SIGKILL after TIMEOUT seconds).
+    Returns {name: exit status or None when unknown (not our child)}."""
+    procs = {}
+    for path in sorted(glob.glob(os.path.join(env["PID_DIR"], "consumer-*.pid"))):
+        pid = _pidfile_pid(path)
+        name = os.path.basename(path)[:-4]
+        if pid is not None:
+            os.kill(pid, sig)
+            procs[name] = (pid, path)
+        else:
+            os.unlink(path)
+    deadline = time.monotonic() + timeout
+    killed = False
+    while any(not _gone(pid) for pid, _ in procs.values()):
+        if time.monotonic() > deadline:
+            if killed:
+                raise RuntimeError("coupon-consumer survived SIGKILL: %r" % procs)
+            for pid, _ in procs.values():
+                if not _gone(pid):
+                    os.kill(pid, signal.SIGKILL)
+            killed = True
+            deadline = time.monotonic() + 10
+        time.sleep(0.05)
+    result = {}
+    for name, (pid, path) in procs.items():
+        p = _children.pop(pid, None)
+        result[name] = p.returncode if p is not None else None
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    return result
+
+
+def fcgi_master_pid():
+    """Pid of the running coupon-fcgi master, or None."""
+    return _pidfile_pid(os.path.join(env["PID_DIR"], "coupon-fcgi.pid"))
+
+
+def fcgi_worker_pids():
+    """Pids of the master's live child processes (its workers), sorted."""
+    master = fcgi_master_pid()
+    if master is None:
+        return []
+    out = []
+    for stat_path in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat_path, encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[1]) == master:
+            out.append(int(stat_path.split("/")[2]))
+    return sorted(out)
+
+
+# ---------------------------------------------------------------------- waiting ----
+
+def wait_until(predicate, timeout=10, interval=0.1, message=None):
+    """Call PREDICATE until it returns something true and return that; an exception
+    counts as not yet. After TIMEOUT seconds raise AssertionError (a test failure) naming
+    MESSAGE and the last exception."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # pylint: disable=broad-except
+            last_exc = e
+        if time.monotonic() >= deadline:
+            what = message or getattr(predicate, "__name__", "condition")
+            raise AssertionError("%s not met within %ss%s" % (
+                what, timeout, "" if last_exc is None else " (last error: %r)" % last_exc))
+        time.sleep(interval)

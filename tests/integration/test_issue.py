@@ -1,0 +1,253 @@
+"""The issue path (issue #3) on the real stack: status codes and bodies of every outcome,
+both URL forms, no TTL on issuance state, the race for the last units counted exactly in
+Redis, Kafka and MariaDB, meta reloaded from MariaDB, and 503 + Retry-After while Redis
+or Kafka is down with automatic recovery afterwards.
+
+Coupons are inserted with SQL on purpose: the issue path must load a coupon's issuance
+parameters from MariaDB when Redis does not have them yet (the admin API writes them
+eagerly; test_read_admin covers that route)."""
+
+import concurrent.futures
+import json
+import time
+import unittest
+import uuid
+
+import harness
+
+_next_user = [int(time.time() * 1000) % 1000000 * 1000]
+
+
+def new_user():
+    _next_user[0] += 1
+    return _next_user[0]
+
+
+def sql_coupon(total=10, start_s=-60, end_s=3600, coupon_type="FIRST_COME_FIRST_SERVED"):
+    """Insert a coupon straight into MariaDB; returns its id. Times are relative to now."""
+    tag = uuid.uuid4().hex[:12]
+    harness.sql(
+        "INSERT INTO coupon (title, code, coupon_type, discount_type, discount_value, "
+        "start_at, end_at, total_quantity) VALUES ('issue-%s', 'IS%s', '%s', 'AMOUNT', "
+        "1000, UTC_TIMESTAMP(3) + INTERVAL %d SECOND, UTC_TIMESTAMP(3) + INTERVAL %d SECOND, %s)"
+        % (tag, tag.upper(), coupon_type, start_s, end_s,
+           "NULL" if total is None else int(total)))
+    return int(harness.sql("SELECT id FROM coupon WHERE code = 'IS%s'" % tag.upper())[0][0])
+
+
+def issue(coupon_id, user_id, reference=False, server="nginx"):
+    if reference:
+        return harness.http("POST", "/api/coupons/issue",
+                            {"userId": user_id, "couponId": coupon_id}, server=server)
+    return harness.http("POST", "/api/coupons/%d/issue" % coupon_id, {"userId": user_id},
+                        server=server)
+
+
+def persisted_rows(coupon_id):
+    return int(harness.sql("SELECT COUNT(*) FROM coupon_issue WHERE coupon_id = %d"
+                           % coupon_id)[0][0])
+
+
+def issue_events(coupon_id):
+    out = []
+    for m in harness.kafka_messages("coupon.issue"):
+        v = json.loads(m["value"])
+        if v.get("couponId") == coupon_id:
+            out.append((m, v))
+    return out
+
+
+class IssueOutcomes(unittest.TestCase):
+
+    def assert_problem(self, r, status, code):
+        self.assertEqual(r.status, status, r)
+        self.assertTrue(r.headers.get("content-type", "").startswith("application/problem+json"),
+                        r.headers)
+        p = r.json()
+        self.assertEqual(p["status"], status)
+        self.assertEqual(p["code"], code)
+        for field in ("type", "title", "detail"):
+            self.assertIn(field, p)
+        return p
+
+    def test_issue_then_duplicate_on_both_paths(self):
+        cid = sql_coupon(total=5)
+        u = new_user()
+        r = issue(cid, u)
+        self.assertEqual(r.status, 201, r)
+        self.assertTrue(r.headers["content-type"].startswith("application/json"))
+        body = r.json()
+        self.assertEqual(body["couponId"], cid)
+        self.assertEqual(body["userId"], u)
+        self.assertEqual(body["sequence"], 1)
+        self.assertEqual(body["status"], "ISSUED")
+        self.assertRegex(body["issuedAt"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        # The same user again, through the reference path and through lighttpd: 409.
+        self.assert_problem(issue(cid, u, reference=True), 409, "DUPLICATED_COUPON_ISSUE")
+        self.assert_problem(issue(cid, u, server="lighttpd"), 409, "DUPLICATED_COUPON_ISSUE")
+        # The reference path issues too, with the next sequence.
+        r2 = issue(cid, new_user(), reference=True)
+        self.assertEqual(r2.status, 201, r2)
+        self.assertEqual(r2.json()["sequence"], 2)
+        self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 2)
+
+    def test_issuance_state_has_no_ttl(self):
+        cid = sql_coupon(total=3)
+        self.assertEqual(issue(cid, new_user()).status, 201)
+        for suffix in ("users", "meta", "seq"):
+            self.assertEqual(harness.redis("TTL", "coupon:{%d}:%s" % (cid, suffix)), -1, suffix)
+
+    def test_sold_out_after_exactly_total(self):
+        cid = sql_coupon(total=3)
+        statuses = [issue(cid, new_user()).status for _ in range(5)]
+        self.assertEqual(statuses, [201, 201, 201, 410, 410])
+        self.assert_problem(issue(cid, new_user()), 410, "INVALID_COUPON_ISSUE_QUANTITY")
+        self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 3)
+
+    def test_window_not_started_and_ended(self):
+        early = sql_coupon(start_s=3600, end_s=7200)
+        self.assert_problem(issue(early, new_user()), 422, "INVALID_COUPON_ISSUE_DATE")
+        late = sql_coupon(start_s=-7200, end_s=-3600)
+        self.assert_problem(issue(late, new_user()), 422, "INVALID_COUPON_ISSUE_DATE")
+        self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % early), 0)
+        self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % late), 0)
+
+    def test_unknown_coupon_is_404_and_leaves_no_state(self):
+        missing = int(harness.sql("SELECT COALESCE(MAX(id), 0) + 1000000 FROM coupon")[0][0])
+        self.assert_problem(issue(missing, new_user()), 404, "COUPON_NOT_EXIST")
+        self.assert_problem(issue(missing, new_user(), reference=True), 404, "COUPON_NOT_EXIST")
+        self.assertEqual(harness.redis("EXISTS", "coupon:{%d}:users" % missing), 0)
+        self.assertEqual(harness.redis("EXISTS", "coupon:{%d}:meta" % missing), 0)
+
+    def test_unlimited_coupon_issues_without_a_limit(self):
+        cid = sql_coupon(total=None, coupon_type="GENERAL")
+        statuses = [issue(cid, new_user()).status for _ in range(25)]
+        self.assertEqual(statuses, [201] * 25)
+        self.assertEqual(harness.redis("HGET", "coupon:{%d}:meta" % cid, "total"), "-1")
+
+    def test_meta_lost_in_redis_is_reloaded_from_mariadb(self):
+        cid = sql_coupon(total=2)
+        self.assertEqual(issue(cid, new_user()).status, 201)
+        harness.redis("DEL", "coupon:{%d}:meta" % cid)
+        self.assertEqual(issue(cid, new_user()).status, 201)
+        self.assertEqual(issue(cid, new_user()).status, 410)
+
+    def test_event_in_kafka_matches_the_answer_and_lands_in_mariadb_once(self):
+        cid = sql_coupon(total=10)
+        answers = {}
+        for _ in range(4):
+            u = new_user()
+            r = issue(cid, u)
+            self.assertEqual(r.status, 201, r)
+            answers[u] = r.json()
+        events = issue_events(cid)
+        self.assertEqual(len(events), 4)
+        for m, v in events:
+            a = answers[v["userId"]]
+            self.assertEqual(v["sequence"], a["sequence"])
+            self.assertEqual(v["issuedAt"], a["issuedAt"])
+            self.assertRegex(v["eventId"], r"^[0-9a-f]{32}$")
+            self.assertEqual(m["key"], "%d:%d" % (cid, v["userId"]))
+        harness.wait_until(lambda: persisted_rows(cid) == 4, timeout=30,
+                           message="4 rows in coupon_issue")
+        rows = harness.sql("SELECT user_id, sequence FROM coupon_issue WHERE coupon_id = %d"
+                           % cid)
+        self.assertEqual({int(u): int(s) for u, s in rows},
+                         {u: a["sequence"] for u, a in answers.items()})
+        self.assertEqual(harness.sql("SELECT issued_quantity FROM coupon WHERE id = %d" % cid),
+                         [("4",)])
+
+
+class IssueRace(unittest.TestCase):
+    """4 worker processes x 4 threads behind both web servers; 5,000 users each sending 4
+    concurrent requests for a coupon of stock 1,000 (the issue's numbers): exactly
+    the stock is issued, to distinct users, with sequences 1..stock, and every 201 is one
+    event in Kafka and one row in MariaDB."""
+
+    STOCK = 1000
+    USERS = 5000
+    TRIES_PER_USER = 4
+
+    def test_race_issues_exactly_the_stock(self):
+        cid = sql_coupon(total=self.STOCK)
+        users = [new_user() for _ in range(self.USERS)]
+        # Each user's tries are adjacent in the list, so the pool runs them concurrently.
+        attempts = [(u, i % 2 == 1) for u in users for i in range(self.TRIES_PER_USER)]
+
+        def one(attempt):
+            u, reference = attempt
+            r = issue(cid, u, reference=reference, server="nginx" if u % 2 else "lighttpd")
+            return u, r.status, (r.json().get("sequence") if r.status == 201 else None)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
+            results = list(pool.map(one, attempts))
+        by_status = {}
+        for _, status, _ in results:
+            by_status[status] = by_status.get(status, 0) + 1
+        winners = [(u, seq) for u, status, seq in results if status == 201]
+        self.assertEqual(len(winners), self.STOCK, by_status)
+        self.assertEqual(len({u for u, _ in winners}), self.STOCK, "a user got two 201s")
+        self.assertEqual(sorted(seq for _, seq in winners), list(range(1, self.STOCK + 1)))
+        self.assertEqual(set(by_status) - {201, 409, 410}, set(), by_status)
+        self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), self.STOCK)
+        self.assertEqual(len(issue_events(cid)), self.STOCK)
+        harness.wait_until(lambda: persisted_rows(cid) == self.STOCK, timeout=60,
+                           message="%d rows in coupon_issue" % self.STOCK)
+        self.assertEqual(harness.sql(
+            "SELECT COUNT(DISTINCT user_id), MIN(sequence), MAX(sequence), "
+            "(SELECT issued_quantity FROM coupon WHERE id = %d) "
+            "FROM coupon_issue WHERE coupon_id = %d" % (cid, cid)),
+            [(str(self.STOCK), "1", str(self.STOCK), str(self.STOCK))])
+
+
+class DependencyOutages(unittest.TestCase):
+    """A dependency down answers 503 + Retry-After and changes no state; the service
+    recovers by itself once it is back."""
+
+    def assert_unavailable(self, r):
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("retry-after", r.headers)
+        self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
+        self.assertEqual(r.json()["code"], "SERVICE_UNAVAILABLE")
+
+    def test_redis_down_then_back(self):
+        cid = sql_coupon(total=10)
+        self.assertEqual(issue(cid, new_user()).status, 201)
+        harness.server_stop("redis")
+        try:
+            for _ in range(4):
+                self.assert_unavailable(issue(cid, new_user()))
+            h = harness.http("GET", "/api/health")
+            self.assertEqual(h.status, 503, h)
+            self.assertNotEqual(h.json()["components"]["redis"]["status"], "UP")
+        finally:
+            harness.server_start("redis")
+        harness.wait_until(lambda: issue(cid, new_user()).status == 201, timeout=15,
+                           message="201 after Redis came back")
+        # AOF kept the issuance state across the restart: 2 issued so far, never more.
+        self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 2)
+
+    def test_kafka_down_then_back_rolls_back_and_recovers(self):
+        cid = sql_coupon(total=10)
+        self.assertEqual(issue(cid, new_user()).status, 201)
+        harness.server_stop("kafka")
+        try:
+            statuses = []
+            for _ in range(3):
+                r = issue(cid, new_user())
+                statuses.append(r.status)
+                self.assert_unavailable(r)
+            # Nothing was reserved for the refused users: the stock came back.
+            self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 1)
+        finally:
+            harness.server_start("kafka")
+        harness.wait_until(lambda: issue(cid, new_user()).status == 201, timeout=60,
+                           interval=0.5, message="201 after Kafka came back")
+        self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 2)
+        self.assertEqual(len(issue_events(cid)), 2)
+        harness.wait_until(lambda: persisted_rows(cid) == 2, timeout=60,
+                           message="2 rows in coupon_issue")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,213 @@
+"""The process model and the deployment (issues #3 and #6): one end-to-end pass through
+real nginx and real lighttpd started from deploy/, a graceful reload (SIGHUP) under load
+that drops no request, a SIGKILLed worker replaced at once with only its in-flight
+requests lost, and coupon-fcgi under spawn-fcgi serving the socket on fd 0."""
+
+import concurrent.futures
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import fcgi_client
+import harness
+
+_user = [int(time.time() * 1000) % 1000000 * 1000 + 500000000]
+
+
+def new_user():
+    _user[0] += 1
+    return _user[0]
+
+
+class EndToEnd(unittest.TestCase):
+    """create, issue, duplicate, sold out, read, status, health, metrics - per server."""
+
+    def run_flow(self, server):
+        cid = harness.create_coupon(server=server, totalQuantity=2)
+        u1, u2, u3 = new_user(), new_user(), new_user()
+        r = harness.http("POST", "/api/coupons/%d/issue" % cid, {"userId": u1}, server=server)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["sequence"], 1)
+        r = harness.http("POST", "/api/coupons/issue", {"userId": u1, "couponId": cid},
+                         server=server)
+        self.assertEqual((r.status, r.json()["code"]), (409, "DUPLICATED_COUPON_ISSUE"))
+        r = harness.http("POST", "/api/coupons/issue", {"userId": u2, "couponId": cid},
+                         server=server)
+        self.assertEqual(r.status, 201, r)
+        r = harness.http("POST", "/api/coupons/%d/issue" % cid, {"userId": u3}, server=server)
+        self.assertEqual((r.status, r.json()["code"]), (410, "INVALID_COUPON_ISSUE_QUANTITY"))
+
+        def stock_read():
+            d = harness.http("GET", "/api/coupons/%d" % cid, server=server).json()
+            return d if (d["issuedQuantity"], d["remainingQuantity"]) == (2, 0) else None
+        doc = harness.wait_until(stock_read, timeout=5, message="live stock 2/0")
+        self.assertEqual(doc["id"], cid)
+        self.assertEqual(doc["totalQuantity"], 2)
+        r = harness.http("GET", "/api/coupons/%d/issues/%d" % (cid, u1), server=server)
+        self.assertEqual(r.status, 200, r)
+        self.assertIn(r.json()["status"], ("ISSUED", "PERSISTED"))
+        self.assertEqual(r.json()["sequence"], 1)
+        r = harness.http("GET", "/api/coupons/%d/issues/%d" % (cid, u3), server=server)
+        self.assertEqual((r.status, r.json()["code"]), (404, "COUPON_ISSUE_NOT_FOUND"))
+        h = harness.http("GET", "/api/health", server=server)
+        self.assertEqual(h.status, 200, h)
+        self.assertEqual(h.json()["status"], "UP")
+        self.assertEqual({k: v["status"] for k, v in h.json()["components"].items()},
+                         {"redis": "UP", "kafka": "UP", "mariadb": "UP"})
+        m = harness.http("GET", "/metrics", server=server)
+        self.assertEqual(m.status, 200, m)
+        text = m.text
+        for name in ("coupon_http_requests_total", "coupon_http_request_duration_seconds_bucket",
+                     "coupon_http_requests_in_flight", "coupon_l1_hit_ratio"):
+            self.assertIn(name, text)
+        # No secret ever reaches the metrics.
+        self.assertNotIn(harness.env["ADMIN_TOKEN"], text)
+        self.assertNotIn(harness.env["DB_PASSWORD"], text)
+
+    def test_through_nginx(self):
+        self.run_flow("nginx")
+
+    def test_through_lighttpd(self):
+        self.run_flow("lighttpd")
+
+
+class Load:
+    """Client threads sending requests in a loop until stopped; counts every outcome."""
+
+    def __init__(self, fn, threads=8):
+        self.fn = fn
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.statuses = {}
+        self.errors = []
+        self.threads = [threading.Thread(target=self.loop, daemon=True) for _ in range(threads)]
+
+    def loop(self):
+        while not self.stop.is_set():
+            try:
+                status = self.fn()
+                with self.lock:
+                    self.statuses[status] = self.statuses.get(status, 0) + 1
+            except Exception as e:  # a dropped connection is what the test looks for
+                with self.lock:
+                    self.errors.append(repr(e))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+    def total(self):
+        with self.lock:
+            return sum(self.statuses.values())
+
+
+class Supervision(unittest.TestCase):
+
+    def setUp(self):
+        self.coupon = harness.create_coupon(totalQuantity=None, couponType="GENERAL")
+
+    def issue_once(self):
+        return harness.http("POST", "/api/coupons/%d/issue" % self.coupon,
+                            {"userId": new_user()}).status
+
+    def test_graceful_reload_under_load_drops_nothing(self):
+        before = harness.fcgi_worker_pids()
+        self.assertEqual(len(before), 4, before)
+        with Load(self.issue_once) as load:
+            harness.wait_until(lambda: load.total() > 100, timeout=30)
+            os.kill(harness.fcgi_master_pid(), signal.SIGHUP)
+            harness.wait_until(
+                lambda: (lambda p: len(p) == 4 and not set(p) & set(before))(
+                    harness.fcgi_worker_pids()),
+                timeout=30, message="a new generation of 4 workers, the old one gone")
+            mark = load.total()
+            harness.wait_until(lambda: load.total() > mark + 100, timeout=30)
+        print("\n  reload under load: %r, errors %d" % (load.statuses, len(load.errors)))
+        self.assertEqual(load.errors, [])
+        self.assertEqual(set(load.statuses), {201}, load.statuses)
+
+    def test_killed_worker_is_replaced_and_only_its_requests_fail(self):
+        threads = 8
+        with Load(lambda: harness.http("GET", "/api/coupons/%d" % self.coupon).status,
+                  threads=threads) as load:
+            harness.wait_until(lambda: load.total() > 100, timeout=30)
+            before = harness.fcgi_worker_pids()
+            victim = before[0]
+            os.kill(victim, signal.SIGKILL)
+            t0 = time.monotonic()
+            harness.wait_until(
+                lambda: (lambda p: len(p) == 4 and victim not in p)(harness.fcgi_worker_pids()),
+                timeout=10, interval=0.02, message="a replacement worker")
+            replaced_ms = (time.monotonic() - t0) * 1000
+            mark = load.total()
+            harness.wait_until(lambda: load.total() > mark + 200, timeout=30)
+        failed = sum(n for s, n in load.statuses.items() if s != 200) + len(load.errors)
+        print("\n  worker replaced after %.0f ms; statuses %r, errors %d"
+              % (replaced_ms, load.statuses, len(load.errors)))
+        # At most the requests in flight on the killed worker: one per client thread.
+        self.assertLessEqual(failed, threads, (load.statuses, load.errors))
+        self.assertEqual(harness.http("GET", "/api/health").status, 200)
+
+
+@unittest.skipUnless(shutil.which("spawn-fcgi"), "spawn-fcgi not installed")
+class SpawnFcgi(unittest.TestCase):
+    """coupon-fcgi -F 2 under spawn-fcgi: each process serves the inherited socket."""
+
+    def test_serves_the_inherited_socket(self):
+        tmp = tempfile.mkdtemp(prefix="spawn-", dir=harness.env["STATE_DIR"])
+        sock = os.path.join(tmp, "fcgi.sock")
+        pidfile = os.path.join(tmp, "pids")
+        binary = os.path.join(harness.env["BUILD_DIR"], "fcgi-app", "coupon-fcgi")
+        penv = dict(os.environ, COUPON_THREADS="2",
+                    COUPON_METRICS_PATH=os.path.join(tmp, "metrics"))
+        with open(os.path.join(harness.env["LOG_DIR"], "spawn-fcgi.log"), "ab") as log:
+            r = subprocess.run(["spawn-fcgi", "-s", sock, "-F", "2", "-P", pidfile, "--",
+                                binary, "-c", harness.env["CONFIG"]],
+                               env=penv, stdout=log, stderr=log, check=False)
+        self.assertEqual(r.returncode, 0)
+        with open(pidfile, encoding="utf-8") as f:
+            pids = [int(x) for x in f.read().split()]
+        try:
+            self.assertEqual(len(pids), 2)
+            cid = harness.create_coupon(totalQuantity=5)
+            u = new_user()
+
+            def issue():
+                return fcgi_client.request(sock, "POST", "/api/coupons/%d/issue" % cid,
+                                           b'{"userId":%d}' % u)
+            status, headers, body = harness.wait_until(
+                lambda: (lambda x: x if x[0] != 503 else None)(issue()), timeout=20,
+                message="spawned workers ready")
+            self.assertEqual(status, 201, body)
+            self.assertEqual(issue()[0], 409)
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                statuses = list(pool.map(
+                    lambda _: fcgi_client.request(sock, "GET", "/api/coupons/%d" % cid)[0],
+                    range(40)))
+            self.assertEqual(statuses, [200] * 40)
+        finally:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and any(
+                    os.path.exists("/proc/%d" % p) and
+                    open("/proc/%d/stat" % p).read().split(") ")[1][0] != "Z" for p in pids):
+                time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,49 @@
+# CUnit unit tests of common/ and of coupon-fcgi's request layer and producer.
+# Each is one program; `make check` runs them (exit status != 0 on a failure).
+# test_router needs no server; test_producer uses librdkafka's in-process mock
+# cluster (loopback only, ~15 s).
+UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi-app $(FCGI_CFLAGS) $(CUNIT_CFLAGS)
+UNIT_COMMON_LIBS = common/libcommon.a $(JSONC_LIBS) $(CUNIT_LIBS) -lpthread
+UNIT_FCGIAPP_LIBS = $(FCGIAPP_LIBS) $(CUNIT_LIBS) -lpthread
+
+UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv \
+	tests/unit/test_event tests/unit/test_router tests/unit/test_producer \
+	tests/unit/test_lua tests/unit/test_lru
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+
+tests_unit_test_conf_SOURCES = tests/unit/test_conf.c
+tests_unit_test_conf_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_conf_LDADD = $(UNIT_COMMON_LIBS)
+
+tests_unit_test_timefmt_SOURCES = tests/unit/test_timefmt.c
+tests_unit_test_timefmt_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_timefmt_LDADD = $(UNIT_COMMON_LIBS)
+
+tests_unit_test_jsonv_SOURCES = tests/unit/test_jsonv.c
+tests_unit_test_jsonv_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_jsonv_LDADD = $(UNIT_COMMON_LIBS)
+
+tests_unit_test_event_SOURCES = tests/unit/test_event.c
+tests_unit_test_event_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_event_LDADD = $(UNIT_COMMON_LIBS)
+
+tests_unit_test_router_SOURCES = tests/unit/test_router.c
+tests_unit_test_router_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_router_LDADD = $(UNIT_FCGIAPP_LIBS)
+
+tests_unit_test_producer_SOURCES = tests/unit/test_producer.c
+tests_unit_test_producer_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_producer_LDADD = $(UNIT_FCGIAPP_LIBS)
+
+tests_unit_test_lua_SOURCES = tests/unit/test_lua.c
+tests_unit_test_lua_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_lua_LDADD = lua/libluascripts.a $(HIREDIS_LIBS) $(CUNIT_LIBS)
+
+tests_unit_test_lru_SOURCES = tests/unit/test_lru.c
+tests_unit_test_lru_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_lru_LDADD = cache/libcache.a $(CUNIT_LIBS) -lpthread
+
+# The threaded LRU test again under helgrind (data races, lock order).
+TESTS += tests/unit/lru-helgrind.sh
+EXTRA_DIST += tests/unit/lru-helgrind.sh

@@ -1,0 +1,347 @@
+/*
+ * test_lua.c - every outcome of the embedded Lua scripts (lua/issue.lua,
+ * rollback.lua, restore.lua) on a real redis-server that this program starts
+ * on a unix socket in a private temporary folder and stops at the end.
+ *
+ * The scripts are the whole of the issue decision, so each reply code is
+ * provoked here: issued, duplicate (with the first issuance's sequence),
+ * sold out, not started, ended, unlimited, meta missing; rollback returns the
+ * sequence to the free set and the next issuance reuses it; rollback of a
+ * reservation that is not (or no longer) there changes nothing; restore is
+ * idempotent. Exit 77 (skipped) only when redis-server is not installed.
+ */
+#include "first.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <hiredis/hiredis.h>
+
+#include "lua_scripts.h"
+
+static char tmpdir[] = "/tmp/test_lua.XXXXXX";
+static char sock_path[256];
+static pid_t server_pid = -1;
+static redisContext *rc;
+static int64_t next_coupon = 1;
+
+static int redis_start(void)
+{
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    snprintf(sock_path, sizeof sock_path, "%s/redis.sock", tmpdir);
+    server_pid = fork();
+    if (server_pid < 0)
+        return -1;
+    if (server_pid == 0) {
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock_path,
+               "--save", "", "--appendonly", "no", "--dir", tmpdir, "--loglevel", "warning",
+               (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        struct timeval tv = {1, 0};
+        rc = redisConnectUnixWithTimeout(sock_path, tv);
+        if (rc != NULL && rc->err == 0)
+            return 0;
+        if (rc != NULL)
+            redisFree(rc);
+        rc = NULL;
+        int status;
+        if (waitpid(server_pid, &status, WNOHANG) == server_pid) {
+            server_pid = -1;
+            return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? 77 : -1;
+        }
+        struct timespec ts = {0, 25 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+static void redis_stop(void)
+{
+    if (rc != NULL)
+        redisFree(rc);
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        waitpid(server_pid, NULL, 0);
+    }
+    char path[300];
+    snprintf(path, sizeof path, "%s/redis.sock", tmpdir);
+    unlink(path);
+    rmdir(tmpdir);
+}
+
+static int64_t redis_now_ms(void)
+{
+    redisReply *r = redisCommand(rc, "TIME");
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    int64_t ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+                 strtoll(r->element[1]->str, NULL, 10) / 1000;
+    freeReplyObject(r);
+    return ms;
+}
+
+/* A fresh coupon id with its meta written (total -1 = unlimited). */
+static int64_t coupon_with_meta(int64_t total, int64_t start_offset_ms, int64_t end_offset_ms)
+{
+    int64_t id = next_coupon++;
+    int64_t now = redis_now_ms();
+    redisReply *r = redisCommand(rc, "HSET coupon:{%" PRId64 "}:meta total %" PRId64
+                                     " start_ms %" PRId64 " end_ms %" PRId64,
+                                 id, total, now + start_offset_ms, now + end_offset_ms);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    return id;
+}
+
+/* Runs issue.lua; reply {code, sequence, issuedAtMs} into out. */
+static void run_issue(int64_t coupon, int64_t user, long long out[3])
+{
+    redisReply *r = redisCommand(
+        rc,
+        "EVAL %s 4 coupon:{%" PRId64 "}:meta coupon:{%" PRId64 "}:users coupon:{%" PRId64
+        "}:seq coupon:{%" PRId64 "}:free %" PRId64,
+        lua_issue_script, coupon, coupon, coupon, coupon, user);
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT_FATAL(r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_FATAL(r->element[i]->type == REDIS_REPLY_INTEGER);
+        out[i] = r->element[i]->integer;
+    }
+    freeReplyObject(r);
+}
+
+static long long run_rollback(int64_t coupon, int64_t user, long long sequence)
+{
+    redisReply *r = redisCommand(rc,
+                                 "EVAL %s 2 coupon:{%" PRId64 "}:users coupon:{%" PRId64
+                                 "}:free %" PRId64 " %lld",
+                                 lua_rollback_script, coupon, coupon, user, sequence);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static long long hlen_users(int64_t coupon)
+{
+    redisReply *r = redisCommand(rc, "HLEN coupon:{%" PRId64 "}:users", coupon);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static void issue_records_user_with_sequence_and_redis_time(void)
+{
+    int64_t c = coupon_with_meta(3, -1000, 60000);
+    int64_t before = redis_now_ms();
+    long long out[3];
+    run_issue(c, 7, out);
+    CU_ASSERT_EQUAL(out[0], 1);
+    CU_ASSERT_EQUAL(out[1], 1);
+    CU_ASSERT(out[2] >= before && out[2] <= redis_now_ms());
+    redisReply *r = redisCommand(rc, "HGET coupon:{%" PRId64 "}:users 7", c);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_STRING);
+    char want[64];
+    snprintf(want, sizeof want, "1:%lld", out[2]);
+    CU_ASSERT_STRING_EQUAL(r->str, want);
+    freeReplyObject(r);
+    r = redisCommand(rc, "TTL coupon:{%" PRId64 "}:users", c);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    CU_ASSERT_EQUAL(r->integer, -1); /* issuance state never expires */
+    freeReplyObject(r);
+}
+
+static void issue_duplicate_returns_the_first_issuance(void)
+{
+    int64_t c = coupon_with_meta(5, -1000, 60000);
+    long long first[3], again[3];
+    run_issue(c, 11, first);
+    run_issue(c, 12, again);
+    run_issue(c, 11, again);
+    CU_ASSERT_EQUAL(again[0], -2);
+    CU_ASSERT_EQUAL(again[1], first[1]);
+    CU_ASSERT_EQUAL(again[2], first[2]);
+    CU_ASSERT_EQUAL(hlen_users(c), 2);
+}
+
+static void issue_sold_out_after_exactly_total(void)
+{
+    int64_t c = coupon_with_meta(2, -1000, 60000);
+    long long out[3];
+    run_issue(c, 1, out);
+    CU_ASSERT_EQUAL(out[0], 1);
+    run_issue(c, 2, out);
+    CU_ASSERT_EQUAL(out[0], 1);
+    CU_ASSERT_EQUAL(out[1], 2);
+    run_issue(c, 3, out);
+    CU_ASSERT_EQUAL(out[0], -3);
+    run_issue(c, 1, out); /* a holder asking again is told duplicate, not sold out */
+    CU_ASSERT_EQUAL(out[0], -2);
+    CU_ASSERT_EQUAL(hlen_users(c), 2);
+}
+
+static void issue_refuses_outside_the_window(void)
+{
+    long long out[3];
+    int64_t early = coupon_with_meta(5, 60000, 120000);
+    run_issue(early, 1, out);
+    CU_ASSERT_EQUAL(out[0], -4);
+    int64_t late = coupon_with_meta(5, -120000, -60000);
+    run_issue(late, 1, out);
+    CU_ASSERT_EQUAL(out[0], -5);
+    /* end is exclusive */
+    int64_t ended_now = coupon_with_meta(5, -120000, 0);
+    run_issue(ended_now, 1, out);
+    CU_ASSERT_EQUAL(out[0], -5);
+    CU_ASSERT_EQUAL(hlen_users(early) + hlen_users(late) + hlen_users(ended_now), 0);
+}
+
+static void issue_unlimited_never_sells_out(void)
+{
+    int64_t c = coupon_with_meta(-1, -1000, 60000);
+    long long out[3];
+    for (int64_t u = 1; u <= 300; u++) {
+        run_issue(c, u, out);
+        CU_ASSERT_EQUAL(out[0], 1);
+        CU_ASSERT_EQUAL(out[1], u);
+    }
+    CU_ASSERT_EQUAL(hlen_users(c), 300);
+}
+
+static void issue_without_meta_asks_for_a_reload(void)
+{
+    int64_t c = next_coupon++;
+    long long out[3];
+    run_issue(c, 1, out);
+    CU_ASSERT_EQUAL(out[0], 0);
+    CU_ASSERT_EQUAL(hlen_users(c), 0);
+}
+
+static void issue_handles_user_ids_beyond_lua_number_precision(void)
+{
+    int64_t c = coupon_with_meta(5, -1000, 60000);
+    long long out[3];
+    run_issue(c, INT64_MAX, out);
+    CU_ASSERT_EQUAL(out[0], 1);
+    run_issue(c, INT64_MAX - 1, out); /* equal as doubles; distinct as hash fields */
+    CU_ASSERT_EQUAL(out[0], 1);
+    CU_ASSERT_EQUAL(hlen_users(c), 2);
+}
+
+static void rollback_returns_stock_and_the_sequence_is_reused(void)
+{
+    int64_t c = coupon_with_meta(2, -1000, 60000);
+    long long a[3], b[3], x[3];
+    run_issue(c, 1, a);
+    run_issue(c, 2, b);
+    run_issue(c, 3, x);
+    CU_ASSERT_EQUAL(x[0], -3);
+    CU_ASSERT_EQUAL(run_rollback(c, 1, a[1]), 1);
+    CU_ASSERT_EQUAL(hlen_users(c), 1);
+    run_issue(c, 3, x);
+    CU_ASSERT_EQUAL(x[0], 1);
+    CU_ASSERT_EQUAL(x[1], a[1]); /* numbering stays within 1..total */
+    CU_ASSERT_EQUAL(hlen_users(c), 2);
+}
+
+static void rollback_of_a_missing_or_foreign_reservation_changes_nothing(void)
+{
+    int64_t c = coupon_with_meta(5, -1000, 60000);
+    long long a[3];
+    run_issue(c, 1, a);
+    CU_ASSERT_EQUAL(run_rollback(c, 2, a[1]), 0);     /* user 2 holds nothing */
+    CU_ASSERT_EQUAL(run_rollback(c, 1, a[1] + 1), 0); /* not that reservation */
+    CU_ASSERT_EQUAL(run_rollback(c, 1, a[1]), 1);
+    CU_ASSERT_EQUAL(run_rollback(c, 1, a[1]), 0); /* twice = once */
+    redisReply *r = redisCommand(rc, "ZCARD coupon:{%" PRId64 "}:free", c);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    CU_ASSERT_EQUAL(r->integer, 1);
+    freeReplyObject(r);
+}
+
+static void restore_merges_idempotently_and_raises_seq(void)
+{
+    int64_t c = coupon_with_meta(10, -1000, 60000);
+    long long a[3];
+    run_issue(c, 100, a); /* already in Redis: kept as it is */
+    for (int pass = 0; pass < 2; pass++) {
+        redisReply *r = redisCommand(rc,
+                                     "EVAL %s 2 coupon:{%" PRId64 "}:users coupon:{%" PRId64
+                                     "}:seq 4 100 9:1 200 2:1000 300 4:2000",
+                                     lua_restore_script, c, c);
+        CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_INTEGER);
+        CU_ASSERT_EQUAL(r->integer, pass == 0 ? 2 : 0);
+        freeReplyObject(r);
+    }
+    CU_ASSERT_EQUAL(hlen_users(c), 3);
+    redisReply *r = redisCommand(rc, "HGET coupon:{%" PRId64 "}:users 100", c);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_STRING);
+    CU_ASSERT(strncmp(r->str, "1:", 2) == 0);
+    freeReplyObject(r);
+    long long out[3];
+    run_issue(c, 400, out);
+    CU_ASSERT_EQUAL(out[0], 1);
+    CU_ASSERT_EQUAL(out[1], 5); /* after the highest restored sequence */
+}
+
+int main(void)
+{
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } tests[] = {
+        {"issue_records_user_with_sequence_and_redis_time",
+         issue_records_user_with_sequence_and_redis_time},
+        {"issue_duplicate_returns_the_first_issuance", issue_duplicate_returns_the_first_issuance},
+        {"issue_sold_out_after_exactly_total", issue_sold_out_after_exactly_total},
+        {"issue_refuses_outside_the_window", issue_refuses_outside_the_window},
+        {"issue_unlimited_never_sells_out", issue_unlimited_never_sells_out},
+        {"issue_without_meta_asks_for_a_reload", issue_without_meta_asks_for_a_reload},
+        {"issue_handles_user_ids_beyond_lua_number_precision",
+         issue_handles_user_ids_beyond_lua_number_precision},
+        {"rollback_returns_stock_and_the_sequence_is_reused",
+         rollback_returns_stock_and_the_sequence_is_reused},
+        {"rollback_of_a_missing_or_foreign_reservation_changes_nothing",
+         rollback_of_a_missing_or_foreign_reservation_changes_nothing},
+        {"restore_merges_idempotently_and_raises_seq", restore_merges_idempotently_and_raises_seq},
+    };
+    int started = redis_start();
+    if (started == 77) {
+        fprintf(stderr, "redis-server not found: skipped\n");
+        return 77;
+    }
+    if (started != 0) {
+        fprintf(stderr, "could not start redis-server: %s\n", strerror(errno));
+        redis_stop();
+        return 2;
+    }
+    int failures = 1;
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        goto out;
+    CU_pSuite suite = CU_add_suite("lua", NULL, NULL);
+    if (suite == NULL)
+        goto out_registry;
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+        if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
+            goto out_registry;
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    if (CU_basic_run_tests() == CUE_SUCCESS)
+        failures = (int)CU_get_number_of_failures();
+out_registry:
+    CU_cleanup_registry();
+out:
+    redis_stop();
+    return failures == 0 ? 0 : 1;
+}

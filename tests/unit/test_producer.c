@@ -1,0 +1,346 @@
+/*
+ * test_producer.c - fcgi-app/producer against librdkafka's mock cluster, with
+ * broker errors injected: the outcome producer_send_sync() reports decides
+ * between 201, rollback + 503 and pending + 202 on the issue path, so each
+ * outcome is provoked here deterministically:
+ *
+ *   healthy broker                          -> PRODUCER_DELIVERED
+ *   retriable errors, then success          -> PRODUCER_DELIVERED (retried inside)
+ *   permanent Produce error (not written)   -> PRODUCER_NOT_PERSISTED
+ *   broker down, message never sent        -> PRODUCER_NOT_PERSISTED (timed out in queue)
+ *   response delayed past the timeout       -> PRODUCER_POSSIBLY_PERSISTED (sent, no answer)
+ *   fatal idempotence error                 -> PRODUCER_POSSIBLY_PERSISTED, handle replaced
+ *   all brokers down / back                 -> producer_is_up() false / true
+ *
+ * Each test gets its own one-broker mock cluster (no network beyond loopback)
+ * and its own producer; kafka_delivery_timeout_ms is short so the whole suite
+ * stays well under 30 s.
+ */
+#include "first.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <CUnit/Basic.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "conf.h"
+#include "log.h"
+#include "producer.h"
+
+#define PRODUCE_API_KEY 0 /* Kafka protocol ApiKey of ProduceRequest */
+#define TOPIC "coupon.issue"
+#define DELIVERY_TIMEOUT_MS 1500
+
+struct fixture {
+    rd_kafka_t *mock_rk; /* owns the mock cluster's bookkeeping */
+    rd_kafka_mock_cluster_t *mcluster;
+    struct cp_conf conf;
+    struct producer *p;
+};
+
+static struct fixture fx;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits until producer_is_up() == want; returns 1 if it got there in time. */
+static int wait_up(int want, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (now_ms() < deadline) {
+        if (!!producer_is_up(fx.p) == want)
+            return 1;
+        sleep_ms(20);
+    }
+    return !!producer_is_up(fx.p) == want;
+}
+
+static int fixture_setup(void)
+{
+    char err[512];
+    memset(&fx, 0, sizeof fx);
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(kc, "log_level", "0", err, sizeof err) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(kc);
+        return -1;
+    }
+    fx.mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof err);
+    if (fx.mock_rk == NULL) {
+        fprintf(stderr, "mock handle: %s\n", err);
+        rd_kafka_conf_destroy(kc);
+        return -1;
+    }
+    fx.mcluster = rd_kafka_mock_cluster_new(fx.mock_rk, 1);
+    if (fx.mcluster == NULL)
+        return -1;
+    if (rd_kafka_mock_topic_create(fx.mcluster, TOPIC, 6, 1) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    conf_defaults(&fx.conf);
+    snprintf(fx.conf.kafka_brokers, sizeof fx.conf.kafka_brokers, "%s",
+             rd_kafka_mock_cluster_bootstraps(fx.mcluster));
+    snprintf(fx.conf.kafka_topic, sizeof fx.conf.kafka_topic, "%s", TOPIC);
+    fx.conf.kafka_delivery_timeout_ms = DELIVERY_TIMEOUT_MS;
+    fx.conf.kafka_linger_ms = 0;
+    fx.p = producer_new(&fx.conf, err, sizeof err);
+    if (fx.p == NULL) {
+        fprintf(stderr, "producer_new: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void fixture_teardown(void)
+{
+    if (fx.mcluster != NULL)
+        (void)rd_kafka_mock_broker_set_up(fx.mcluster, -1); /* let the final flush finish */
+    producer_free(fx.p);
+    if (fx.mcluster != NULL)
+        rd_kafka_mock_cluster_destroy(fx.mcluster);
+    if (fx.mock_rk != NULL)
+        rd_kafka_destroy(fx.mock_rk);
+    memset(&fx, 0, sizeof fx);
+}
+
+/* Messages the mock broker holds in TOPIC: the sum of the partitions' high
+ * watermarks, read through a separate client. -1 if it cannot be read. */
+static int64_t messages_in_topic(void)
+{
+    char err[512];
+    int64_t total = 0;
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(kc, "bootstrap.servers", fx.conf.kafka_brokers, err, sizeof err) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(kc, "log_level", "0", err, sizeof err) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(kc);
+        return -1;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof err);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(kc);
+        return -1;
+    }
+    for (int32_t part = 0; part < 6; part++) {
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_query_watermark_offsets(rk, TOPIC, part, &lo, &hi, 5000) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            total = -1;
+            break;
+        }
+        total += hi;
+    }
+    rd_kafka_destroy(rk);
+    return total;
+}
+
+static enum producer_outcome send_one(const char *key)
+{
+    static const char value[] = "{\"eventId\":\"0123456789abcdef0123456789abcdef\","
+                                "\"couponId\":1,\"userId\":2,\"sequence\":1,"
+                                "\"issuedAt\":\"2026-11-24T19:31:41.123Z\"}";
+    return producer_send_sync(fx.p, key, strlen(key), value, sizeof value - 1);
+}
+
+static const char *outcome_name(enum producer_outcome o)
+{
+    switch (o) {
+    case PRODUCER_DELIVERED: return "DELIVERED";
+    case PRODUCER_NOT_PERSISTED: return "NOT_PERSISTED";
+    case PRODUCER_POSSIBLY_PERSISTED: return "POSSIBLY_PERSISTED";
+    }
+    return "?";
+}
+
+#define ASSERT_OUTCOME(got, want)                                                               \
+    do {                                                                                        \
+        enum producer_outcome got_ = (got);                                                     \
+        if (got_ != (want))                                                                     \
+            fprintf(stderr, "\n  outcome %s, want %s\n", outcome_name(got_),                    \
+                    outcome_name(want));                                                        \
+        CU_ASSERT_EQUAL(got_, (want));                                                          \
+    } while (0)
+
+static void producer_delivers_to_a_healthy_broker(void)
+{
+    CU_ASSERT_FATAL(fixture_setup() == 0);
+    CU_ASSERT_TRUE(producer_is_up(fx.p));
+    ASSERT_OUTCOME(send_one("1:2"), PRODUCER_DELIVERED);
+    ASSERT_OUTCOME(send_one("1:3"), PRODUCER_DELIVERED);
+    CU_ASSERT_TRUE(producer_is_up(fx.p));
+    fixture_teardown();
+}
+
+static void producer_retries_retriable_errors_then_delivers(void)
+{
+    CU_ASSERT_FATAL(fixture_setup() == 0);
+    ASSERT_OUTCOME(send_one("1:1"), PRODUCER_DELIVERED); /* connected, metadata known */
+    rd_kafka_mock_push_request_errors(fx.mcluster, PRODUCE_API_KEY, 2,
+                                      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    ASSERT_OUTCOME(send_one("1:2"), PRODUCER_DELIVERED);
+    fixture_teardown();
+}
+
+static void producer_reports_not_persisted_on_a_permanent_broker_error(void)
+{
+    /* Permanent Produce errors: the broker wrote nothing. `then_ok`: the next send
+     * delivers (an authorization failure also fails the topic in the client's
+     * metadata, so sends are refused up front until the next metadata refresh). */
+    static const struct {
+        rd_kafka_resp_err_t err;
+        int then_ok;
+    } rows[] = {
+        {RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, 1},
+        {RD_KAFKA_RESP_ERR_INVALID_MSG, 1},
+        {RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        CU_ASSERT_FATAL(fixture_setup() == 0);
+        ASSERT_OUTCOME(send_one("1:1"), PRODUCER_DELIVERED);
+        rd_kafka_mock_push_request_errors(fx.mcluster, PRODUCE_API_KEY, 1, rows[i].err);
+        enum producer_outcome o = send_one("1:2");
+        if (o != PRODUCER_NOT_PERSISTED)
+            fprintf(stderr, "\n  %s -> %s\n", rd_kafka_err2name(rows[i].err), outcome_name(o));
+        CU_ASSERT_EQUAL(o, PRODUCER_NOT_PERSISTED);
+        ASSERT_OUTCOME(send_one("1:3"),
+                       rows[i].then_ok ? PRODUCER_DELIVERED : PRODUCER_NOT_PERSISTED);
+        /* NOT_PERSISTED held: the broker has the warm-up (and the follow-up) only. */
+        CU_ASSERT_EQUAL(messages_in_topic(), rows[i].then_ok ? 2 : 1);
+        fixture_teardown();
+    }
+}
+
+static void producer_reports_not_persisted_when_the_broker_is_down(void)
+{
+    CU_ASSERT_FATAL(fixture_setup() == 0);
+    ASSERT_OUTCOME(send_one("1:1"), PRODUCER_DELIVERED);
+    CU_ASSERT_EQUAL(rd_kafka_mock_broker_set_down(fx.mcluster, -1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    int64_t t0 = now_ms();
+    ASSERT_OUTCOME(send_one("1:2"), PRODUCER_NOT_PERSISTED);
+    int64_t took = now_ms() - t0;
+    /* Bounded by the delivery timeout (plus the 1 s timeout scan granularity). */
+    CU_ASSERT(took >= DELIVERY_TIMEOUT_MS - 100);
+    CU_ASSERT(took < DELIVERY_TIMEOUT_MS + 2500);
+    CU_ASSERT_EQUAL(rd_kafka_mock_broker_set_up(fx.mcluster, -1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    CU_ASSERT_EQUAL(messages_in_topic(), 1); /* the timed-out message was never written */
+    fixture_teardown();
+}
+
+static void producer_reports_not_persisted_when_no_broker_was_ever_reached(void)
+{
+    CU_ASSERT_FATAL(fixture_setup() == 0);
+    /* Down before the first send: no metadata, the message waits unpartitioned. */
+    CU_ASSERT_EQUAL(rd_kafka_mock_broker_set_down(fx.mcluster, -1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_OUTCOME(send_one("1:1"), PRODUCER_NOT_PERSISTED);
+    fixture_teardown();
+}
+
+static void producer_reports_possibly_persisted_when_the_answer_never_comes(void)
+{
+    CU_ASSERT_FATAL(fixture_setup() == 0);
+    ASSERT_OUTCOME(send_one("1:1"), PRODUCER_DELIVERED);
+    /* The broker takes (and keeps) the message but answers after the timeout. */
+    CU_ASSERT_EQUAL(rd_kafka_mock_broker_push_request_error_rtts(
+                        fx.mcluster, 1, PRODUCE_API_KEY, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
+                        DELIVERY_TIMEOUT_MS * 3),
+                    RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_OUTCOME(send_one("1:2"), PRODUCER_POSSIBLY_PERSISTED);
+    /* The same producer goes on delivering once the broker answers in time. */
+    CU_ASSERT_TRUE(wait_up(1, 5000));
+    ASSERT_OUTCOME(send_one("1:3"), PRODUCER_DELIVERED);
+    /* And "possibly" was right to be cautious: the broker did write the message
+     * it never acknowledged (rolling it back would have lost an issuance). Exactly
+     * once: the idempotent producer did not write anything twice. */
+    CU_ASSERT_EQUAL(messages_in_topic(), 3);
+    fixture_teardown();
+}
+
+static void producer_replaces_its_handle_after_a_fatal_idempotence_error(void)
+{
+    CU_ASSERT_FATAL(fixture_setup() == 0);
+    ASSERT_OUTCOME(send_one("1:1"), PRODUCER_DELIVERED);
+    /* A sequence desynchronisation is fatal for an idempotent producer: librdkafka
+     * 2.0.2 fails the message as POSSIBLY_PERSISTED (never as delivered); the poll
+     * thread then replaces the handle and sends work again. */
+    rd_kafka_mock_push_request_errors(fx.mcluster, PRODUCE_API_KEY, 1,
+                                      RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    ASSERT_OUTCOME(send_one("1:2"), PRODUCER_POSSIBLY_PERSISTED);
+    CU_ASSERT_TRUE(wait_up(1, 5000));
+    ASSERT_OUTCOME(send_one("1:3"), PRODUCER_DELIVERED);
+    fixture_teardown();
+}
+
+static void producer_is_down_while_all_brokers_are_down_and_recovers(void)
+{
+    CU_ASSERT_FATAL(fixture_setup() == 0);
+    ASSERT_OUTCOME(send_one("1:1"), PRODUCER_DELIVERED);
+    CU_ASSERT_TRUE(producer_is_up(fx.p));
+    CU_ASSERT_EQUAL(rd_kafka_mock_broker_set_down(fx.mcluster, -1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    CU_ASSERT_TRUE(wait_up(0, 5000));
+    CU_ASSERT_EQUAL(rd_kafka_mock_broker_set_up(fx.mcluster, -1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    CU_ASSERT_TRUE(wait_up(1, 8000)); /* the poll thread probes metadata once a second */
+    ASSERT_OUTCOME(send_one("1:2"), PRODUCER_DELIVERED);
+    CU_ASSERT_TRUE(producer_is_up(fx.p));
+    fixture_teardown();
+}
+
+static void producer_free_accepts_null(void)
+{
+    producer_free(NULL);
+    CU_PASS("producer_free(NULL) is a no-op");
+}
+
+int main(void)
+{
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } tests[] = {
+        {"producer_delivers_to_a_healthy_broker", producer_delivers_to_a_healthy_broker},
+        {"producer_retries_retriable_errors_then_delivers",
+         producer_retries_retriable_errors_then_delivers},
+        {"producer_reports_not_persisted_on_a_permanent_broker_error",
+         producer_reports_not_persisted_on_a_permanent_broker_error},
+        {"producer_reports_not_persisted_when_the_broker_is_down",
+         producer_reports_not_persisted_when_the_broker_is_down},
+        {"producer_reports_not_persisted_when_no_broker_was_ever_reached",
+         producer_reports_not_persisted_when_no_broker_was_ever_reached},
+        {"producer_reports_possibly_persisted_when_the_answer_never_comes",
+         producer_reports_possibly_persisted_when_the_answer_never_comes},
+        {"producer_replaces_its_handle_after_a_fatal_idempotence_error",
+         producer_replaces_its_handle_after_a_fatal_idempotence_error},
+        {"producer_is_down_while_all_brokers_are_down_and_recovers",
+         producer_is_down_while_all_brokers_are_down_and_recovers},
+        {"producer_free_accepts_null", producer_free_accepts_null},
+    };
+    log_init("test_producer", LOG_LEVEL_WARN);
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CU_pSuite suite = CU_add_suite("producer", NULL, NULL);
+    if (suite == NULL)
+        goto fail;
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+        if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
+            goto fail;
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    if (CU_basic_run_tests() != CUE_SUCCESS)
+        goto fail;
+    unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
+    CU_cleanup_registry();
+    return failed == 0 ? 0 : 1;
+fail:
+    CU_cleanup_registry();
+    return 2;
+}
