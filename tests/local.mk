@@ -16,4 +16,8 @@ EXTRA_DIST += \
 	tests/integration/fcgi_client.py \
 	tests/integration/test_stack.py \
 	tests/integration/test_issue.py \
-	tests/integration/test_process.py
+	tests/integration/test_process.py \
+	tests/integration/test_read_admin.py \
+	tests/integration/test_consumer.py \
+	tests/integration/test_rebuild.py \
+	tests/integration/test_bad_input.py

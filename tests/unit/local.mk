@@ -44,6 +44,8 @@ tests_unit_test_lru_SOURCES = tests/unit/test_lru.c
 tests_unit_test_lru_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_lru_LDADD = cache/libcache.a $(CUNIT_LIBS) -lpthread
 
-# The threaded LRU test again under helgrind (data races, lock order).
-TESTS += tests/unit/lru-helgrind.sh
-EXTRA_DIST += tests/unit/lru-helgrind.sh
+# The threaded LRU test again under helgrind (data races, lock order), and the unit
+# tests under memcheck. Both need the programs built first (test order in TESTS).
+TESTS += tests/unit/lru-helgrind.sh tests/unit/memcheck.sh
+EXTRA_DIST += tests/unit/lru-helgrind.sh tests/unit/memcheck.sh
+CLEANFILES += tests/unit/*.memcheck.out

@@ -1,0 +1,198 @@
+"""coupon-consumer (issue #4) against the real Kafka broker and MariaDB: the exactly-once
+effect under SIGKILL and redelivery, MariaDB stopped for 10 s in the middle of 20,000
+events, poison events in the DLQ with their reason, two consumers sharing the group, and
+exactly one coupon.issued event per persisted row. Events are produced straight to
+coupon.issue (as the issue path would) for coupons inserted with SQL."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+import uuid
+
+import harness
+
+_user = [int(time.time() * 1000) % 1000000 * 1000 + 900000000]
+
+
+def sql_coupon():
+    tag = uuid.uuid4().hex[:12]
+    harness.sql("INSERT INTO coupon (title, code, coupon_type, discount_type, discount_value, "
+                "start_at, end_at, total_quantity) VALUES ('cons-%s', 'CO%s', 'GENERAL', "
+                "'AMOUNT', 100, UTC_TIMESTAMP(3) - INTERVAL 1 HOUR, "
+                "UTC_TIMESTAMP(3) + INTERVAL 1 HOUR, NULL)" % (tag, tag.upper()))
+    return int(harness.sql("SELECT id FROM coupon WHERE code = 'CO%s'" % tag.upper())[0][0])
+
+
+def events(coupon_id, n):
+    """n valid coupon.issue events for distinct new users: [(key, value)]."""
+    out = []
+    for seq in range(1, n + 1):
+        _user[0] += 1
+        ev = {"eventId": uuid.uuid4().hex, "couponId": coupon_id, "userId": _user[0],
+              "sequence": seq, "issuedAt": "2026-11-25T00:00:00.000Z"}
+        out.append(("%d:%d" % (coupon_id, _user[0]), json.dumps(ev, separators=(",", ":"))))
+    return out
+
+
+def bulk_produce(messages, topic="coupon.issue"):
+    """One kcat process for many messages (key TAB value per line), acks=all."""
+    data = "".join("%s\t%s\n" % kv for kv in messages).encode()
+    r = subprocess.run(["kcat", "-P", "-b", harness.env["KAFKA_BOOTSTRAP"], "-t", topic,
+                        "-K", "\t", "-X", "acks=all"], input=data, capture_output=True,
+                       timeout=300, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.decode())
+
+
+def rows(coupon_id):
+    return int(harness.sql("SELECT COUNT(*) FROM coupon_issue WHERE coupon_id = %d"
+                           % coupon_id)[0][0])
+
+
+def issued_quantity(coupon_id):
+    return int(harness.sql("SELECT issued_quantity FROM coupon WHERE id = %d"
+                           % coupon_id)[0][0])
+
+
+def issued_events(coupon_id):
+    return [json.loads(m["value"]) for m in harness.kafka_messages("coupon.issued")
+            if json.loads(m["value"])["couponId"] == coupon_id]
+
+
+def running_consumers():
+    return [p for p in os.listdir(harness.env["PID_DIR"]) if p.startswith("consumer-")]
+
+
+class ConsumerSuite(unittest.TestCase):
+
+    def tearDown(self):
+        # Leave exactly one healthy consumer for the suites after this one.
+        harness.consumers_stop()
+        harness.consumer_start()
+
+    def assert_exact(self, coupon_id, n):
+        self.assertEqual(rows(coupon_id), n)
+        self.assertEqual(issued_quantity(coupon_id), n)
+        dup = harness.sql("SELECT COUNT(*) - COUNT(DISTINCT user_id) FROM coupon_issue "
+                          "WHERE coupon_id = %d" % coupon_id)[0][0]
+        self.assertEqual(dup, "0")
+
+    def test_sigkill_mid_stream_then_restart_persists_each_event_once(self):
+        harness.consumers_stop()
+        cid = sql_coupon()
+        n = 6000
+        msgs = events(cid, n)
+        # Redelivery on top of the crash: the first 500 events are in the topic twice.
+        bulk_produce(msgs + msgs[:500])
+        harness.consumer_start({"COUPON_CONSUMER_BATCH_MAX": "200"})
+        harness.wait_until(lambda: rows(cid) >= 600, timeout=60, message="a few batches in")
+        harness.consumers_stop(sig=signal.SIGKILL)
+        partial = rows(cid)
+        self.assertLess(partial, n, "the consumer finished before it was killed")
+        self.assertEqual(issued_quantity(cid), partial)  # same transaction as the rows
+        harness.consumer_start()
+        harness.wait_until(lambda: rows(cid) == n, timeout=120, interval=0.5,
+                           message="%d rows after the restart" % n)
+        time.sleep(1)  # anything redelivered late would show now
+        self.assert_exact(cid, n)
+        ids = [e["id"] for e in issued_events(cid)]
+        self.assertEqual(len(ids), len(set(ids)), "a row announced twice on coupon.issued")
+        print("\n  killed at %d of %d rows; coupon.issued carries %d" % (partial, n, len(ids)))
+
+    def test_mariadb_down_for_10_s_in_the_middle_of_20000_events(self):
+        cid = sql_coupon()
+        n = 20000
+        bulk_produce(events(cid, n))
+        harness.wait_until(lambda: rows(cid) > 0, timeout=60, message="persisting started")
+        harness.server_stop("mariadb")
+        try:
+            time.sleep(10)
+        finally:
+            harness.server_start("mariadb")
+        harness.wait_until(lambda: rows(cid) == n, timeout=180, interval=0.5,
+                           message="all %d rows after MariaDB came back" % n)
+        time.sleep(1)
+        self.assert_exact(cid, n)
+        ids = {e["id"] for e in issued_events(cid)}
+        db_ids = {int(r[0]) for r in harness.sql("SELECT id FROM coupon_issue WHERE coupon_id = %d"
+                                                 % cid)}
+        self.assertEqual(ids, db_ids, "coupon.issued differs from the persisted rows")
+        log = open(harness.log_path("consumer-1"), encoding="utf-8", errors="replace").read()
+        self.assertIn("not persisted; retrying", log)
+
+    def test_poison_events_go_to_the_dlq_with_their_reason(self):
+        cid = sql_coupon()
+        good = events(cid, 5)
+        missing = int(harness.sql("SELECT COALESCE(MAX(id), 0) + 777777 FROM coupon")[0][0])
+        unknown = events(missing, 1)
+        tag = uuid.uuid4().hex
+        bad = [("poison:%s:1" % tag, "not json " + tag),
+               ("poison:%s:2" % tag, json.dumps({"eventId": tag, "couponId": cid})),
+               ("poison:%s:3" % tag, json.dumps({"eventId": tag, "couponId": cid, "userId": -1,
+                                                 "sequence": 1,
+                                                 "issuedAt": "2026-11-25T00:00:00.000Z"}))]
+        bulk_produce([good[0], bad[0], good[1], bad[1], good[2], unknown[0], bad[2]] + good[3:])
+        harness.wait_until(lambda: rows(cid) == 5, timeout=60, message="the 5 good events")
+
+        def dlq():
+            mine = [m for m in harness.kafka_messages("coupon.issue.dlq")
+                    if (m["key"] or "").startswith("poison:%s" % tag) or
+                    (m["key"] or "").startswith("%d:" % missing)]
+            return mine if len(mine) == 4 else None
+        mine = harness.wait_until(dlq, timeout=30, message="4 events in the DLQ")
+        reasons = {m["key"]: m["headers"].get("reason") for m in mine}
+        for key, reason in reasons.items():
+            self.assertTrue(reason, "no reason header on %s" % key)
+        self.assertEqual(reasons[unknown[0][0]], "unknown coupon")
+        self.assert_exact(cid, 5)
+        # The stream went on: a later event still lands.
+        bulk_produce(events(cid, 1))
+        harness.wait_until(lambda: rows(cid) == 6, timeout=30, message="stream continues")
+
+    def test_two_consumers_share_the_partitions_and_persist_each_event_once(self):
+        second = harness.consumer_start()
+        self.assertIsNone(second.poll())
+        names = sorted(running_consumers())
+        self.assertEqual(len(names), 2, names)
+
+        def both_assigned():
+            total = 0
+            for name in names:
+                log = open(harness.log_path(name[:-4]), encoding="utf-8",
+                           errors="replace").read()
+                last = [ln for ln in log.splitlines() if "assigned " in ln and "partitions" in ln]
+                if not last:
+                    return False
+                total += int(last[-1].split("assigned ")[1].split()[0])
+            return total == 6
+        harness.wait_until(both_assigned, timeout=60, interval=0.5,
+                           message="6 partitions split over 2 consumers")
+        cid = sql_coupon()
+        n = 4000
+        bulk_produce(events(cid, n))
+        harness.wait_until(lambda: rows(cid) == n, timeout=90, interval=0.5,
+                           message="%d rows from two consumers" % n)
+        time.sleep(1)
+        self.assert_exact(cid, n)
+        per_consumer = {}
+        for e in issued_events(cid):
+            per_consumer[e["id"]] = per_consumer.get(e["id"], 0) + 1
+        self.assertEqual(len(per_consumer), n)
+        self.assertEqual(set(per_consumer.values()), {1})
+
+    def test_sigterm_finishes_the_batch_and_leaves_the_group(self):
+        cid = sql_coupon()
+        bulk_produce(events(cid, 300))
+        harness.wait_until(lambda: rows(cid) == 300, timeout=60, message="300 rows")
+        statuses = harness.consumers_stop(sig=signal.SIGTERM)
+        # Exit status is known for consumers this suite started (None for the runner's).
+        self.assertTrue(statuses and all(v in (0, None) for v in statuses.values()), statuses)
+        log = open(harness.log_path("consumer-1"), encoding="utf-8", errors="replace").read()
+        self.assertIn("leaving the group", log)
+
+
+if __name__ == "__main__":
+    unittest.main()
