@@ -16,31 +16,28 @@ set boxwidth 0.8
 set grid ytics
 set xtics nomirror
 set yrange [0:*]
-set key top right font "sans,9"
+set key top right font "sans,9" opaque box
 
 set title "requests/s (higher is better)"
 set ylabel "requests/s"
 set arrow 1 from graph 0, first 0.85 * ceiling to graph 1, first 0.85 * ceiling nohead \
     dashtype 2 linecolor rgb "#2e7d32"
-set label 1 "85% of ceiling" at graph 0.99, first 0.85 * ceiling offset 0,0.6 right \
-    font "sans,9" textcolor rgb "#2e7d32"
 set arrow 2 from graph 0, first 0.5 * ceiling to graph 1, first 0.5 * ceiling nohead \
     dashtype 3 linecolor rgb "#ef6c00"
-set label 2 "50% of ceiling" at graph 0.99, first 0.5 * ceiling offset 0,0.6 right \
-    font "sans,9" textcolor rgb "#ef6c00"
 plot datafile using 2:xtic(1) linecolor rgb "#3b6fb6" notitle, \
-     '' using 0:2:(sprintf("%.0f", $2)) with labels offset 0,0.7 font "sans,9" notitle
+     '' using 0:2:(sprintf("%.0f", $2)) with labels offset 0,0.7 font "sans,9" notitle, \
+     NaN with lines dashtype 2 linecolor rgb "#2e7d32" title "85% of ceiling", \
+     NaN with lines dashtype 3 linecolor rgb "#ef6c00" title "50% of ceiling"
 unset arrow
-unset label
 
 set title "latency (lower is better)"
 set ylabel "ms"
 set arrow 3 from graph 0, first 60 to graph 1, first 60 nohead dashtype 2 \
     linecolor rgb "#c8553d"
-set label 3 "p99 target 60 ms" at graph 0.01, first 60 offset 0,0.6 font "sans,9"
 set arrow 4 from graph 0, first 20 to graph 1, first 20 nohead dashtype 3 \
     linecolor rgb "#555555"
-set label 4 "average target 20 ms" at graph 0.99, first 20 offset 0,0.6 right font "sans,9"
 plot datafile using 3:xtic(1) title "p99" linecolor rgb "#c8553d", \
-     '' using 4 title "average" linecolor rgb "#8a8a8a"
+     '' using 4 title "average" linecolor rgb "#8a8a8a", \
+     NaN with lines dashtype 2 linecolor rgb "#c8553d" title "p99 target 60 ms", \
+     NaN with lines dashtype 3 linecolor rgb "#555555" title "average target 20 ms"
 unset multiplot

@@ -44,6 +44,8 @@
 #include "report.h"
 #include "timefmt.h"
 
+#define REASSIGN_DELAY_MS 1000
+
 /* Set by the signal handler; read by the loop. The one piece of process state. */
 static volatile int stop_requested;
 
@@ -72,6 +74,7 @@ struct consumer {
     size_t items_cap;
     int batch_dropped; /* set by the rebalance callback */
     int paused;
+    int64_t reassign_at; /* monotonic ms; 0 = none due */
 };
 
 static int64_t now_ms(void)
@@ -201,6 +204,40 @@ static void set_paused(struct consumer *c, int pause)
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/*
+ * librdkafka 2.0 gives up on fetching the committed offsets of a new assignment
+ * when the group coordinator is not ready (a broker that just started or
+ * restarted): the partitions then never start fetching. Assigning them again
+ * once the coordinator answers repeats the fetch.
+ */
+static int is_coordinator_error(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
+           err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE ||
+           err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+}
+
+static void reassign_if_due(struct consumer *c)
+{
+    if (c->reassign_at == 0 || now_ms() < c->reassign_at)
+        return;
+    c->reassign_at = 0;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || parts == NULL)
+        return;
+    for (int i = 0; i < parts->cnt; i++)
+        parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID; /* = the committed offset */
+    /* Nothing of the batch in hand is committed: it is consumed again from there. */
+    batch_clear(&c->batch);
+    if (parts->cnt > 0 && (rd_kafka_assign(c->rk, NULL) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+                           rd_kafka_assign(c->rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR))
+        log_error("re-assigning %d partitions failed", parts->cnt);
+    else if (parts->cnt > 0)
+        log_info("re-assigned %d partitions to fetch their committed offsets again", parts->cnt);
+    c->paused = 0;
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
 /* Collects up to batch_max messages within batch_ms. */
 static void collect(struct consumer *c)
 {
@@ -222,6 +259,8 @@ static void collect(struct consumer *c)
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_warn("consume: %s", rd_kafka_message_errstr(m));
+            if (is_coordinator_error(m->err))
+                c->reassign_at = now_ms() + REASSIGN_DELAY_MS;
             rd_kafka_message_destroy(m);
             continue;
         }
@@ -262,40 +301,32 @@ static void add_dlq(struct consumer *c, const rd_kafka_message_t *m, const char 
              m->partition, m->offset, reason);
 }
 
-/* Removes settled pending entries (answered 202, now persisted). */
+/*
+ * Drops the pending records of the persisted events (issue.lua writes one with
+ * every reservation; the worker removes it on Kafka's ack, this is the backstop
+ * for a worker that died or answered 202). Pipelined: one round trip per batch.
+ */
 static void settle_pending(struct consumer *c, const struct persist_item *items, size_t n)
 {
     redisContext *r = consumer_redis(c);
     if (r == NULL)
         return; /* the reconciler settles them later */
-    int64_t last = 0;
+    size_t sent = 0;
     for (size_t i = 0; i < n; i++) {
         if (items[i].outcome == PERSIST_UNKNOWN_COUPON)
             continue;
-        int64_t cid = items[i].ev.coupon_id;
-        if (cid == last)
-            continue;
-        last = cid;
-        redisReply *rep = redisCommand(r, "SISMEMBER coupon:pending:index %" PRId64, cid);
-        if (rep == NULL) {
+        if (redisAppendCommand(r, "HDEL coupon:{%" PRId64 "}:pending %" PRId64,
+                               items[i].ev.coupon_id, items[i].ev.user_id) != REDIS_OK)
+            break;
+        sent++;
+    }
+    for (size_t i = 0; i < sent; i++) {
+        redisReply *rep = NULL;
+        if (redisGetReply(r, (void **)&rep) != REDIS_OK) {
             consumer_redis_failed(c);
             return;
         }
-        int member = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
         freeReplyObject(rep);
-        if (!member)
-            continue;
-        for (size_t j = 0; j < n; j++) {
-            if (items[j].ev.coupon_id != cid || items[j].outcome == PERSIST_UNKNOWN_COUPON)
-                continue;
-            rep = redisCommand(r, "HDEL coupon:{%" PRId64 "}:pending %" PRId64, cid,
-                               items[j].ev.user_id);
-            if (rep == NULL) {
-                consumer_redis_failed(c);
-                return;
-            }
-            freeReplyObject(rep);
-        }
     }
 }
 
@@ -490,6 +521,7 @@ int main(int argc, char **argv)
     log_info("consuming %s as group %s (batch %d events / %d ms)", c.conf.kafka_topic,
              c.conf.consumer_group, c.conf.consumer_batch_max, c.conf.consumer_batch_ms);
     while (!stop_requested) {
+        reassign_if_due(&c);
         collect(&c);
         process(&c);
         redisContext *r = consumer_redis(&c);

@@ -421,3 +421,35 @@ int persist_row_exists(struct persist *p, int64_t coupon_id, int64_t user_id)
     int rc = run(p, "row lookup", b, count_row, &count, NULL);
     return rc != CP_OK ? rc : count > 0;
 }
+
+struct id_list {
+    int64_t *ids;
+    size_t cap, n;
+};
+
+static void collect_id(void *arg, int64_t id, int64_t unused)
+{
+    (void)unused;
+    struct id_list *l = arg;
+    if (l->n < l->cap)
+        l->ids[l->n++] = id;
+}
+
+int persist_recent_coupons(struct persist *p, int64_t *ids, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (ensure_db(p) != CP_OK)
+        return CP_ERR_UNAVAILABLE;
+    if (mysql_autocommit(p->db, 1) != 0)
+        return fail(p, "autocommit", mysql_error(p->db));
+    int64_t limit = (int64_t)cap;
+    snprintf(p->sql, p->sql_cap,
+             "SELECT CAST(id AS SIGNED), 0 FROM coupon WHERE end_at > UTC_TIMESTAMP() - "
+             "INTERVAL 7 DAY ORDER BY id DESC LIMIT ?");
+    MYSQL_BIND b;
+    bind_i64(&b, &limit);
+    struct id_list l = {.ids = ids, .cap = cap};
+    int rc = run(p, "recent coupons", &b, collect_id, &l, NULL);
+    *n = l.n;
+    return rc;
+}

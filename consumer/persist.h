@@ -52,6 +52,10 @@ int persist_batch(struct persist *p, struct persist_item *items, size_t n,
 /* Whether a row exists for (coupon, user): 1, 0, or CP_ERR_UNAVAILABLE. */
 int persist_row_exists(struct persist *p, int64_t coupon_id, int64_t user_id);
 
+/* Ids of coupons whose window ended less than a week ago (or not yet), newest
+ * first, at most cap. */
+int persist_recent_coupons(struct persist *p, int64_t *ids, size_t cap, size_t *n);
+
 void persist_get_stats(const struct persist *p, struct persist_stats *out);
 
 #endif

@@ -14,18 +14,16 @@
 #include "timefmt.h"
 
 #define PASS_INTERVAL_MS 5000
-#define MAX_COUPONS_PER_PASS 100
-
-/* Removes the coupon from the index only while its pending hash is empty. */
-static const char unindex_script[] =
-    "if redis.call('HLEN', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], ARGV[1]) end "
-    "return 0";
+#define MAX_COUPONS 1000
+#define SAFETY_MARGIN_MS 1000
 
 struct reconciler {
     const struct cp_conf *conf;
     struct persist *persist;
     struct outbox *outbox;
     int64_t next_pass_ms;
+    int64_t after_ms;
+    int64_t ids[MAX_COUPONS];
 };
 
 static int64_t mono_ms(void)
@@ -45,6 +43,19 @@ struct reconciler *reconciler_new(const struct cp_conf *conf, struct persist *pe
     r->persist = persist;
     r->outbox = outbox;
     r->next_pass_ms = mono_ms() + PASS_INTERVAL_MS;
+    /*
+     * A worker may still be waiting for Kafka (up to the delivery timeout) and then
+     * roll the reservation back: re-producing its event before that could persist
+     * an issuance Redis no longer holds. Never look at records younger than the
+     * delivery timeout plus a margin, whatever the configuration says.
+     */
+    r->after_ms = (int64_t)conf->reconcile_after_s * 1000;
+    int64_t floor_ms = (int64_t)conf->kafka_delivery_timeout_ms + SAFETY_MARGIN_MS;
+    if (r->after_ms < floor_ms) {
+        log_warn("reconcile_after_s raised to %lld ms (kafka_delivery_timeout_ms + %d)",
+                 (long long)floor_ms, SAFETY_MARGIN_MS);
+        r->after_ms = floor_ms;
+    }
     return r;
 }
 
@@ -53,37 +64,70 @@ void reconciler_free(struct reconciler *r)
     free(r);
 }
 
-/* One pending entry: settle it, re-produce it, or leave it (too young). */
-static int settle_entry(struct reconciler *r, redisContext *redis, int64_t coupon_id,
-                        const redisReply *field, const redisReply *value, int *requeued)
+/* "<eventId>:<sequence>:<issuedAtMs>" and the field (userId) -> an event. */
+static int parse_record(int64_t coupon_id, const redisReply *field, const redisReply *value,
+                        struct issue_event *ev)
 {
-    struct issue_event ev;
-    const char *reason = NULL;
-    int decoded = event_decode(value->str, value->len, &ev, &reason) == CP_OK;
-    if (decoded && timefmt_now_ms() - ev.issued_at_ms < (int64_t)r->conf->reconcile_after_s * 1000)
-        return CP_OK;
-    int exists = decoded ? persist_row_exists(r->persist, ev.coupon_id, ev.user_id) : 0;
-    if (exists < 0)
-        return CP_OK; /* MariaDB down: try again next pass */
-    if (decoded && !exists) {
-        char key[48];
-        int klen = event_key(&ev, key, sizeof key);
-        if (klen > 0 && outbox_add(r->outbox, r->conf->kafka_topic, key, (size_t)klen,
-                                   value->str, value->len, NULL, NULL) == CP_OK)
-            (*requeued)++;
-        log_info("pending issuance %s (coupon %" PRId64 ", user %" PRId64 ") produced again",
-                 ev.event_id, ev.coupon_id, ev.user_id);
-        return CP_OK; /* the entry goes when the event is persisted */
-    }
-    if (!decoded)
-        log_error("pending entry of coupon %" PRId64 " unreadable (%s); removed", coupon_id,
-                  reason ? reason : "?");
+    char f[24], v[96];
+    if (field->len == 0 || field->len >= sizeof f || value->len >= sizeof v ||
+        value->len < CP_EVENT_ID_HEX + 4 || value->str[CP_EVENT_ID_HEX] != ':')
+        return CP_ERR_INVALID;
+    memcpy(f, field->str, field->len);
+    f[field->len] = '\0';
+    memcpy(v, value->str, value->len);
+    v[value->len] = '\0';
+    memset(ev, 0, sizeof *ev);
+    memcpy(ev->event_id, v, CP_EVENT_ID_HEX);
+    ev->coupon_id = coupon_id;
+    ev->user_id = strtoll(f, NULL, 10);
+    char *rest = v + CP_EVENT_ID_HEX + 1, *end;
+    ev->sequence = strtoll(rest, &end, 10);
+    if (*end != ':')
+        return CP_ERR_INVALID;
+    ev->issued_at_ms = strtoll(end + 1, &end, 10);
+    if (*end != '\0' || ev->user_id <= 0 || ev->sequence <= 0)
+        return CP_ERR_INVALID;
+    return CP_OK;
+}
+
+static int hdel(redisContext *redis, int64_t coupon_id, const redisReply *field)
+{
     redisReply *d = redisCommand(redis, "HDEL coupon:{%" PRId64 "}:pending %b", coupon_id,
                                  field->str, field->len);
     if (d == NULL)
         return CP_ERR_UNAVAILABLE;
     freeReplyObject(d);
     return CP_OK;
+}
+
+/* One record: too young (leave it), persisted (drop it) or lost (produce again). */
+static int settle_record(struct reconciler *r, redisContext *redis, int64_t coupon_id,
+                         const redisReply *field, const redisReply *value, int *requeued)
+{
+    struct issue_event ev;
+    if (parse_record(coupon_id, field, value, &ev) != CP_OK) {
+        log_error("pending record of coupon %" PRId64 " unreadable; removed", coupon_id);
+        return hdel(redis, coupon_id, field);
+    }
+    if (timefmt_now_ms() - ev.issued_at_ms < r->after_ms)
+        return CP_OK;
+    int exists = persist_row_exists(r->persist, ev.coupon_id, ev.user_id);
+    if (exists < 0)
+        return CP_OK; /* MariaDB down: next pass */
+    if (exists)
+        return hdel(redis, coupon_id, field);
+    char json[CP_EVENT_MAX_BYTES], key[48];
+    int jlen = event_encode(&ev, json, sizeof json);
+    int klen = event_key(&ev, key, sizeof key);
+    if (jlen > 0 && klen > 0 &&
+        outbox_add(r->outbox, r->conf->kafka_topic, key, (size_t)klen, json, (size_t)jlen, NULL,
+                   NULL) == CP_OK) {
+        (*requeued)++;
+        log_warn("issuance %s (coupon %" PRId64 ", user %" PRId64 ") had no event in MariaDB "
+                 "after %lld ms; produced again",
+                 ev.event_id, ev.coupon_id, ev.user_id, (long long)r->after_ms);
+    }
+    return CP_OK; /* the record goes when the event is persisted */
 }
 
 static int reconcile_coupon(struct reconciler *r, redisContext *redis, int64_t coupon_id,
@@ -97,19 +141,9 @@ static int reconcile_coupon(struct reconciler *r, redisContext *redis, int64_t c
          i += 2)
         if (h->element[i]->type == REDIS_REPLY_STRING &&
             h->element[i + 1]->type == REDIS_REPLY_STRING)
-            rc = settle_entry(r, redis, coupon_id, h->element[i], h->element[i + 1], requeued);
+            rc = settle_record(r, redis, coupon_id, h->element[i], h->element[i + 1], requeued);
     freeReplyObject(h);
-    if (rc != CP_OK)
-        return rc;
-    char key[48], id[24];
-    snprintf(key, sizeof key, "coupon:{%" PRId64 "}:pending", coupon_id);
-    snprintf(id, sizeof id, "%" PRId64, coupon_id);
-    redisReply *u = redisCommand(redis, "EVAL %s 2 %s coupon:pending:index %s", unindex_script,
-                                 key, id);
-    if (u == NULL)
-        return CP_ERR_UNAVAILABLE;
-    freeReplyObject(u);
-    return CP_OK;
+    return rc;
 }
 
 int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile int *stop)
@@ -118,21 +152,31 @@ int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile in
     if (now < r->next_pass_ms || redis == NULL)
         return CP_OK;
     r->next_pass_ms = now + PASS_INTERVAL_MS;
-    redisReply *idx = redisCommand(redis, "SRANDMEMBER coupon:pending:index %d",
-                                   MAX_COUPONS_PER_PASS);
-    if (idx == NULL)
-        return CP_ERR_UNAVAILABLE;
-    int rc = CP_OK, requeued = 0;
-    for (size_t i = 0; idx->type == REDIS_REPLY_ARRAY && i < idx->elements && rc == CP_OK; i++) {
-        const redisReply *m = idx->element[i];
-        if (m->type != REDIS_REPLY_STRING)
-            continue;
-        int64_t coupon_id = strtoll(m->str, NULL, 10);
-        if (coupon_id > 0)
-            rc = reconcile_coupon(r, redis, coupon_id, &requeued);
+    size_t n = 0;
+    if (persist_recent_coupons(r->persist, r->ids, MAX_COUPONS, &n) != CP_OK)
+        return CP_OK; /* MariaDB down: next pass */
+    /* One pipelined HLEN per coupon, then a closer look only where something is left. */
+    for (size_t i = 0; i < n; i++)
+        if (redisAppendCommand(redis, "HLEN coupon:{%" PRId64 "}:pending", r->ids[i]) != REDIS_OK)
+            return CP_ERR_UNAVAILABLE;
+    long long *counts = calloc(n + 1, sizeof *counts);
+    int rc = CP_OK;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *rep = NULL;
+        if (redisGetReply(redis, (void **)&rep) != REDIS_OK) {
+            free(counts);
+            return CP_ERR_UNAVAILABLE;
+        }
+        if (counts != NULL && rep->type == REDIS_REPLY_INTEGER)
+            counts[i] = rep->integer;
+        freeReplyObject(rep);
     }
-    freeReplyObject(idx);
+    int requeued = 0;
+    for (size_t i = 0; counts != NULL && i < n && rc == CP_OK; i++)
+        if (counts[i] > 0)
+            rc = reconcile_coupon(r, redis, r->ids[i], &requeued);
+    free(counts);
     if (requeued > 0 && outbox_flush(r->outbox, stop) != CP_OK)
-        log_warn("re-produced pending events not yet acknowledged");
+        log_warn("re-produced issuance events not yet acknowledged");
     return rc;
 }

@@ -1,15 +1,18 @@
 /*
- * reconcile.h - settles issuances answered 202 PENDING (the Kafka outcome was
- * ambiguous when the worker gave up waiting).
+ * reconcile.h - settles issuance records left pending in Redis.
  *
- * The worker kept the reservation and recorded the event in
- * coupon:{ID}:pending (indexed by coupon:pending:index). Usually the event did
- * reach Kafka and the consumer's batch settles it. Every few seconds this
- * looks at entries older than reconcile_after_s: if the row is in MariaDB the
- * entry is removed; otherwise the same event (same eventId) is produced again,
- * which is harmless if the first copy surfaces later - persisting is
- * idempotent per (coupon, user). Coupons left without entries leave the index
- * (atomically, so a concurrent new entry is never orphaned). One thread.
+ * lua/issue.lua writes coupon:{ID}:pending[userId] = "<eventId>:<seq>:<issuedAtMs>"
+ * atomically with every reservation. The worker deletes it once Kafka
+ * acknowledged the event, and the consumer deletes it when it persists the
+ * event. A record older than reconcile_after_s therefore means the worker died,
+ * lost Redis' reply, or answered 202 because Kafka's outcome was unknown. For
+ * each such record: if the row is in MariaDB the record goes; otherwise the
+ * same event (same eventId) is produced again, which is harmless if the first
+ * copy surfaces later - persisting is idempotent per (coupon, user).
+ *
+ * Coupons to look at come from MariaDB (windows that ended less than a week
+ * ago), so no cross-coupon Redis key is needed and the scripts keep one hash
+ * tag per coupon (Redis Cluster). One thread; runs every few seconds.
  */
 #ifndef COUPON_RECONCILE_H
 #define COUPON_RECONCILE_H

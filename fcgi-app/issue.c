@@ -83,23 +83,25 @@ static int flag_get(struct app *app, int64_t coupon_id, char *flag)
 
 /* Reply of issue.lua: {code, sequence, issuedAtMs}. */
 static int run_issue_script(struct app_thread *t, int64_t coupon_id, int64_t user_id,
-                            long long out[3])
+                            const char *event_id, long long out[3])
 {
-    char keys[4][48], uid[24], nkeys[] = "4";
-    const char *argv[8];
-    size_t argvlen[8];
-    static const char *const suffix[4] = {"meta", "users", "seq", "free"};
+    char keys[5][48], uid[24], nkeys[] = "5";
+    const char *argv[10];
+    size_t argvlen[10];
+    static const char *const suffix[5] = {"meta", "users", "seq", "free", "pending"};
     argv[2] = nkeys;
     argvlen[2] = 1;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         int n = snprintf(keys[i], sizeof keys[i], "coupon:{%" PRId64 "}:%s", coupon_id, suffix[i]);
         argv[3 + i] = keys[i];
         argvlen[3 + i] = (size_t)n;
     }
-    argvlen[7] = (size_t)snprintf(uid, sizeof uid, "%" PRId64, user_id);
-    argv[7] = uid;
+    argvlen[8] = (size_t)snprintf(uid, sizeof uid, "%" PRId64, user_id);
+    argv[8] = uid;
+    argv[9] = event_id;
+    argvlen[9] = CP_EVENT_ID_HEX;
     argvlen[0] = argvlen[1] = 0;
-    redisReply *r = issue_run_script(t, t->issue_sha, lua_issue_script, 8, argv, argvlen);
+    redisReply *r = issue_run_script(t, t->issue_sha, lua_issue_script, 10, argv, argvlen);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
     int rc = CP_ERR_UNAVAILABLE;
@@ -119,20 +121,37 @@ static int run_issue_script(struct app_thread *t, int64_t coupon_id, int64_t use
 static int run_rollback_script(struct app_thread *t, int64_t coupon_id, int64_t user_id,
                                int64_t sequence)
 {
-    char users[48], free_key[48], uid[24], seq[24], nkeys[] = "2";
-    const char *argv[7] = {NULL, NULL, nkeys, users, free_key, uid, seq};
-    size_t argvlen[7] = {0, 0, 1, 0, 0, 0, 0};
+    char users[48], free_key[48], pending[48], uid[24], seq[24], nkeys[] = "3";
+    const char *argv[8] = {NULL, NULL, nkeys, users, free_key, pending, uid, seq};
+    size_t argvlen[8] = {0, 0, 1, 0, 0, 0, 0, 0};
     argvlen[3] = (size_t)snprintf(users, sizeof users, "coupon:{%" PRId64 "}:users", coupon_id);
     argvlen[4] = (size_t)snprintf(free_key, sizeof free_key, "coupon:{%" PRId64 "}:free",
                                   coupon_id);
-    argvlen[5] = (size_t)snprintf(uid, sizeof uid, "%" PRId64, user_id);
-    argvlen[6] = (size_t)snprintf(seq, sizeof seq, "%" PRId64, sequence);
-    redisReply *r = issue_run_script(t, t->rollback_sha, lua_rollback_script, 7, argv, argvlen);
+    argvlen[5] = (size_t)snprintf(pending, sizeof pending, "coupon:{%" PRId64 "}:pending",
+                                  coupon_id);
+    argvlen[6] = (size_t)snprintf(uid, sizeof uid, "%" PRId64, user_id);
+    argvlen[7] = (size_t)snprintf(seq, sizeof seq, "%" PRId64, sequence);
+    redisReply *r = issue_run_script(t, t->rollback_sha, lua_rollback_script, 8, argv, argvlen);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
     int rc = r->type == REDIS_REPLY_INTEGER ? CP_OK : CP_ERR_UNAVAILABLE;
     freeReplyObject(r);
     return rc;
+}
+
+/* Kafka has the event: the pending record issue.lua wrote is no longer needed. A
+ * failure is harmless - the consumer removes it when it persists the event. */
+static void clear_pending(struct app_thread *t, int64_t coupon_id, int64_t user_id)
+{
+    redisContext *r = app_redis(t);
+    if (r == NULL)
+        return;
+    redisReply *reply = redisCommand(r, "HDEL coupon:{%" PRId64 "}:pending %" PRId64, coupon_id,
+                                     user_id);
+    if (reply == NULL)
+        app_redis_failed(t);
+    else
+        freeReplyObject(reply);
 }
 
 /* coupon:{ID}:meta is missing: bring it from MariaDB unless that would be unsafe. */
@@ -173,33 +192,6 @@ static enum issue_kind reload_meta(struct app_thread *t, int64_t coupon_id, cons
     return ISSUE_ISSUED; /* meaning: retry the script */
 }
 
-static void record_pending(struct app_thread *t, const struct issue_event *ev, const char *json,
-                           size_t len)
-{
-    redisContext *r = app_redis(t);
-    if (r == NULL) {
-        log_error("pending issuance %s could not be recorded (redis down); the consumer "
-                  "settles it if the event landed",
-                  ev->event_id);
-        return;
-    }
-    /* One transaction: the reconciler removes a coupon from the index only when
-     * its pending hash is empty, so index and entry must appear together. */
-    redisAppendCommand(r, "MULTI");
-    redisAppendCommand(r, "SADD coupon:pending:index %" PRId64, ev->coupon_id);
-    redisAppendCommand(r, "HSET coupon:{%" PRId64 "}:pending %" PRId64 " %b", ev->coupon_id,
-                       ev->user_id, json, len);
-    redisAppendCommand(r, "EXEC");
-    for (int i = 0; i < 4; i++) {
-        redisReply *reply = NULL;
-        if (redisGetReply(r, (void **)&reply) != REDIS_OK) {
-            app_redis_failed(t);
-            return;
-        }
-        freeReplyObject(reply);
-    }
-}
-
 void issue_coupon(struct app_thread *t, int64_t coupon_id, int64_t user_id,
                   struct issue_result *out)
 {
@@ -220,9 +212,15 @@ void issue_coupon(struct app_thread *t, int64_t coupon_id, int64_t user_id,
         out->detail = "event log (Kafka) unavailable";
         return;
     }
+    struct issue_event ev = {.coupon_id = coupon_id, .user_id = user_id};
+    if (event_new_id(ev.event_id) != CP_OK) {
+        out->kind = ISSUE_UNAVAILABLE;
+        out->detail = "no randomness for the event id";
+        return;
+    }
     long long reply[3];
     for (int attempt = 0;; attempt++) {
-        if (run_issue_script(t, coupon_id, user_id, reply) != CP_OK) {
+        if (run_issue_script(t, coupon_id, user_id, ev.event_id, reply) != CP_OK) {
             out->kind = ISSUE_UNAVAILABLE;
             out->detail = "redis unavailable";
             return;
@@ -260,11 +258,11 @@ void issue_coupon(struct app_thread *t, int64_t coupon_id, int64_t user_id,
         return;
     }
 
-    struct issue_event ev = {.coupon_id = coupon_id, .user_id = user_id,
-                             .sequence = reply[1], .issued_at_ms = reply[2]};
+    ev.sequence = reply[1];
+    ev.issued_at_ms = reply[2];
     char json[CP_EVENT_MAX_BYTES], key[48];
     int jlen, klen;
-    if (event_new_id(ev.event_id) != CP_OK || (jlen = event_encode(&ev, json, sizeof json)) < 0 ||
+    if ((jlen = event_encode(&ev, json, sizeof json)) < 0 ||
         (klen = event_key(&ev, key, sizeof key)) < 0) {
         log_error("cannot build the event for coupon %" PRId64, coupon_id);
         (void)run_rollback_script(t, coupon_id, user_id, ev.sequence);
@@ -276,6 +274,7 @@ void issue_coupon(struct app_thread *t, int64_t coupon_id, int64_t user_id,
     out->issued_at_ms = ev.issued_at_ms;
     switch (producer_send_sync(app->producer, key, (size_t)klen, json, (size_t)jlen)) {
     case PRODUCER_DELIVERED:
+        clear_pending(t, coupon_id, user_id);
         metrics_add(app->metrics, M_ISSUED, 1);
         out->kind = ISSUE_ISSUED;
         return;
@@ -296,7 +295,10 @@ void issue_coupon(struct app_thread *t, int64_t coupon_id, int64_t user_id,
     case PRODUCER_POSSIBLY_PERSISTED:
         metrics_add(app->metrics, M_KAFKA_ERRORS, 1);
         metrics_add(app->metrics, M_PENDING, 1);
-        record_pending(t, &ev, json, (size_t)jlen);
+        /* issue.lua recorded it as pending already; the consumer settles it. */
+        log_warn("issuance %s (coupon %" PRId64 ", user %" PRId64 ") pending: Kafka's answer "
+                 "is unknown",
+                 ev.event_id, coupon_id, user_id);
         out->kind = ISSUE_PENDING;
         return;
     }

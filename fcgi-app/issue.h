@@ -5,14 +5,18 @@
  *   fast path : L1 flag says sold out / ended / not started / no such coupon
  *               (kept <= 1 s, cleared by invalidation) -> answer without Redis
  *   decide    : EVALSHA lua/issue.lua (window by Redis TIME, duplicate, stock,
- *               then record user + sequence) - one atomic step
+ *               then record user + sequence, and a pending record naming the
+ *               event id) - one atomic step
  *   meta miss : load the coupon from MariaDB, write coupon:{ID}:meta, retry;
  *               refused (503) when issuances exist but Redis lost their state
  *   durable   : produce {eventId,couponId,userId,sequence,issuedAt} and wait
- *               for the broker's ack -> 201
- *   NOT_PERSISTED      -> lua/rollback.lua, 503
- *   POSSIBLY_PERSISTED -> keep the reservation, record it in
- *               coupon:{ID}:pending for the consumer's reconciler, 202
+ *               for the broker's ack -> drop the pending record, 201
+ *   NOT_PERSISTED      -> lua/rollback.lua (reservation and pending record), 503
+ *   POSSIBLY_PERSISTED -> keep both, 202; the consumer settles the record
+ * Because the pending record is written with the reservation, a worker killed
+ * (or a Redis reply lost) between the decision and Kafka's acknowledgement
+ * leaves a record the consumer's reconciler re-produces: a reservation never
+ * stays without its event.
  * Thread-safe: uses only the calling thread's struct app_thread.
  */
 #ifndef COUPON_ISSUE_H

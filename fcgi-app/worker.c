@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,10 +31,8 @@ struct worker {
     pthread_t *threads;
 };
 
-static void on_wakeup(int sig)
-{
-    (void)sig; /* only interrupts accept(2) */
-}
+/* How long a blocked accept(2) waits before the thread looks at the stop flag. */
+#define ACCEPT_TIMEOUT_MS 250
 
 static void serve_one(struct app_thread *t, FCGX_Request *fcgi)
 {
@@ -86,7 +86,7 @@ static void *thread_main(void *arg)
     }
     t->app = &w->app;
     FCGX_Request fcgi;
-    if (FCGX_InitRequest(&fcgi, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+    if (FCGX_InitRequest(&fcgi, w->listen_fd, 0) != 0) {
         log_error("FCGX_InitRequest failed");
         free(t);
         return NULL;
@@ -94,11 +94,12 @@ static void *thread_main(void *arg)
     while (!atomic_load(&w->stopping)) {
         int rc = FCGX_Accept_r(&fcgi);
         if (rc < 0) {
-            if (atomic_load(&w->stopping) || rc == -EINTR || errno == EINTR)
-                continue;
-            log_warn("FCGX_Accept_r failed: %d", rc);
-            struct timespec pause = {0, 10 * 1000 * 1000};
-            nanosleep(&pause, NULL);
+            /* -EAGAIN: the accept timeout expired (see worker_run); look at the flag. */
+            if (rc != -EAGAIN && rc != -EWOULDBLOCK && !atomic_load(&w->stopping)) {
+                log_warn("FCGX_Accept_r failed: %d", rc);
+                struct timespec pause = {0, 10 * 1000 * 1000};
+                nanosleep(&pause, NULL);
+            }
             continue;
         }
         serve_one(t, &fcgi);
@@ -163,11 +164,18 @@ int worker_run(const struct cp_conf *conf, int listen_fd)
     sigaddset(&stop_set, SIGINT);
     sigaddset(&stop_set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_set, &old);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_wakeup; /* no SA_RESTART: accept(2) must return EINTR */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
+    /*
+     * accept(2) honours SO_RCVTIMEO: a thread blocked in it returns EAGAIN every
+     * ACCEPT_TIMEOUT_MS and sees the stop flag. No signal is ever sent to a
+     * thread, so no read or write of a request in flight can be interrupted.
+     * The option belongs to the listening socket every worker shares; setting the
+     * same value from each is harmless.
+     */
+    struct timeval accept_timeout = {0, ACCEPT_TIMEOUT_MS * 1000};
+    if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &accept_timeout,
+                   sizeof accept_timeout) != 0)
+        log_warn("SO_RCVTIMEO on the listening socket: %s; stopping may wait for a request",
+                 strerror(errno));
     signal(SIGPIPE, SIG_IGN);
 
     if (FCGX_Init() != 0) {
@@ -200,22 +208,8 @@ int worker_run(const struct cp_conf *conf, int listen_fd)
     }
     log_info("worker stopping: finishing requests in flight");
     atomic_store(&w.stopping, 1);
-    /* A thread between its stop check and accept(2) misses one signal: repeat
-     * until each has returned. */
-    for (int i = 0; i < started; i++) {
-        for (;;) {
-            pthread_kill(w.threads[i], SIGUSR1);
-            struct timespec deadline;
-            clock_gettime(CLOCK_REALTIME, &deadline);
-            deadline.tv_nsec += 100 * 1000 * 1000;
-            if (deadline.tv_nsec >= 1000000000L) {
-                deadline.tv_sec++;
-                deadline.tv_nsec -= 1000000000L;
-            }
-            if (pthread_timedjoin_np(w.threads[i], NULL, &deadline) == 0)
-                break;
-        }
-    }
+    for (int i = 0; i < started; i++)
+        pthread_join(w.threads[i], NULL);
     rc = 0;
 out:
     invalidator_stop(inv);

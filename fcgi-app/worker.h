@@ -6,9 +6,10 @@
  * MariaDB connections, threads - is created here, after fork. Each thread owns
  * a struct app_thread and loops FCGX_Accept_r -> dispatch -> FCGX_Finish_r, so a
  * request waiting on Redis or Kafka blocks one thread, not the process.
- * SIGTERM (or SIGINT) stops accepting: accept is interrupted with SIGUSR1
- * (FCGI_FAIL_ACCEPT_ON_INTR), requests in flight finish, the producer flushes,
- * and worker_run returns 0.
+ * SIGTERM (or SIGINT) stops accepting: threads blocked in accept(2) notice
+ * within the socket's accept timeout (SO_RCVTIMEO), requests in flight finish
+ * undisturbed (no signal reaches a request thread), the producer flushes, and
+ * worker_run returns 0.
  */
 #ifndef COUPON_WORKER_H
 #define COUPON_WORKER_H

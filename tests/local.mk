@@ -20,4 +20,5 @@ EXTRA_DIST += \
 	tests/integration/test_read_admin.py \
 	tests/integration/test_consumer.py \
 	tests/integration/test_rebuild.py \
-	tests/integration/test_bad_input.py
+	tests/integration/test_bad_input.py \
+	tests/integration/test_faults.py

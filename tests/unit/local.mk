@@ -8,7 +8,7 @@ UNIT_FCGIAPP_LIBS = $(FCGIAPP_LIBS) $(CUNIT_LIBS) -lpthread
 
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv \
 	tests/unit/test_event tests/unit/test_router tests/unit/test_producer \
-	tests/unit/test_lua tests/unit/test_lru
+	tests/unit/test_lua tests/unit/test_lru tests/unit/test_l2
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -36,9 +36,15 @@ tests_unit_test_producer_SOURCES = tests/unit/test_producer.c
 tests_unit_test_producer_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_producer_LDADD = $(UNIT_FCGIAPP_LIBS)
 
-tests_unit_test_lua_SOURCES = tests/unit/test_lua.c
+tests_unit_test_lua_SOURCES = tests/unit/test_lua.c tests/unit/redis_fixture.h \
+	tests/unit/redis_fixture.c
 tests_unit_test_lua_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_lua_LDADD = lua/libluascripts.a $(HIREDIS_LIBS) $(CUNIT_LIBS)
+
+tests_unit_test_l2_SOURCES = tests/unit/test_l2.c tests/unit/redis_fixture.h \
+	tests/unit/redis_fixture.c
+tests_unit_test_l2_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_l2_LDADD = cache/libcache.a $(HIREDIS_LIBS) $(CUNIT_LIBS) -lpthread
 
 tests_unit_test_lru_SOURCES = tests/unit/test_lru.c
 tests_unit_test_lru_CPPFLAGS = $(UNIT_CPPFLAGS)

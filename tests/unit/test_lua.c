@@ -12,74 +12,19 @@
  */
 #include "first.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <CUnit/Basic.h>
 #include <hiredis/hiredis.h>
 
 #include "lua_scripts.h"
+#include "redis_fixture.h"
 
-static char tmpdir[] = "/tmp/test_lua.XXXXXX";
-static char sock_path[256];
-static pid_t server_pid = -1;
 static redisContext *rc;
 static int64_t next_coupon = 1;
-
-static int redis_start(void)
-{
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
-    snprintf(sock_path, sizeof sock_path, "%s/redis.sock", tmpdir);
-    server_pid = fork();
-    if (server_pid < 0)
-        return -1;
-    if (server_pid == 0) {
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock_path,
-               "--save", "", "--appendonly", "no", "--dir", tmpdir, "--loglevel", "warning",
-               (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        struct timeval tv = {1, 0};
-        rc = redisConnectUnixWithTimeout(sock_path, tv);
-        if (rc != NULL && rc->err == 0)
-            return 0;
-        if (rc != NULL)
-            redisFree(rc);
-        rc = NULL;
-        int status;
-        if (waitpid(server_pid, &status, WNOHANG) == server_pid) {
-            server_pid = -1;
-            return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? 77 : -1;
-        }
-        struct timespec ts = {0, 25 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return -1;
-}
-
-static void redis_stop(void)
-{
-    if (rc != NULL)
-        redisFree(rc);
-    if (server_pid > 0) {
-        kill(server_pid, SIGTERM);
-        waitpid(server_pid, NULL, 0);
-    }
-    char path[300];
-    snprintf(path, sizeof path, "%s/redis.sock", tmpdir);
-    unlink(path);
-    rmdir(tmpdir);
-}
 
 static int64_t redis_now_ms(void)
 {
@@ -104,14 +49,16 @@ static int64_t coupon_with_meta(int64_t total, int64_t start_offset_ms, int64_t 
     return id;
 }
 
-/* Runs issue.lua; reply {code, sequence, issuedAtMs} into out. */
+/* Runs issue.lua (event id derived from the user); reply {code, sequence, issuedAtMs}. */
 static void run_issue(int64_t coupon, int64_t user, long long out[3])
 {
+    char event_id[33];
+    snprintf(event_id, sizeof event_id, "%032" PRIx64, (uint64_t)user);
     redisReply *r = redisCommand(
         rc,
-        "EVAL %s 4 coupon:{%" PRId64 "}:meta coupon:{%" PRId64 "}:users coupon:{%" PRId64
-        "}:seq coupon:{%" PRId64 "}:free %" PRId64,
-        lua_issue_script, coupon, coupon, coupon, coupon, user);
+        "EVAL %s 5 coupon:{%" PRId64 "}:meta coupon:{%" PRId64 "}:users coupon:{%" PRId64
+        "}:seq coupon:{%" PRId64 "}:free coupon:{%" PRId64 "}:pending %" PRId64 " %s",
+        lua_issue_script, coupon, coupon, coupon, coupon, coupon, user, event_id);
     CU_ASSERT_FATAL(r != NULL);
     CU_ASSERT_FATAL(r->type == REDIS_REPLY_ARRAY && r->elements == 3);
     for (int i = 0; i < 3; i++) {
@@ -124,9 +71,18 @@ static void run_issue(int64_t coupon, int64_t user, long long out[3])
 static long long run_rollback(int64_t coupon, int64_t user, long long sequence)
 {
     redisReply *r = redisCommand(rc,
-                                 "EVAL %s 2 coupon:{%" PRId64 "}:users coupon:{%" PRId64
-                                 "}:free %" PRId64 " %lld",
-                                 lua_rollback_script, coupon, coupon, user, sequence);
+                                 "EVAL %s 3 coupon:{%" PRId64 "}:users coupon:{%" PRId64
+                                 "}:free coupon:{%" PRId64 "}:pending %" PRId64 " %lld",
+                                 lua_rollback_script, coupon, coupon, coupon, user, sequence);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static long long hlen_pending(int64_t coupon)
+{
+    redisReply *r = redisCommand(rc, "HLEN coupon:{%" PRId64 "}:pending", coupon);
     CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_INTEGER);
     long long v = r->integer;
     freeReplyObject(r);
@@ -161,6 +117,12 @@ static void issue_records_user_with_sequence_and_redis_time(void)
     CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_INTEGER);
     CU_ASSERT_EQUAL(r->integer, -1); /* issuance state never expires */
     freeReplyObject(r);
+    /* The pending record names the event, written in the same atomic step. */
+    r = redisCommand(rc, "HGET coupon:{%" PRId64 "}:pending 7", c);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_STRING);
+    snprintf(want, sizeof want, "%032x:1:%lld", 7, out[2]);
+    CU_ASSERT_STRING_EQUAL(r->str, want);
+    freeReplyObject(r);
 }
 
 static void issue_duplicate_returns_the_first_issuance(void)
@@ -190,6 +152,7 @@ static void issue_sold_out_after_exactly_total(void)
     run_issue(c, 1, out); /* a holder asking again is told duplicate, not sold out */
     CU_ASSERT_EQUAL(out[0], -2);
     CU_ASSERT_EQUAL(hlen_users(c), 2);
+    CU_ASSERT_EQUAL(hlen_pending(c), 2); /* only the two accepted claims */
 }
 
 static void issue_refuses_outside_the_window(void)
@@ -206,6 +169,7 @@ static void issue_refuses_outside_the_window(void)
     run_issue(ended_now, 1, out);
     CU_ASSERT_EQUAL(out[0], -5);
     CU_ASSERT_EQUAL(hlen_users(early) + hlen_users(late) + hlen_users(ended_now), 0);
+    CU_ASSERT_EQUAL(hlen_pending(early) + hlen_pending(late) + hlen_pending(ended_now), 0);
 }
 
 static void issue_unlimited_never_sells_out(void)
@@ -248,8 +212,10 @@ static void rollback_returns_stock_and_the_sequence_is_reused(void)
     run_issue(c, 2, b);
     run_issue(c, 3, x);
     CU_ASSERT_EQUAL(x[0], -3);
+    CU_ASSERT_EQUAL(hlen_pending(c), 2);
     CU_ASSERT_EQUAL(run_rollback(c, 1, a[1]), 1);
     CU_ASSERT_EQUAL(hlen_users(c), 1);
+    CU_ASSERT_EQUAL(hlen_pending(c), 1); /* the record went with the reservation */
     run_issue(c, 3, x);
     CU_ASSERT_EQUAL(x[0], 1);
     CU_ASSERT_EQUAL(x[1], a[1]); /* numbering stays within 1..total */
@@ -317,14 +283,14 @@ int main(void)
          rollback_of_a_missing_or_foreign_reservation_changes_nothing},
         {"restore_merges_idempotently_and_raises_seq", restore_merges_idempotently_and_raises_seq},
     };
-    int started = redis_start();
+    int started = redis_fixture_start();
     if (started == 77) {
         fprintf(stderr, "redis-server not found: skipped\n");
         return 77;
     }
-    if (started != 0) {
-        fprintf(stderr, "could not start redis-server: %s\n", strerror(errno));
-        redis_stop();
+    if (started != 0 || (rc = redis_fixture_connect()) == NULL) {
+        fprintf(stderr, "could not start redis-server\n");
+        redis_fixture_stop();
         return 2;
     }
     int failures = 1;
@@ -342,6 +308,7 @@ int main(void)
 out_registry:
     CU_cleanup_registry();
 out:
-    redis_stop();
+    redisFree(rc);
+    redis_fixture_stop();
     return failures == 0 ? 0 : 1;
 }
