@@ -52,6 +52,9 @@ tests_unit_test_lru_LDADD = cache/libcache.a $(CUNIT_LIBS) -lpthread
 
 # The threaded LRU test again under helgrind (data races, lock order), and the unit
 # tests under memcheck. Both need the programs built first (test order in TESTS).
+# (Not in a sanitizer build: valgrind cannot run ASan-instrumented programs.)
+if !ENABLE_SANITIZERS
 TESTS += tests/unit/lru-helgrind.sh tests/unit/memcheck.sh
+endif
 EXTRA_DIST += tests/unit/lru-helgrind.sh tests/unit/memcheck.sh
 CLEANFILES += tests/unit/*.memcheck.out
