@@ -134,6 +134,20 @@ void admin_create_handle(struct app_thread *t, const struct http_request *req,
 }
 
 /* Runs meta_update.lua: 1 written, 0 refused (*issued holders), or a negative error. */
+/* The answer to a failed coupon_store lookup: the coupon is unknown, or MariaDB
+ * failed (the connection is then dropped so the next request reconnects). */
+static void answer_lookup_failure(struct app_thread *t, struct http_response *resp,
+                                  int64_t coupon_id, int rc)
+{
+    if (rc == CP_ERR_NOT_FOUND) {
+        problem_set(resp, PROBLEM_COUPON_NOT_EXIST, "coupon %" PRId64 " does not exist",
+                    coupon_id);
+        return;
+    }
+    app_db_failed(t);
+    problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+}
+
 static int meta_update(struct app_thread *t, const struct coupon *c, int64_t *issued)
 {
     char meta[48], users[48], total[24], start[24], end[24], nkeys[] = "2";
@@ -174,14 +188,8 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
     }
     struct coupon old, c;
     int rc = coupon_store_get(db, coupon_id, &old);
-    if (rc == CP_ERR_NOT_FOUND) {
-        problem_set(resp, PROBLEM_COUPON_NOT_EXIST, "coupon %" PRId64 " does not exist",
-                    coupon_id);
-        return;
-    }
     if (rc != CP_OK) {
-        app_db_failed(t);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        answer_lookup_failure(t, resp, coupon_id, rc);
         return;
     }
     c = old;
@@ -253,14 +261,8 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
     int rc = coupon_store_get(db, coupon_id, &c);
     if (rc == CP_OK)
         rc = coupon_store_count_issues(db, coupon_id, &persisted);
-    if (rc == CP_ERR_NOT_FOUND) {
-        problem_set(resp, PROBLEM_COUPON_NOT_EXIST, "coupon %" PRId64 " does not exist",
-                    coupon_id);
-        return;
-    }
     if (rc != CP_OK) {
-        app_db_failed(t);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        answer_lookup_failure(t, resp, coupon_id, rc);
         return;
     }
     redisReply *users = redisCommand(r, "HLEN coupon:{%" PRId64 "}:users", coupon_id);

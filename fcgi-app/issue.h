@@ -11,8 +11,12 @@
  *               refused (503) when issuances exist but Redis lost their state
  *   durable   : produce {eventId,couponId,userId,sequence,issuedAt} and wait
  *               for the broker's ack -> drop the pending record, 201
- *   NOT_PERSISTED      -> lua/rollback.lua (reservation and pending record), 503
- *   POSSIBLY_PERSISTED -> keep both, 202; the consumer settles the record
+ *   NOT_PERSISTED      -> lua/rollback.lua (reservation and pending record), 503;
+ *                         only when the produce was refused up front or by the broker
+ *   POSSIBLY_PERSISTED -> keep both, 202; the consumer settles the record. Every
+ *                         local failure (a time-out above all) lands here: a
+ *                         rollback of an event Kafka did get would oversell
+ *   Kafka known down   -> 503 before issue.lua runs: nothing reserved
  * Because the pending record is written with the reservation, a worker killed
  * (or a Redis reply lost) between the decision and Kafka's acknowledgement
  * leaves a record the consumer's reconciler re-produces: a reservation never

@@ -24,8 +24,8 @@ struct producer;
 
 enum producer_outcome {
     PRODUCER_DELIVERED,          /* acknowledged by the broker: durable */
-    PRODUCER_NOT_PERSISTED,      /* certainly not written: safe to roll back */
-    PRODUCER_POSSIBLY_PERSISTED, /* unknown: keep, mark pending, reconcile */
+    PRODUCER_NOT_PERSISTED,      /* refused up front or by the broker: roll back */
+    PRODUCER_POSSIBLY_PERSISTED, /* any local failure (time-out...): keep, 202 */
 };
 
 /* Returns NULL and fills errbuf on failure. */

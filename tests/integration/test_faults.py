@@ -6,6 +6,7 @@ sale answers 503 (with Retry-After) during the gap, never a 201 that is later lo
 The consumer being SIGKILLed mid-batch is covered by test_consumer; a worker SIGKILLed
 without issuing load by test_process."""
 
+import json
 import os
 import signal
 import threading
@@ -78,6 +79,30 @@ class Sale:
             return {u for u, s in self.results if s == status}
 
 
+def explain_gap(cid):
+    """Where Redis, Kafka and MariaDB disagree about coupon CID: which users each holds."""
+    holders = {int(u) for u in harness.redis("HKEYS", "coupon:{%d}:users" % cid)}
+    rows = {int(r[0]) for r in harness.sql(
+        "SELECT user_id FROM coupon_issue WHERE coupon_id = %d" % cid)}
+    events = {}
+    for m in harness.kafka_messages("coupon.issue"):
+        try:
+            ev = json.loads(m["value"])
+        except (TypeError, ValueError):
+            continue
+        if ev.get("couponId") == cid:
+            events.setdefault(int(ev.get("userId")), []).append(
+                (m["partition"], m["offset"]))
+    dlq = [m for m in harness.kafka_messages("coupon.issue.dlq")
+           if '"couponId":%d,' % cid in (m["value"] or "")]
+    only_redis = sorted(holders - rows)
+    only_rows = sorted(rows - holders)
+    return ("Redis %d, rows %d, users with events %d, DLQ %d; in Redis without a row: %s "
+            "(their events: %s); rows not in Redis: %s" % (
+                len(holders), len(rows), len(events), len(dlq), only_redis[:10],
+                [events.get(u) for u in only_redis[:10]], only_rows[:10]))
+
+
 def audit(test, sale, stock):
     cid = sale.cid
     harness.wait_until(lambda: harness.redis("HLEN", "coupon:{%d}:pending" % cid) == 0,
@@ -87,8 +112,11 @@ def audit(test, sale, stock):
     def caught_up():
         return int(harness.sql("SELECT COUNT(*) FROM coupon_issue WHERE coupon_id = %d"
                                % cid)[0][0]) == redis_count
-    harness.wait_until(caught_up, timeout=90, interval=0.5,
-                       message="MariaDB rows == Redis count (%d)" % redis_count)
+    try:
+        harness.wait_until(caught_up, timeout=90, interval=0.5,
+                           message="MariaDB rows == Redis count (%d)" % redis_count)
+    except AssertionError as e:
+        raise AssertionError("%s; %s" % (e, explain_gap(cid))) from None
     rows, distinct, quantity = harness.sql(
         "SELECT COUNT(*), COUNT(DISTINCT user_id), (SELECT issued_quantity FROM coupon "
         "WHERE id = %d) FROM coupon_issue WHERE coupon_id = %d" % (cid, cid))[0]

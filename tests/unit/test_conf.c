@@ -12,6 +12,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "unit_main.h"
+
 #include "conf.h"
 #include "cp_err.h"
 
@@ -337,10 +339,7 @@ static void conf_dump_lists_every_key_once(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const struct unit_case tests[] = {
         {"conf_defaults_fill_every_documented_key", conf_defaults_fill_every_documented_key},
         {"conf_load_without_file_gives_defaults", conf_load_without_file_gives_defaults},
         {"conf_file_skips_comments_and_blank_lines", conf_file_skips_comments_and_blank_lines},
@@ -359,21 +358,5 @@ int main(void)
         {"conf_dump_masks_secrets", conf_dump_masks_secrets},
         {"conf_dump_lists_every_key_once", conf_dump_lists_every_key_once},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    CU_pSuite suite = CU_add_suite("conf", suite_init, NULL);
-    if (suite == NULL)
-        goto fail;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-            goto fail;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    if (CU_basic_run_tests() != CUE_SUCCESS)
-        goto fail;
-    unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failed == 0 ? 0 : 1;
-fail:
-    CU_cleanup_registry();
-    return 2;
+    return unit_run_suite("conf", suite_init, UNIT_CASES(tests));
 }

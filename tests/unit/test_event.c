@@ -12,6 +12,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "unit_main.h"
+
 #include "cp_err.h"
 #include "cp_limits.h"
 #include "event.h"
@@ -249,10 +251,7 @@ static void event_encode_issued_writes_the_downstream_value(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const struct unit_case tests[] = {
         {"event_encode_then_decode_round_trips", event_encode_then_decode_round_trips},
         {"event_encode_writes_the_documented_json", event_encode_writes_the_documented_json},
         {"event_encode_of_the_largest_event_fits_the_limit",
@@ -267,21 +266,5 @@ int main(void)
         {"event_encode_issued_writes_the_downstream_value",
          event_encode_issued_writes_the_downstream_value},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    CU_pSuite suite = CU_add_suite("event", NULL, NULL);
-    if (suite == NULL)
-        goto fail;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-            goto fail;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    if (CU_basic_run_tests() != CUE_SUCCESS)
-        goto fail;
-    unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failed == 0 ? 0 : 1;
-fail:
-    CU_cleanup_registry();
-    return 2;
+    return unit_run_suite("event", NULL, UNIT_CASES(tests));
 }

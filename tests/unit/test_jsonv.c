@@ -13,6 +13,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "unit_main.h"
+
 #include "cp_err.h"
 #include "cp_limits.h"
 #include "jsonv.h"
@@ -460,10 +462,7 @@ static void jsonv_utf8_chars_validates_and_counts(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const struct unit_case tests[] = {
         {"jsonv_body_table", jsonv_body_table},
         {"jsonv_member_count_is_limited", jsonv_member_count_is_limited},
         {"jsonv_reason_may_be_null", jsonv_reason_may_be_null},
@@ -478,22 +477,7 @@ int main(void)
          jsonv_only_keys_reports_the_unknown_member},
         {"jsonv_utf8_chars_validates_and_counts", jsonv_utf8_chars_validates_and_counts},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    CU_pSuite suite = CU_add_suite("jsonv", NULL, NULL);
-    if (suite == NULL)
-        goto fail;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-            goto fail;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    if (CU_basic_run_tests() != CUE_SUCCESS)
-        goto fail;
+    int status = unit_run_suite("jsonv", NULL, UNIT_CASES(tests));
     fprintf(stdout, "jsonv body table: %zu rows\n", sizeof body_rows / sizeof body_rows[0]);
-    unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failed == 0 ? 0 : 1;
-fail:
-    CU_cleanup_registry();
-    return 2;
+    return status;
 }

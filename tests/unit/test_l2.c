@@ -15,6 +15,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "unit_main.h"
+
 #include "cp_err.h"
 #include "l2.h"
 #include "redis_fixture.h"
@@ -228,10 +230,7 @@ static void without_redis_the_loader_serves(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const struct unit_case tests[] = {
         {"hit_after_load", hit_after_load},
         {"one_load_for_200_readers_in_one_process", one_load_for_200_readers_in_one_process},
         {"one_load_across_two_instances", one_load_across_two_instances},
@@ -250,21 +249,7 @@ int main(void)
         redis_fixture_stop();
         return 2;
     }
-    int failures = 1;
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        goto out;
-    CU_pSuite suite = CU_add_suite("l2", NULL, NULL);
-    if (suite == NULL)
-        goto out_registry;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-            goto out_registry;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    if (CU_basic_run_tests() == CUE_SUCCESS)
-        failures = (int)CU_get_number_of_failures();
-out_registry:
-    CU_cleanup_registry();
-out:
+    int status = unit_run_suite("l2", NULL, UNIT_CASES(tests));
     redis_fixture_stop();
-    return failures == 0 ? 0 : 1;
+    return status;
 }

@@ -13,6 +13,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "unit_main.h"
+
 #include "cp_err.h"
 #include "lru.h"
 
@@ -247,10 +249,7 @@ static void threads_keep_the_structure_consistent(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const struct unit_case tests[] = {
         {"evicts_the_least_recently_used", evicts_the_least_recently_used},
         {"expires_after_ttl", expires_after_ttl},
         {"update_in_place_refreshes_value_and_expiry", update_in_place_refreshes_value_and_expiry},
@@ -260,19 +259,5 @@ int main(void)
         {"binary_keys_and_invalid_config", binary_keys_and_invalid_config},
         {"threads_keep_the_structure_consistent", threads_keep_the_structure_consistent},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    int failures = 1;
-    CU_pSuite suite = CU_add_suite("lru", NULL, NULL);
-    if (suite == NULL)
-        goto out;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-            goto out;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    if (CU_basic_run_tests() == CUE_SUCCESS)
-        failures = (int)CU_get_number_of_failures();
-out:
-    CU_cleanup_registry();
-    return failures == 0 ? 0 : 1;
+    return unit_run_suite("lru", NULL, UNIT_CASES(tests));
 }

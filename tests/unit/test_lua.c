@@ -18,6 +18,8 @@
 #include <string.h>
 
 #include <CUnit/Basic.h>
+
+#include "unit_main.h"
 #include <hiredis/hiredis.h>
 
 #include "lua_scripts.h"
@@ -264,10 +266,7 @@ static void restore_merges_idempotently_and_raises_seq(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const struct unit_case tests[] = {
         {"issue_records_user_with_sequence_and_redis_time",
          issue_records_user_with_sequence_and_redis_time},
         {"issue_duplicate_returns_the_first_issuance", issue_duplicate_returns_the_first_issuance},
@@ -293,22 +292,8 @@ int main(void)
         redis_fixture_stop();
         return 2;
     }
-    int failures = 1;
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        goto out;
-    CU_pSuite suite = CU_add_suite("lua", NULL, NULL);
-    if (suite == NULL)
-        goto out_registry;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-            goto out_registry;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    if (CU_basic_run_tests() == CUE_SUCCESS)
-        failures = (int)CU_get_number_of_failures();
-out_registry:
-    CU_cleanup_registry();
-out:
+    int status = unit_run_suite("lua", NULL, UNIT_CASES(tests));
     redisFree(rc);
     redis_fixture_stop();
-    return failures == 0 ? 0 : 1;
+    return status;
 }

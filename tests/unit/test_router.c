@@ -21,6 +21,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "unit_main.h"
+
 #include "app.h"
 #include "cp_err.h"
 #include "http.h"
@@ -616,10 +618,7 @@ static void problem_codes_and_statuses_are_stable(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const struct unit_case tests[] = {
         {"router_rejects_each_bad_request_with_its_problem",
          router_rejects_each_bad_request_with_its_problem},
         {"router_reports_the_route_for_metrics", router_reports_the_route_for_metrics},
@@ -634,21 +633,5 @@ int main(void)
         {"problem_codes_and_statuses_are_stable", problem_codes_and_statuses_are_stable},
     };
     test_thread.app = &test_app;
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    CU_pSuite suite = CU_add_suite("router", NULL, NULL);
-    if (suite == NULL)
-        goto fail;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-            goto fail;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    if (CU_basic_run_tests() != CUE_SUCCESS)
-        goto fail;
-    unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failed == 0 ? 0 : 1;
-fail:
-    CU_cleanup_registry();
-    return 2;
+    return unit_run_suite("router", NULL, UNIT_CASES(tests));
 }

@@ -10,6 +10,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "unit_main.h"
+
 #include "cp_err.h"
 #include "timefmt.h"
 
@@ -273,10 +275,7 @@ static void timefmt_now_is_plausible(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const struct unit_case tests[] = {
         {"timefmt_formats_utc_with_milliseconds", timefmt_formats_utc_with_milliseconds},
         {"timefmt_round_trips_many_instants", timefmt_round_trips_many_instants},
         {"timefmt_format_reports_a_small_buffer", timefmt_format_reports_a_small_buffer},
@@ -290,21 +289,5 @@ int main(void)
         {"timefmt_parses_exactly_len_bytes", timefmt_parses_exactly_len_bytes},
         {"timefmt_now_is_plausible", timefmt_now_is_plausible},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    CU_pSuite suite = CU_add_suite("timefmt", NULL, NULL);
-    if (suite == NULL)
-        goto fail;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-            goto fail;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    if (CU_basic_run_tests() != CUE_SUCCESS)
-        goto fail;
-    unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failed == 0 ? 0 : 1;
-fail:
-    CU_cleanup_registry();
-    return 2;
+    return unit_run_suite("timefmt", NULL, UNIT_CASES(tests));
 }
