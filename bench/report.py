@@ -332,6 +332,16 @@ def markdown(doc, chart):
                                                              d["issued_quantity"])),
                      ("complete", "yes" if d["complete"] else "**no**")):
             L.append("| %s | %s |" % (k, v))
+        st = d.get("steps") or {}
+        if st.get("batches"):
+            L.append("| batches (average size) | %s (%s) |" % (
+                fmt_int(st["batches"]), fmt_int(round(d["rows"] / st["batches"]))))
+            for key, what in (("persist_s", "MariaDB transaction (decode, insert, commit)"),
+                              ("publish_s", "waiting for coupon.issued acknowledgements"),
+                              ("settle_s", "pending records (Redis HDEL)"),
+                              ("offset_commit_s", "offset commit")):
+                if key in st:
+                    L.append("| time in step: %s (s) | %s |" % (what, st[key]))
         L.append("")
     rss = doc.get("rss", {})
     if rss:

@@ -29,7 +29,7 @@ struct key_desc {
 static const struct key_desc keys[] = {
     STR(listen, "unix:/tmp/coupon-fcgi.sock"),
     INT(workers, "0", 0, 256),
-    INT(threads, "16", 1, 1024),
+    INT(threads, "64", 1, 1024),
     STR(metrics_path, "/dev/shm/coupon-fcgi.metrics"),
     SECRET(admin_token, ""),
     INT(max_body_bytes, "4096", 64, CP_MAX_BODY_BYTES),

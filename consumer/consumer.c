@@ -77,11 +77,16 @@ struct consumer {
     int64_t reassign_at; /* monotonic ms; 0 = none due */
 };
 
-static int64_t now_ms(void)
+static int64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_ms(void)
+{
+    return now_us() / 1000;
 }
 
 static void batch_clear(struct batch *b)
@@ -301,25 +306,69 @@ static void add_dlq(struct consumer *c, const rd_kafka_message_t *m, const char 
              m->partition, m->offset, reason);
 }
 
+/* Users per HDEL command: bounds one command's size, not the round trips. */
+#define SETTLE_CHUNK 512
+
+static int cmp_item_coupon(const void *a, const void *b)
+{
+    const struct persist_item *x = *(const struct persist_item *const *)a;
+    const struct persist_item *y = *(const struct persist_item *const *)b;
+    return (x->ev.coupon_id > y->ev.coupon_id) - (x->ev.coupon_id < y->ev.coupon_id);
+}
+
+/* Queues `HDEL coupon:{ID}:pending user...` for items[0..n), all of one coupon. */
+static int append_settle(redisContext *r, const struct persist_item *const *items, size_t n)
+{
+    const char *argv[SETTLE_CHUNK + 2];
+    size_t argvlen[SETTLE_CHUNK + 2];
+    char key[48], users[SETTLE_CHUNK][24];
+    int klen = snprintf(key, sizeof key, "coupon:{%" PRId64 "}:pending", items[0]->ev.coupon_id);
+    if (klen < 0 || (size_t)klen >= sizeof key)
+        return CP_ERR_INTERNAL;
+    argv[0] = "HDEL";
+    argvlen[0] = 4;
+    argv[1] = key;
+    argvlen[1] = (size_t)klen;
+    for (size_t i = 0; i < n; i++) {
+        int ulen = snprintf(users[i], sizeof users[i], "%" PRId64, items[i]->ev.user_id);
+        argv[i + 2] = users[i];
+        argvlen[i + 2] = (size_t)ulen;
+    }
+    return redisAppendCommandArgv(r, (int)n + 2, argv, argvlen) == REDIS_OK ? CP_OK
+                                                                            : CP_ERR_UNAVAILABLE;
+}
+
 /*
  * Drops the pending records of the persisted events (issue.lua writes one with
  * every reservation; the worker removes it on Kafka's ack, this is the backstop
- * for a worker that died or answered 202). Pipelined: one round trip per batch.
+ * for a worker that died or answered 202). One HDEL per coupon and chunk,
+ * pipelined: one round trip per batch, and Redis parses a few commands rather
+ * than one per event.
  */
 static void settle_pending(struct consumer *c, const struct persist_item *items, size_t n)
 {
     redisContext *r = consumer_redis(c);
     if (r == NULL)
         return; /* the reconciler settles them later */
+    const struct persist_item **sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (sorted == NULL)
+        return; /* the reconciler settles them later */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].outcome != PERSIST_UNKNOWN_COUPON)
+            sorted[m++] = &items[i];
+    qsort(sorted, m, sizeof *sorted, cmp_item_coupon);
     size_t sent = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (items[i].outcome == PERSIST_UNKNOWN_COUPON)
-            continue;
-        if (redisAppendCommand(r, "HDEL coupon:{%" PRId64 "}:pending %" PRId64,
-                               items[i].ev.coupon_id, items[i].ev.user_id) != REDIS_OK)
+    for (size_t i = 0; i < m;) {
+        size_t j = i + 1;
+        while (j < m && j - i < SETTLE_CHUNK && sorted[j]->ev.coupon_id == sorted[i]->ev.coupon_id)
+            j++;
+        if (append_settle(r, sorted + i, j - i) != CP_OK)
             break;
         sent++;
+        i = j;
     }
+    free(sorted);
     for (size_t i = 0; i < sent; i++) {
         redisReply *rep = NULL;
         if (redisGetReply(r, (void **)&rep) != REDIS_OK) {
@@ -419,7 +468,7 @@ static void process(struct consumer *c)
 {
     const char **reasons = NULL;
     size_t n = 0;
-    int64_t backoff = 100, persisted_at = 0;
+    int64_t backoff = 100, persisted_at = 0, t_start = now_us();
     for (;;) {
         if (c->batch.n == 0)
             goto out;
@@ -450,13 +499,21 @@ static void process(struct consumer *c)
                                                                  : backoff * 2;
     }
     set_paused(c, 0);
+    int64_t t_persisted = now_us();
     uint64_t inserted = queue_downstream(c, n, reasons, persisted_at);
     if (outbox_flush(c->outbox, &stop_requested) != CP_OK) {
         log_warn("stopping before downstream events were acknowledged: batch not committed");
         goto out;
     }
+    int64_t t_published = now_us();
     settle_pending(c, c->items, n);
+    int64_t t_settled = now_us();
     commit_offsets(c);
+    int64_t t_committed = now_us();
+    report_add(c->report, REPORT_PERSIST_US, (uint64_t)(t_persisted - t_start));
+    report_add(c->report, REPORT_PUBLISH_US, (uint64_t)(t_published - t_persisted));
+    report_add(c->report, REPORT_SETTLE_US, (uint64_t)(t_settled - t_published));
+    report_add(c->report, REPORT_COMMIT_US, (uint64_t)(t_committed - t_settled));
     report_add(c->report, REPORT_EVENTS, c->batch.n);
     report_add(c->report, REPORT_BATCHES, 1);
     report_add(c->report, REPORT_INSERTED, inserted);

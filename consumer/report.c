@@ -87,7 +87,12 @@ int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
                                         "coupon_consumer_rows_inserted_total",
                                         "coupon_consumer_dlq_total",
                                         "coupon_consumer_db_retries_total",
-                                        "coupon_consumer_batch_size_last"};
+                                        "coupon_consumer_batch_size_last",
+                                        "coupon_consumer_persist_microseconds_total",
+                                        "coupon_consumer_publish_microseconds_total",
+                                        "coupon_consumer_settle_microseconds_total",
+                                        "coupon_consumer_offset_commit_microseconds_total"};
+    _Static_assert(sizeof names / sizeof names[0] == REPORT_COUNT_, "a name per counter");
     char fields[MAX_FIELDS][96], values[MAX_FIELDS][32], key[160];
     const char *argv[2 + 2 * MAX_FIELDS];
     size_t argvlen[2 + 2 * MAX_FIELDS];

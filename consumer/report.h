@@ -8,7 +8,9 @@
  * coupon-fcgi merges every live instance into its /metrics output with an
  * `instance` label. That keeps one scrape target and no hand-written HTTP
  * server in the consumer. Samples: events, batches, rows inserted, duplicates,
- * unknown coupons, DLQ, DB errors and retries (counters), last batch size,
+ * unknown coupons, DLQ, DB errors and retries (counters), time spent in each
+ * step of a batch (MariaDB transaction, coupon.issued acknowledgements, pending
+ * records, offset commit; counters in microseconds), last batch size,
  * events per second over the last interval, and lag per partition (gauges).
  * One thread.
  */
@@ -24,7 +26,9 @@
 
 enum report_counter {
     REPORT_EVENTS, REPORT_BATCHES, REPORT_INSERTED, REPORT_DLQ, REPORT_DB_RETRIES,
-    REPORT_BATCH_SIZE_LAST, REPORT_COUNT_
+    REPORT_BATCH_SIZE_LAST,
+    /* Where a batch's time goes, summed over batches (microseconds). */
+    REPORT_PERSIST_US, REPORT_PUBLISH_US, REPORT_SETTLE_US, REPORT_COMMIT_US, REPORT_COUNT_
 };
 
 struct report;

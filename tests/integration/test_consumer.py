@@ -6,6 +6,7 @@ coupon.issue (as the issue path would) for coupons inserted with SQL."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -64,6 +65,23 @@ def issued_events(coupon_id):
 
 def running_consumers():
     return [p for p in os.listdir(harness.env["PID_DIR"]) if p.startswith("consumer-")]
+
+
+def only_consumer_pid():
+    names = running_consumers()
+    assert len(names) == 1, names
+    return harness._pidfile_pid(os.path.join(harness.env["PID_DIR"], names[0]))
+
+
+def consumer_samples(pid):
+    """{name: value} of the unlabelled coupon_consumer_* samples that GET /metrics shows
+    for the consumer process PID (instance "<host>-<pid>")."""
+    out = {}
+    for line in harness.http("GET", "/metrics").text.splitlines():
+        m = re.match(r'^(coupon_consumer_\w+)\{instance="[^"]*-(\d+)"\} (\S+)$', line)
+        if m and int(m.group(2)) == pid:
+            out[m.group(1)] = float(m.group(3))
+    return out
 
 
 class ConsumerSuite(unittest.TestCase):
@@ -134,6 +152,7 @@ class ConsumerSuite(unittest.TestCase):
                ("poison:%s:3" % tag, json.dumps({"eventId": tag, "couponId": cid, "userId": -1,
                                                  "sequence": 1,
                                                  "issuedAt": "2026-11-25T00:00:00.000Z"}))]
+        pid = only_consumer_pid()
         bulk_produce([good[0], bad[0], good[1], bad[1], good[2], unknown[0], bad[2]] + good[3:])
         harness.wait_until(lambda: rows(cid) == 5, timeout=60, message="the 5 good events")
 
@@ -151,6 +170,25 @@ class ConsumerSuite(unittest.TestCase):
         # The stream went on: a later event still lands.
         bulk_produce(events(cid, 1))
         harness.wait_until(lambda: rows(cid) == 6, timeout=30, message="stream continues")
+        # /metrics counts what this consumer (started fresh by the last tearDown) did:
+        # 10 events, 6 rows, 4 in the DLQ; published once a second.
+        want = {"coupon_consumer_events_total": 10, "coupon_consumer_rows_inserted_total": 6,
+                "coupon_consumer_dlq_total": 4}
+        seen = {}
+
+        def counted():
+            seen.clear()
+            seen.update(consumer_samples(pid))
+            return all(seen.get(k) == v for k, v in want.items())
+        try:
+            harness.wait_until(counted, timeout=10, interval=0.5,
+                               message="consumer counters in /metrics")
+        except AssertionError as e:
+            raise AssertionError("%s; last seen %s" % (e, seen)) from None
+        for name in ("coupon_consumer_batches_total", "coupon_consumer_persist_microseconds_total",
+                     "coupon_consumer_publish_microseconds_total",
+                     "coupon_consumer_offset_commit_microseconds_total"):
+            self.assertGreater(seen.get(name, 0), 0, name)
 
     def test_two_consumers_share_the_partitions_and_persist_each_event_once(self):
         second = harness.consumer_start()

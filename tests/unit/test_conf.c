@@ -58,7 +58,7 @@ static void conf_defaults_fill_every_documented_key(void)
     conf_defaults(&c);
     CU_ASSERT_STRING_EQUAL(c.listen, "unix:/tmp/coupon-fcgi.sock");
     CU_ASSERT_EQUAL(c.workers, 0);
-    CU_ASSERT_EQUAL(c.threads, 16);
+    CU_ASSERT_EQUAL(c.threads, 64);
     CU_ASSERT_STRING_EQUAL(c.admin_token, "");
     CU_ASSERT_EQUAL(c.max_body_bytes, 4096);
     CU_ASSERT_STRING_EQUAL(c.redis_host, "127.0.0.1");
