@@ -336,7 +336,8 @@ def markdown(doc, chart):
         if st.get("batches"):
             L.append("| batches (average size) | %s (%s) |" % (
                 fmt_int(st["batches"]), fmt_int(round(d["rows"] / st["batches"]))))
-            for key, what in (("persist_s", "MariaDB transaction (decode, insert, commit)"),
+            for key, what in (("decode_s", "decoding the events (part of the next row)"),
+                              ("persist_s", "MariaDB transaction (decode, insert, commit)"),
                               ("publish_s", "waiting for coupon.issued acknowledgements"),
                               ("settle_s", "pending records (Redis HDEL)"),
                               ("offset_commit_s", "offset commit")):

@@ -480,7 +480,9 @@ static void process(struct consumer *c)
             return;
         }
         reasons = r;
+        int64_t t_decode = now_us();
         n = decode_batch(c, reasons);
+        report_add(c->report, REPORT_DECODE_US, (uint64_t)(now_us() - t_decode));
         if (n == 0 || persist_batch(c->persist, c->items, n, &persisted_at) == CP_OK)
             break;
         report_add(c->report, REPORT_DB_RETRIES, 1);

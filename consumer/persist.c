@@ -17,6 +17,7 @@
 #define CHUNK_ROWS 500      /* rows per multi-row statement */
 #define KNOWN_COUPONS 256   /* ids remembered as existing (coupons are never deleted) */
 #define INSERT_COLUMNS 6
+#define ER_DUP_ENTRY_CODE 1062 /* MariaDB's "Duplicate entry" */
 
 struct persist {
     const struct cp_conf *conf;
@@ -24,6 +25,15 @@ struct persist {
     int64_t known[KNOWN_COUPONS];
     size_t known_next;
     struct persist_stats stats;
+    /* 1 when a multi-row INSERT gets consecutive ids (innodb_autoinc_lock_mode 0 or 1,
+     * auto_increment_increment 1): the optimistic path may then skip both SELECTs.
+     * 0 = no, -1 = not asked yet on this connection. */
+    int consecutive_ids;
+    int dup_is_conflict;      /* run(): a duplicate key is CP_ERR_CONFLICT, no reconnect */
+    uint64_t last_insert_id;  /* run(): first id of the last INSERT */
+    /* The INSERT of a full chunk, prepared once per connection: a drain sends the same
+     * CHUNK_ROWS-row statement again and again, and its text is ~32 KiB to parse. */
+    MYSQL_STMT *insert_full;
     char *sql;           /* scratch for statement text */
     size_t sql_cap;
     MYSQL_BIND *binds;   /* scratch for parameters */
@@ -53,6 +63,8 @@ void persist_free(struct persist *p)
 {
     if (p == NULL)
         return;
+    if (p->insert_full != NULL)
+        mysql_stmt_close(p->insert_full);
     if (p->db != NULL)
         mysql_close(p->db);
     free(p->sql);
@@ -71,6 +83,10 @@ static int fail(struct persist *p, const char *what, const char *err)
 {
     log_warn("mariadb %s: %s", what, err);
     p->stats.db_errors++;
+    if (p->insert_full != NULL) {
+        mysql_stmt_close(p->insert_full);
+        p->insert_full = NULL;
+    }
     if (p->db != NULL) {
         mysql_close(p->db);
         p->db = NULL;
@@ -89,6 +105,7 @@ static int ensure_db(struct persist *p)
         log_warn("%s", err);
         return CP_ERR_UNAVAILABLE;
     }
+    p->consecutive_ids = -1;
     return CP_OK;
 }
 
@@ -105,21 +122,31 @@ static void bind_i64(MYSQL_BIND *b, int64_t *v)
  */
 typedef void (*row_fn)(void *arg, int64_t a, int64_t b);
 
-static int run(struct persist *p, const char *what, MYSQL_BIND *params, row_fn on_row,
-               void *arg, uint64_t *affected)
+static int run_stmt(struct persist *p, MYSQL_STMT **cache, const char *what, MYSQL_BIND *params,
+                    row_fn on_row, void *arg, uint64_t *affected)
 {
-    MYSQL_STMT *st = mysql_stmt_init(p->db);
-    if (st == NULL)
+    /* Out of the cache while in use: fail() below must not close it under us. */
+    MYSQL_STMT *st = NULL;
+    if (cache != NULL) {
+        st = *cache;
+        *cache = NULL;
+    }
+    int prepared = st != NULL;
+    if (st == NULL && (st = mysql_stmt_init(p->db)) == NULL)
         return fail(p, what, "out of memory");
     int rc = CP_OK;
-    if (mysql_stmt_prepare(st, p->sql, strlen(p->sql)) != 0 ||
+    if ((!prepared && mysql_stmt_prepare(st, p->sql, strlen(p->sql)) != 0) ||
         (params != NULL && mysql_stmt_bind_param(st, params) != 0) ||
         mysql_stmt_execute(st) != 0) {
-        rc = fail(p, what, mysql_stmt_error(st));
+        if (p->dup_is_conflict && mysql_stmt_errno(st) == ER_DUP_ENTRY_CODE)
+            rc = CP_ERR_CONFLICT; /* the connection is fine; the caller rolls back */
+        else
+            rc = fail(p, what, mysql_stmt_error(st));
         goto out;
     }
     if (affected != NULL)
         *affected = (uint64_t)mysql_stmt_affected_rows(st);
+    p->last_insert_id = (uint64_t)mysql_stmt_insert_id(st);
     if (on_row != NULL) {
         int64_t a = 0, b = 0;
         MYSQL_BIND res[2];
@@ -138,8 +165,18 @@ static int run(struct persist *p, const char *what, MYSQL_BIND *params, row_fn o
         }
     }
 out:
+    if (cache != NULL && rc == CP_OK && p->db != NULL) {
+        *cache = st; /* kept for the next call on this connection */
+        return rc;
+    }
     mysql_stmt_close(st);
     return rc;
+}
+
+static int run(struct persist *p, const char *what, MYSQL_BIND *params, row_fn on_row,
+               void *arg, uint64_t *affected)
+{
+    return run_stmt(p, NULL, what, params, on_row, arg, affected);
 }
 
 static int is_known(const struct persist *p, int64_t id)
@@ -222,8 +259,11 @@ static void in_list(struct persist *p, const char *prefix, size_t n)
 
 /* One coupon's chunk (at most CHUNK_ROWS items, distinct users). */
 static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
-                         int64_t persisted_at_ms, uint64_t *inserted)
+                         int64_t persisted_at_ms, int optimistic, uint64_t *inserted)
 {
+    int rc;
+    if (optimistic)
+        goto insert;
     /* 1. which rows exist already */
     in_list(p, "SELECT user_id, 0 FROM coupon_issue WHERE coupon_id = ? AND user_id IN (", g->n);
     p->ints[0] = coupon_id;
@@ -232,9 +272,10 @@ static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
         p->ints[1 + i] = g->items[g->idx[i]].ev.user_id;
         bind_i64(&p->binds[1 + i], &p->ints[1 + i]);
     }
-    int rc = run(p, "existing rows", p->binds, mark_existing, g, NULL);
+    rc = run(p, "existing rows", p->binds, mark_existing, g, NULL);
     if (rc != CP_OK)
         return rc;
+insert:
     /* 2. insert the others in one statement */
     size_t fresh = 0, off = (size_t)snprintf(
                           p->sql, p->sql_cap,
@@ -270,12 +311,23 @@ static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
     if (fresh == 0)
         return CP_OK;
     uint64_t affected = 0;
-    rc = run(p, "insert issues", p->binds, NULL, NULL, &affected);
+    p->dup_is_conflict = optimistic;
+    rc = run_stmt(p, fresh == CHUNK_ROWS ? &p->insert_full : NULL, "insert issues", p->binds,
+                  NULL, NULL, &affected);
+    p->dup_is_conflict = 0;
     if (rc != CP_OK)
         return rc;
     if (affected != fresh)
         return fail(p, "insert issues", "row count differs from the rows sent");
     *inserted += fresh;
+    if (optimistic) {
+        /* One simple multi-row INSERT with consecutive ids: rows in the order sent. */
+        uint64_t id = p->last_insert_id;
+        for (size_t i = 0; i < g->n; i++)
+            if (g->items[g->idx[i]].outcome == PERSIST_NEW)
+                g->items[g->idx[i]].row_id = (int64_t)id++;
+        return CP_OK;
+    }
     /* 3. the new rows' ids, for coupon.issued */
     in_list(p, "SELECT user_id, id FROM coupon_issue WHERE coupon_id = ? AND user_id IN (", fresh);
     p->ints[0] = coupon_id;
@@ -329,28 +381,54 @@ static void mark_in_batch_duplicates(struct persist_item *items, const size_t *o
     }
 }
 
-int persist_batch(struct persist *p, struct persist_item *items, size_t n,
-                  int64_t *persisted_at_ms)
+static void two_ints(void *arg, int64_t a, int64_t b)
 {
-    if (ensure_db(p) != CP_OK)
-        return CP_ERR_UNAVAILABLE;
-    int rc = CP_ERR_NOMEM;
-    size_t *order = malloc((n + 1) * sizeof *order);
-    if (order == NULL)
-        return CP_ERR_NOMEM;
+    int64_t *v = arg;
+    v[0] = a;
+    v[1] = b;
+}
+
+/* Asks the server once per connection whether multi-row INSERTs get consecutive ids. */
+static int learn_id_allocation(struct persist *p)
+{
+    if (p->consecutive_ids >= 0)
+        return CP_OK;
+    int64_t v[2] = {-1, -1};
+    snprintf(p->sql, p->sql_cap,
+             "SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED), "
+             "CAST(@@auto_increment_increment AS SIGNED)");
+    int rc = run(p, "id allocation", NULL, two_ints, v, NULL);
+    if (rc != CP_OK)
+        return rc;
+    p->consecutive_ids = (v[0] == 0 || v[0] == 1) && v[1] == 1;
+    log_info("mariadb: innodb_autoinc_lock_mode %" PRId64 ", auto_increment_increment %" PRId64
+             ": %s",
+             v[0], v[1],
+             p->consecutive_ids ? "inserting optimistically" : "checking every batch first");
+    return CP_OK;
+}
+
+static void reset_outcomes(struct persist_item *items, const size_t *order, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
-        order[i] = i;
         items[i].outcome = PERSIST_NEW;
         items[i].row_id = 0;
     }
-    qsort_r(order, n, sizeof *order, cmp_by_coupon, items);
     mark_in_batch_duplicates(items, order, n);
-    *persisted_at_ms = timefmt_now_ms();
-    if (mysql_autocommit(p->db, 0) != 0) {
-        rc = fail(p, "begin", mysql_error(p->db));
-        goto out;
-    }
-    struct persist_stats delta = {0};
+}
+
+/*
+ * One transaction over the batch. `optimistic`: insert without looking for existing
+ * rows first; a duplicate key (a redelivered event) fails the statement with
+ * CP_ERR_CONFLICT and the caller rolls back and runs the batch again, checking.
+ */
+static int persist_once(struct persist *p, struct persist_item *items, const size_t *order,
+                        size_t n, int optimistic, int64_t persisted_at_ms,
+                        struct persist_stats *delta)
+{
+    int rc;
+    if (mysql_autocommit(p->db, 0) != 0)
+        return fail(p, "begin", mysql_error(p->db));
     size_t i = 0;
     while (i < n) {
         int64_t coupon_id = items[order[i]].ev.coupon_id;
@@ -364,7 +442,7 @@ int persist_batch(struct persist *p, struct persist_item *items, size_t n,
         if (!exists) {
             for (size_t k = i; k < end; k++)
                 items[order[k]].outcome = PERSIST_UNKNOWN_COUPON;
-            delta.unknown += end - i;
+            delta->unknown += end - i;
             i = end;
             continue;
         }
@@ -378,30 +456,55 @@ int persist_batch(struct persist *p, struct persist_item *items, size_t n,
             if (m == 0)
                 continue;
             struct group g = {.items = items, .idx = idx, .n = m};
-            if ((rc = persist_group(p, coupon_id, &g, *persisted_at_ms, &inserted)) != CP_OK)
+            rc = persist_group(p, coupon_id, &g, persisted_at_ms, optimistic, &inserted);
+            if (rc != CP_OK)
                 goto rollback;
         }
         if (inserted > 0 && (rc = add_issued(p, coupon_id, (int64_t)inserted)) != CP_OK)
             goto rollback;
-        delta.inserted += inserted;
+        delta->inserted += inserted;
         i = end;
     }
-    if (mysql_commit(p->db) != 0) {
-        rc = fail(p, "commit", mysql_error(p->db));
-        goto out;
-    }
-    for (size_t j = 0; j < n; j++)
-        if (items[j].outcome == PERSIST_DUPLICATE)
-            delta.duplicates++;
-    p->stats.inserted += delta.inserted;
-    p->stats.duplicates += delta.duplicates;
-    p->stats.unknown += delta.unknown;
-    rc = CP_OK;
-    goto out;
+    if (mysql_commit(p->db) != 0)
+        return fail(p, "commit", mysql_error(p->db));
+    return CP_OK;
 rollback:
     if (p->db != NULL && mysql_rollback(p->db) != 0)
         (void)fail(p, "rollback", mysql_error(p->db));
-out:
+    return rc;
+}
+
+int persist_batch(struct persist *p, struct persist_item *items, size_t n,
+                  int64_t *persisted_at_ms)
+{
+    if (ensure_db(p) != CP_OK || learn_id_allocation(p) != CP_OK)
+        return CP_ERR_UNAVAILABLE;
+    size_t *order = malloc((n + 1) * sizeof *order);
+    if (order == NULL)
+        return CP_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    qsort_r(order, n, sizeof *order, cmp_by_coupon, items);
+    reset_outcomes(items, order, n);
+    *persisted_at_ms = timefmt_now_ms();
+    struct persist_stats delta = {0};
+    int optimistic = p->consecutive_ids == 1;
+    int rc = persist_once(p, items, order, n, optimistic, *persisted_at_ms, &delta);
+    if (rc == CP_ERR_CONFLICT && optimistic) {
+        /* Some event of the batch is persisted already (a redelivery): again, checking. */
+        p->stats.redelivered_batches++;
+        reset_outcomes(items, order, n);
+        memset(&delta, 0, sizeof delta);
+        rc = persist_once(p, items, order, n, 0, *persisted_at_ms, &delta);
+    }
+    if (rc == CP_OK) {
+        for (size_t j = 0; j < n; j++)
+            if (items[j].outcome == PERSIST_DUPLICATE)
+                delta.duplicates++;
+        p->stats.inserted += delta.inserted;
+        p->stats.duplicates += delta.duplicates;
+        p->stats.unknown += delta.unknown;
+    }
     free(order);
     return rc;
 }

@@ -88,6 +88,7 @@ int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
                                         "coupon_consumer_dlq_total",
                                         "coupon_consumer_db_retries_total",
                                         "coupon_consumer_batch_size_last",
+                                        "coupon_consumer_decode_microseconds_total",
                                         "coupon_consumer_persist_microseconds_total",
                                         "coupon_consumer_publish_microseconds_total",
                                         "coupon_consumer_settle_microseconds_total",
@@ -108,6 +109,8 @@ int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
               ps->duplicates);
     add_field(fields, values, argv, argvlen, &argc, "coupon_consumer_unknown_coupon_total",
               ps->unknown);
+    add_field(fields, values, argv, argvlen, &argc, "coupon_consumer_redelivered_batches_total",
+              ps->redelivered_batches);
     add_field(fields, values, argv, argvlen, &argc, "coupon_consumer_db_errors_total",
               ps->db_errors);
     uint64_t events = r->counters[REPORT_EVENTS];

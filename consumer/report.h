@@ -9,7 +9,8 @@
  * `instance` label. That keeps one scrape target and no hand-written HTTP
  * server in the consumer. Samples: events, batches, rows inserted, duplicates,
  * unknown coupons, DLQ, DB errors and retries (counters), time spent in each
- * step of a batch (MariaDB transaction, coupon.issued acknowledgements, pending
+ * step of a batch (decoding, MariaDB transaction with the decoding,
+ * coupon.issued acknowledgements, pending
  * records, offset commit; counters in microseconds), last batch size,
  * events per second over the last interval, and lag per partition (gauges).
  * One thread.
@@ -28,7 +29,7 @@ enum report_counter {
     REPORT_EVENTS, REPORT_BATCHES, REPORT_INSERTED, REPORT_DLQ, REPORT_DB_RETRIES,
     REPORT_BATCH_SIZE_LAST,
     /* Where a batch's time goes, summed over batches (microseconds). */
-    REPORT_PERSIST_US, REPORT_PUBLISH_US, REPORT_SETTLE_US, REPORT_COMMIT_US, REPORT_COUNT_
+    REPORT_DECODE_US, REPORT_PERSIST_US, REPORT_PUBLISH_US, REPORT_SETTLE_US, REPORT_COMMIT_US, REPORT_COUNT_
 };
 
 struct report;
