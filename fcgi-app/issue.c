@@ -154,7 +154,31 @@ static void clear_pending(struct app_thread *t, int64_t coupon_id, int64_t user_
         freeReplyObject(reply);
 }
 
-/* coupon:{ID}:meta is missing: bring it from MariaDB unless that would be unsafe. */
+/* 1 when coupon:{ID}:meta exists now, 0 when not, CP_ERR_UNAVAILABLE. */
+static int meta_exists(struct app_thread *t, int64_t coupon_id)
+{
+    redisContext *r = app_redis(t);
+    if (r == NULL)
+        return CP_ERR_UNAVAILABLE;
+    redisReply *reply = redisCommand(r, "EXISTS coupon:{%" PRId64 "}:meta", coupon_id);
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        if (reply == NULL)
+            app_redis_failed(t);
+        else
+            freeReplyObject(reply);
+        return CP_ERR_UNAVAILABLE;
+    }
+    int exists = reply->integer > 0;
+    freeReplyObject(reply);
+    return exists;
+}
+
+/*
+ * coupon:{ID}:meta is missing: bring it from MariaDB unless that would be unsafe.
+ * Under a cold start many requests find it missing at once; the first writes it,
+ * its issuances reach MariaDB, and a slower request then sees rows - so "rows but no
+ * meta" is only Redis' data loss if meta is still missing after the rows were seen.
+ */
 static enum issue_kind reload_meta(struct app_thread *t, int64_t coupon_id, const char **detail)
 {
     struct coupon c;
@@ -175,6 +199,8 @@ static enum issue_kind reload_meta(struct app_thread *t, int64_t coupon_id, cons
         *detail = "database unavailable";
         return ISSUE_UNAVAILABLE;
     }
+    if (rc == 1 && meta_exists(t, coupon_id) == 1)
+        return ISSUE_ISSUED; /* another request wrote it meanwhile (a cold start): retry */
     if (rc == 1) {
         /* Issuances exist but Redis has no state for them: issuing now could
          * hand out a second coupon to someone. Wait for rebuild-redis. */
