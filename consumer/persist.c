@@ -262,20 +262,20 @@ static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
                          int64_t persisted_at_ms, int optimistic, uint64_t *inserted)
 {
     int rc;
-    if (optimistic)
-        goto insert;
-    /* 1. which rows exist already */
-    in_list(p, "SELECT user_id, 0 FROM coupon_issue WHERE coupon_id = ? AND user_id IN (", g->n);
-    p->ints[0] = coupon_id;
-    bind_i64(&p->binds[0], &p->ints[0]);
-    for (size_t i = 0; i < g->n; i++) {
-        p->ints[1 + i] = g->items[g->idx[i]].ev.user_id;
-        bind_i64(&p->binds[1 + i], &p->ints[1 + i]);
+    if (!optimistic) {
+        /* 1. which rows exist already */
+        in_list(p, "SELECT user_id, 0 FROM coupon_issue WHERE coupon_id = ? AND user_id IN (",
+                g->n);
+        p->ints[0] = coupon_id;
+        bind_i64(&p->binds[0], &p->ints[0]);
+        for (size_t i = 0; i < g->n; i++) {
+            p->ints[1 + i] = g->items[g->idx[i]].ev.user_id;
+            bind_i64(&p->binds[1 + i], &p->ints[1 + i]);
+        }
+        rc = run(p, "existing rows", p->binds, mark_existing, g, NULL);
+        if (rc != CP_OK)
+            return rc;
     }
-    rc = run(p, "existing rows", p->binds, mark_existing, g, NULL);
-    if (rc != CP_OK)
-        return rc;
-insert:
     /* 2. insert the others in one statement */
     size_t fresh = 0, off = (size_t)snprintf(
                           p->sql, p->sql_cap,
