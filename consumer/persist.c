@@ -276,18 +276,26 @@ static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
         if (rc != CP_OK)
             return rc;
     }
-    /* 2. insert the others in one statement */
-    size_t fresh = 0, off = (size_t)snprintf(
-                          p->sql, p->sql_cap,
-                          "INSERT INTO coupon_issue (coupon_id, user_id, sequence, event_id, "
-                          "issued_at, persisted_at) VALUES ");
+    /* 2. insert the others in one statement; a full chunk reuses the prepared one,
+     * so its text is only written when it has to be prepared */
+    size_t to_insert = 0;
+    for (size_t i = 0; i < g->n; i++)
+        to_insert += g->items[g->idx[i]].outcome == PERSIST_NEW;
+    int write_text = !(to_insert == CHUNK_ROWS && p->insert_full != NULL);
+    size_t fresh = 0, off = 0;
+    if (write_text)
+        off = (size_t)snprintf(p->sql, p->sql_cap,
+                               "INSERT INTO coupon_issue (coupon_id, user_id, sequence, event_id, "
+                               "issued_at, persisted_at) VALUES ");
     for (size_t i = 0; i < g->n; i++) {
         struct persist_item *it = &g->items[g->idx[i]];
         if (it->outcome != PERSIST_NEW)
             continue;
-        off += (size_t)snprintf(p->sql + off, p->sql_cap - off,
-                                "%s(?, ?, ?, ?, FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000))",
-                                fresh ? "," : "");
+        if (write_text)
+            off += (size_t)snprintf(
+                p->sql + off, p->sql_cap - off,
+                "%s(?, ?, ?, ?, FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000))",
+                fresh ? "," : "");
         MYSQL_BIND *b = &p->binds[fresh * INSERT_COLUMNS];
         int64_t *v = &p->ints[fresh * INSERT_COLUMNS];
         v[0] = coupon_id;
