@@ -146,7 +146,14 @@ static int exec_params(MYSQL_STMT *st, const char *sql, size_t sqllen, MYSQL_BIN
         return stmt_error(st, what);
     if (params != NULL && mysql_stmt_bind_param(st, params) != 0)
         return stmt_error(st, what);
-    if (mysql_stmt_execute(st) != 0) {
+    /* Every statement here runs alone (autocommit): a deadlock victim - an admin
+     * UPDATE of a coupon row the consumer is updating too - was rolled back whole
+     * and can simply run again. */
+    int rc = 0;
+    for (int attempt = 0; attempt < 3; attempt++)
+        if ((rc = mysql_stmt_execute(st)) == 0 || mysql_stmt_errno(st) != 1213 /* deadlock */)
+            break;
+    if (rc != 0) {
         unsigned err = mysql_stmt_errno(st);
         if (err == 1062) /* ER_DUP_ENTRY: the unique coupon code */
             return CP_ERR_CONFLICT;

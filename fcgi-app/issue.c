@@ -154,13 +154,16 @@ static void clear_pending(struct app_thread *t, int64_t coupon_id, int64_t user_
         freeReplyObject(reply);
 }
 
-/* 1 when coupon:{ID}:meta exists now, 0 when not, CP_ERR_UNAVAILABLE. */
-static int meta_exists(struct app_thread *t, int64_t coupon_id)
+/* 1 when Redis still holds the coupon's issuance state (its users or its sequence),
+ * 0 when not, CP_ERR_UNAVAILABLE. */
+static int issuance_state_exists(struct app_thread *t, int64_t coupon_id)
 {
     redisContext *r = app_redis(t);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
-    redisReply *reply = redisCommand(r, "EXISTS coupon:{%" PRId64 "}:meta", coupon_id);
+    redisReply *reply = redisCommand(r, "EXISTS coupon:{%" PRId64 "}:users coupon:{%" PRId64
+                                        "}:seq",
+                                     coupon_id, coupon_id);
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         if (reply == NULL)
             app_redis_failed(t);
@@ -175,9 +178,10 @@ static int meta_exists(struct app_thread *t, int64_t coupon_id)
 
 /*
  * coupon:{ID}:meta is missing: bring it from MariaDB unless that would be unsafe.
- * Under a cold start many requests find it missing at once; the first writes it,
- * its issuances reach MariaDB, and a slower request then sees rows - so "rows but no
- * meta" is only Redis' data loss if meta is still missing after the rows were seen.
+ * Unsafe means Redis lost the issuance state itself: rows in MariaDB while Redis has
+ * neither the coupon's users nor its sequence. Meta alone missing (deleted, or a cold
+ * start where faster requests have issued - and the consumer persisted - meanwhile)
+ * is only the parameters, which MariaDB holds.
  */
 static enum issue_kind reload_meta(struct app_thread *t, int64_t coupon_id, const char **detail)
 {
@@ -199,8 +203,15 @@ static enum issue_kind reload_meta(struct app_thread *t, int64_t coupon_id, cons
         *detail = "database unavailable";
         return ISSUE_UNAVAILABLE;
     }
-    if (rc == 1 && meta_exists(t, coupon_id) == 1)
-        return ISSUE_ISSUED; /* another request wrote it meanwhile (a cold start): retry */
+    if (rc == 1) {
+        int state = issuance_state_exists(t, coupon_id);
+        if (state < 0) {
+            *detail = "redis unavailable";
+            return ISSUE_UNAVAILABLE;
+        }
+        if (state == 1)
+            rc = 0; /* only meta is missing: reload it */
+    }
     if (rc == 1) {
         /* Issuances exist but Redis has no state for them: issuing now could
          * hand out a second coupon to someone. Wait for rebuild-redis. */

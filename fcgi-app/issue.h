@@ -8,8 +8,8 @@
  *               then record user + sequence, and a pending record naming the
  *               event id) - one atomic step
  *   meta miss : load the coupon from MariaDB, write coupon:{ID}:meta, retry;
- *               refused (503) when issuances exist and meta is still missing
- *               after they were seen (Redis lost their state)
+ *               refused (503) when MariaDB has issuances but Redis has
+ *               neither the users nor the sequence (Redis lost their state)
  *   durable   : produce {eventId,couponId,userId,sequence,issuedAt} and wait
  *               for the broker's ack -> drop the pending record, 201
  *   NOT_PERSISTED      -> lua/rollback.lua (reservation and pending record), 503;
