@@ -4,6 +4,10 @@
   report.py scenario --name N --wrk FILE --log FILE --from B --to E --out FILE.json
       One load scenario: wrk's BENCH_JSON line (bench/report.lua) plus the status of
       every request nginx logged between byte offsets B and E of its JSON access log.
+      [--cpu-before F --cpu-after F]: CPU time per request of each process group.
+  report.py cpu-snapshot --out FILE.json
+      utime + stime of nginx, coupon-fcgi, Redis, the Kafka broker, the consumer,
+      MariaDB and wrk, read from /proc.
   report.py final --dir DIR --out PREFIX [--plot bench/plot.gp]
       Everything scripts/bench left in DIR (meta.json, scenario-*.json, audit-*.json,
       drain.json, rss.json) -> PREFIX.json, PREFIX.md and PREFIX.svg (gnuplot).
@@ -23,7 +27,7 @@ import re
 import subprocess
 import sys
 
-TARGETS_DOC = "issue 7"
+TARGETS_DOC = "issues 7 and 12"
 
 
 def load(path):
@@ -70,6 +74,45 @@ def log_statuses(path, start, end):
     return by_status, upstream
 
 
+# The processes whose CPU time is counted, by their /proc comm.
+CPU_GROUPS = {"nginx": "nginx", "coupon-fcgi": "coupon-fcgi", "redis-server": "redis",
+              "java": "kafka broker", "coupon-consumer": "consumer", "mariadbd": "mariadb",
+              "wrk": "wrk", "ceiling-fcgi": "ceiling-fcgi"}
+
+
+def cmd_cpu_snapshot(a):
+    """utime + stime (clock ticks) per process group, and the monotonic time."""
+    groups = collections.Counter()
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            text = open(stat, encoding="utf-8", errors="replace").read()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        # Threads are summed into their process; a thread's comm can differ (librdkafka).
+        name = CPU_GROUPS.get(comm)
+        if name:
+            groups[name] += int(fields[11]) + int(fields[12])
+    import time as _time
+    dump({"t": _time.monotonic(), "ticks": dict(groups), "hz": os.sysconf("SC_CLK_TCK")},
+         a.out)
+
+
+def cpu_delta(before_path, after_path, requests):
+    b, e = load(before_path), load(after_path)
+    wall = e["t"] - b["t"]
+    out = {}
+    for name, ticks in e["ticks"].items():
+        used_s = (ticks - b["ticks"].get(name, 0)) / float(e["hz"])
+        if used_s <= 0:
+            continue
+        out[name] = {"cpu_s": round(used_s, 2),
+                     "cores": round(used_s / wall, 2) if wall > 0 else 0,
+                     "us_per_request": round(used_s * 1e6 / requests, 1) if requests else 0}
+    return {"wall_s": round(wall, 1), "groups": out}
+
+
 def cmd_scenario(a):
     w = wrk_json(a.wrk)
     statuses, upstream = log_statuses(a.log, a.start, a.end)
@@ -99,6 +142,8 @@ def cmd_scenario(a):
         "http_5xx": five,
         "loadavg_before": a.loadavg,
     }
+    if a.cpu_before and a.cpu_after:
+        out["cpu"] = cpu_delta(a.cpu_before, a.cpu_after, w["requests"])
     dump(out, a.out)
 
 
@@ -119,26 +164,29 @@ def ratio(x, ceiling):
 def evaluate(doc):
     """The targets of issue 7, each with the measured value and met / not met."""
     sc = {s["name"]: s for s in doc["scenarios"]}
-    ceil = sc.get("ceiling", {}).get("requests_per_s", 0)
+    best = best_ceiling(doc["scenarios"]) or {"requests_per_s": 0, "name": "-",
+                                              "latency_ms": {"p99": 0}}
+    ceil = best["requests_per_s"]
     t = []
 
     def add(name, target, value, met):
         t.append({"target": name, "goal": target, "measured": value, "met": bool(met)})
 
-    for name, need in (("issue", 0.50), ("read", 0.85), ("soldout", 0.85)):
+    for name, need in (("issue", 0.40), ("reference", 0.60), ("read", 0.85),
+                       ("soldout", 0.85)):
         if name in sc:
             r = ratio(sc[name]["requests_per_s"], ceil) or 0
-            add("%s path vs ceiling" % name, ">= %d%% of the ceiling" % round(need * 100),
+            add("%s path vs ceiling" % name, ">= %d%% of the ceiling (%s)"
+                % (round(need * 100), best["name"]),
                 "%.1f%% (%s of %s req/s)" % (r * 100, fmt_int(sc[name]["requests_per_s"]),
                                               fmt_int(ceil)), r >= need)
-    for s in doc["scenarios"]:
-        if s["name"] == "ceiling":
-            continue
-        lat = s["latency_ms"]
-        add("%s: average latency" % s["name"], "<= 20 ms", "%s ms" % fmt_ms(lat["mean"]),
-            lat["mean"] <= 20)
-        add("%s: p99 latency" % s["name"], "<= 60 ms", "%s ms" % fmt_ms(lat["p99"]),
-            lat["p99"] <= 60)
+    if "issue" in sc:
+        p99, cp99 = sc["issue"]["latency_ms"]["p99"], best["latency_ms"]["p99"]
+        add("issue: p99 latency", "<= 2 x the ceiling run's p99 (%s ms)" % fmt_ms(cp99),
+            "%s ms (%.2f x)" % (fmt_ms(p99), p99 / cp99 if cp99 else 0), p99 <= 2 * cp99)
+        other = {k: v for k, v in sc["issue"]["status_counts"].items() if k != "201"}
+        add("issue: answers other than 201", "0", ", ".join(
+            "%s: %s" % kv for kv in sorted(other.items())) or "0", not other)
     five = sum(s["http_5xx"] for s in doc["scenarios"])
     sock = sum(s["socket_errors_total"] for s in doc["scenarios"])
     add("5xx answers (all scenarios)", "0", str(five), five == 0)
@@ -292,6 +340,16 @@ def markdown(doc, chart):
         for k, v in rows:
             L.append("| %s | %s |" % (k, v))
         L.append("")
+        cpu = s.get("cpu")
+        if cpu:
+            L.append("CPU time per request while it ran (from /proc, user + system; %s s "
+                     "of wall time on %s CPUs):" % (cpu["wall_s"], m["cpus"]))
+            L.append("")
+            L.append("| process | µs per request | cores used |")
+            L.append("|---|---|---|")
+            for name, v in sorted(cpu["groups"].items(), key=lambda kv: -kv[1]["us_per_request"]):
+                L.append("| %s | %.1f | %.2f |" % (name, v["us_per_request"], v["cores"]))
+            L.append("")
         for au in doc["audits"]:
             if au["scenario"] != s["name"]:
                 continue
@@ -368,7 +426,16 @@ def markdown(doc, chart):
     return "\n".join(L)
 
 
-ORDER = ["ceiling", "issue", "reference", "read", "soldout"]
+ORDER = ["ceiling", "ceiling-kept", "issue", "issue-kafka", "issue-fsync-always", "reference",
+         "read", "soldout"]
+CEILINGS = ("ceiling", "ceiling-kept")
+
+
+def best_ceiling(scenarios):
+    """The better of the two trivial-responder runs (without and with FastCGI connection
+    reuse) in this run: the ceiling every ratio is taken against."""
+    runs = [s for s in scenarios if s["name"] in CEILINGS]
+    return max(runs, key=lambda s: s["requests_per_s"]) if runs else None
 
 
 def cmd_final(a):
@@ -376,7 +443,8 @@ def cmd_final(a):
     meta = load(os.path.join(d, "meta.json"))
     scen = [load(p) for p in glob.glob(os.path.join(d, "scenario-*.json"))]
     scen.sort(key=lambda s: ORDER.index(s["name"]) if s["name"] in ORDER else 99)
-    ceil = next((s["requests_per_s"] for s in scen if s["name"] == "ceiling"), None)
+    best = best_ceiling(scen)
+    ceil = best["requests_per_s"] if best else None
     for s in scen:
         s["ratio_to_ceiling"] = ratio(s["requests_per_s"], ceil) if ceil else None
     by = {s["name"]: s for s in scen}
@@ -397,7 +465,7 @@ def cmd_final(a):
             "ceiling itself measured %s req/s (average %s ms); every scenario slower than the "
             "ceiling has a proportionally higher average at this concurrency." % (
                 meta["connections"], fmt_int(meta["connections"] / 0.020), fmt_int(ceil),
-                fmt_ms(by["ceiling"]["latency_ms"]["mean"])))
+                fmt_ms(best["latency_ms"]["mean"])))
     doc["targets"] = evaluate(doc)
     chart = svg_chart(doc, a.out, a.plot) if a.plot else None
     doc["chart"] = os.path.basename(chart) if chart else None
@@ -446,7 +514,11 @@ def main():
     s.add_argument("--from", dest="start", type=int, required=True)
     s.add_argument("--to", dest="end", type=int, required=True)
     s.add_argument("--loadavg", default="")
+    s.add_argument("--cpu-before")
+    s.add_argument("--cpu-after")
     s.add_argument("--out", required=True)
+    c = sub.add_parser("cpu-snapshot")
+    c.add_argument("--out", required=True)
     f = sub.add_parser("final")
     f.add_argument("--dir", required=True)
     f.add_argument("--out", required=True)
@@ -454,6 +526,8 @@ def main():
     a = ap.parse_args()
     if a.cmd == "scenario":
         cmd_scenario(a)
+    elif a.cmd == "cpu-snapshot":
+        cmd_cpu_snapshot(a)
     else:
         cmd_final(a)
 

@@ -11,7 +11,7 @@
 
 #include "cp_err.h"
 
-enum key_type { KEY_STR, KEY_INT };
+enum key_type { KEY_STR, KEY_INT, KEY_CHOICE };
 
 struct key_desc {
     const char *name;
@@ -20,16 +20,24 @@ struct key_desc {
     const char *default_value;
     long min, max; /* for KEY_INT */
     int secret;
+    /* KEY_CHOICE: the allowed words, NULL-terminated; the int field holds the index.
+     * KEY_STR with choices: the text must be one of them. */
+    const char *const *choices;
 };
 
-#define STR(f, d) {#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 0}
-#define SECRET(f, d) {#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 1}
-#define INT(f, d, lo, hi) {#f, KEY_INT, offsetof(struct cp_conf, f), d, lo, hi, 0}
+static const char *const issue_ack_words[] = {"redis", "kafka", NULL};
+static const char *const log_level_words[] = {"debug", "info", "warn", "error", NULL};
+
+#define STR(f, d) {#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 0, NULL}
+#define SECRET(f, d) {#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 1, NULL}
+#define INT(f, d, lo, hi) {#f, KEY_INT, offsetof(struct cp_conf, f), d, lo, hi, 0, NULL}
+#define CHOICE(f, d, words) {#f, KEY_CHOICE, offsetof(struct cp_conf, f), d, 0, 0, 0, words}
+#define WORD(f, d, words) {#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 0, words}
 
 static const struct key_desc keys[] = {
     STR(listen, "unix:/tmp/coupon-fcgi.sock"),
     INT(workers, "0", 0, 256),
-    INT(threads, "64", 1, 1024),
+    INT(threads, "16", 1, 1024),
     STR(metrics_path, "/dev/shm/coupon-fcgi.metrics"),
     SECRET(admin_token, ""),
     INT(max_body_bytes, "4096", 64, CP_MAX_BODY_BYTES),
@@ -41,7 +49,9 @@ static const struct key_desc keys[] = {
     STR(kafka_issued_topic, "coupon.issued"),
     STR(kafka_dlq_topic, "coupon.issue.dlq"),
     INT(kafka_delivery_timeout_ms, "5000", 100, 300000),
-    INT(kafka_linger_ms, "2", 0, 1000),
+    INT(kafka_linger_ms, "5", 0, 1000),
+    CHOICE(issue_ack, "redis", issue_ack_words),
+    INT(outbox_max_pending, "100000", 1, 100000000),
     STR(db_host, "127.0.0.1"),
     INT(db_port, "3306", 1, 65535),
     STR(db_socket, ""),
@@ -58,7 +68,7 @@ static const struct key_desc keys[] = {
     INT(consumer_batch_ms, "50", 1, 10000),
     INT(consumer_backoff_max_ms, "5000", 10, 600000),
     INT(reconcile_after_s, "30", 1, 86400),
-    STR(log_level, "info"),
+    WORD(log_level, "info", log_level_words),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -71,10 +81,34 @@ static const struct key_desc *find_key(const char *name)
     return NULL;
 }
 
+/* Index of value in words, or -1. */
+static int choice_index(const char *const *words, const char *value)
+{
+    for (int i = 0; words[i] != NULL; i++)
+        if (strcmp(words[i], value) == 0)
+            return i;
+    return -1;
+}
+
+static void choice_error(const struct key_desc *k, char *errbuf, size_t errlen)
+{
+    size_t n = (size_t)snprintf(errbuf, errlen, "%s: expected ", k->name);
+    for (int i = 0; k->choices[i] != NULL && n < errlen; i++)
+        n += (size_t)snprintf(errbuf + n, errlen - n, "%s%s", i ? "|" : "", k->choices[i]);
+}
+
 static int set_value(struct cp_conf *conf, const struct key_desc *k, const char *value,
                      char *errbuf, size_t errlen)
 {
     char *field = (char *)conf + k->offset;
+    if (k->choices != NULL && choice_index(k->choices, value) < 0) {
+        choice_error(k, errbuf, errlen);
+        return CP_ERR_INVALID;
+    }
+    if (k->type == KEY_CHOICE) {
+        *(int *)(void *)field = choice_index(k->choices, value);
+        return CP_OK;
+    }
     if (k->type == KEY_STR) {
         size_t cap = (strcmp(k->name, "log_level") == 0) ? sizeof conf->log_level
                                                          : CP_CONF_STR_MAX;
@@ -203,6 +237,9 @@ void conf_dump(const struct cp_conf *conf, FILE *out)
         const char *field = (const char *)conf + keys[i].offset;
         if (keys[i].type == KEY_INT)
             fprintf(out, "%s = %d\n", keys[i].name, *(const int *)(const void *)field);
+        else if (keys[i].type == KEY_CHOICE)
+            fprintf(out, "%s = %s\n", keys[i].name,
+                    keys[i].choices[*(const int *)(const void *)field]);
         else if (keys[i].secret)
             fprintf(out, "%s = %s\n", keys[i].name, field[0] ? "********" : "");
         else

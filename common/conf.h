@@ -17,6 +17,14 @@
 
 #include "cp_limits.h"
 
+/*
+ * issue_ack: when a 201 is sent.
+ *   REDIS - once lua/issue.lua recorded the claim and its pending (outbox) record;
+ *           the Kafka event is produced off the request thread.
+ *   KAFKA - once the broker acknowledged the event (acks=all).
+ */
+enum conf_issue_ack { CONF_ISSUE_ACK_REDIS, CONF_ISSUE_ACK_KAFKA };
+
 struct cp_conf {
     /* coupon-fcgi */
     char listen[CP_CONF_STR_MAX]; /* unix:/path or host:port; empty = fd 0 (spawn-fcgi) */
@@ -36,6 +44,8 @@ struct cp_conf {
     char kafka_dlq_topic[CP_CONF_STR_MAX];    /* coupon.issue.dlq */
     int kafka_delivery_timeout_ms;
     int kafka_linger_ms;
+    int issue_ack;          /* enum conf_issue_ack: when the issue path answers 201 */
+    int outbox_max_pending; /* pending records one coupon may hold before 503 */
     /* MariaDB */
     char db_host[CP_CONF_STR_MAX];
     int db_port;

@@ -30,6 +30,9 @@
 
 /* Consumer batching bounds (configuration is clamped to these). */
 #define CP_BATCH_MAX_EVENTS 5000
+/* Events one worker process may hold unacknowledged in librdkafka's queue
+ * (issue_ack=redis: Kafka down or slow); above it the issue path answers 503. */
+#define CP_PRODUCER_QUEUE_MAX 200000
 
 /* Configuration file. */
 #define CP_CONF_LINE_MAX 1024

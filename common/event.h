@@ -37,6 +37,9 @@ int event_encode(const struct issue_event *ev, char *buf, size_t cap);
 /* Writes the message key "<couponId>:<userId>"; returns its length. */
 int event_key(const struct issue_event *ev, char *buf, size_t cap);
 
+/* Reads a key written by event_key back; CP_ERR_INVALID for anything else. */
+int event_key_parse(const void *key, size_t len, int64_t *coupon_id, int64_t *user_id);
+
 /* Strict decode. On CP_ERR_INVALID, *reason names what is wrong (static text). */
 int event_decode(const void *buf, size_t len, struct issue_event *ev, const char **reason);
 

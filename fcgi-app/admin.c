@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "coupon_doc.h"
 #include "coupon_store.h"
@@ -47,14 +48,18 @@ static int authorised(struct app_thread *t, const struct http_request *req,
         problem_set(resp, PROBLEM_FORBIDDEN, "the admin API is disabled (no admin_token)");
         return 0;
     }
-    static const char scheme[] = "Bearer ";
+    /* RFC 9110 11.1: the scheme is case-insensitive; 1*SP separates the token. */
+    static const char scheme[] = "Bearer";
     const char *h = req->authorization;
-    if (h == NULL || strncmp(h, scheme, sizeof scheme - 1) != 0) {
+    if (h == NULL || strncasecmp(h, scheme, sizeof scheme - 1) != 0 ||
+        h[sizeof scheme - 1] != ' ') {
         problem_set(resp, PROBLEM_UNAUTHORIZED, "send Authorization: Bearer <admin token>");
         http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"coupon-admin\"");
         return 0;
     }
     const char *given = h + sizeof scheme - 1;
+    while (*given == ' ')
+        given++;
     size_t len = strnlen(given, CP_MAX_HEADER_BYTES);
     if (!token_equal(token, given, len)) {
         problem_set(resp, PROBLEM_FORBIDDEN, "wrong admin token");

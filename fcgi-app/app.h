@@ -26,10 +26,12 @@
 #include "lru.h"
 #include "metrics.h"
 #include "producer.h"
+#include "settle.h"
 
 struct app {
     const struct cp_conf *conf;
     struct producer *producer;
+    struct settler *settler; /* issue_ack=redis only; NULL otherwise */
     struct lru *l1;
     struct l2 *l2;
     struct metrics *metrics;

@@ -16,6 +16,10 @@
 #include "timefmt.h"
 
 #define FLAG_TTL_MS 1000 /* fast-path flags: "clears within a second" */
+/* A flag whose answer stops being true at a known moment (startAt, endAt) expires
+ * this much before it: the moment was measured by Redis, the flag is set once the
+ * reply has travelled back. */
+#define FLAG_EDGE_MARGIN_MS 10
 
 static int load_script(struct app_thread *t, char sha[41], const char *source)
 {
@@ -66,6 +70,8 @@ redisReply *issue_run_script(struct app_thread *t, char sha[41], const char *sou
 static void flag_set(struct app *app, int64_t coupon_id, char flag, int64_t ttl_ms)
 {
     char key[32];
+    if (ttl_ms <= 0)
+        return;
     int n = app_l1_key(key, sizeof key, 'f', coupon_id);
     if (n > 0)
         (void)lru_put_ttl(app->l1, key, (size_t)n, &flag, 1, ttl_ms);
@@ -81,13 +87,13 @@ static int flag_get(struct app *app, int64_t coupon_id, char *flag)
     return lru_get(app->l1, key, (size_t)n, flag, 1, &len);
 }
 
-/* Reply of issue.lua: {code, sequence, issuedAtMs}. */
+/* Reply of issue.lua: {code, a, b} (see lua/issue.lua). */
 static int run_issue_script(struct app_thread *t, int64_t coupon_id, int64_t user_id,
                             const char *event_id, long long out[3])
 {
-    char keys[5][48], uid[24], nkeys[] = "5";
-    const char *argv[10];
-    size_t argvlen[10];
+    char keys[5][48], uid[24], bound[16], nkeys[] = "5";
+    const char *argv[11];
+    size_t argvlen[11];
     static const char *const suffix[5] = {"meta", "users", "seq", "free", "pending"};
     argv[2] = nkeys;
     argvlen[2] = 1;
@@ -100,8 +106,10 @@ static int run_issue_script(struct app_thread *t, int64_t coupon_id, int64_t use
     argv[8] = uid;
     argv[9] = event_id;
     argvlen[9] = CP_EVENT_ID_HEX;
+    argvlen[10] = (size_t)snprintf(bound, sizeof bound, "%d", t->app->conf->outbox_max_pending);
+    argv[10] = bound;
     argvlen[0] = argvlen[1] = 0;
-    redisReply *r = issue_run_script(t, t->issue_sha, lua_issue_script, 10, argv, argvlen);
+    redisReply *r = issue_run_script(t, t->issue_sha, lua_issue_script, 11, argv, argvlen);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
     int rc = CP_ERR_UNAVAILABLE;
@@ -183,31 +191,36 @@ static int issuance_state_exists(struct app_thread *t, int64_t coupon_id)
  * start where faster requests have issued - and the consumer persisted - meanwhile)
  * is only the parameters, which MariaDB holds.
  */
-static enum issue_kind reload_meta(struct app_thread *t, int64_t coupon_id, const char **detail)
+static int reload_meta(struct app_thread *t, int64_t coupon_id, struct issue_result *out)
 {
+    const char **detail = &out->detail;
     struct coupon c;
     MYSQL *db = app_db(t);
     if (db == NULL) {
         *detail = "database unavailable";
-        return ISSUE_UNAVAILABLE;
+        out->kind = ISSUE_UNAVAILABLE;
+        return CP_ERR_UNAVAILABLE;
     }
     int rc = coupon_store_get(db, coupon_id, &c);
     if (rc == CP_ERR_NOT_FOUND) {
         flag_set(t->app, coupon_id, 'X', FLAG_TTL_MS);
-        return ISSUE_NOT_EXIST;
+        out->kind = ISSUE_NOT_EXIST;
+        return CP_ERR_NOT_FOUND;
     }
     if (rc == CP_OK)
         rc = coupon_store_has_issues(db, coupon_id);
     if (rc < 0) {
         app_db_failed(t);
         *detail = "database unavailable";
-        return ISSUE_UNAVAILABLE;
+        out->kind = ISSUE_UNAVAILABLE;
+        return CP_ERR_UNAVAILABLE;
     }
     if (rc == 1) {
         int state = issuance_state_exists(t, coupon_id);
         if (state < 0) {
             *detail = "redis unavailable";
-            return ISSUE_UNAVAILABLE;
+            out->kind = ISSUE_UNAVAILABLE;
+            return CP_ERR_UNAVAILABLE;
         }
         if (state == 1)
             rc = 0; /* only meta is missing: reload it */
@@ -219,34 +232,150 @@ static enum issue_kind reload_meta(struct app_thread *t, int64_t coupon_id, cons
                   "issuances; run coupon-admin rebuild-redis",
                   coupon_id);
         *detail = "issuance state is being rebuilt";
-        return ISSUE_UNAVAILABLE;
+        out->kind = ISSUE_UNAVAILABLE;
+        return CP_ERR_UNAVAILABLE;
     }
     if (coupon_meta_write(t->redis, &c) != CP_OK) {
         app_redis_failed(t);
         *detail = "redis unavailable";
-        return ISSUE_UNAVAILABLE;
+        out->kind = ISSUE_UNAVAILABLE;
+        return CP_ERR_UNAVAILABLE;
     }
-    return ISSUE_ISSUED; /* meaning: retry the script */
+    return CP_OK; /* meta written: run the script again */
+}
+
+/*
+ * The sold-out flag answers for everyone who does not hold the coupon; a holder
+ * must still learn their sequence (409), so the flag costs one HGET instead of
+ * the script. CP_OK with out->kind set, or CP_ERR_UNAVAILABLE.
+ */
+static int answer_sold_out(struct app_thread *t, int64_t coupon_id, int64_t user_id,
+                           struct issue_result *out)
+{
+    redisContext *r = app_redis(t);
+    if (r == NULL)
+        return CP_ERR_UNAVAILABLE;
+    redisReply *reply = redisCommand(r, "HGET coupon:{%" PRId64 "}:users %" PRId64, coupon_id,
+                                     user_id);
+    if (reply == NULL) {
+        app_redis_failed(t);
+        return CP_ERR_UNAVAILABLE;
+    }
+    int rc = CP_OK;
+    long long seq = 0, at = 0;
+    if (reply->type == REDIS_REPLY_NIL) {
+        out->kind = ISSUE_SOLD_OUT;
+    } else if (reply->type == REDIS_REPLY_STRING &&
+               sscanf(reply->str, "%lld:%lld", &seq, &at) == 2) {
+        out->kind = ISSUE_DUPLICATE;
+        out->sequence = seq;
+        out->issued_at_ms = at;
+    } else {
+        metrics_add(t->app->metrics, M_REDIS_ERRORS, 1);
+        rc = CP_ERR_UNAVAILABLE;
+    }
+    freeReplyObject(reply);
+    return rc;
+}
+
+/* L1 flags: CP_OK with out->kind when a flag decided, CP_ERR_NOT_FOUND to go on. */
+static int fast_path(struct app_thread *t, int64_t coupon_id, int64_t user_id,
+                     struct issue_result *out)
+{
+    char flag;
+    if (flag_get(t->app, coupon_id, &flag) != CP_OK)
+        return CP_ERR_NOT_FOUND;
+    metrics_add(t->app->metrics, M_FASTPATH_REJECTS, 1);
+    switch (flag) {
+    case 'S':
+        if (answer_sold_out(t, coupon_id, user_id, out) != CP_OK) {
+            out->kind = ISSUE_UNAVAILABLE;
+            out->detail = "redis unavailable";
+        }
+        return CP_OK;
+    case 'E': out->kind = ISSUE_ENDED; return CP_OK;
+    case 'N': out->kind = ISSUE_NOT_STARTED; return CP_OK;
+    default: out->kind = ISSUE_NOT_EXIST; return CP_OK;
+    }
+}
+
+/* issue_ack=kafka: wait for the broker; roll back only what it certainly refused. */
+static void make_durable_in_kafka(struct app_thread *t, const struct issue_event *ev,
+                                  const char *json, size_t jlen, const char *key, size_t klen,
+                                  struct issue_result *out)
+{
+    struct app *app = t->app;
+    switch (producer_send_sync(app->producer, key, klen, json, jlen)) {
+    case PRODUCER_DELIVERED:
+        clear_pending(t, ev->coupon_id, ev->user_id);
+        metrics_add(app->metrics, M_ISSUED, 1);
+        out->kind = ISSUE_ISSUED;
+        return;
+    case PRODUCER_NOT_PERSISTED:
+        metrics_add(app->metrics, M_KAFKA_ERRORS, 1);
+        if (run_rollback_script(t, ev->coupon_id, ev->user_id, ev->sequence) == CP_OK) {
+            metrics_add(app->metrics, M_ROLLBACKS, 1);
+            app_publish_invalidation(t, ev->coupon_id); /* stock came back: clear flags */
+        } else {
+            /* Redis went away too: the reservation stays; the user can't retry
+             * it (409) - logged so an operator can release it. */
+            log_error("rollback of coupon %" PRId64 " user %" PRId64 " seq %" PRId64 " failed",
+                      ev->coupon_id, ev->user_id, ev->sequence);
+        }
+        out->kind = ISSUE_UNAVAILABLE;
+        out->detail = "event log (Kafka) did not accept the issuance";
+        return;
+    case PRODUCER_POSSIBLY_PERSISTED:
+        metrics_add(app->metrics, M_KAFKA_ERRORS, 1);
+        metrics_add(app->metrics, M_PENDING, 1);
+        /* issue.lua recorded it as pending already; the consumer settles it. */
+        log_warn("issuance %s (coupon %" PRId64 ", user %" PRId64 ") pending: Kafka's answer "
+                 "is unknown",
+                 ev->event_id, ev->coupon_id, ev->user_id);
+        out->kind = ISSUE_PENDING;
+        return;
+    }
+}
+
+/*
+ * issue_ack=redis: the claim and its pending record are in Redis (written to its
+ * AOF before the script's reply): that is the acknowledgement. The event only
+ * has to reach Kafka eventually - the settler drops the record on the broker's
+ * ack, and a record that never gets one is produced again by the reconciler.
+ */
+static void hand_event_to_kafka(struct app_thread *t, const struct issue_event *ev,
+                                const char *json, size_t jlen, const char *key, size_t klen,
+                                struct issue_result *out)
+{
+    struct app *app = t->app;
+    if (producer_send_async(app->producer, key, klen, json, jlen) != CP_OK) {
+        metrics_add(app->metrics, M_KAFKA_ERRORS, 1);
+        log_warn("issuance %s (coupon %" PRId64 ", user %" PRId64 "): event not queued; the "
+                 "reconciler produces it from its pending record",
+                 ev->event_id, ev->coupon_id, ev->user_id);
+    }
+    metrics_add(app->metrics, M_ISSUED, 1);
+    out->kind = ISSUE_ISSUED;
 }
 
 void issue_coupon(struct app_thread *t, int64_t coupon_id, int64_t user_id,
                   struct issue_result *out)
 {
     struct app *app = t->app;
+    int ack_kafka = app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA;
     memset(out, 0, sizeof *out);
-    char flag;
-    if (flag_get(app, coupon_id, &flag) == CP_OK) {
-        metrics_add(app->metrics, M_FASTPATH_REJECTS, 1);
-        out->kind = flag == 'S' ? ISSUE_SOLD_OUT
-                    : flag == 'E' ? ISSUE_ENDED
-                    : flag == 'N' ? ISSUE_NOT_STARTED
-                                  : ISSUE_NOT_EXIST;
+    if (fast_path(t, coupon_id, user_id, out) == CP_OK)
         return;
-    }
-    if (!producer_is_up(app->producer)) {
+    if (ack_kafka && !producer_is_up(app->producer)) {
         /* Reserving stock we cannot make durable would only be rolled back. */
         out->kind = ISSUE_UNAVAILABLE;
         out->detail = "event log (Kafka) unavailable";
+        return;
+    }
+    if (!ack_kafka && !producer_has_room(app->producer)) {
+        metrics_add(app->metrics, M_OUTBOX_FULL, 1);
+        out->kind = ISSUE_UNAVAILABLE;
+        out->detail = "too many issuance events wait for the event log (Kafka)";
         return;
     }
     struct issue_event ev = {.coupon_id = coupon_id, .user_id = user_id};
@@ -264,11 +393,8 @@ void issue_coupon(struct app_thread *t, int64_t coupon_id, int64_t user_id,
         }
         if (reply[0] != 0 || attempt == 1)
             break;
-        enum issue_kind k = reload_meta(t, coupon_id, &out->detail);
-        if (k != ISSUE_ISSUED) {
-            out->kind = k;
+        if (reload_meta(t, coupon_id, out) != CP_OK)
             return;
-        }
     }
     switch (reply[0]) {
     case 1: break;
@@ -277,17 +403,24 @@ void issue_coupon(struct app_thread *t, int64_t coupon_id, int64_t user_id,
         out->sequence = reply[1];
         out->issued_at_ms = reply[2];
         return;
-    case -3:
-        flag_set(app, coupon_id, 'S', FLAG_TTL_MS);
+    case -3: /* sold out until endAt at most (then it has ended) */
+        flag_set(app, coupon_id, 'S',
+                 reply[2] < FLAG_TTL_MS ? reply[2] - FLAG_EDGE_MARGIN_MS : FLAG_TTL_MS);
         out->kind = ISSUE_SOLD_OUT;
         return;
-    case -4:
-        flag_set(app, coupon_id, 'N', FLAG_TTL_MS);
+    case -4: /* not started: true until startAt, and not a millisecond longer */
+        flag_set(app, coupon_id, 'N',
+                 reply[2] < FLAG_TTL_MS ? reply[2] - FLAG_EDGE_MARGIN_MS : FLAG_TTL_MS);
         out->kind = ISSUE_NOT_STARTED;
         return;
     case -5:
         flag_set(app, coupon_id, 'E', FLAG_TTL_MS);
         out->kind = ISSUE_ENDED;
+        return;
+    case -6:
+        metrics_add(app->metrics, M_OUTBOX_FULL, 1);
+        out->kind = ISSUE_UNAVAILABLE;
+        out->detail = "too many issuance events wait for the event log (Kafka)";
         return;
     default:
         out->kind = ISSUE_UNAVAILABLE;
@@ -297,48 +430,24 @@ void issue_coupon(struct app_thread *t, int64_t coupon_id, int64_t user_id,
 
     ev.sequence = reply[1];
     ev.issued_at_ms = reply[2];
+    out->sequence = ev.sequence;
+    out->issued_at_ms = ev.issued_at_ms;
     char json[CP_EVENT_MAX_BYTES], key[48];
-    int jlen, klen;
-    if ((jlen = event_encode(&ev, json, sizeof json)) < 0 ||
-        (klen = event_key(&ev, key, sizeof key)) < 0) {
+    int jlen = event_encode(&ev, json, sizeof json);
+    int klen = event_key(&ev, key, sizeof key);
+    if (jlen < 0 || klen < 0) {
+        /* Cannot happen for ids in range; the pending record lets the reconciler try. */
         log_error("cannot build the event for coupon %" PRId64, coupon_id);
-        (void)run_rollback_script(t, coupon_id, user_id, ev.sequence);
-        out->kind = ISSUE_UNAVAILABLE;
+        if (ack_kafka)
+            (void)run_rollback_script(t, coupon_id, user_id, ev.sequence);
+        out->kind = ack_kafka ? ISSUE_UNAVAILABLE : ISSUE_ISSUED;
         out->detail = "internal event error";
         return;
     }
-    out->sequence = ev.sequence;
-    out->issued_at_ms = ev.issued_at_ms;
-    switch (producer_send_sync(app->producer, key, (size_t)klen, json, (size_t)jlen)) {
-    case PRODUCER_DELIVERED:
-        clear_pending(t, coupon_id, user_id);
-        metrics_add(app->metrics, M_ISSUED, 1);
-        out->kind = ISSUE_ISSUED;
-        return;
-    case PRODUCER_NOT_PERSISTED:
-        metrics_add(app->metrics, M_KAFKA_ERRORS, 1);
-        if (run_rollback_script(t, coupon_id, user_id, ev.sequence) == CP_OK) {
-            metrics_add(app->metrics, M_ROLLBACKS, 1);
-            app_publish_invalidation(t, coupon_id); /* stock came back: clear sold-out flags */
-        } else {
-            /* Redis went away too: the reservation stays; the user can't retry
-             * it (409) - logged so an operator can release it. */
-            log_error("rollback of coupon %" PRId64 " user %" PRId64 " seq %" PRId64 " failed",
-                      coupon_id, user_id, ev.sequence);
-        }
-        out->kind = ISSUE_UNAVAILABLE;
-        out->detail = "event log (Kafka) did not accept the issuance";
-        return;
-    case PRODUCER_POSSIBLY_PERSISTED:
-        metrics_add(app->metrics, M_KAFKA_ERRORS, 1);
-        metrics_add(app->metrics, M_PENDING, 1);
-        /* issue.lua recorded it as pending already; the consumer settles it. */
-        log_warn("issuance %s (coupon %" PRId64 ", user %" PRId64 ") pending: Kafka's answer "
-                 "is unknown",
-                 ev.event_id, coupon_id, user_id);
-        out->kind = ISSUE_PENDING;
-        return;
-    }
+    if (ack_kafka)
+        make_durable_in_kafka(t, &ev, json, (size_t)jlen, key, (size_t)klen, out);
+    else
+        hand_event_to_kafka(t, &ev, json, (size_t)jlen, key, (size_t)klen, out);
 }
 
 static int parse_issue_body(const struct http_request *req, int64_t path_coupon_id,

@@ -10,6 +10,7 @@ fcgi_app_libfcgiapp_a_SOURCES = \
 	fcgi-app/handlers.h fcgi-app/health.c \
 	fcgi-app/issue.h fcgi-app/issue.c \
 	fcgi-app/producer.h fcgi-app/producer.c \
+	fcgi-app/settle.h fcgi-app/settle.c \
 	fcgi-app/metrics.h fcgi-app/metrics.c \
 	fcgi-app/coupon_store.h fcgi-app/coupon_store.c \
 	fcgi-app/coupon_doc.h fcgi-app/coupon_doc.c \

@@ -14,7 +14,7 @@
 
 #include "cp_err.h"
 
-#define METRICS_VERSION 0x434f5501u /* "COU" v1 */
+#define METRICS_VERSION 0x434f5502u /* "COU" v2 */
 
 static const int status_slots[] = {200, 201, 202, 400, 401, 403, 404, 405, 409,
                                    410, 413, 414, 415, 422, 429, 500, 503};
@@ -154,7 +154,17 @@ int metrics_render(struct metrics *m, struct http_response *resp)
          "Reservations rolled back after a Kafka send certainly failed"},
         {M_PENDING, "coupon_issue_pending_total",
          "Issuances answered 202 (Kafka outcome ambiguous)"},
-        {M_ISSUED, "coupon_issued_total", "Issuances acknowledged by Kafka (201)"},
+        {M_ISSUED, "coupon_issued_total",
+         "Issuances answered 201 (issue_ack=redis: recorded in Redis; kafka: acknowledged)"},
+        {M_EVENTS_ACKED, "coupon_issue_events_acked_total",
+         "Asynchronous coupon.issue events acknowledged by Kafka (issue_ack=redis)"},
+        {M_EVENTS_UNACKED, "coupon_issue_events_unacked_total",
+         "Asynchronous events Kafka refused or that were purged; their pending records stay "
+         "for the reconciler"},
+        {M_SETTLED, "coupon_outbox_settled_total",
+         "Pending records removed after Kafka acknowledged their events"},
+        {M_OUTBOX_FULL, "coupon_issue_outbox_full_total",
+         "Issue requests refused (503) because too many events wait for Kafka"},
         {M_FASTPATH_REJECTS, "coupon_issue_fastpath_rejects_total",
          "Sold-out/expired answers served from L1 without Redis"},
         {M_SCRIPT_RELOADS, "coupon_redis_script_reloads_total", "SCRIPT LOAD after NOSCRIPT"},

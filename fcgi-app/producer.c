@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "cp_err.h"
+#include "cp_limits.h"
 #include "log.h"
 
 /* One in-flight synchronous send; lives on the sender's stack until its report. */
@@ -24,6 +25,8 @@ struct delivery_waiter {
 
 struct producer {
     const struct cp_conf *conf;
+    producer_report_fn *on_async_report;
+    void *report_opaque;
     pthread_rwlock_t handle_lock; /* readers send; the poll thread replaces rk */
     rd_kafka_t *rk;
     rd_kafka_topic_t *topic;
@@ -57,16 +60,21 @@ static enum producer_outcome failed_delivery_outcome(const rd_kafka_message_t *m
 static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     (void)rk;
-    (void)opaque;
+    struct producer *p = opaque;
     struct delivery_waiter *w = msg->_private;
-    if (w == NULL)
-        return;
     enum producer_outcome outcome = PRODUCER_DELIVERED;
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         outcome = failed_delivery_outcome(msg);
         log_warn("kafka delivery failed: %s (status %d): %s", rd_kafka_err2str(msg->err),
                  (int)rd_kafka_message_status(msg),
                  outcome == PRODUCER_NOT_PERSISTED ? "not written" : "possibly written");
+    } else {
+        atomic_store(&p->up, 1);
+    }
+    if (w == NULL) { /* an asynchronous send */
+        if (p->on_async_report != NULL)
+            p->on_async_report(p->report_opaque, msg->key, msg->key_len, outcome);
+        return;
     }
     pthread_mutex_lock(&w->lock);
     w->outcome = outcome;
@@ -93,15 +101,25 @@ static void error_callback(rd_kafka_t *rk, int err, const char *reason, void *op
 
 static int create_handle(struct producer *p, char *errbuf, size_t errlen)
 {
-    char msg_timeout[16], linger[16];
-    snprintf(msg_timeout, sizeof msg_timeout, "%d", p->conf->kafka_delivery_timeout_ms);
+    char msg_timeout[16], linger[16], queue_max[16];
+    /*
+     * issue_ack=kafka: a request thread waits for each report, so it is bounded.
+     * issue_ack=redis: the claim is already acknowledged; a message is kept (and
+     * retried by librdkafka, idempotently) until the broker takes it - 0 = no
+     * time-out - so an outage only delays events. A message purged at shutdown
+     * keeps its pending record, which the consumer's reconciler re-produces.
+     */
+    snprintf(msg_timeout, sizeof msg_timeout, "%d",
+             p->conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? p->conf->kafka_delivery_timeout_ms : 0);
     snprintf(linger, sizeof linger, "%d", p->conf->kafka_linger_ms);
+    snprintf(queue_max, sizeof queue_max, "%d", CP_PRODUCER_QUEUE_MAX);
     const char *settings[][2] = {
         {"bootstrap.servers", p->conf->kafka_brokers},
         {"enable.idempotence", "true"},
         {"acks", "all"},
         {"message.timeout.ms", msg_timeout},
         {"linger.ms", linger},
+        {"queue.buffering.max.messages", queue_max},
         {"socket.keepalive.enable", "true"},
         {"reconnect.backoff.ms", "50"},
         {"reconnect.backoff.max.ms", "1000"},
@@ -197,7 +215,8 @@ static void *poll_main(void *arg)
     return NULL;
 }
 
-struct producer *producer_new(const struct cp_conf *conf, char *errbuf, size_t errlen)
+struct producer *producer_new(const struct cp_conf *conf, producer_report_fn *on_async_report,
+                              void *report_opaque, char *errbuf, size_t errlen)
 {
     struct producer *p = calloc(1, sizeof *p);
     if (p == NULL) {
@@ -205,6 +224,8 @@ struct producer *producer_new(const struct cp_conf *conf, char *errbuf, size_t e
         return NULL;
     }
     p->conf = conf;
+    p->on_async_report = on_async_report;
+    p->report_opaque = report_opaque;
     atomic_init(&p->up, 1);
     atomic_init(&p->stopping, 0);
     atomic_init(&p->fatal, 0);
@@ -243,12 +264,43 @@ int producer_is_up(struct producer *p)
     return atomic_load(&p->up) && !atomic_load(&p->fatal);
 }
 
+int producer_has_room(struct producer *p)
+{
+    pthread_rwlock_rdlock(&p->handle_lock);
+    int room = p->rk != NULL && rd_kafka_outq_len(p->rk) < CP_PRODUCER_QUEUE_MAX - 1024;
+    pthread_rwlock_unlock(&p->handle_lock);
+    return room;
+}
+
+int producer_send_async(struct producer *p, const char *key, size_t klen, const char *value,
+                        size_t vlen)
+{
+    pthread_rwlock_rdlock(&p->handle_lock);
+    int rc = -1;
+    if (p->rk != NULL)
+        rc = rd_kafka_produce(p->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                              (void *)value, vlen, key, klen, NULL);
+    pthread_rwlock_unlock(&p->handle_lock);
+    if (rc != 0) {
+        log_warn("kafka produce refused: %s", rd_kafka_err2str(rd_kafka_last_error()));
+        return CP_ERR_UNAVAILABLE;
+    }
+    return CP_OK;
+}
+
 enum producer_outcome producer_send_sync(struct producer *p, const char *key, size_t klen,
                                          const char *value, size_t vlen)
 {
     struct delivery_waiter w = {.done = 0, .outcome = PRODUCER_NOT_PERSISTED};
-    pthread_mutex_init(&w.lock, NULL);
-    pthread_cond_init(&w.done_cond, NULL);
+    if (pthread_mutex_init(&w.lock, NULL) != 0) {
+        log_error("kafka send: cannot initialise a mutex");
+        return PRODUCER_NOT_PERSISTED;
+    }
+    if (pthread_cond_init(&w.done_cond, NULL) != 0) {
+        log_error("kafka send: cannot initialise a condition variable");
+        pthread_mutex_destroy(&w.lock);
+        return PRODUCER_NOT_PERSISTED;
+    }
 
     pthread_rwlock_rdlock(&p->handle_lock);
     int rc = -1;
@@ -265,8 +317,6 @@ enum producer_outcome producer_send_sync(struct producer *p, const char *key, si
     while (!w.done)
         pthread_cond_wait(&w.done_cond, &w.lock);
     pthread_mutex_unlock(&w.lock);
-    if (w.outcome == PRODUCER_DELIVERED)
-        atomic_store(&p->up, 1);
 out:
     pthread_cond_destroy(&w.done_cond);
     pthread_mutex_destroy(&w.lock);

@@ -231,7 +231,11 @@ void read_issue_status_handle(struct app_thread *t, const struct http_request *r
         seq = db_seq;
         at = db_at;
     } else if (in_redis) {
-        status = pending ? "PENDING" : "ISSUED";
+        /* issue_ack=redis: the pending record only means "event not yet acknowledged by
+         * Kafka" - the claim itself was acknowledged (201) and is durable. In
+         * issue_ack=kafka it is what a 202 left: Kafka's outcome unknown. */
+        status = pending && t->app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? "PENDING"
+                                                                              : "ISSUED";
     } else if (db_rc == CP_ERR_NOT_FOUND && redis_known) {
         problem_set(resp, PROBLEM_ISSUE_NOT_FOUND,
                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);

@@ -3,6 +3,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -33,6 +34,19 @@ struct worker {
 
 /* How long a blocked accept(2) waits before the thread looks at the stop flag. */
 #define ACCEPT_TIMEOUT_MS 250
+/*
+ * A connection nginx keeps open (fastcgi_keep_conn) belongs to the web server
+ * (FastCGI 3.5: "the Web server retains responsibility for the connection"):
+ * closing it ourselves races with nginx sending the next request on it (a 502).
+ * So a thread waits for the next request on it in poll(2) slices of this length,
+ * looking at the stop flag in between, and a stopping worker closes a kept
+ * connection only once it has been idle for KEPT_DRAIN_IDLE_MS - nginx reuses
+ * its most recently used connections first, so an idle one is the least likely
+ * to be picked at that moment. nginx closes kept connections itself after
+ * keepalive_requests or keepalive_timeout (deploy/nginx).
+ */
+#define KEPT_POLL_MS 250
+#define KEPT_DRAIN_IDLE_MS 500
 
 static void serve_one(struct app_thread *t, FCGX_Request *fcgi)
 {
@@ -76,6 +90,25 @@ static void serve_one(struct app_thread *t, FCGX_Request *fcgi)
     log_set_request_id(NULL);
 }
 
+/*
+ * The thread holds a kept connection: wait until nginx sends on it (or closes it).
+ * 1 = go on to FCGX_Accept_r; 0 = the worker is stopping and the connection has been
+ * idle long enough to close.
+ */
+static int await_kept_connection(struct worker *w, int fd)
+{
+    int idle_ms = 0;
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int n = poll(&pfd, 1, KEPT_POLL_MS);
+        if (n != 0)
+            return 1; /* readable, hung up, or an error FCGX_Accept_r will meet */
+        idle_ms += KEPT_POLL_MS;
+        if (atomic_load(&w->stopping) && idle_ms >= KEPT_DRAIN_IDLE_MS)
+            return 0;
+    }
+}
+
 static void *thread_main(void *arg)
 {
     struct worker *w = arg;
@@ -91,7 +124,16 @@ static void *thread_main(void *arg)
         free(t);
         return NULL;
     }
-    while (!atomic_load(&w->stopping)) {
+    for (;;) {
+        /* A kept connection is served until nginx is done with it, even while
+         * stopping; without one, a stopping thread accepts nothing new. */
+        if (fcgi.ipcFd >= 0) {
+            if (!await_kept_connection(w, fcgi.ipcFd))
+                break;
+        } else if (atomic_load(&w->stopping)) {
+            break;
+        }
+        /* On a kept connection FCGX_Accept_r reads nginx's next request from it. */
         int rc = FCGX_Accept_r(&fcgi);
         if (rc < 0) {
             /* -EAGAIN: the accept timeout expired (see worker_run); look at the flag. */
@@ -127,22 +169,37 @@ static int app_init(struct app *app, const struct cp_conf *conf)
     }
     struct lru_config lc = {.capacity = (size_t)conf->l1_capacity, .ttl_ms = conf->l1_ttl_ms};
     app->l1 = lru_new(&lc);
-    struct l2_config l2c = {.ttl_ms = conf->l2_ttl_s * 1000,
-                            .negative_ttl_ms = conf->l2_negative_ttl_s * 1000,
+    /* In 64 bits: the allowed l2_ttl_s (30 days) overflows an int in milliseconds. */
+    struct l2_config l2c = {.ttl_ms = (int64_t)conf->l2_ttl_s * 1000,
+                            .negative_ttl_ms = (int64_t)conf->l2_negative_ttl_s * 1000,
                             .lock_ttl_ms = 2000,
                             .wait_step_ms = 5};
     app->l2 = l2_new(&l2c, &l2_redis_ops);
-    app->producer = producer_new(conf, err, sizeof err);
-    if (app->l1 == NULL || app->l2 == NULL || app->producer == NULL) {
-        log_error("worker start failed: %s", app->producer == NULL ? err : "out of memory");
+    if (app->l1 == NULL || app->l2 == NULL) {
+        log_error("worker start failed: out of memory for the caches");
         return CP_ERR_NOMEM;
+    }
+    if (conf->issue_ack == CONF_ISSUE_ACK_REDIS) {
+        app->settler = settler_new(conf, app->metrics);
+        if (app->settler == NULL) {
+            log_error("worker start failed: cannot start the pending-record settler");
+            return CP_ERR_NOMEM;
+        }
+    }
+    app->producer = producer_new(conf, app->settler != NULL ? settler_on_report : NULL,
+                                 app->settler, err, sizeof err);
+    if (app->producer == NULL) {
+        log_error("worker start failed: %s", err);
+        return CP_ERR_UNAVAILABLE;
     }
     return CP_OK;
 }
 
 static void app_release(struct app *app)
 {
+    /* The producer first: its final flush still reports to the settler. */
     producer_free(app->producer);
+    settler_free(app->settler);
     l2_free(app->l2);
     lru_free(app->l1);
     metrics_close(app->metrics);

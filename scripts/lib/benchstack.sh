@@ -6,11 +6,13 @@
 # ceiling-fcgi, so both are measured through identical web server settings.
 # Sourced, never executed.
 #
-#   bench_stack_start STATE BUILD WORKERS THREADS   -> sets BENCH_* variables (below)
+#   bench_stack_start STATE BUILD WORKERS THREADS KAFKA_THREADS -> sets BENCH_* (below)
 #   bench_stack_stop STATE                            everything, in order; idempotent
 #
 # Variables set by bench_stack_start: BENCH_HTTP (http://127.0.0.1:PORT of the coupon
-# site), BENCH_CEILING_HTTP (the ceiling site), BENCH_REDIS_PORT, BENCH_DB_PORT,
+# site, issue_ack=redis), BENCH_KAFKA_HTTP (the same with issue_ack=kafka),
+# BENCH_CEILING_HTTP / BENCH_CEILING_KEPT_HTTP (the ceiling without / with FastCGI
+# connection reuse), BENCH_REDIS_PORT, BENCH_DB_PORT,
 # BENCH_KAFKA (bootstrap), BENCH_CONF (config file), BENCH_ADMIN_TOKEN, BENCH_DB_CNF
 # (option file for the mariadb CLI), BENCH_ACCESS_LOG, BENCH_CEILING_ACCESS_LOG.
 
@@ -36,51 +38,72 @@ bench_ceiling_start() {
         test -S "$sock"
 }
 
-# bench_nginx_start STATE PORT SOCKET CEILING_PORT CEILING_SOCKET : web.sh's rendering of
-# deploy/nginx/ for the coupon site, plus a copy of the same server {} on CEILING_PORT
-# whose FastCGI upstream is ceiling-fcgi and whose access log is nginx-ceiling-access.log.
-bench_nginx_start() {
-    local state=$1 port=$2 sock=$3 cport=$4 csock=$5
-    local dir=$state/nginx pidfile=$state/pids/nginx.pid log=$state/logs/nginx-error.log
-    web_check_path "ceiling socket" "$csock" || return 1
-    web_render_nginx "$state" "$port" "$sock" || return 1
+# bench_site DIR PORT UPSTREAM SOCKET NEW_PORT LOGNAME KEEPALIVE : deploy/nginx's coupon
+# server {} again on NEW_PORT, in front of SOCKET through upstream UPSTREAM (KEEPALIVE
+# kept connections per nginx worker, 0 = a new FastCGI connection per request), with
+# its own access log LOGNAME.
+bench_site() {
+    local dir=$1 port=$2 upstream=$3 sock=$4 nport=$5 logname=$6 keep=$7
     {
-        echo "# Written by scripts/lib/benchstack.sh: deploy/nginx/coupon.conf again, in"
-        echo "# front of ceiling-fcgi (the benchmark's ceiling)."
-        echo "upstream bench_ceiling {"
-        echo "    server unix:$csock;"
+        echo "# Written by scripts/lib/benchstack.sh: deploy/nginx/coupon.conf again."
+        echo "upstream $upstream {"
+        echo "    server unix:$sock;"
+        if ((keep > 0)); then
+            echo "    keepalive $keep;"
+            echo "    keepalive_requests 1000;"
+            echo "    keepalive_timeout 10s;"
+        fi
         echo "}"
-        sed -e "s|fastcgi_pass coupon_fcgi;|fastcgi_pass bench_ceiling;|" \
-            -e "s|nginx-access\.log|nginx-ceiling-access.log|" \
-            -e "s|listen 127\.0\.0\.1:$port;|listen 127.0.0.1:$cport;|" "$dir/coupon.conf"
-    } >"$dir/bench-ceiling.conf" || return 1
-    grep -q "listen 127.0.0.1:$cport;" "$dir/bench-ceiling.conf" || {
-        cp_warn "could not retarget the ceiling site's listen directive"
+        sed -e "s|fastcgi_pass coupon_fcgi;|fastcgi_pass $upstream;|" \
+            -e "s|nginx-access\.log|$logname|" \
+            -e "s|listen 127\.0\.0\.1:$port;|listen 127.0.0.1:$nport;|" "$dir/coupon.conf"
+    } >"$dir/$upstream.conf" || return 1
+    grep -q "listen 127.0.0.1:$nport;" "$dir/$upstream.conf" || {
+        cp_warn "could not retarget the listen directive of $upstream"
         return 1
     }
     # Include it inside http {}: the last line of web.sh's nginx.conf closes that block.
     sed -i '$d' "$dir/nginx.conf" &&
-        printf '    include %s;\n}\n' "$dir/bench-ceiling.conf" >>"$dir/nginx.conf" || return 1
-    web_config_test nginx "$state" || return 1
-    stack_spawn "$pidfile" "$log" nginx -e stderr -p "$dir/" -c "$dir/nginx.conf"
-    stack_wait 20 nginx "$pidfile" "$log" web_port_open "$port" || return 1
-    stack_wait 20 nginx "$pidfile" "$log" web_port_open "$cport" || return 1
-    cp_say "nginx $(web_version_nginx) on 127.0.0.1:$port -> $sock and" \
-        "127.0.0.1:$cport -> $csock"
+        printf '    include %s;\n}\n' "$dir/$upstream.conf" >>"$dir/nginx.conf"
 }
 
-# bench_stack_start STATE BUILD WORKERS THREADS
+# bench_nginx_start STATE PORT SOCKET CEILING_PORT CEILING_SOCKET KEPT_CEILING_PORT
+#   KAFKA_PORT KAFKA_SOCKET : web.sh's rendering of deploy/nginx/ for the coupon site, plus
+# copies of the same server {}: ceiling-fcgi without FastCGI connection reuse
+# (CEILING_PORT) and with it (KEPT_CEILING_PORT, the same pool as deploy/nginx), and the
+# issue_ack=kafka coupon-fcgi (KAFKA_PORT).
+bench_nginx_start() {
+    local state=$1 port=$2 sock=$3 cport=$4 csock=$5 kcport=$6 kport=$7 ksock=$8
+    local dir=$state/nginx pidfile=$state/pids/nginx.pid log=$state/logs/nginx-error.log p
+    web_check_path "ceiling socket" "$csock" || return 1
+    web_render_nginx "$state" "$port" "$sock" || return 1
+    bench_site "$dir" "$port" bench_ceiling "$csock" "$cport" nginx-ceiling-access.log 0 &&
+        bench_site "$dir" "$port" bench_ceiling_kept "$csock" "$kcport" \
+            nginx-ceiling-kept-access.log 4 &&
+        bench_site "$dir" "$port" bench_kafka "$ksock" "$kport" nginx-kafka-access.log 4 ||
+        return 1
+    web_config_test nginx "$state" || return 1
+    stack_spawn "$pidfile" "$log" nginx -e stderr -p "$dir/" -c "$dir/nginx.conf"
+    for p in "$port" "$cport" "$kcport" "$kport"; do
+        stack_wait 20 nginx "$pidfile" "$log" web_port_open "$p" || return 1
+    done
+    cp_say "nginx $(web_version_nginx) on 127.0.0.1:$port -> $sock," \
+        "127.0.0.1:$cport and :$kcport (kept connections) -> $csock, :$kport -> $ksock"
+}
+
+# bench_stack_start STATE BUILD WORKERS THREADS KAFKA_THREADS
 # shellcheck disable=SC2034 # the BENCH_* variables are its output, read by scripts/bench
 bench_stack_start() {
-    local state=$1 build=$2 workers=$3 threads=$4
+    local state=$1 build=$2 workers=$3 threads=$4 kafka_threads=$5
     local src db_password
     src=$(cp_src_dir)
     mkdir -p "$state/logs" "$state/pids"
     local -a ports
-    mapfile -t ports < <(stack_pick_ports 6 20000 32000)
-    ((${#ports[@]} == 6)) || cp_die "could not pick free ports"
+    mapfile -t ports < <(stack_pick_ports 8 20000 32000)
+    ((${#ports[@]} == 8)) || cp_die "could not pick free ports"
     BENCH_REDIS_PORT=${ports[0]} BENCH_DB_PORT=${ports[1]}
     local kport=${ports[2]} kcport=${ports[3]} hport=${ports[4]} cport=${ports[5]}
+    local ceil_kept_port=${ports[6]} kafka_http_port=${ports[7]}
     BENCH_KAFKA=127.0.0.1:$kport
     db_password=$(cp_random_hex 12)
     BENCH_ADMIN_TOKEN=$(cp_random_hex 16)
@@ -92,14 +115,19 @@ bench_stack_start() {
         --password-file "$state/db_password" --database "$STACK_DB_NAME" || return 1
 
     BENCH_CONF=$state/coupon.conf
-    local sock=$state/fcgi.sock csock=$state/ceiling.sock
+    local sock=$state/fcgi.sock csock=$state/ceiling.sock ksock=$state/fcgi-kafka.sock
     # log_level warn: an info line per request would measure the logger.
+    local -a common=("admin_token=$BENCH_ADMIN_TOKEN"
+        redis_host=127.0.0.1 "redis_port=$BENCH_REDIS_PORT" "kafka_brokers=$BENCH_KAFKA"
+        db_host=127.0.0.1 "db_port=$BENCH_DB_PORT" "db_user=$STACK_DB_USER"
+        "db_password=$db_password" "db_name=$STACK_DB_NAME" log_level=warn)
     stack_write_config "$BENCH_CONF" \
-        "listen=unix:$sock" "workers=$workers" "threads=$threads" \
-        "metrics_path=$state/fcgi.metrics" "admin_token=$BENCH_ADMIN_TOKEN" \
-        redis_host=127.0.0.1 "redis_port=$BENCH_REDIS_PORT" "kafka_brokers=$BENCH_KAFKA" \
-        db_host=127.0.0.1 "db_port=$BENCH_DB_PORT" "db_user=$STACK_DB_USER" \
-        "db_password=$db_password" "db_name=$STACK_DB_NAME" log_level=warn
+        "listen=unix:$sock" "workers=$workers" "threads=$threads" issue_ack=redis \
+        "metrics_path=$state/fcgi.metrics" "${common[@]}"
+    # The same program with issue_ack=kafka (201 after the broker's ack), measured beside.
+    stack_write_config "$state/coupon-kafka.conf" \
+        "listen=unix:$ksock" "workers=$workers" "threads=$kafka_threads" issue_ack=kafka \
+        "metrics_path=$state/fcgi-kafka.metrics" "${common[@]}"
     BENCH_DB_CNF=$state/client.cnf
     (
         umask 077
@@ -110,12 +138,19 @@ bench_stack_start() {
 
     stack_consumer_start "$state" "$build" "$BENCH_CONF" consumer-1 || return 1
     stack_fcgi_start "$state" "$build" "$BENCH_CONF" "$sock" || return 1
+    stack_fcgi_start "$state" "$build" "$state/coupon-kafka.conf" "$ksock" coupon-fcgi-kafka ||
+        return 1
     bench_ceiling_start "$state" "$build" "$csock" "$workers" "$threads" || return 1
-    bench_nginx_start "$state" "$hport" "$sock" "$cport" "$csock" || return 1
+    bench_nginx_start "$state" "$hport" "$sock" "$cport" "$csock" "$ceil_kept_port" \
+        "$kafka_http_port" "$ksock" || return 1
     BENCH_HTTP=http://127.0.0.1:$hport
     BENCH_CEILING_HTTP=http://127.0.0.1:$cport
+    BENCH_CEILING_KEPT_HTTP=http://127.0.0.1:$ceil_kept_port
+    BENCH_KAFKA_HTTP=http://127.0.0.1:$kafka_http_port
     BENCH_ACCESS_LOG=$state/logs/nginx-access.log
     BENCH_CEILING_ACCESS_LOG=$state/logs/nginx-ceiling-access.log
+    BENCH_CEILING_KEPT_ACCESS_LOG=$state/logs/nginx-ceiling-kept-access.log
+    BENCH_KAFKA_ACCESS_LOG=$state/logs/nginx-kafka-access.log
 
     local deadline=$((SECONDS + 60))
     until [[ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$BENCH_HTTP/api/health")" == 200 ]]; do

@@ -563,16 +563,17 @@ stack_consumer_start() {
     fi
 }
 
-# stack_fcgi_start STATE BUILD_DIR CONF SOCKET : the standalone pre-fork master; ready
-# once it has created its listening socket.
+# stack_fcgi_start STATE BUILD_DIR CONF SOCKET [NAME] : the standalone pre-fork master
+# (pid file and log named NAME, default coupon-fcgi); ready once it has created its
+# listening socket.
 stack_fcgi_start() {
-    local state=$1 build=$2 conf=$3 sock=$4
+    local state=$1 build=$2 conf=$3 sock=$4 name=${5:-coupon-fcgi}
     local bin=$build/fcgi-app/coupon-fcgi
     [[ -x "$bin" ]] || cp_die "$bin not built"
     rm -f "$sock"
-    stack_spawn "$state/pids/coupon-fcgi.pid" "$state/logs/coupon-fcgi.log" "$bin" -c "$conf"
-    stack_wait "${COUPON_STACK_FCGI_TIMEOUT:-30}" "coupon-fcgi" "$state/pids/coupon-fcgi.pid" \
-        "$state/logs/coupon-fcgi.log" test -S "$sock"
+    stack_spawn "$state/pids/$name.pid" "$state/logs/$name.log" "$bin" -c "$conf"
+    stack_wait "${COUPON_STACK_FCGI_TIMEOUT:-30}" "$name" "$state/pids/$name.pid" \
+        "$state/logs/$name.log" test -S "$sock"
 }
 
 # stack_app_stop STATE : coupon-fcgi first (no new events), then every consumer
@@ -580,7 +581,10 @@ stack_fcgi_start() {
 stack_app_stop() {
     local state=$1 f pid rc=0
     local -a pids=()
-    stack_stop_pidfile "$state/pids/coupon-fcgi.pid" coupon-fcgi 30 || rc=1
+    for f in "$state"/pids/coupon-fcgi*.pid; do
+        [[ -e "$f" ]] || continue
+        stack_stop_pidfile "$f" "$(basename "$f" .pid)" 30 || rc=1
+    done
     for f in "$state"/pids/consumer-*.pid; do
         [[ -e "$f" ]] || continue
         stack_stop_pidfile "$f" "$(basename "$f" .pid)" 30 &

@@ -5,10 +5,13 @@ coupon-fcgi, nginx, lighttpd) and exports COUPON_TEST_ENV, the path of a KEY='va
 with every address; this module reads it at import and offers small, blocking helpers:
 
   http(method, path, body=None, headers=None, server='nginx', source=None) -> Resp
+      server: 'nginx' | 'lighttpd' (the stack's coupon-fcgi, issue_ack=redis) |
+      'kafka-ack' (a second coupon-fcgi with issue_ack=kafka, over FastCGI directly)
   redis(*args) -> decoded reply                 sql(query) -> [tuple of str/None]
   kafka_messages(topic) -> [dict]               kafka_produce(topic, [(key, value)], headers)
   kafka_topics() -> {name: partitions}
   server_stop(name) / server_start(name)        'redis', 'mariadb', 'kafka'
+  server_kill(name)                              SIGKILL (a crash), then start it again
   consumer_start() -> Popen                     consumers_stop(sig=SIGTERM)
   fcgi_master_pid() / fcgi_worker_pids()
   create_coupon(**overrides) -> id              admin_headers()
@@ -35,10 +38,12 @@ import subprocess
 import time
 import uuid
 
+import fcgi_client
+
 __all__ = [
     "env", "Resp", "RedisError", "SqlError", "OMIT",
     "http", "redis", "sql", "kafka_messages", "kafka_produce", "kafka_topics",
-    "server_stop", "server_start", "consumer_start", "consumers_stop",
+    "server_stop", "server_start", "server_kill", "consumer_start", "consumers_stop",
     "fcgi_master_pid", "fcgi_worker_pids", "create_coupon", "admin_headers",
     "wait_until", "log_path",
 ]
@@ -103,9 +108,8 @@ def http(method, path, body=None, headers=None, server="nginx", timeout=10, sour
     JSON with Content-Type application/json (unless headers set one); str/bytes as is.
     SOURCE: the client address to connect from, e.g. '127.0.0.2' (any 127.x works on
     Linux) to look like another client to per-address limits."""
-    if server not in ("nginx", "lighttpd"):
-        raise ValueError("server must be 'nginx' or 'lighttpd'")
-    host, port = _host_port(env["HTTP_NGINX" if server == "nginx" else "HTTP_LIGHTTPD"])
+    if server not in ("nginx", "lighttpd", "kafka-ack"):
+        raise ValueError("server must be 'nginx', 'lighttpd' or 'kafka-ack'")
     hdrs = dict(headers or {})
     has_ct = any(k.lower() == "content-type" for k in hdrs)
     if isinstance(body, (dict, list)):
@@ -116,6 +120,9 @@ def http(method, path, body=None, headers=None, server="nginx", timeout=10, sour
         data = body.encode("utf-8")
     else:
         data = body
+    if server == "kafka-ack":
+        return _fcgi(env["FCGI_KAFKA_SOCKET"], method, path, data or b"", hdrs, timeout)
+    host, port = _host_port(env["HTTP_NGINX" if server == "nginx" else "HTTP_LIGHTTPD"])
     conn = httpclient.HTTPConnection(host, port, timeout=timeout,
                                      source_address=(source, 0) if source else None)
     try:
@@ -128,6 +135,15 @@ def http(method, path, body=None, headers=None, server="nginx", timeout=10, sour
         return Resp(r.status, got, r.read())
     finally:
         conn.close()
+
+
+def _fcgi(sock, method, path, data, hdrs, timeout):
+    """server='kafka-ack': straight to the second coupon-fcgi (issue_ack=kafka) over
+    FastCGI, no web server in between."""
+    ctype = next((v for k, v in hdrs.items() if k.lower() == "content-type"), None)
+    status, got, body = fcgi_client.request(sock, method, path, data, content_type=ctype,
+                                            timeout=timeout)
+    return Resp(status, got, body)
 
 
 def admin_headers():
@@ -321,6 +337,16 @@ _SERVERS = {
     "kafka": (("stack_kafka_start", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT"),
               "stack_kafka_stop"),
 }
+
+
+def server_kill(name):
+    """SIGKILL 'redis', 'mariadb' or 'kafka' (a crash: no shutdown work at all); returns
+    once the process is gone. server_start brings it back from what it had on disk."""
+    pid = _pidfile_pid(os.path.join(env["PID_DIR"], name + ".pid"))
+    if pid is None:
+        raise RuntimeError("%s is not running" % name)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: _gone(pid), timeout=30, message="%s (pid %d) gone" % (name, pid))
 
 
 def server_stop(name):

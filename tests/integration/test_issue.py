@@ -9,6 +9,7 @@ eagerly; test_read_admin covers that route)."""
 
 import concurrent.futures
 import json
+import threading
 import time
 import unittest
 import uuid
@@ -162,6 +163,66 @@ class IssueOutcomes(unittest.TestCase):
                          [("4",)])
 
 
+class FairnessAtTheEdges(unittest.TestCase):
+    """The in-process fast-path flags never answer longer than their answer is true."""
+
+    def test_holder_retrying_after_sold_out_gets_409(self):
+        cid = sql_coupon(total=2)
+        holders = [new_user(), new_user()]
+        seqs = {}
+        for u in holders:
+            r = issue(cid, u)
+            self.assertEqual(r.status, 201, r)
+            seqs[u] = r.json()["sequence"]
+        # Enough sold-out answers that every worker process has its sold-out flag set.
+        for _ in range(40):
+            self.assertEqual(issue(cid, new_user()).status, 410)
+        for u in holders:
+            for _ in range(10):
+                r = issue(cid, u)
+                self.assertEqual(r.status, 409, r)
+                self.assertEqual(r.json()["code"], "DUPLICATED_COUPON_ISSUE")
+                self.assertIn("sequence %d" % seqs[u], r.json()["detail"])
+
+    def test_opening_answers_201_at_start_at_and_never_422_after(self):
+        # The coupon opens 1.5 s from now; 10 clients each send a claim every 100 ms
+        # (10 Hz) from before the opening until 1 s after it.
+        tag = uuid.uuid4().hex[:12]
+        harness.sql(
+            "INSERT INTO coupon (title, code, coupon_type, discount_type, discount_value, "
+            "start_at, end_at, total_quantity) VALUES ('edge-%s', 'ED%s', "
+            "'FIRST_COME_FIRST_SERVED', 'AMOUNT', 1000, UTC_TIMESTAMP(3) + INTERVAL 1500000 "
+            "MICROSECOND, UTC_TIMESTAMP(3) + INTERVAL 1 HOUR, 1000000)" % (tag, tag.upper()))
+        cid, start_ms = (int(x) for x in harness.sql(
+            "SELECT id, ROUND(UNIX_TIMESTAMP(start_at) * 1000) FROM coupon WHERE code = 'ED%s'"
+            % tag.upper())[0])
+        results = []  # (sent_ms, received_ms, status)
+        lock = threading.Lock()
+
+        def client(offset_ms):
+            time.sleep(offset_ms / 1000.0)
+            while time.time() * 1000 < start_ms + 1000:
+                sent = time.time() * 1000
+                status = issue(cid, new_user()).status
+                with lock:
+                    results.append((sent, time.time() * 1000, status))
+                time.sleep(max(0.0, 0.1 - (time.time() * 1000 - sent) / 1000.0))
+
+        threads = [threading.Thread(target=client, args=(i * 10,)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        statuses = {s for _, _, s in results}
+        self.assertEqual(statuses - {201, 422}, set(), statuses)
+        self.assertTrue(any(s == 422 for _, _, s in results), "no request before startAt")
+        first_201 = min(received for _, received, s in results if s == 201)
+        late_422 = [(sent - start_ms) for sent, _, s in results if s == 422 and sent > first_201]
+        self.assertEqual(late_422, [], "422 sent after the first 201 (ms after startAt)")
+        self.assertLessEqual(first_201 - start_ms, 50,
+                             "first 201 %.0f ms after startAt" % (first_201 - start_ms))
+
+
 class IssueRace(unittest.TestCase):
     """4 worker processes x 4 threads behind both web servers; 5,000 users each sending 4
     concurrent requests for a coupon of stock 1,000 (the issue's numbers): exactly
@@ -173,6 +234,14 @@ class IssueRace(unittest.TestCase):
     TRIES_PER_USER = 4
 
     def test_race_issues_exactly_the_stock(self):
+        # issue_ack=redis (the stack's coupon-fcgi) behind nginx and lighttpd.
+        self.race(lambda u: "nginx" if u % 2 else "lighttpd")
+
+    def test_race_issues_exactly_the_stock_kafka_mode(self):
+        # issue_ack=kafka: the same numbers when every 201 waits for the broker.
+        self.race(lambda u: "kafka-ack")
+
+    def race(self, server_of):
         cid = sql_coupon(total=self.STOCK)
         users = [new_user() for _ in range(self.USERS)]
         # Each user's tries are adjacent in the list, so the pool runs them concurrently.
@@ -180,7 +249,7 @@ class IssueRace(unittest.TestCase):
 
         def one(attempt):
             u, reference = attempt
-            r = issue(cid, u, reference=reference, server="nginx" if u % 2 else "lighttpd")
+            r = issue(cid, u, reference=reference, server=server_of(u))
             return u, r.status, (r.json().get("sequence") if r.status == 201 else None)
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
@@ -236,22 +305,47 @@ class DependencyOutages(unittest.TestCase):
         # AOF kept the issuance state across the restart: 10 issued so far, never more.
         self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 10)
 
-    def test_kafka_down_then_back_rolls_back_and_recovers(self):
+    def test_kafka_down_redis_mode_issues_and_delivers_later(self):
+        # issue_ack=redis: claims go on while Kafka is down; their events wait in the
+        # workers' producers (pending records in Redis) and reach Kafka and MariaDB
+        # once it is back, each exactly once.
         cid = sql_coupon(total=10)
         self.assertEqual(issue(cid, new_user()).status, 201)
         harness.server_stop("kafka")
         try:
-            statuses = []
             for _ in range(3):
                 r = issue(cid, new_user())
+                self.assertEqual(r.status, 201, r)
+                self.assertEqual(r.json()["status"], "ISSUED")
+            self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 4)
+            self.assertEqual(harness.redis("HLEN", "coupon:{%d}:pending" % cid), 3)
+        finally:
+            harness.server_start("kafka")
+        harness.wait_until(lambda: persisted_rows(cid) == 4, timeout=90, interval=0.5,
+                           message="4 rows in coupon_issue")
+        harness.wait_until(
+            lambda: harness.redis("HLEN", "coupon:{%d}:pending" % cid) == 0, timeout=30,
+            message="pending records settled")
+        users = [v["userId"] for _, v in issue_events(cid)]
+        self.assertEqual(len(set(users)), 4)
+
+    def test_kafka_down_then_back_rolls_back_and_recovers(self):
+        # issue_ack=kafka: Kafka known down -> 503 before anything is reserved.
+        cid = sql_coupon(total=10)
+        self.assertEqual(issue(cid, new_user(), server="kafka-ack").status, 201)
+        harness.server_stop("kafka")
+        try:
+            statuses = []
+            for _ in range(3):
+                r = issue(cid, new_user(), server="kafka-ack")
                 statuses.append(r.status)
                 self.assert_unavailable(r)
             # Nothing was reserved for the refused users: the stock came back.
             self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 1)
         finally:
             harness.server_start("kafka")
-        harness.wait_until(lambda: issue(cid, new_user()).status == 201, timeout=60,
-                           interval=0.5, message="201 after Kafka came back")
+        harness.wait_until(lambda: issue(cid, new_user(), server="kafka-ack").status == 201,
+                           timeout=60, interval=0.5, message="201 after Kafka came back")
         self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 2)
         self.assertEqual(len(issue_events(cid)), 2)
         harness.wait_until(lambda: persisted_rows(cid) == 2, timeout=60,

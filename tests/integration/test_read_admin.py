@@ -204,9 +204,11 @@ class IssueStatusAndUserCoupons(unittest.TestCase):
 
     def test_reservation_left_by_a_dead_worker_is_completed(self):
         """What issue.lua leaves when the worker dies before Kafka's ack: the user's
-        entry and its pending record, no event. Status says PENDING; the consumer's
-        reconciler (reconcile_after_s=6 in the test config) produces the event and the
-        issuance lands in MariaDB exactly once."""
+        entry and its pending record, no event. Status says ISSUED with issue_ack=redis
+        (the claim was acknowledged; the record only means "event not yet acknowledged")
+        and PENDING with issue_ack=kafka (what a 202 leaves); the consumer's reconciler
+        (reconcile_after_s=6 in the test config) produces the event and the issuance lands
+        in MariaDB exactly once."""
         cid = harness.create_coupon()
         u = new_user()
         now_ms = int(time.time() * 1000)
@@ -216,6 +218,8 @@ class IssueStatusAndUserCoupons(unittest.TestCase):
         harness.redis("HSET", "coupon:{%d}:pending" % cid, str(u),
                       "%s:1:%d" % (event_id, now_ms))
         s = harness.http("GET", "/api/coupons/%d/issues/%d" % (cid, u))
+        self.assertEqual((s.status, s.json()["status"]), (200, "ISSUED"), s)
+        s = harness.http("GET", "/api/coupons/%d/issues/%d" % (cid, u), server="kafka-ack")
         self.assertEqual((s.status, s.json()["status"]), (200, "PENDING"), s)
         stats = harness.http("GET", "/api/admin/coupons/%d/stats" % cid,
                              headers=harness.admin_headers()).json()
@@ -370,12 +374,23 @@ class AdminValidation(unittest.TestCase):
                 self.assertEqual((r.status, r.json()["code"]), (401, "UNAUTHORIZED"))
                 self.assertIn("bearer", r.headers.get("www-authenticate", "").lower())
                 for bad in ("Bearer wrong", "Bearer " + token[:-1], "Bearer " + token + "x",
-                            "Basic " + token, "bearer " + token):
+                            "Basic " + token, "Bearer" + token, "Bearers " + token):
                     r = harness.http(method, path, body, {"Authorization": bad})
                     self.assertIn(r.status, (401, 403), (bad, r))
                     self.assertNotIn(token, r.text)
         self.assertEqual(harness.http("GET", "/api/coupons/%d" % cid).json()["title"]
                          .startswith("it-"), True)
+
+    def test_bearer_scheme_is_case_insensitive(self):
+        # RFC 9110 11.1: the auth scheme is matched case-insensitively.
+        cid = harness.create_coupon()
+        token = harness.env["ADMIN_TOKEN"]
+        path = "/api/admin/coupons/%d/stats" % cid
+        for scheme in ("bearer", "BEARER", "BeArEr"):
+            for sep in (" ", "   "):
+                with self.subTest(scheme=scheme, sep=sep):
+                    r = harness.http("GET", path, None, {"Authorization": scheme + sep + token})
+                    self.assertEqual(r.status, 200, r)
 
     def test_stats_counts_after_a_sale(self):
         cid = harness.create_coupon(totalQuantity=5)

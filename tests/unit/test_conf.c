@@ -58,7 +58,7 @@ static void conf_defaults_fill_every_documented_key(void)
     conf_defaults(&c);
     CU_ASSERT_STRING_EQUAL(c.listen, "unix:/tmp/coupon-fcgi.sock");
     CU_ASSERT_EQUAL(c.workers, 0);
-    CU_ASSERT_EQUAL(c.threads, 64);
+    CU_ASSERT_EQUAL(c.threads, 16);
     CU_ASSERT_STRING_EQUAL(c.admin_token, "");
     CU_ASSERT_EQUAL(c.max_body_bytes, 4096);
     CU_ASSERT_STRING_EQUAL(c.redis_host, "127.0.0.1");
@@ -78,6 +78,8 @@ static void conf_defaults_fill_every_documented_key(void)
     CU_ASSERT_STRING_EQUAL(c.consumer_group, "coupon-consumer-group");
     CU_ASSERT_EQUAL(c.consumer_batch_max, 2000);
     CU_ASSERT_STRING_EQUAL(c.log_level, "info");
+    CU_ASSERT_EQUAL(c.issue_ack, CONF_ISSUE_ACK_REDIS);
+    CU_ASSERT_EQUAL(c.outbox_max_pending, 100000);
 }
 
 static void conf_load_without_file_gives_defaults(void)
@@ -337,6 +339,30 @@ static void conf_dump_lists_every_key_once(void)
     free(text);
 }
 
+/* Words, not free text: a typo must not become a silent default. */
+static void conf_choice_keys_take_only_their_words(void)
+{
+    struct cp_conf c;
+    char err[256] = "";
+    conf_defaults(&c);
+    CU_ASSERT_EQUAL(conf_set(&c, "issue_ack", "kafka", err, sizeof err), CP_OK);
+    CU_ASSERT_EQUAL(c.issue_ack, CONF_ISSUE_ACK_KAFKA);
+    CU_ASSERT_EQUAL(conf_set(&c, "issue_ack", "redis", err, sizeof err), CP_OK);
+    CU_ASSERT_EQUAL(c.issue_ack, CONF_ISSUE_ACK_REDIS);
+    CU_ASSERT_EQUAL(conf_set(&c, "issue_ack", "Kafka", err, sizeof err), CP_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "issue_ack: expected redis|kafka"));
+    CU_ASSERT_EQUAL(conf_set(&c, "issue_ack", "", err, sizeof err), CP_ERR_INVALID);
+    CU_ASSERT_EQUAL(c.issue_ack, CONF_ISSUE_ACK_REDIS);
+    /* log_level: every program rejects what coupon-fcgi rejects (the consumer did not). */
+    CU_ASSERT_EQUAL(conf_set(&c, "log_level", "verbose", err, sizeof err), CP_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "debug|info|warn|error"));
+    CU_ASSERT_EQUAL(conf_set(&c, "log_level", "warn", err, sizeof err), CP_OK);
+    CU_ASSERT_STRING_EQUAL(c.log_level, "warn");
+    char *text = dump_to_string(&c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nissue_ack = redis\n"));
+    free(text);
+}
+
 int main(void)
 {
     static const struct unit_case tests[] = {
@@ -357,6 +383,7 @@ int main(void)
         {"conf_set_rejects_unknown_key", conf_set_rejects_unknown_key},
         {"conf_dump_masks_secrets", conf_dump_masks_secrets},
         {"conf_dump_lists_every_key_once", conf_dump_lists_every_key_once},
+        {"conf_choice_keys_take_only_their_words", conf_choice_keys_take_only_their_words},
     };
     return unit_run_suite("conf", suite_init, UNIT_CASES(tests));
 }

@@ -96,6 +96,26 @@ static void event_key_is_coupon_colon_user(void)
     CU_ASSERT_STRING_NOT_EQUAL(k1, k2);
 }
 
+static void event_key_parse_reads_back_what_event_key_wrote(void)
+{
+    struct issue_event ev = {GOOD_ID, INT64_MAX, 7, 1, 0};
+    char key[48];
+    int n = event_key(&ev, key, sizeof key);
+    int64_t c = 0, u = 0;
+    CU_ASSERT_EQUAL(event_key_parse(key, (size_t)n, &c, &u), CP_OK);
+    CU_ASSERT_EQUAL(c, INT64_MAX);
+    CU_ASSERT_EQUAL(u, 7);
+    static const char *const bad[] = {"", ":", "1:", ":1", "1", "0:1", "1:0", "01:2", "1:2:3",
+                                      "-1:2", "1: 2", "9223372036854775808:1", "1:2x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = event_key_parse(bad[i], strlen(bad[i]), &c, &u);
+        if (rc != CP_ERR_INVALID)
+            fprintf(stderr, "\n  key \"%s\" accepted\n", bad[i]);
+        CU_ASSERT_EQUAL(rc, CP_ERR_INVALID);
+    }
+    CU_ASSERT_EQUAL(event_key_parse(NULL, 0, &c, &u), CP_ERR_INVALID);
+}
+
 static void event_new_id_is_32_lowercase_hex_and_random(void)
 {
     char a[CP_EVENT_ID_HEX + 1], b[CP_EVENT_ID_HEX + 1];
@@ -257,6 +277,8 @@ int main(void)
         {"event_encode_of_the_largest_event_fits_the_limit",
          event_encode_of_the_largest_event_fits_the_limit},
         {"event_key_is_coupon_colon_user", event_key_is_coupon_colon_user},
+        {"event_key_parse_reads_back_what_event_key_wrote",
+         event_key_parse_reads_back_what_event_key_wrote},
         {"event_new_id_is_32_lowercase_hex_and_random",
          event_new_id_is_32_lowercase_hex_and_random},
         {"event_decode_rejects_bad_events", event_decode_rejects_bad_events},

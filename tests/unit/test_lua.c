@@ -51,16 +51,17 @@ static int64_t coupon_with_meta(int64_t total, int64_t start_offset_ms, int64_t 
     return id;
 }
 
-/* Runs issue.lua (event id derived from the user); reply {code, sequence, issuedAtMs}. */
-static void run_issue(int64_t coupon, int64_t user, long long out[3])
+/* Runs issue.lua with an outbox bound (event id derived from the user); reply {code, a, b}. */
+static void run_issue_bounded(int64_t coupon, int64_t user, long long max_pending,
+                              long long out[3])
 {
     char event_id[33];
     snprintf(event_id, sizeof event_id, "%032" PRIx64, (uint64_t)user);
     redisReply *r = redisCommand(
         rc,
         "EVAL %s 5 coupon:{%" PRId64 "}:meta coupon:{%" PRId64 "}:users coupon:{%" PRId64
-        "}:seq coupon:{%" PRId64 "}:free coupon:{%" PRId64 "}:pending %" PRId64 " %s",
-        lua_issue_script, coupon, coupon, coupon, coupon, coupon, user, event_id);
+        "}:seq coupon:{%" PRId64 "}:free coupon:{%" PRId64 "}:pending %" PRId64 " %s %lld",
+        lua_issue_script, coupon, coupon, coupon, coupon, coupon, user, event_id, max_pending);
     CU_ASSERT_FATAL(r != NULL);
     CU_ASSERT_FATAL(r->type == REDIS_REPLY_ARRAY && r->elements == 3);
     for (int i = 0; i < 3; i++) {
@@ -68,6 +69,12 @@ static void run_issue(int64_t coupon, int64_t user, long long out[3])
         out[i] = r->element[i]->integer;
     }
     freeReplyObject(r);
+}
+
+/* Reply {code, sequence, issuedAtMs} with a bound that never bites. */
+static void run_issue(int64_t coupon, int64_t user, long long out[3])
+{
+    run_issue_bounded(coupon, user, 1000000, out);
 }
 
 static long long run_rollback(int64_t coupon, int64_t user, long long sequence)
@@ -155,6 +162,50 @@ static void issue_sold_out_after_exactly_total(void)
     CU_ASSERT_EQUAL(out[0], -2);
     CU_ASSERT_EQUAL(hlen_users(c), 2);
     CU_ASSERT_EQUAL(hlen_pending(c), 2); /* only the two accepted claims */
+}
+
+/* The in-process flags live only as long as the reply says the answer stays true. */
+static void refusals_say_how_long_they_stay_true(void)
+{
+    long long out[3];
+    int64_t early = coupon_with_meta(5, 60000, 120000);
+    run_issue(early, 1, out);
+    CU_ASSERT_EQUAL(out[0], -4);
+    CU_ASSERT(out[2] > 59000 && out[2] <= 60000); /* ms until startAt */
+    int64_t c = coupon_with_meta(1, -1000, 30000);
+    run_issue(c, 1, out);
+    run_issue(c, 2, out);
+    CU_ASSERT_EQUAL(out[0], -3);
+    CU_ASSERT(out[2] > 29000 && out[2] <= 30000); /* ms until endAt */
+}
+
+/* Kafka far behind: the outbox bound refuses new claims, recording nothing - but a
+ * holder is still told their sequence, and the bound is per coupon. */
+static void issue_refuses_beyond_the_outbox_bound(void)
+{
+    int64_t c = coupon_with_meta(-1, -1000, 60000);
+    long long out[3];
+    run_issue_bounded(c, 1, 2, out);
+    CU_ASSERT_EQUAL(out[0], 1);
+    run_issue_bounded(c, 2, 2, out);
+    CU_ASSERT_EQUAL(out[0], 1);
+    run_issue_bounded(c, 3, 2, out);
+    CU_ASSERT_EQUAL(out[0], -6);
+    run_issue_bounded(c, 1, 2, out);
+    CU_ASSERT_EQUAL(out[0], -2);
+    CU_ASSERT_EQUAL(out[1], 1);
+    CU_ASSERT_EQUAL(hlen_users(c), 2);
+    CU_ASSERT_EQUAL(hlen_pending(c), 2);
+    /* Kafka acknowledged one event: its record goes, and room comes back. */
+    redisReply *r = redisCommand(rc, "HDEL coupon:{%" PRId64 "}:pending 1", c);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    freeReplyObject(r);
+    run_issue_bounded(c, 3, 2, out);
+    CU_ASSERT_EQUAL(out[0], 1);
+    CU_ASSERT_EQUAL(out[1], 3);
+    int64_t other = coupon_with_meta(-1, -1000, 60000);
+    run_issue_bounded(other, 3, 2, out);
+    CU_ASSERT_EQUAL(out[0], 1);
 }
 
 static void issue_refuses_outside_the_window(void)
@@ -272,6 +323,8 @@ int main(void)
         {"issue_duplicate_returns_the_first_issuance", issue_duplicate_returns_the_first_issuance},
         {"issue_sold_out_after_exactly_total", issue_sold_out_after_exactly_total},
         {"issue_refuses_outside_the_window", issue_refuses_outside_the_window},
+        {"refusals_say_how_long_they_stay_true", refusals_say_how_long_they_stay_true},
+        {"issue_refuses_beyond_the_outbox_bound", issue_refuses_beyond_the_outbox_bound},
         {"issue_unlimited_never_sells_out", issue_unlimited_never_sells_out},
         {"issue_without_meta_asks_for_a_reload", issue_without_meta_asks_for_a_reload},
         {"issue_handles_user_ids_beyond_lua_number_precision",

@@ -32,6 +32,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "conf.h"
+#include "cp_err.h"
 #include "log.h"
 #include "producer.h"
 
@@ -42,6 +43,7 @@
 struct fixture {
     rd_kafka_t *mock_rk; /* owns the mock cluster's bookkeeping */
     rd_kafka_mock_cluster_t *mcluster;
+    int ack_mode; /* enum conf_issue_ack of the producer under test */
     struct cp_conf conf;
     struct producer *p;
 };
@@ -73,10 +75,47 @@ static int wait_up(int want, int timeout_ms)
     return !!producer_is_up(fx.p) == want;
 }
 
-static int fixture_setup(void)
+/* Reports of asynchronous sends, as the settler would get them. */
+static struct {
+    pthread_mutex_t lock;
+    int delivered, not_persisted, possibly;
+    char last_key[32];
+} reports = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void record_report(void *opaque, const void *key, size_t klen,
+                          enum producer_outcome outcome)
+{
+    (void)opaque;
+    pthread_mutex_lock(&reports.lock);
+    if (outcome == PRODUCER_DELIVERED)
+        reports.delivered++;
+    else if (outcome == PRODUCER_NOT_PERSISTED)
+        reports.not_persisted++;
+    else
+        reports.possibly++;
+    size_t n = klen < sizeof reports.last_key - 1 ? klen : sizeof reports.last_key - 1;
+    memcpy(reports.last_key, key, n);
+    reports.last_key[n] = '\0';
+    pthread_mutex_unlock(&reports.lock);
+}
+
+static int reports_delivered(void)
+{
+    pthread_mutex_lock(&reports.lock);
+    int n = reports.delivered;
+    pthread_mutex_unlock(&reports.lock);
+    return n;
+}
+
+static int fixture_setup_mode(int ack_mode)
 {
     char err[512];
     memset(&fx, 0, sizeof fx);
+    fx.ack_mode = ack_mode;
+    pthread_mutex_lock(&reports.lock);
+    reports.delivered = reports.not_persisted = reports.possibly = 0;
+    reports.last_key[0] = '\0';
+    pthread_mutex_unlock(&reports.lock);
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     if (rd_kafka_conf_set(kc, "log_level", "0", err, sizeof err) != RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(kc);
@@ -99,12 +138,19 @@ static int fixture_setup(void)
     snprintf(fx.conf.kafka_topic, sizeof fx.conf.kafka_topic, "%s", TOPIC);
     fx.conf.kafka_delivery_timeout_ms = DELIVERY_TIMEOUT_MS;
     fx.conf.kafka_linger_ms = 0;
-    fx.p = producer_new(&fx.conf, err, sizeof err);
+    fx.conf.issue_ack = fx.ack_mode;
+    fx.p = producer_new(&fx.conf, record_report, NULL, err, sizeof err);
     if (fx.p == NULL) {
         fprintf(stderr, "producer_new: %s\n", err);
         return -1;
     }
     return 0;
+}
+
+/* The synchronous sends of issue_ack=kafka. */
+static int fixture_setup(void)
+{
+    return fixture_setup_mode(CONF_ISSUE_ACK_KAFKA);
 }
 
 static void fixture_teardown(void)
@@ -351,6 +397,87 @@ static void producer_is_down_while_all_brokers_are_down_and_recovers(void)
     fixture_teardown();
 }
 
+static int send_async(const char *key)
+{
+    static const char value[] = "{\"eventId\":\"0123456789abcdef0123456789abcdef\","
+                                "\"couponId\":1,\"userId\":2,\"sequence\":1,"
+                                "\"issuedAt\":\"2026-11-24T19:31:41.123Z\"}";
+    return producer_send_async(fx.p, key, strlen(key), value, sizeof value - 1);
+}
+
+/* Waits until `want` asynchronous sends were reported delivered; 1 if in time. */
+static int wait_delivered(int want, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (reports_delivered() >= want)
+            return 1;
+        sleep_ms(20);
+    }
+    return reports_delivered() >= want;
+}
+
+static void producer_reports_each_async_send_with_its_key(void)
+{
+    CU_ASSERT_FATAL(fixture_setup_mode(CONF_ISSUE_ACK_REDIS) == 0);
+    CU_ASSERT_EQUAL(send_async("7:1"), CP_OK);
+    CU_ASSERT_EQUAL(send_async("7:2"), CP_OK);
+    CU_ASSERT_EQUAL(send_async("7:3"), CP_OK);
+    CU_ASSERT_TRUE(wait_delivered(3, 10000));
+    pthread_mutex_lock(&reports.lock);
+    CU_ASSERT_EQUAL(reports.delivered, 3);
+    CU_ASSERT_EQUAL(reports.not_persisted + reports.possibly, 0);
+    CU_ASSERT(strncmp(reports.last_key, "7:", 2) == 0);
+    pthread_mutex_unlock(&reports.lock);
+    CU_ASSERT_EQUAL(messages_in_topic(), 3);
+    CU_ASSERT_TRUE(producer_has_room(fx.p));
+    fixture_teardown();
+}
+
+/*
+ * issue_ack=redis: a claim is already acknowledged, so its event must outlast an
+ * outage far longer than kafka_delivery_timeout_ms - no time-out, no failure
+ * report - and be delivered, once, when the broker is back.
+ */
+static void producer_keeps_async_sends_through_an_outage(void)
+{
+    CU_ASSERT_FATAL(fixture_setup_mode(CONF_ISSUE_ACK_REDIS) == 0);
+    CU_ASSERT_EQUAL(send_async("8:1"), CP_OK);
+    CU_ASSERT_TRUE(wait_delivered(1, 10000));
+    CU_ASSERT_EQUAL(rd_kafka_mock_broker_set_down(fx.mcluster, -1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    CU_ASSERT_EQUAL(send_async("8:2"), CP_OK);
+    CU_ASSERT_EQUAL(send_async("8:3"), CP_OK);
+    sleep_ms(DELIVERY_TIMEOUT_MS * 3);
+    pthread_mutex_lock(&reports.lock);
+    CU_ASSERT_EQUAL(reports.delivered, 1);
+    CU_ASSERT_EQUAL(reports.not_persisted + reports.possibly, 0);
+    pthread_mutex_unlock(&reports.lock);
+    CU_ASSERT_EQUAL(rd_kafka_mock_broker_set_up(fx.mcluster, -1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    CU_ASSERT_TRUE(wait_delivered(3, 20000));
+    CU_ASSERT_EQUAL(messages_in_topic(), 3);
+    fixture_teardown();
+}
+
+/* A refusal by the broker is reported (the pending record stays for the reconciler). */
+static void producer_reports_an_async_refusal_as_not_persisted(void)
+{
+    CU_ASSERT_FATAL(fixture_setup_mode(CONF_ISSUE_ACK_REDIS) == 0);
+    CU_ASSERT_EQUAL(send_async("9:1"), CP_OK);
+    CU_ASSERT_TRUE(wait_delivered(1, 10000));
+    rd_kafka_mock_push_request_errors(fx.mcluster, PRODUCE_API_KEY, 1,
+                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    CU_ASSERT_EQUAL(send_async("9:2"), CP_OK);
+    int seen = 0;
+    for (int waited = 0; waited < 10000 && !seen; waited += 20) {
+        pthread_mutex_lock(&reports.lock);
+        seen = reports.not_persisted;
+        pthread_mutex_unlock(&reports.lock);
+        sleep_ms(20);
+    }
+    CU_ASSERT_EQUAL(seen, 1);
+    CU_ASSERT_STRING_EQUAL(reports.last_key, "9:2");
+    fixture_teardown();
+}
+
 static void producer_free_accepts_null(void)
 {
     producer_free(NULL);
@@ -377,6 +504,12 @@ int main(void)
          producer_replaces_its_handle_after_a_fatal_idempotence_error},
         {"producer_is_down_while_all_brokers_are_down_and_recovers",
          producer_is_down_while_all_brokers_are_down_and_recovers},
+        {"producer_reports_each_async_send_with_its_key",
+         producer_reports_each_async_send_with_its_key},
+        {"producer_keeps_async_sends_through_an_outage",
+         producer_keeps_async_sends_through_an_outage},
+        {"producer_reports_an_async_refusal_as_not_persisted",
+         producer_reports_an_async_refusal_as_not_persisted},
         {"producer_free_accepts_null", producer_free_accepts_null},
     };
     log_init("test_producer", LOG_LEVEL_WARN);

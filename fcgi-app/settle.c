@@ -1,0 +1,283 @@
+#include "first.h"
+
+#include "settle.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "cp_err.h"
+#include "event.h"
+#include "log.h"
+#include "rconn.h"
+
+#define SETTLE_QUEUE_MAX 65536   /* records waiting for removal; more are dropped */
+#define SETTLE_INTERVAL_MS 5     /* gather this long after the first report */
+#define SETTLE_FIELDS_MAX 1024   /* user ids in one HDEL */
+#define SETTLE_RECONNECT_MS 250  /* no reconnect attempt more often */
+
+struct settle_record {
+    int64_t coupon_id;
+    int64_t user_id;
+};
+
+struct settler {
+    const struct cp_conf *conf;
+    struct metrics *metrics;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct settle_record *queue; /* under lock */
+    size_t count;                /* under lock */
+    int stopping;                /* under lock */
+    unsigned long dropped;       /* under lock; logged by the thread */
+    pthread_t thread;
+    /* The thread's own, never touched by settler_add: */
+    struct settle_record *batch;
+    redisContext *redis;
+    struct timespec retry_at;
+    const char **argv;
+    size_t *argvlen;
+    char (*uid_text)[24];
+};
+
+static void add_ms(struct timespec *ts, long ms)
+{
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static int before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static redisContext *connection(struct settler *s)
+{
+    if (s->redis != NULL)
+        return s->redis;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (before(&now, &s->retry_at))
+        return NULL;
+    char err[256];
+    if (rconn_connect(s->conf, &s->redis, err, sizeof err) != CP_OK) {
+        s->retry_at = now;
+        add_ms(&s->retry_at, SETTLE_RECONNECT_MS);
+        metrics_add(s->metrics, M_REDIS_ERRORS, 1);
+        log_warn("settler: %s", err);
+        return NULL;
+    }
+    return s->redis;
+}
+
+static void drop_connection(struct settler *s)
+{
+    metrics_add(s->metrics, M_REDIS_ERRORS, 1);
+    log_warn("settler: redis connection lost: %s", s->redis->errstr);
+    redisFree(s->redis);
+    s->redis = NULL;
+}
+
+/* Appends one HDEL for records [from, to) of one coupon. */
+static int append_hdel(struct settler *s, size_t from, size_t to)
+{
+    char key[48];
+    int n = snprintf(key, sizeof key, "coupon:{%" PRId64 "}:pending", s->batch[from].coupon_id);
+    if (n < 0 || (size_t)n >= sizeof key)
+        return CP_ERR_LIMIT;
+    s->argv[0] = "HDEL";
+    s->argvlen[0] = 4;
+    s->argv[1] = key;
+    s->argvlen[1] = (size_t)n;
+    int argc = 2;
+    for (size_t i = from; i < to; i++, argc++) {
+        int len = snprintf(s->uid_text[argc], sizeof s->uid_text[argc], "%" PRId64,
+                           s->batch[i].user_id);
+        s->argv[argc] = s->uid_text[argc];
+        s->argvlen[argc] = (size_t)len;
+    }
+    /* hiredis copies the arguments into its output buffer here. */
+    return redisAppendCommandArgv(s->redis, argc, s->argv, s->argvlen) == REDIS_OK
+               ? CP_OK
+               : CP_ERR_UNAVAILABLE;
+}
+
+/* Removes the n records in s->batch; on any Redis failure the rest is left. */
+static void settle_batch(struct settler *s, size_t n)
+{
+    if (connection(s) == NULL)
+        return;
+    size_t commands = 0;
+    for (size_t from = 0; from < n;) {
+        size_t to = from + 1;
+        while (to < n && to - from < SETTLE_FIELDS_MAX &&
+               s->batch[to].coupon_id == s->batch[from].coupon_id)
+            to++;
+        if (append_hdel(s, from, to) != CP_OK) {
+            drop_connection(s);
+            return;
+        }
+        commands++;
+        from = to;
+    }
+    long long removed = 0;
+    for (size_t i = 0; i < commands; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(s->redis, (void **)&r) != REDIS_OK || r == NULL) {
+            drop_connection(s);
+            break;
+        }
+        if (r->type == REDIS_REPLY_INTEGER)
+            removed += r->integer;
+        else if (r->type == REDIS_REPLY_ERROR)
+            log_warn("settler: HDEL failed: %s", r->str);
+        freeReplyObject(r);
+    }
+    metrics_add(s->metrics, M_SETTLED, (uint64_t)removed);
+}
+
+static void *settle_main(void *arg)
+{
+    struct settler *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (s->count == 0 && !s->stopping)
+            pthread_cond_wait(&s->wake, &s->lock);
+        int stopping = s->stopping;
+        if (!stopping) {
+            /* Gather the reports of the next few milliseconds into the same pass. */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            add_ms(&until, SETTLE_INTERVAL_MS);
+            while (!s->stopping &&
+                   pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT)
+                ;
+        }
+        struct settle_record *full = s->queue;
+        size_t n = s->count;
+        unsigned long dropped = s->dropped;
+        s->queue = s->batch;
+        s->count = 0;
+        s->dropped = 0;
+        pthread_mutex_unlock(&s->lock);
+        s->batch = full;
+        if (dropped > 0)
+            log_warn("settler: %lu records not queued (array full); the consumer removes "
+                     "them when it persists their events",
+                     dropped);
+        if (n > 0)
+            settle_batch(s, n);
+        if (stopping)
+            return NULL;
+    }
+}
+
+static void free_buffers(struct settler *s)
+{
+    free(s->uid_text);
+    free(s->argvlen);
+    free(s->argv);
+    free(s->batch);
+    free(s->queue);
+    free(s);
+}
+
+struct settler *settler_new(const struct cp_conf *conf, struct metrics *metrics)
+{
+    struct settler *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->conf = conf;
+    s->metrics = metrics;
+    s->queue = calloc(SETTLE_QUEUE_MAX, sizeof *s->queue);
+    s->batch = calloc(SETTLE_QUEUE_MAX, sizeof *s->batch);
+    s->argv = calloc(SETTLE_FIELDS_MAX + 2, sizeof *s->argv);
+    s->argvlen = calloc(SETTLE_FIELDS_MAX + 2, sizeof *s->argvlen);
+    s->uid_text = calloc(SETTLE_FIELDS_MAX + 2, sizeof *s->uid_text);
+    if (s->queue == NULL || s->batch == NULL || s->argv == NULL || s->argvlen == NULL ||
+        s->uid_text == NULL)
+        goto fail_alloc;
+    if (pthread_mutex_init(&s->lock, NULL) != 0)
+        goto fail_alloc;
+    if (pthread_cond_init(&s->wake, NULL) != 0)
+        goto fail_mutex;
+    if (pthread_create(&s->thread, NULL, settle_main, s) != 0)
+        goto fail_cond;
+    return s;
+fail_cond:
+    pthread_cond_destroy(&s->wake);
+fail_mutex:
+    pthread_mutex_destroy(&s->lock);
+fail_alloc:
+    free_buffers(s);
+    return NULL;
+}
+
+void settler_free(struct settler *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    if (s->redis != NULL)
+        redisFree(s->redis);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+    free_buffers(s);
+}
+
+int settler_add(struct settler *s, int64_t coupon_id, int64_t user_id)
+{
+    int rc = CP_OK;
+    pthread_mutex_lock(&s->lock);
+    if (s->count < SETTLE_QUEUE_MAX) {
+        s->queue[s->count].coupon_id = coupon_id;
+        s->queue[s->count].user_id = user_id;
+        if (s->count++ == 0)
+            pthread_cond_signal(&s->wake);
+    } else {
+        s->dropped++;
+        rc = CP_ERR_LIMIT;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void settler_on_report(void *opaque, const void *key, size_t klen,
+                       enum producer_outcome outcome)
+{
+    struct settler *s = opaque;
+    int64_t coupon_id = 0, user_id = 0;
+    int parsed = event_key_parse(key, klen, &coupon_id, &user_id);
+    if (outcome == PRODUCER_DELIVERED) {
+        metrics_add(s->metrics, M_EVENTS_ACKED, 1);
+        if (parsed == CP_OK)
+            (void)settler_add(s, coupon_id, user_id);
+        return;
+    }
+    /* Refused by the broker, or purged at shutdown: the claim stands (its 201 was
+     * sent) and its pending record stays, so the consumer's reconciler produces the
+     * event again. An operator must hear of it: Kafka is refusing what we send. */
+    metrics_add(s->metrics, M_EVENTS_UNACKED, 1);
+    metrics_add(s->metrics, M_KAFKA_ERRORS, 1);
+    if (parsed == CP_OK)
+        log_error("issuance event (coupon %" PRId64 ", user %" PRId64 ") %s by Kafka; its "
+                  "pending record stays and the reconciler produces it again",
+                  coupon_id, user_id,
+                  outcome == PRODUCER_NOT_PERSISTED ? "refused" : "not confirmed");
+    else
+        log_error("unreadable key in a failed delivery report (%zu bytes)", klen);
+}
