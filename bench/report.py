@@ -147,6 +147,15 @@ def cmd_scenario(a):
     dump(out, a.out)
 
 
+def attach_commandstats(d, by):
+    """redis-NAME.json (INFO commandstats over scenario NAME) -> that scenario's
+    "redis_commands"."""
+    for p in glob.glob(os.path.join(d, "redis-*.json")):
+        name = os.path.basename(p)[len("redis-"):-len(".json")]
+        if name in by:
+            by[name]["redis_commands"] = load(p)
+
+
 # ---------------------------------------------------------------------- final ----
 
 def fmt_ms(v):
@@ -340,6 +349,14 @@ def markdown(doc, chart):
         for k, v in rows:
             L.append("| %s | %s |" % (k, v))
         L.append("")
+        cmds = s.get("redis_commands")
+        if cmds:
+            L.append("Redis commands during the run (`INFO commandstats`, after CONFIG "
+                     "RESETSTAT): " + ", ".join(
+                         "%s %s calls, %.2f µs/call" % (k, fmt_int(v["calls"]),
+                                                        v["usec_per_call"])
+                         for k, v in sorted(cmds.items(), key=lambda kv: -kv[1]["usec"])[:6]))
+            L.append("")
         cpu = s.get("cpu")
         if cpu:
             L.append("CPU time per request while it ran (from /proc, user + system; %s s "
@@ -448,6 +465,7 @@ def cmd_final(a):
     for s in scen:
         s["ratio_to_ceiling"] = ratio(s["requests_per_s"], ceil) if ceil else None
     by = {s["name"]: s for s in scen}
+    attach_commandstats(d, by)
     audits = []
     for p in sorted(glob.glob(os.path.join(d, "audit-*.json"))):
         au = load(p)

@@ -16,6 +16,16 @@ const char *cp_strerror(int err)
     case CP_ERR_AMBIGUOUS: return "ambiguous outcome";
     case CP_ERR_SYSTEM: return "system error";
     case CP_ERR_INTERNAL: return "internal error";
+    case CP_ERR_NO_COUPON: return "no such coupon";
+    case CP_ERR_NO_ISSUANCE: return "no such issuance";
+    case CP_ERR_DUPLICATE: return "already issued";
+    case CP_ERR_SOLD_OUT: return "sold out";
+    case CP_ERR_NOT_STARTED: return "not started";
+    case CP_ERR_ENDED: return "ended";
+    case CP_ERR_BELOW_ISSUED: return "below issued";
+    case CP_ERR_MEDIA_TYPE: return "unsupported media type";
+    case CP_ERR_UNAUTHORIZED: return "unauthorized";
+    case CP_ERR_FORBIDDEN: return "forbidden";
     default: return "unknown error";
     }
 }

@@ -1,6 +1,9 @@
 /*
- * cp_limits.h - every hard limit on untrusted input and every sizing constant,
- * in one place. Parsers enforce these before using a byte of input.
+ * cp_limits.h - every hard limit on untrusted input (request sizes, string
+ * lengths, page sizes, event sizes, configuration text) and the sizes shared by
+ * several modules, in one place. Parsers enforce these before using a byte of
+ * input. Constants private to one module (its queue length, poll interval,
+ * timeouts) are named at the top of that module's .c instead.
  */
 #ifndef COUPON_CP_LIMITS_H
 #define COUPON_CP_LIMITS_H

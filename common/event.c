@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "cp_err.h"
+#include "decimal.h"
 #include "jsonv.h"
 #include "timefmt.h"
 
@@ -52,23 +53,6 @@ int event_key(const struct issue_event *ev, char *buf, size_t cap)
     return n;
 }
 
-/* Decimal 1..INT64_MAX without sign, spaces or leading zeros; CP_ERR_INVALID otherwise. */
-static int parse_id(const char *s, size_t n, int64_t *out)
-{
-    if (n == 0 || n > 19 || s[0] == '0')
-        return CP_ERR_INVALID;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return CP_ERR_INVALID;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v > INT64_MAX)
-        return CP_ERR_INVALID;
-    *out = (int64_t)v;
-    return CP_OK;
-}
-
 int event_key_parse(const void *key, size_t len, int64_t *coupon_id, int64_t *user_id)
 {
     const char *k = key;
@@ -76,13 +60,13 @@ int event_key_parse(const void *key, size_t len, int64_t *coupon_id, int64_t *us
     if (colon == NULL)
         return CP_ERR_INVALID;
     size_t clen = (size_t)(colon - k);
-    if (parse_id(k, clen, coupon_id) != CP_OK ||
-        parse_id(colon + 1, len - clen - 1, user_id) != CP_OK)
+    if (decimal_parse_id(k, clen, coupon_id) != CP_OK ||
+        decimal_parse_id(colon + 1, len - clen - 1, user_id) != CP_OK)
         return CP_ERR_INVALID;
     return CP_OK;
 }
 
-static int is_event_id(const char *s, size_t n)
+int event_id_valid(const char *s, size_t n)
 {
     if (n != CP_EVENT_ID_HEX)
         return 0;
@@ -116,7 +100,7 @@ int event_decode(const void *buf, size_t len, struct issue_event *ev, const char
         goto out;
     }
     if (jsonv_get_string(obj, "eventId", CP_EVENT_ID_HEX, &s, &n) != CP_OK ||
-        !is_event_id(s, n)) {
+        !event_id_valid(s, n)) {
         *reason = "eventId missing or not 32 hex digits";
         goto out;
     }

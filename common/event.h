@@ -29,6 +29,9 @@ struct issue_event {
     int64_t issued_at_ms;
 };
 
+/* Whether s[0..n) is an event id: exactly 32 lowercase hex digits. */
+int event_id_valid(const char *s, size_t n);
+
 /* Fills event_id with 128 random bits as hex (getrandom). */
 int event_new_id(char out[CP_EVENT_ID_HEX + 1]);
 

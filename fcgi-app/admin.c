@@ -26,8 +26,9 @@
 #include "handlers.h"
 #include "issue.h"
 #include "log.h"
-#include "lua_scripts.h"
 #include "problem.h"
+#include "rkey.h"
+#include "script.h"
 
 /* Constant time in the length of the configured token, whatever is given. */
 static int token_equal(const char *expected, const char *given, size_t given_len)
@@ -71,10 +72,10 @@ static int authorised(struct app_thread *t, const struct http_request *req,
 /* Drops every cached view of the coupon in every process. */
 static void forget_everywhere(struct app_thread *t, int64_t coupon_id)
 {
-    char key[48];
-    int n = snprintf(key, sizeof key, "coupon:{%" PRId64 "}:doc", coupon_id);
+    char key[RKEY_MAX];
+    int n = rkey_coupon(key, sizeof key, RKEY_DOC, coupon_id);
     redisContext *r = app_redis(t);
-    if (r != NULL && l2_invalidate(t->app->l2, r, key, (size_t)n) != CP_OK)
+    if (r != NULL && n > 0 && l2_invalidate(t->app->l2, r, key, (size_t)n) != CP_OK)
         app_redis_failed(t);
     app_publish_invalidation(t, coupon_id);
 }
@@ -138,7 +139,6 @@ void admin_create_handle(struct app_thread *t, const struct http_request *req,
     send_document(resp, &c, 201);
 }
 
-/* Runs meta_update.lua: 1 written, 0 refused (*issued holders), or a negative error. */
 /* The answer to a failed coupon_store lookup: the coupon is unknown, or MariaDB
  * failed (the connection is then dropped so the next request reconnects). */
 static void answer_lookup_failure(struct app_thread *t, struct http_response *resp,
@@ -153,18 +153,22 @@ static void answer_lookup_failure(struct app_thread *t, struct http_response *re
     problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
 }
 
+/* Runs meta_update.lua: 1 written, 0 refused (*issued holders), or a negative error. */
 static int meta_update(struct app_thread *t, const struct coupon *c, int64_t *issued)
 {
-    char meta[48], users[48], total[24], start[24], end[24], nkeys[] = "2";
+    char meta[RKEY_MAX], users[RKEY_MAX], total[24], start[24], end[24], nkeys[] = "2";
     const char *argv[8] = {NULL, NULL, nkeys, meta, users, total, start, end};
     size_t argvlen[8] = {0, 0, 1};
-    argvlen[3] = (size_t)snprintf(meta, sizeof meta, "coupon:{%" PRId64 "}:meta", c->id);
-    argvlen[4] = (size_t)snprintf(users, sizeof users, "coupon:{%" PRId64 "}:users", c->id);
+    int mlen = rkey_coupon(meta, sizeof meta, RKEY_META, c->id);
+    int ulen = rkey_coupon(users, sizeof users, RKEY_USERS, c->id);
+    if (mlen < 0 || ulen < 0)
+        return CP_ERR_INTERNAL;
+    argvlen[3] = (size_t)mlen;
+    argvlen[4] = (size_t)ulen;
     argvlen[5] = (size_t)snprintf(total, sizeof total, "%" PRId64, c->total_quantity);
     argvlen[6] = (size_t)snprintf(start, sizeof start, "%" PRId64, c->start_ms);
     argvlen[7] = (size_t)snprintf(end, sizeof end, "%" PRId64, c->end_ms);
-    char sha[41] = "";
-    redisReply *r = issue_run_script(t, sha, lua_meta_update_script, 8, argv, argvlen);
+    redisReply *r = script_run(t, SCRIPT_META_UPDATE, 8, argv, argvlen);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
     int rc = CP_ERR_UNAVAILABLE;
@@ -270,10 +274,11 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
         answer_lookup_failure(t, resp, coupon_id, rc);
         return;
     }
-    redisReply *users = redisCommand(r, "HLEN coupon:{%" PRId64 "}:users", coupon_id);
-    redisReply *pending = users == NULL ? NULL
-                                        : redisCommand(r, "HLEN coupon:{%" PRId64 "}:pending",
-                                                       coupon_id);
+    char users_key[RKEY_MAX], pending_key[RKEY_MAX];
+    (void)rkey_coupon(users_key, sizeof users_key, RKEY_USERS, coupon_id);
+    (void)rkey_coupon(pending_key, sizeof pending_key, RKEY_PENDING, coupon_id);
+    redisReply *users = redisCommand(r, "HLEN %s", users_key);
+    redisReply *pending = users == NULL ? NULL : redisCommand(r, "HLEN %s", pending_key);
     if (users == NULL || pending == NULL || users->type != REDIS_REPLY_INTEGER ||
         pending->type != REDIS_REPLY_INTEGER) {
         if (users != NULL)

@@ -11,6 +11,7 @@
 #include "db.h"
 #include "log.h"
 #include "rconn.h"
+#include "rkey.h"
 
 #define RECONNECT_INTERVAL_MS 250
 
@@ -52,7 +53,8 @@ redisContext *app_redis(struct app_thread *t)
         log_warn("%s", err);
         return NULL;
     }
-    t->issue_sha[0] = t->rollback_sha[0] = '\0';
+    for (int i = 0; i < SCRIPT_COUNT_; i++)
+        t->script_sha[i][0] = '\0';
     return t->redis;
 }
 
@@ -99,16 +101,16 @@ void app_db_failed(struct app_thread *t)
     }
 }
 
-int app_l1_key(char *buf, size_t cap, char kind, int64_t coupon_id)
+int app_l1_key(char *buf, size_t cap, enum app_l1_kind kind, int64_t coupon_id)
 {
-    int n = snprintf(buf, cap, "%c:%" PRId64, kind, coupon_id);
+    int n = snprintf(buf, cap, "%c:%" PRId64, (char)kind, coupon_id);
     return (n < 0 || (size_t)n >= cap) ? CP_ERR_LIMIT : n;
 }
 
 void app_l1_forget_coupon(struct app *app, int64_t coupon_id)
 {
-    static const char kinds[] = {'d', 's', 'f'};
-    for (size_t i = 0; i < sizeof kinds; i++) {
+    static const enum app_l1_kind kinds[] = {APP_L1_DOC, APP_L1_STOCK, APP_L1_FLAG};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         char key[32];
         int n = app_l1_key(key, sizeof key, kinds[i], coupon_id);
         if (n > 0)
@@ -122,7 +124,7 @@ void app_publish_invalidation(struct app_thread *t, int64_t coupon_id)
     redisContext *r = app_redis(t);
     if (r == NULL)
         return;
-    redisReply *reply = redisCommand(r, "PUBLISH coupon:invalidate %" PRId64, coupon_id);
+    redisReply *reply = redisCommand(r, "PUBLISH " RKEY_INVALIDATE_CHANNEL " %" PRId64, coupon_id);
     if (reply == NULL)
         app_redis_failed(t);
     else

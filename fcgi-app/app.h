@@ -26,6 +26,7 @@
 #include "lru.h"
 #include "metrics.h"
 #include "producer.h"
+#include "script.h"
 #include "settle.h"
 
 struct app {
@@ -42,7 +43,7 @@ struct app_thread {
     redisContext *redis;
     MYSQL *db;
     int64_t redis_retry_at_ms, db_retry_at_ms; /* monotonic; no reconnect before */
-    char issue_sha[41], rollback_sha[41];
+    char script_sha[SCRIPT_COUNT_][41]; /* see script.h; "" = not loaded on this connection */
     char body_buf[CP_MAX_BODY_BYTES + 1];
     char resp_buf[HTTP_RESPONSE_BODY_MAX];
 };
@@ -60,8 +61,12 @@ int64_t app_monotonic_ms(void);
 /* Publishes "coupon changed" so every process drops its L1 entries for it. */
 void app_publish_invalidation(struct app_thread *t, int64_t coupon_id);
 
-/* L1 keys of one coupon: document, live stock, issue fast-path flag. */
-int app_l1_key(char *buf, size_t cap, char kind, int64_t coupon_id);
+/* The kinds of L1 entry one coupon has: its document, its live stock, and the issue
+ * path's fast-path flag (issue_decide.h's enum issue_flag). */
+enum app_l1_kind { APP_L1_DOC = 'd', APP_L1_STOCK = 's', APP_L1_FLAG = 'f' };
+
+/* The L1 key of one of a coupon's entries; returns its length or CP_ERR_LIMIT. */
+int app_l1_key(char *buf, size_t cap, enum app_l1_kind kind, int64_t coupon_id);
 void app_l1_forget_coupon(struct app *app, int64_t coupon_id);
 
 #endif

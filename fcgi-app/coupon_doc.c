@@ -241,9 +241,11 @@ out:
     return rc;
 }
 
-int coupon_doc_apply_patch(const char *body, size_t len, struct coupon *c, int *total_changed,
+int coupon_doc_apply_patch(const char *body, size_t len, struct coupon *orig, int *total_changed,
                            const char **why)
 {
+    /* Applied to a copy: a patch refused half way leaves the coupon as it was. */
+    struct coupon patched = *orig, *c = &patched;
     static const char *const keys[] = {"title", "description", "endAt", "totalQuantity", NULL};
     struct json_object *obj = NULL;
     const char *unknown;
@@ -283,6 +285,7 @@ int coupon_doc_apply_patch(const char *body, size_t len, struct coupon *c, int *
             goto out;
         *total_changed = 1;
     }
+    *orig = patched;
     rc = CP_OK;
 out:
     json_object_put(obj);

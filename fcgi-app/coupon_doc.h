@@ -25,8 +25,9 @@ int coupon_doc_write(const struct coupon *c, char *buf, size_t cap);
 /* POST /api/coupons body -> a coupon without id. CP_OK or CP_ERR_INVALID. */
 int coupon_doc_parse_create(const char *body, size_t len, struct coupon *out, const char **why);
 
-/* PATCH /api/coupons/{id} body applied onto `c` (the current coupon). Sets
- * *total_changed when totalQuantity is part of the patch. */
+/* PATCH /api/coupons/{id} body applied onto `c` (the current coupon), all or nothing:
+ * a refused patch leaves `c` unchanged. Sets *total_changed when totalQuantity is part
+ * of the patch. */
 int coupon_doc_apply_patch(const char *body, size_t len, struct coupon *c, int *total_changed,
                            const char **why);
 

@@ -8,6 +8,7 @@
 
 #include "cp_err.h"
 #include "log.h"
+#include "rkey.h"
 
 static const char select_coupon_sql[] =
     "SELECT id, title, code, coupon_type, discount_type, CAST(discount_value AS CHAR), "
@@ -127,10 +128,11 @@ out:
 
 int coupon_meta_write(redisContext *r, const struct coupon *c)
 {
-    redisReply *reply = redisCommand(r,
-                                     "HSET coupon:{%" PRId64 "}:meta total %" PRId64
-                                     " start_ms %" PRId64 " end_ms %" PRId64,
-                                     c->id, c->total_quantity, c->start_ms, c->end_ms);
+    struct rkey_meta_cmd cmd;
+    int argc = rkey_meta_hset(&cmd, c->id, c->total_quantity, c->start_ms, c->end_ms);
+    if (argc < 0)
+        return CP_ERR_INTERNAL;
+    redisReply *reply = redisCommandArgv(r, argc, cmd.argv, cmd.argvlen);
     if (reply == NULL)
         return CP_ERR_UNAVAILABLE;
     int rc = reply->type == REDIS_REPLY_ERROR ? CP_ERR_UNAVAILABLE : CP_OK;

@@ -1,8 +1,9 @@
 /*
  * health.c - GET /api/health and GET /metrics.
  *
- * Health uses the calling thread's existing connections (PING, mysql_ping) and
- * the producer's broker state, so polling it every second opens nothing new.
+ * Health uses the calling thread's own connections (PING, mysql_ping; opened
+ * only if the thread has none yet, as for any request) and the producer's broker
+ * state, so polling it every second adds no connection per poll.
  * /metrics renders the shared-memory counters of all workers, then appends the
  * consumers' samples that each coupon-consumer keeps in Redis
  * (coupon:metrics:consumer:<instance>), labelled by instance.

@@ -188,22 +188,6 @@ int http_is_json(const char *ct)
     return next == '\0' || next == ';' || next == ' ';
 }
 
-int http_parse_id(const char *s, size_t len, int64_t *out)
-{
-    if (len == 0 || len > 19 || s[0] == '0')
-        return CP_ERR_INVALID;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return CP_ERR_INVALID;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v > (uint64_t)INT64_MAX)
-        return CP_ERR_INVALID;
-    *out = (int64_t)v;
-    return CP_OK;
-}
-
 int http_query_param(const char *query, const char *name, const char **value, size_t *len)
 {
     size_t nlen = strlen(name);

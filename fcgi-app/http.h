@@ -75,8 +75,6 @@ const char *http_reason(int status);
 /* True if the Content-Type is application/json (any parameters, e.g. charset, allowed). */
 int http_is_json(const char *content_type);
 
-/* Parses a decimal id 1..INT64_MAX from exactly len bytes (no sign, no leading zero). */
-int http_parse_id(const char *s, size_t len, int64_t *out);
 
 /* Finds `name` in an application/x-www-form-urlencoded query; returns CP_ERR_NOT_FOUND,
  * CP_ERR_INVALID for a repeated name, else points value and len at the raw value. */

@@ -14,8 +14,9 @@
 #include "cp_err.h"
 #include "log.h"
 #include "rconn.h"
+#include "rkey.h"
 
-#define CHANNEL "coupon:invalidate"
+#define CHANNEL RKEY_INVALIDATE_CHANNEL
 #define POLL_MS 200 /* how often the thread looks at the stop flag */
 #define RECONNECT_DELAY_MS 250
 

@@ -9,107 +9,97 @@
 #include "coupon_store.h"
 #include "cp_err.h"
 #include "event.h"
+#include "issue_decide.h"
 #include "jsonv.h"
 #include "log.h"
-#include "lua_scripts.h"
 #include "problem.h"
+#include "rkey.h"
+#include "script.h"
 #include "timefmt.h"
 
-#define FLAG_TTL_MS 1000 /* fast-path flags: "clears within a second" */
-/* A flag whose answer stops being true at a known moment (startAt, endAt) expires
- * this much before it: the moment was measured by Redis, the flag is set once the
- * reply has travelled back. */
-#define FLAG_EDGE_MARGIN_MS 10
+/* ---------------------------------------------------------------- L1 flags ---- */
 
-static int load_script(struct app_thread *t, char sha[41], const char *source)
+static int op_flag_get(void *ctx, int64_t coupon_id, char *flag)
 {
-    redisReply *r = redisCommand(t->redis, "SCRIPT LOAD %s", source);
-    if (r == NULL) {
+    struct app_thread *t = ctx;
+    char key[32];
+    size_t len;
+    int n = app_l1_key(key, sizeof key, APP_L1_FLAG, coupon_id);
+    if (n < 0)
+        return CP_ERR_NOT_FOUND;
+    return lru_get(t->app->l1, key, (size_t)n, flag, 1, &len);
+}
+
+static void op_flag_set(void *ctx, int64_t coupon_id, char flag, int64_t ttl_ms)
+{
+    struct app_thread *t = ctx;
+    char key[32];
+    if (ttl_ms <= 0)
+        return;
+    int n = app_l1_key(key, sizeof key, APP_L1_FLAG, coupon_id);
+    if (n > 0)
+        (void)lru_put_ttl(t->app->l1, key, (size_t)n, &flag, 1, ttl_ms);
+}
+
+/* ------------------------------------------------------------------- Redis ---- */
+
+static int op_holder(void *ctx, int64_t coupon_id, int64_t user_id, int64_t *seq, int64_t *at)
+{
+    struct app_thread *t = ctx;
+    char key[RKEY_MAX], uid[24];
+    redisContext *r = app_redis(t);
+    if (r == NULL || rkey_coupon(key, sizeof key, RKEY_USERS, coupon_id) < 0 ||
+        rkey_user_encode(user_id, uid, sizeof uid) < 0)
+        return CP_ERR_UNAVAILABLE;
+    redisReply *reply = redisCommand(r, "HGET %s %s", key, uid);
+    if (reply == NULL) {
         app_redis_failed(t);
         return CP_ERR_UNAVAILABLE;
     }
     int rc = CP_ERR_UNAVAILABLE;
-    if (r->type == REDIS_REPLY_STRING && r->len == 40) {
-        memcpy(sha, r->str, 41);
-        metrics_add(t->app->metrics, M_SCRIPT_RELOADS, 1);
-        rc = CP_OK;
+    struct rkey_issuance v;
+    if (reply->type == REDIS_REPLY_NIL) {
+        rc = 0;
+    } else if (reply->type == REDIS_REPLY_STRING &&
+               rkey_issuance_decode(reply->str, reply->len, &v) == CP_OK) {
+        *seq = v.sequence;
+        *at = v.issued_at_ms;
+        rc = 1;
     } else {
-        log_error("SCRIPT LOAD failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        metrics_add(t->app->metrics, M_REDIS_ERRORS, 1);
     }
-    freeReplyObject(r);
+    freeReplyObject(reply);
     return rc;
 }
 
-redisReply *issue_run_script(struct app_thread *t, char sha[41], const char *source, int argc,
-                             const char **argv, size_t *argvlen)
+static int op_run_script(void *ctx, int64_t coupon_id, int64_t user_id, const char *event_id,
+                         long long out[3])
 {
-    if (app_redis(t) == NULL)
-        return NULL;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (sha[0] == '\0' && load_script(t, sha, source) != CP_OK)
-            return NULL;
-        argv[0] = "EVALSHA";
-        argvlen[0] = 7;
-        argv[1] = sha;
-        argvlen[1] = 40;
-        redisReply *r = redisCommandArgv(t->redis, argc, argv, argvlen);
-        if (r == NULL) {
-            app_redis_failed(t);
-            return NULL;
-        }
-        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            freeReplyObject(r);
-            sha[0] = '\0';
-            continue;
-        }
-        return r;
-    }
-    return NULL;
-}
-
-static void flag_set(struct app *app, int64_t coupon_id, char flag, int64_t ttl_ms)
-{
-    char key[32];
-    if (ttl_ms <= 0)
-        return;
-    int n = app_l1_key(key, sizeof key, 'f', coupon_id);
-    if (n > 0)
-        (void)lru_put_ttl(app->l1, key, (size_t)n, &flag, 1, ttl_ms);
-}
-
-static int flag_get(struct app *app, int64_t coupon_id, char *flag)
-{
-    char key[32];
-    size_t len;
-    int n = app_l1_key(key, sizeof key, 'f', coupon_id);
-    if (n < 0)
-        return CP_ERR_NOT_FOUND;
-    return lru_get(app->l1, key, (size_t)n, flag, 1, &len);
-}
-
-/* Reply of issue.lua: {code, a, b} (see lua/issue.lua). */
-static int run_issue_script(struct app_thread *t, int64_t coupon_id, int64_t user_id,
-                            const char *event_id, long long out[3])
-{
-    char keys[5][48], uid[24], bound[16], nkeys[] = "5";
+    struct app_thread *t = ctx;
+    static const enum rkey_kind kinds[5] = {RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE,
+                                            RKEY_PENDING};
+    char keys[5][RKEY_MAX], uid[24], bound[16], nkeys[] = "5";
     const char *argv[11];
     size_t argvlen[11];
-    static const char *const suffix[5] = {"meta", "users", "seq", "free", "pending"};
     argv[2] = nkeys;
     argvlen[2] = 1;
     for (int i = 0; i < 5; i++) {
-        int n = snprintf(keys[i], sizeof keys[i], "coupon:{%" PRId64 "}:%s", coupon_id, suffix[i]);
+        int n = rkey_coupon(keys[i], sizeof keys[i], kinds[i], coupon_id);
+        if (n < 0)
+            return CP_ERR_UNAVAILABLE;
         argv[3 + i] = keys[i];
         argvlen[3 + i] = (size_t)n;
     }
-    argvlen[8] = (size_t)snprintf(uid, sizeof uid, "%" PRId64, user_id);
+    int ulen = rkey_user_encode(user_id, uid, sizeof uid);
+    if (ulen < 0)
+        return CP_ERR_UNAVAILABLE;
     argv[8] = uid;
+    argvlen[8] = (size_t)ulen;
     argv[9] = event_id;
     argvlen[9] = CP_EVENT_ID_HEX;
     argvlen[10] = (size_t)snprintf(bound, sizeof bound, "%d", t->app->conf->outbox_max_pending);
     argv[10] = bound;
-    argvlen[0] = argvlen[1] = 0;
-    redisReply *r = issue_run_script(t, t->issue_sha, lua_issue_script, 11, argv, argvlen);
+    redisReply *r = script_run(t, SCRIPT_ISSUE, 11, argv, argvlen);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
     int rc = CP_ERR_UNAVAILABLE;
@@ -126,52 +116,65 @@ static int run_issue_script(struct app_thread *t, int64_t coupon_id, int64_t use
     return rc;
 }
 
-static int run_rollback_script(struct app_thread *t, int64_t coupon_id, int64_t user_id,
-                               int64_t sequence)
+static int op_rollback(void *ctx, int64_t coupon_id, int64_t user_id, int64_t sequence)
 {
-    char users[48], free_key[48], pending[48], uid[24], seq[24], nkeys[] = "3";
-    const char *argv[8] = {NULL, NULL, nkeys, users, free_key, pending, uid, seq};
-    size_t argvlen[8] = {0, 0, 1, 0, 0, 0, 0, 0};
-    argvlen[3] = (size_t)snprintf(users, sizeof users, "coupon:{%" PRId64 "}:users", coupon_id);
-    argvlen[4] = (size_t)snprintf(free_key, sizeof free_key, "coupon:{%" PRId64 "}:free",
-                                  coupon_id);
-    argvlen[5] = (size_t)snprintf(pending, sizeof pending, "coupon:{%" PRId64 "}:pending",
-                                  coupon_id);
-    argvlen[6] = (size_t)snprintf(uid, sizeof uid, "%" PRId64, user_id);
+    struct app_thread *t = ctx;
+    char keys[3][RKEY_MAX], uid[24], seq[24], nkeys[] = "3";
+    const char *argv[8] = {NULL, NULL, nkeys, keys[0], keys[1], keys[2], uid, seq};
+    size_t argvlen[8] = {0, 0, 1};
+    static const enum rkey_kind kinds[3] = {RKEY_USERS, RKEY_FREE, RKEY_PENDING};
+    for (int i = 0; i < 3; i++) {
+        int n = rkey_coupon(keys[i], sizeof keys[i], kinds[i], coupon_id);
+        if (n < 0)
+            return CP_ERR_INTERNAL;
+        argvlen[3 + i] = (size_t)n;
+    }
+    argvlen[6] = (size_t)rkey_user_encode(user_id, uid, sizeof uid);
     argvlen[7] = (size_t)snprintf(seq, sizeof seq, "%" PRId64, sequence);
-    redisReply *r = issue_run_script(t, t->rollback_sha, lua_rollback_script, 8, argv, argvlen);
-    if (r == NULL)
-        return CP_ERR_UNAVAILABLE;
-    int rc = r->type == REDIS_REPLY_INTEGER ? CP_OK : CP_ERR_UNAVAILABLE;
-    freeReplyObject(r);
+    redisReply *r = script_run(t, SCRIPT_ROLLBACK, 8, argv, argvlen);
+    int rc = r != NULL && r->type == REDIS_REPLY_INTEGER ? CP_OK : CP_ERR_UNAVAILABLE;
+    if (r != NULL)
+        freeReplyObject(r);
+    if (rc != CP_OK)
+        /* Redis went away too: the reservation stays; the user can't retry it (409) -
+         * logged so an operator can release it. */
+        log_error("rollback of coupon %" PRId64 " user %" PRId64 " seq %" PRId64 " failed",
+                  coupon_id, user_id, sequence);
     return rc;
 }
 
 /* Kafka has the event: the pending record issue.lua wrote is no longer needed. A
  * failure is harmless - the consumer removes it when it persists the event. */
-static void clear_pending(struct app_thread *t, int64_t coupon_id, int64_t user_id)
+static void op_clear_pending(void *ctx, int64_t coupon_id, int64_t user_id)
 {
+    struct app_thread *t = ctx;
+    char key[RKEY_MAX], uid[24];
     redisContext *r = app_redis(t);
-    if (r == NULL)
+    if (r == NULL || rkey_coupon(key, sizeof key, RKEY_PENDING, coupon_id) < 0 ||
+        rkey_user_encode(user_id, uid, sizeof uid) < 0)
         return;
-    redisReply *reply = redisCommand(r, "HDEL coupon:{%" PRId64 "}:pending %" PRId64, coupon_id,
-                                     user_id);
+    redisReply *reply = redisCommand(r, "HDEL %s %s", key, uid);
     if (reply == NULL)
         app_redis_failed(t);
     else
         freeReplyObject(reply);
 }
 
+static void op_invalidate(void *ctx, int64_t coupon_id)
+{
+    app_publish_invalidation(ctx, coupon_id);
+}
+
 /* 1 when Redis still holds the coupon's issuance state (its users or its sequence),
  * 0 when not, CP_ERR_UNAVAILABLE. */
 static int issuance_state_exists(struct app_thread *t, int64_t coupon_id)
 {
+    char users[RKEY_MAX], seq[RKEY_MAX];
     redisContext *r = app_redis(t);
-    if (r == NULL)
+    if (r == NULL || rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
+        rkey_coupon(seq, sizeof seq, RKEY_SEQ, coupon_id) < 0)
         return CP_ERR_UNAVAILABLE;
-    redisReply *reply = redisCommand(r, "EXISTS coupon:{%" PRId64 "}:users coupon:{%" PRId64
-                                        "}:seq",
-                                     coupon_id, coupon_id);
+    redisReply *reply = redisCommand(r, "EXISTS %s %s", users, seq);
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         if (reply == NULL)
             app_redis_failed(t);
@@ -191,264 +194,103 @@ static int issuance_state_exists(struct app_thread *t, int64_t coupon_id)
  * start where faster requests have issued - and the consumer persisted - meanwhile)
  * is only the parameters, which MariaDB holds.
  */
-static int reload_meta(struct app_thread *t, int64_t coupon_id, struct issue_result *out)
+static int op_reload_meta(void *ctx, int64_t coupon_id, const char **detail)
 {
-    const char **detail = &out->detail;
+    struct app_thread *t = ctx;
     struct coupon c;
     MYSQL *db = app_db(t);
-    if (db == NULL) {
-        *detail = "database unavailable";
-        out->kind = ISSUE_UNAVAILABLE;
+    *detail = "database unavailable";
+    if (db == NULL)
         return CP_ERR_UNAVAILABLE;
-    }
     int rc = coupon_store_get(db, coupon_id, &c);
     if (rc == CP_ERR_NOT_FOUND) {
-        flag_set(t->app, coupon_id, 'X', FLAG_TTL_MS);
-        out->kind = ISSUE_NOT_EXIST;
-        return CP_ERR_NOT_FOUND;
+        op_flag_set(t, coupon_id, ISSUE_FLAG_NO_COUPON, ISSUE_FLAG_TTL_MS);
+        return CP_ERR_NO_COUPON;
     }
     if (rc == CP_OK)
         rc = coupon_store_has_issues(db, coupon_id);
     if (rc < 0) {
         app_db_failed(t);
-        *detail = "database unavailable";
-        out->kind = ISSUE_UNAVAILABLE;
         return CP_ERR_UNAVAILABLE;
     }
+    *detail = "redis unavailable";
     if (rc == 1) {
         int state = issuance_state_exists(t, coupon_id);
-        if (state < 0) {
-            *detail = "redis unavailable";
-            out->kind = ISSUE_UNAVAILABLE;
+        if (state < 0)
+            return CP_ERR_UNAVAILABLE;
+        if (state == 0) {
+            /* Issuances exist but Redis has no state for them: issuing now could
+             * hand out a second coupon to someone. Wait for rebuild-redis. */
+            log_error("coupon %" PRId64 ": issuance state missing in Redis while MariaDB "
+                      "has issuances; run coupon-admin rebuild-redis",
+                      coupon_id);
+            *detail = "issuance state is being rebuilt";
             return CP_ERR_UNAVAILABLE;
         }
-        if (state == 1)
-            rc = 0; /* only meta is missing: reload it */
     }
-    if (rc == 1) {
-        /* Issuances exist but Redis has no state for them: issuing now could
-         * hand out a second coupon to someone. Wait for rebuild-redis. */
-        log_error("coupon %" PRId64 ": issuance state missing in Redis while MariaDB has "
-                  "issuances; run coupon-admin rebuild-redis",
-                  coupon_id);
-        *detail = "issuance state is being rebuilt";
-        out->kind = ISSUE_UNAVAILABLE;
+    if (app_redis(t) == NULL)
         return CP_ERR_UNAVAILABLE;
-    }
     if (coupon_meta_write(t->redis, &c) != CP_OK) {
         app_redis_failed(t);
-        *detail = "redis unavailable";
-        out->kind = ISSUE_UNAVAILABLE;
         return CP_ERR_UNAVAILABLE;
     }
-    return CP_OK; /* meta written: run the script again */
+    return CP_OK;
 }
 
-/*
- * The sold-out flag answers for everyone who does not hold the coupon; a holder
- * must still learn their sequence (409), so the flag costs one HGET instead of
- * the script. CP_OK with out->kind set, or CP_ERR_UNAVAILABLE.
- */
-static int answer_sold_out(struct app_thread *t, int64_t coupon_id, int64_t user_id,
-                           struct issue_result *out)
+/* ------------------------------------------------------------------- Kafka ---- */
+
+static int op_producer_up(void *ctx)
 {
-    redisContext *r = app_redis(t);
-    if (r == NULL)
-        return CP_ERR_UNAVAILABLE;
-    redisReply *reply = redisCommand(r, "HGET coupon:{%" PRId64 "}:users %" PRId64, coupon_id,
-                                     user_id);
-    if (reply == NULL) {
-        app_redis_failed(t);
-        return CP_ERR_UNAVAILABLE;
-    }
-    int rc = CP_OK;
-    long long seq = 0, at = 0;
-    if (reply->type == REDIS_REPLY_NIL) {
-        out->kind = ISSUE_SOLD_OUT;
-    } else if (reply->type == REDIS_REPLY_STRING &&
-               sscanf(reply->str, "%lld:%lld", &seq, &at) == 2) {
-        out->kind = ISSUE_DUPLICATE;
-        out->sequence = seq;
-        out->issued_at_ms = at;
-    } else {
-        metrics_add(t->app->metrics, M_REDIS_ERRORS, 1);
-        rc = CP_ERR_UNAVAILABLE;
-    }
-    freeReplyObject(reply);
+    return producer_is_up(((struct app_thread *)ctx)->app->producer);
+}
+
+static int op_producer_has_room(void *ctx)
+{
+    return producer_has_room(((struct app_thread *)ctx)->app->producer);
+}
+
+static enum producer_outcome op_send_sync(void *ctx, const char *key, size_t klen,
+                                          const char *value, size_t vlen)
+{
+    return producer_send_sync(((struct app_thread *)ctx)->app->producer, key, klen, value,
+                              vlen);
+}
+
+static int op_send_async(void *ctx, const char *key, size_t klen, const char *value,
+                         size_t vlen)
+{
+    int rc = producer_send_async(((struct app_thread *)ctx)->app->producer, key, klen, value,
+                                 vlen);
+    if (rc != CP_OK)
+        log_warn("issuance %.*s: event not queued; the reconciler produces it from its "
+                 "pending record",
+                 (int)klen, key);
     return rc;
 }
 
-/* L1 flags: CP_OK with out->kind when a flag decided, CP_ERR_NOT_FOUND to go on. */
-static int fast_path(struct app_thread *t, int64_t coupon_id, int64_t user_id,
-                     struct issue_result *out)
+static void op_count(void *ctx, enum metrics_counter counter)
 {
-    char flag;
-    if (flag_get(t->app, coupon_id, &flag) != CP_OK)
-        return CP_ERR_NOT_FOUND;
-    metrics_add(t->app->metrics, M_FASTPATH_REJECTS, 1);
-    switch (flag) {
-    case 'S':
-        if (answer_sold_out(t, coupon_id, user_id, out) != CP_OK) {
-            out->kind = ISSUE_UNAVAILABLE;
-            out->detail = "redis unavailable";
-        }
-        return CP_OK;
-    case 'E': out->kind = ISSUE_ENDED; return CP_OK;
-    case 'N': out->kind = ISSUE_NOT_STARTED; return CP_OK;
-    default: out->kind = ISSUE_NOT_EXIST; return CP_OK;
-    }
+    metrics_add(((struct app_thread *)ctx)->app->metrics, counter, 1);
 }
 
-/* issue_ack=kafka: wait for the broker; roll back only what it certainly refused. */
-static void make_durable_in_kafka(struct app_thread *t, const struct issue_event *ev,
-                                  const char *json, size_t jlen, const char *key, size_t klen,
-                                  struct issue_result *out)
-{
-    struct app *app = t->app;
-    switch (producer_send_sync(app->producer, key, klen, json, jlen)) {
-    case PRODUCER_DELIVERED:
-        clear_pending(t, ev->coupon_id, ev->user_id);
-        metrics_add(app->metrics, M_ISSUED, 1);
-        out->kind = ISSUE_ISSUED;
-        return;
-    case PRODUCER_NOT_PERSISTED:
-        metrics_add(app->metrics, M_KAFKA_ERRORS, 1);
-        if (run_rollback_script(t, ev->coupon_id, ev->user_id, ev->sequence) == CP_OK) {
-            metrics_add(app->metrics, M_ROLLBACKS, 1);
-            app_publish_invalidation(t, ev->coupon_id); /* stock came back: clear flags */
-        } else {
-            /* Redis went away too: the reservation stays; the user can't retry
-             * it (409) - logged so an operator can release it. */
-            log_error("rollback of coupon %" PRId64 " user %" PRId64 " seq %" PRId64 " failed",
-                      ev->coupon_id, ev->user_id, ev->sequence);
-        }
-        out->kind = ISSUE_UNAVAILABLE;
-        out->detail = "event log (Kafka) did not accept the issuance";
-        return;
-    case PRODUCER_POSSIBLY_PERSISTED:
-        metrics_add(app->metrics, M_KAFKA_ERRORS, 1);
-        metrics_add(app->metrics, M_PENDING, 1);
-        /* issue.lua recorded it as pending already; the consumer settles it. */
-        log_warn("issuance %s (coupon %" PRId64 ", user %" PRId64 ") pending: Kafka's answer "
-                 "is unknown",
-                 ev->event_id, ev->coupon_id, ev->user_id);
-        out->kind = ISSUE_PENDING;
-        return;
-    }
-}
+static const struct issue_ops real_ops = {
+    .flag_get = op_flag_get,
+    .flag_set = op_flag_set,
+    .holder = op_holder,
+    .run_script = op_run_script,
+    .reload_meta = op_reload_meta,
+    .rollback = op_rollback,
+    .clear_pending = op_clear_pending,
+    .invalidate = op_invalidate,
+    .producer_up = op_producer_up,
+    .producer_has_room = op_producer_has_room,
+    .send_sync = op_send_sync,
+    .send_async = op_send_async,
+    .new_event_id = event_new_id,
+    .count = op_count,
+};
 
-/*
- * issue_ack=redis: the claim and its pending record are in Redis (written to its
- * AOF before the script's reply): that is the acknowledgement. The event only
- * has to reach Kafka eventually - the settler drops the record on the broker's
- * ack, and a record that never gets one is produced again by the reconciler.
- */
-static void hand_event_to_kafka(struct app_thread *t, const struct issue_event *ev,
-                                const char *json, size_t jlen, const char *key, size_t klen,
-                                struct issue_result *out)
-{
-    struct app *app = t->app;
-    if (producer_send_async(app->producer, key, klen, json, jlen) != CP_OK) {
-        metrics_add(app->metrics, M_KAFKA_ERRORS, 1);
-        log_warn("issuance %s (coupon %" PRId64 ", user %" PRId64 "): event not queued; the "
-                 "reconciler produces it from its pending record",
-                 ev->event_id, ev->coupon_id, ev->user_id);
-    }
-    metrics_add(app->metrics, M_ISSUED, 1);
-    out->kind = ISSUE_ISSUED;
-}
-
-void issue_coupon(struct app_thread *t, int64_t coupon_id, int64_t user_id,
-                  struct issue_result *out)
-{
-    struct app *app = t->app;
-    int ack_kafka = app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA;
-    memset(out, 0, sizeof *out);
-    if (fast_path(t, coupon_id, user_id, out) == CP_OK)
-        return;
-    if (ack_kafka && !producer_is_up(app->producer)) {
-        /* Reserving stock we cannot make durable would only be rolled back. */
-        out->kind = ISSUE_UNAVAILABLE;
-        out->detail = "event log (Kafka) unavailable";
-        return;
-    }
-    if (!ack_kafka && !producer_has_room(app->producer)) {
-        metrics_add(app->metrics, M_OUTBOX_FULL, 1);
-        out->kind = ISSUE_UNAVAILABLE;
-        out->detail = "too many issuance events wait for the event log (Kafka)";
-        return;
-    }
-    struct issue_event ev = {.coupon_id = coupon_id, .user_id = user_id};
-    if (event_new_id(ev.event_id) != CP_OK) {
-        out->kind = ISSUE_UNAVAILABLE;
-        out->detail = "no randomness for the event id";
-        return;
-    }
-    long long reply[3];
-    for (int attempt = 0;; attempt++) {
-        if (run_issue_script(t, coupon_id, user_id, ev.event_id, reply) != CP_OK) {
-            out->kind = ISSUE_UNAVAILABLE;
-            out->detail = "redis unavailable";
-            return;
-        }
-        if (reply[0] != 0 || attempt == 1)
-            break;
-        if (reload_meta(t, coupon_id, out) != CP_OK)
-            return;
-    }
-    switch (reply[0]) {
-    case 1: break;
-    case -2:
-        out->kind = ISSUE_DUPLICATE;
-        out->sequence = reply[1];
-        out->issued_at_ms = reply[2];
-        return;
-    case -3: /* sold out until endAt at most (then it has ended) */
-        flag_set(app, coupon_id, 'S',
-                 reply[2] < FLAG_TTL_MS ? reply[2] - FLAG_EDGE_MARGIN_MS : FLAG_TTL_MS);
-        out->kind = ISSUE_SOLD_OUT;
-        return;
-    case -4: /* not started: true until startAt, and not a millisecond longer */
-        flag_set(app, coupon_id, 'N',
-                 reply[2] < FLAG_TTL_MS ? reply[2] - FLAG_EDGE_MARGIN_MS : FLAG_TTL_MS);
-        out->kind = ISSUE_NOT_STARTED;
-        return;
-    case -5:
-        flag_set(app, coupon_id, 'E', FLAG_TTL_MS);
-        out->kind = ISSUE_ENDED;
-        return;
-    case -6:
-        metrics_add(app->metrics, M_OUTBOX_FULL, 1);
-        out->kind = ISSUE_UNAVAILABLE;
-        out->detail = "too many issuance events wait for the event log (Kafka)";
-        return;
-    default:
-        out->kind = ISSUE_UNAVAILABLE;
-        out->detail = "issuance state missing";
-        return;
-    }
-
-    ev.sequence = reply[1];
-    ev.issued_at_ms = reply[2];
-    out->sequence = ev.sequence;
-    out->issued_at_ms = ev.issued_at_ms;
-    char json[CP_EVENT_MAX_BYTES], key[48];
-    int jlen = event_encode(&ev, json, sizeof json);
-    int klen = event_key(&ev, key, sizeof key);
-    if (jlen < 0 || klen < 0) {
-        /* Cannot happen for ids in range; the pending record lets the reconciler try. */
-        log_error("cannot build the event for coupon %" PRId64, coupon_id);
-        if (ack_kafka)
-            (void)run_rollback_script(t, coupon_id, user_id, ev.sequence);
-        out->kind = ack_kafka ? ISSUE_UNAVAILABLE : ISSUE_ISSUED;
-        out->detail = "internal event error";
-        return;
-    }
-    if (ack_kafka)
-        make_durable_in_kafka(t, &ev, json, (size_t)jlen, key, (size_t)klen, out);
-    else
-        hand_event_to_kafka(t, &ev, json, (size_t)jlen, key, (size_t)klen, out);
-}
+/* -------------------------------------------------------------------- HTTP ---- */
 
 static int parse_issue_body(const struct http_request *req, int64_t path_coupon_id,
                             int64_t *coupon_id, int64_t *user_id, const char **why)
@@ -481,60 +323,65 @@ out:
     return rc;
 }
 
+/* The problem for a refused claim (its status from problem_from_err), with its detail. */
+static void answer_refusal(struct http_response *resp, int rc, int64_t coupon_id,
+                           int64_t user_id, const struct issue_result *res)
+{
+    enum problem p = problem_from_err(rc);
+    switch (rc) {
+    case CP_ERR_NO_COUPON:
+        problem_set(resp, p, "coupon %" PRId64 " does not exist", coupon_id);
+        return;
+    case CP_ERR_DUPLICATE:
+        problem_set(resp, p,
+                    "user %" PRId64 " already holds coupon %" PRId64 " (sequence %" PRId64 ")",
+                    user_id, coupon_id, res->sequence);
+        return;
+    case CP_ERR_SOLD_OUT:
+        problem_set(resp, p, "coupon %" PRId64 " is sold out", coupon_id);
+        return;
+    case CP_ERR_NOT_STARTED:
+        problem_set(resp, p, "issuance of coupon %" PRId64 " has not started", coupon_id);
+        return;
+    case CP_ERR_ENDED:
+        problem_set(resp, p, "issuance of coupon %" PRId64 " has ended", coupon_id);
+        return;
+    default:
+        problem_set(resp, p, "%s", res->detail ? res->detail : "dependency unavailable");
+        return;
+    }
+}
+
 void issue_handle(struct app_thread *t, const struct http_request *req,
                   struct http_response *resp, int64_t path_coupon_id)
 {
     int64_t coupon_id = 0, user_id = 0;
     const char *why = NULL;
     if (!http_is_json(req->content_type)) {
-        problem_set(resp, PROBLEM_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json");
+        problem_set(resp, problem_from_err(CP_ERR_MEDIA_TYPE),
+                    "send the body as application/json");
         return;
     }
     if (parse_issue_body(req, path_coupon_id, &coupon_id, &user_id, &why) != CP_OK) {
-        problem_set(resp, PROBLEM_INVALID_REQUEST, "%s", why ? why : "invalid body");
+        problem_set(resp, problem_from_err(CP_ERR_INVALID), "%s", why ? why : "invalid body");
         return;
     }
     struct issue_result res;
-    issue_coupon(t, coupon_id, user_id, &res);
-    char at[TIMEFMT_LEN] = "";
-    if (res.issued_at_ms > 0)
-        (void)timefmt_format_ms(res.issued_at_ms, at, sizeof at);
-    switch (res.kind) {
-    case ISSUE_ISSUED:
-    case ISSUE_PENDING:
-        resp->status = res.kind == ISSUE_ISSUED ? 201 : 202;
-        (void)http_response_printf(resp,
-                                   "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
-                                   ",\"sequence\":%" PRId64 ",\"status\":\"%s\","
-                                   "\"issuedAt\":\"%s\"}",
-                                   coupon_id, user_id, res.sequence,
-                                   res.kind == ISSUE_ISSUED ? "ISSUED" : "PENDING", at);
-        http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64,
-                             coupon_id, user_id);
-        return;
-    case ISSUE_NOT_EXIST:
-        problem_set(resp, PROBLEM_COUPON_NOT_EXIST, "coupon %" PRId64 " does not exist",
-                    coupon_id);
-        return;
-    case ISSUE_DUPLICATE:
-        problem_set(resp, PROBLEM_DUPLICATED_ISSUE,
-                    "user %" PRId64 " already holds coupon %" PRId64 " (sequence %" PRId64 ")",
-                    user_id, coupon_id, res.sequence);
-        return;
-    case ISSUE_SOLD_OUT:
-        problem_set(resp, PROBLEM_SOLD_OUT, "coupon %" PRId64 " is sold out", coupon_id);
-        return;
-    case ISSUE_NOT_STARTED:
-        problem_set(resp, PROBLEM_INVALID_DATE, "issuance of coupon %" PRId64 " has not started",
-                    coupon_id);
-        return;
-    case ISSUE_ENDED:
-        problem_set(resp, PROBLEM_INVALID_DATE, "issuance of coupon %" PRId64 " has ended",
-                    coupon_id);
-        return;
-    case ISSUE_UNAVAILABLE:
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "%s",
-                    res.detail ? res.detail : "dependency unavailable");
+    int rc = issue_decide(&real_ops, t, t->app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA,
+                          coupon_id, user_id, &res);
+    if (rc != CP_OK && rc != CP_ERR_AMBIGUOUS) {
+        answer_refusal(resp, rc, coupon_id, user_id, &res);
         return;
     }
+    char at[TIMEFMT_LEN] = "";
+    (void)timefmt_format_ms(res.issued_at_ms, at, sizeof at);
+    resp->status = rc == CP_OK ? 201 : 202;
+    (void)http_response_printf(resp,
+                               "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
+                               ",\"sequence\":%" PRId64 ",\"status\":\"%s\","
+                               "\"issuedAt\":\"%s\"}",
+                               coupon_id, user_id, res.sequence,
+                               rc == CP_OK ? "ISSUED" : "PENDING", at);
+    http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64,
+                         coupon_id, user_id);
 }

@@ -9,6 +9,8 @@ fcgi_app_libfcgiapp_a_SOURCES = \
 	fcgi-app/router.h fcgi-app/router.c \
 	fcgi-app/handlers.h fcgi-app/health.c \
 	fcgi-app/issue.h fcgi-app/issue.c \
+	fcgi-app/issue_decide.h fcgi-app/issue_decide.c \
+	fcgi-app/script.h fcgi-app/script.c \
 	fcgi-app/producer.h fcgi-app/producer.c \
 	fcgi-app/settle.h fcgi-app/settle.c \
 	fcgi-app/metrics.h fcgi-app/metrics.c \

@@ -42,7 +42,8 @@ void metrics_add(struct metrics *m, enum metrics_counter c, uint64_t n);
 void metrics_gauge_add(struct metrics *m, enum metrics_gauge g, int64_t delta);
 void metrics_gauge_set(struct metrics *m, enum metrics_gauge g, int64_t value);
 
-/* Renders everything (plus `extra`, already in exposition format) into resp. */
+/* Renders every counter, gauge and histogram as Prometheus text into resp (health.c
+ * appends the consumers' samples after it). */
 int metrics_render(struct metrics *m, struct http_response *resp);
 
 const char *metrics_route_name(enum metrics_route r);

@@ -18,8 +18,10 @@
 #include "coupon_doc.h"
 #include "coupon_store.h"
 #include "cp_err.h"
+#include "decimal.h"
 #include "handlers.h"
 #include "problem.h"
+#include "rkey.h"
 #include "timefmt.h"
 
 #define STOCK_TTL_MS 1000
@@ -61,8 +63,8 @@ static int coupon_document(struct app_thread *t, int64_t coupon_id, char *buf, s
                            size_t *len)
 {
     struct app *app = t->app;
-    char key[32], l2key[48];
-    int klen = app_l1_key(key, sizeof key, 'd', coupon_id);
+    char key[32], l2key[RKEY_MAX];
+    int klen = app_l1_key(key, sizeof key, APP_L1_DOC, coupon_id);
     if (klen < 0)
         return CP_ERR_INTERNAL;
     if (lru_get(app->l1, key, (size_t)klen, buf, cap, len) == CP_OK) {
@@ -70,7 +72,9 @@ static int coupon_document(struct app_thread *t, int64_t coupon_id, char *buf, s
         return CP_OK;
     }
     metrics_add(app->metrics, M_L1_MISSES, 1);
-    int l2klen = snprintf(l2key, sizeof l2key, "coupon:{%" PRId64 "}:doc", coupon_id);
+    int l2klen = rkey_coupon(l2key, sizeof l2key, RKEY_DOC, coupon_id);
+    if (l2klen < 0)
+        return CP_ERR_INTERNAL;
     struct doc_load dl = {.t = t, .coupon_id = coupon_id};
     int store_failed = 0;
     int rc = l2_get(app->l2, app_redis(t), l2key, (size_t)l2klen, load_doc, &dl, buf, cap, len,
@@ -91,15 +95,16 @@ static int coupon_issued(struct app_thread *t, int64_t coupon_id, int64_t *issue
     struct app *app = t->app;
     char key[32];
     size_t len;
-    int klen = app_l1_key(key, sizeof key, 's', coupon_id);
+    int klen = app_l1_key(key, sizeof key, APP_L1_STOCK, coupon_id);
     if (klen < 0)
         return CP_ERR_INTERNAL;
     if (lru_get(app->l1, key, (size_t)klen, issued, sizeof *issued, &len) == CP_OK &&
         len == sizeof *issued)
         return CP_OK;
+    char users[RKEY_MAX];
     redisContext *r = app_redis(t);
-    if (r != NULL) {
-        redisReply *reply = redisCommand(r, "HLEN coupon:{%" PRId64 "}:users", coupon_id);
+    if (r != NULL && rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) > 0) {
+        redisReply *reply = redisCommand(r, "HLEN %s", users);
         if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
             *issued = reply->integer;
             freeReplyObject(reply);
@@ -173,22 +178,6 @@ void read_coupon_handle(struct app_thread *t, const struct http_request *req,
 }
 
 /* "<sequence>:<issuedAtMs>" as stored by issue.lua. */
-static int parse_issue_value(const char *s, size_t len, int64_t *seq, int64_t *at)
-{
-    char text[48];
-    if (len == 0 || len >= sizeof text)
-        return CP_ERR_INVALID;
-    memcpy(text, s, len);
-    text[len] = '\0';
-    char *colon = strchr(text, ':');
-    if (colon == NULL)
-        return CP_ERR_INVALID;
-    *colon = '\0';
-    *seq = strtoll(text, NULL, 10);
-    *at = strtoll(colon + 1, NULL, 10);
-    return CP_OK;
-}
-
 void read_issue_status_handle(struct app_thread *t, const struct http_request *req,
                               struct http_response *resp, int64_t coupon_id, int64_t user_id)
 {
@@ -196,20 +185,26 @@ void read_issue_status_handle(struct app_thread *t, const struct http_request *r
     const char *status = NULL;
     int64_t seq = 0, at = 0;
     int redis_known = 0, in_redis = 0, pending = 0;
+    char users[RKEY_MAX], pending_key[RKEY_MAX], uid[24];
     redisContext *r = app_redis(t);
+    if (rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
+        rkey_coupon(pending_key, sizeof pending_key, RKEY_PENDING, coupon_id) < 0 ||
+        rkey_user_encode(user_id, uid, sizeof uid) < 0)
+        r = NULL;
     if (r != NULL) {
-        redisReply *reply = redisCommand(r, "HGET coupon:{%" PRId64 "}:users %" PRId64,
-                                         coupon_id, user_id);
-        redisReply *pend = reply == NULL ? NULL
-                                         : redisCommand(r, "HEXISTS coupon:{%" PRId64
-                                                           "}:pending %" PRId64,
-                                                        coupon_id, user_id);
+        redisReply *reply = redisCommand(r, "HGET %s %s", users, uid);
+        redisReply *pend =
+            reply == NULL ? NULL : redisCommand(r, "HEXISTS %s %s", pending_key, uid);
         if (reply != NULL && pend != NULL && pend->type == REDIS_REPLY_INTEGER) {
             redis_known = 1;
             pending = pend->integer == 1;
+            struct rkey_issuance v;
             if (reply->type == REDIS_REPLY_STRING &&
-                parse_issue_value(reply->str, reply->len, &seq, &at) == CP_OK)
+                rkey_issuance_decode(reply->str, reply->len, &v) == CP_OK) {
+                seq = v.sequence;
+                at = v.issued_at_ms;
                 in_redis = 1;
+            }
         } else {
             app_redis_failed(t);
         }
@@ -304,7 +299,7 @@ static int page_params(const struct http_request *req, int *limit, int64_t *befo
     int rc = http_query_param(req->query, "limit", &v, &len);
     if (rc == CP_OK) {
         int64_t n;
-        if (http_parse_id(v, len, &n) != CP_OK || n < CP_PAGE_LIMIT_MIN ||
+        if (decimal_parse_id(v, len, &n) != CP_OK || n < CP_PAGE_LIMIT_MIN ||
             n > CP_PAGE_LIMIT_MAX) {
             *why = "limit must be an integer in 1..100";
             return CP_ERR_INVALID;
@@ -316,7 +311,7 @@ static int page_params(const struct http_request *req, int *limit, int64_t *befo
     }
     rc = http_query_param(req->query, "after", &v, &len);
     if (rc == CP_OK) {
-        if (http_parse_id(v, len, before) != CP_OK) {
+        if (decimal_parse_id(v, len, before) != CP_OK) {
             *why = "after must be the next cursor of an earlier page";
             return CP_ERR_INVALID;
         }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cp_err.h"
+#include "decimal.h"
 #include "handlers.h"
 #include "issue.h"
 #include "problem.h"
@@ -145,12 +146,12 @@ enum metrics_route router_dispatch(struct app_thread *t, const struct http_reque
         return mr;
     }
     int64_t id = 0, id2 = 0;
-    if (id_at >= 0 && http_parse_id(sg.s[id_at], sg.len[id_at], &id) != CP_OK) {
+    if (id_at >= 0 && decimal_parse_id(sg.s[id_at], sg.len[id_at], &id) != CP_OK) {
         problem_set(resp, PROBLEM_INVALID_REQUEST,
                     "the id in the path must be an integer in 1..9223372036854775807");
         return mr;
     }
-    if (id2_at >= 0 && http_parse_id(sg.s[id2_at], sg.len[id2_at], &id2) != CP_OK) {
+    if (id2_at >= 0 && decimal_parse_id(sg.s[id2_at], sg.len[id2_at], &id2) != CP_OK) {
         problem_set(resp, PROBLEM_INVALID_REQUEST,
                     "the user id in the path must be an integer in 1..9223372036854775807");
         return mr;

@@ -16,6 +16,7 @@
 #include "event.h"
 #include "log.h"
 #include "rconn.h"
+#include "rkey.h"
 
 #define SETTLE_QUEUE_MAX 65536   /* records waiting for removal; more are dropped */
 #define SETTLE_INTERVAL_MS 5     /* gather this long after the first report */
@@ -91,18 +92,20 @@ static void drop_connection(struct settler *s)
 /* Appends one HDEL for records [from, to) of one coupon. */
 static int append_hdel(struct settler *s, size_t from, size_t to)
 {
-    char key[48];
-    int n = snprintf(key, sizeof key, "coupon:{%" PRId64 "}:pending", s->batch[from].coupon_id);
-    if (n < 0 || (size_t)n >= sizeof key)
-        return CP_ERR_LIMIT;
+    char key[RKEY_MAX];
+    int n = rkey_coupon(key, sizeof key, RKEY_PENDING, s->batch[from].coupon_id);
+    if (n < 0)
+        return n;
     s->argv[0] = "HDEL";
     s->argvlen[0] = 4;
     s->argv[1] = key;
     s->argvlen[1] = (size_t)n;
     int argc = 2;
     for (size_t i = from; i < to; i++, argc++) {
-        int len = snprintf(s->uid_text[argc], sizeof s->uid_text[argc], "%" PRId64,
-                           s->batch[i].user_id);
+        int len = rkey_user_encode(s->batch[i].user_id, s->uid_text[argc],
+                                   sizeof s->uid_text[argc]);
+        if (len < 0)
+            return len;
         s->argv[argc] = s->uid_text[argc];
         s->argvlen[argc] = (size_t)len;
     }

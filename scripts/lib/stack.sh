@@ -596,6 +596,18 @@ stack_app_stop() {
     return "$rc"
 }
 
+# stack_unset_config_env BUILD_DIR : unsets every COUPON_<KEY> override of a config key,
+# so that none left exported in the caller's shell (say COUPON_REDIS_PORT from a
+# `scripts/up` session) points the programs at the wrong server. The key list is the
+# one the program itself prints (coupon-fcgi --print-config, with an empty environment).
+stack_unset_config_env() {
+    local bin=$1/fcgi-app/coupon-fcgi key
+    [[ -x "$bin" ]] || return 0
+    while read -r key; do
+        unset "COUPON_${key^^}"
+    done < <(env -i "$bin" --print-config | sed -n 's/^\([a-z0-9_]*\) = .*/\1/p')
+}
+
 # stack_write_config FILE KEY=VALUE... : the one `key = value` file every program reads
 # (keys of common/conf.c). Mode 600: it holds the database password and admin token.
 stack_write_config() {

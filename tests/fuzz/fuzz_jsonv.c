@@ -12,6 +12,8 @@
  */
 #include "first.h"
 
+#include "fuzz_check.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +21,6 @@
 #include "cp_err.h"
 #include "cp_limits.h"
 #include "jsonv.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        if (!(cond))                                                                            \
-            abort();                                                                            \
-    } while (0)
 
 static void check_member(struct json_object *obj, const char *key)
 {

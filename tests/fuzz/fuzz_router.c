@@ -2,7 +2,7 @@
  * fuzz_router.c - libFuzzer target for request parsing and routing in
  * coupon-fcgi: router_dispatch() (path splitting, route match, method check,
  * path ids), the issue endpoints' validation (Content-Type, strict body), the
- * problem+json writer, and the helpers http_parse_id, http_is_json and
+ * problem+json writer, and the helpers decimal_parse_id, http_is_json and
  * http_query_param.
  *
  * Input layout: byte 0 picks the method (low 3 bits) and whether a
@@ -24,6 +24,8 @@
  */
 #include "first.h"
 
+#include "fuzz_check.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,18 +36,11 @@
 #include "cp_err.h"
 #include "cp_limits.h"
 #include "handlers.h"
+#include "decimal.h"
 #include "http.h"
 #include "issue.h"
 #include "jsonv.h"
 #include "router.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        if (!(cond))                                                                            \
-            abort();                                                                            \
-    } while (0)
 
 /* ---- link-time replacements of the handlers behind validation ---- */
 
@@ -260,7 +255,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Parsing helpers on the same bytes. */
     int64_t id;
-    if (http_parse_id(req.path, req.path_len, &id) == CP_OK)
+    if (decimal_parse_id(req.path, req.path_len, &id) == CP_OK)
         CHECK(id > 0);
     (void)http_is_json(ct_buf);
     const char *v;

@@ -15,6 +15,7 @@ with every address; this module reads it at import and offers small, blocking he
   consumer_start() -> Popen                     consumers_stop(sig=SIGTERM)
   fcgi_master_pid() / fcgi_worker_pids()
   create_coupon(**overrides) -> id              admin_headers()
+  new_user() -> a user id no other call (in any suite of the run) returned
   wait_until(predicate, timeout, interval)
   env: dict of the file (REDIS_PORT, DB_PORT, DB_SOCKET, KAFKA_BOOTSTRAP, HTTP_NGINX,
        HTTP_LIGHTTPD, ADMIN_TOKEN, CONFIG, STATE_DIR, BUILD_DIR, SRC_DIR, LOG_DIR, ...)
@@ -35,6 +36,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 
@@ -44,7 +46,7 @@ __all__ = [
     "env", "Resp", "RedisError", "SqlError", "OMIT",
     "http", "redis", "sql", "kafka_messages", "kafka_produce", "kafka_topics",
     "server_stop", "server_start", "server_kill", "consumer_start", "consumers_stop",
-    "fcgi_master_pid", "fcgi_worker_pids", "create_coupon", "admin_headers",
+    "fcgi_master_pid", "fcgi_worker_pids", "create_coupon", "admin_headers", "new_user",
     "wait_until", "log_path",
 ]
 
@@ -144,6 +146,19 @@ def _fcgi(sock, method, path, data, hdrs, timeout):
     status, got, body = fcgi_client.request(sock, method, path, data, content_type=ctype,
                                             timeout=timeout)
     return Resp(status, got, body)
+
+
+# Each suite is one process; its ids start at its start time in ms x 10^6, so suites
+# started at different milliseconds never share a user for up to 10^6 users per ms.
+_user_lock = threading.Lock()
+_user_next = [(int(time.time() * 1000) % 10**9) * 10**6]
+
+
+def new_user():
+    """A fresh user id (thread-safe)."""
+    with _user_lock:
+        _user_next[0] += 1
+        return _user_next[0]
 
 
 def admin_headers():

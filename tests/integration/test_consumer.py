@@ -15,7 +15,6 @@ import uuid
 
 import harness
 
-_user = [int(time.time() * 1000) % 1000000 * 1000 + 900000000]
 
 
 def sql_coupon():
@@ -31,10 +30,10 @@ def events(coupon_id, n):
     """n valid coupon.issue events for distinct new users: [(key, value)]."""
     out = []
     for seq in range(1, n + 1):
-        _user[0] += 1
-        ev = {"eventId": uuid.uuid4().hex, "couponId": coupon_id, "userId": _user[0],
+        user = harness.new_user()
+        ev = {"eventId": uuid.uuid4().hex, "couponId": coupon_id, "userId": user,
               "sequence": seq, "issuedAt": "2026-11-25T00:00:00.000Z"}
-        out.append(("%d:%d" % (coupon_id, _user[0]), json.dumps(ev, separators=(",", ":"))))
+        out.append(("%d:%d" % (coupon_id, user), json.dumps(ev, separators=(",", ":"))))
     return out
 
 

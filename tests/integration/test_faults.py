@@ -16,14 +16,8 @@ import unittest
 
 import harness
 
-_user = [int(time.time() * 1000) % 1000000 * 1000 + 100000000]
-_lock = threading.Lock()
 
 
-def new_user():
-    with _lock:
-        _user[0] += 1
-        return _user[0]
 
 
 class Sale:
@@ -45,7 +39,7 @@ class Sale:
 
     def loop(self):
         while not self.stop.is_set() and time.monotonic() < self.deadline:
-            u = new_user()
+            u = harness.new_user()
             try:
                 status = harness.http("POST", "/api/coupons/%d/issue" % self.cid,
                                       {"userId": u}, timeout=30, server=self.server).status

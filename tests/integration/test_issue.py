@@ -16,12 +16,8 @@ import uuid
 
 import harness
 
-_next_user = [int(time.time() * 1000) % 1000000 * 1000]
 
 
-def new_user():
-    _next_user[0] += 1
-    return _next_user[0]
 
 
 def sql_coupon(total=10, start_s=-60, end_s=3600, coupon_type="FIRST_COME_FIRST_SERVED"):
@@ -77,7 +73,7 @@ class IssueOutcomes(unittest.TestCase):
 
     def test_issue_then_duplicate_on_both_paths(self):
         cid = sql_coupon(total=5)
-        u = new_user()
+        u = harness.new_user()
         r = issue(cid, u)
         self.assertEqual(r.status, 201, r)
         self.assertTrue(r.headers["content-type"].startswith("application/json"))
@@ -91,57 +87,57 @@ class IssueOutcomes(unittest.TestCase):
         self.assert_problem(issue(cid, u, reference=True), 409, "DUPLICATED_COUPON_ISSUE")
         self.assert_problem(issue(cid, u, server="lighttpd"), 409, "DUPLICATED_COUPON_ISSUE")
         # The reference path issues too, with the next sequence.
-        r2 = issue(cid, new_user(), reference=True)
+        r2 = issue(cid, harness.new_user(), reference=True)
         self.assertEqual(r2.status, 201, r2)
         self.assertEqual(r2.json()["sequence"], 2)
         self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 2)
 
     def test_issuance_state_has_no_ttl(self):
         cid = sql_coupon(total=3)
-        self.assertEqual(issue(cid, new_user()).status, 201)
+        self.assertEqual(issue(cid, harness.new_user()).status, 201)
         for suffix in ("users", "meta", "seq"):
             self.assertEqual(harness.redis("TTL", "coupon:{%d}:%s" % (cid, suffix)), -1, suffix)
 
     def test_sold_out_after_exactly_total(self):
         cid = sql_coupon(total=3)
-        statuses = [issue(cid, new_user()).status for _ in range(5)]
+        statuses = [issue(cid, harness.new_user()).status for _ in range(5)]
         self.assertEqual(statuses, [201, 201, 201, 410, 410])
-        self.assert_problem(issue(cid, new_user()), 410, "INVALID_COUPON_ISSUE_QUANTITY")
+        self.assert_problem(issue(cid, harness.new_user()), 410, "INVALID_COUPON_ISSUE_QUANTITY")
         self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 3)
 
     def test_window_not_started_and_ended(self):
         early = sql_coupon(start_s=3600, end_s=7200)
-        self.assert_problem(issue(early, new_user()), 422, "INVALID_COUPON_ISSUE_DATE")
+        self.assert_problem(issue(early, harness.new_user()), 422, "INVALID_COUPON_ISSUE_DATE")
         late = sql_coupon(start_s=-7200, end_s=-3600)
-        self.assert_problem(issue(late, new_user()), 422, "INVALID_COUPON_ISSUE_DATE")
+        self.assert_problem(issue(late, harness.new_user()), 422, "INVALID_COUPON_ISSUE_DATE")
         self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % early), 0)
         self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % late), 0)
 
     def test_unknown_coupon_is_404_and_leaves_no_state(self):
         missing = int(harness.sql("SELECT COALESCE(MAX(id), 0) + 1000000 FROM coupon")[0][0])
-        self.assert_problem(issue(missing, new_user()), 404, "COUPON_NOT_EXIST")
-        self.assert_problem(issue(missing, new_user(), reference=True), 404, "COUPON_NOT_EXIST")
+        self.assert_problem(issue(missing, harness.new_user()), 404, "COUPON_NOT_EXIST")
+        self.assert_problem(issue(missing, harness.new_user(), reference=True), 404, "COUPON_NOT_EXIST")
         self.assertEqual(harness.redis("EXISTS", "coupon:{%d}:users" % missing), 0)
         self.assertEqual(harness.redis("EXISTS", "coupon:{%d}:meta" % missing), 0)
 
     def test_unlimited_coupon_issues_without_a_limit(self):
         cid = sql_coupon(total=None, coupon_type="GENERAL")
-        statuses = [issue(cid, new_user()).status for _ in range(25)]
+        statuses = [issue(cid, harness.new_user()).status for _ in range(25)]
         self.assertEqual(statuses, [201] * 25)
         self.assertEqual(harness.redis("HGET", "coupon:{%d}:meta" % cid, "total"), "-1")
 
     def test_meta_lost_in_redis_is_reloaded_from_mariadb(self):
         cid = sql_coupon(total=2)
-        self.assertEqual(issue(cid, new_user()).status, 201)
+        self.assertEqual(issue(cid, harness.new_user()).status, 201)
         harness.redis("DEL", "coupon:{%d}:meta" % cid)
-        self.assertEqual(issue(cid, new_user()).status, 201)
-        self.assertEqual(issue(cid, new_user()).status, 410)
+        self.assertEqual(issue(cid, harness.new_user()).status, 201)
+        self.assertEqual(issue(cid, harness.new_user()).status, 410)
 
     def test_event_in_kafka_matches_the_answer_and_lands_in_mariadb_once(self):
         cid = sql_coupon(total=10)
         answers = {}
         for _ in range(4):
-            u = new_user()
+            u = harness.new_user()
             r = issue(cid, u)
             self.assertEqual(r.status, 201, r)
             answers[u] = r.json()
@@ -168,7 +164,7 @@ class FairnessAtTheEdges(unittest.TestCase):
 
     def test_holder_retrying_after_sold_out_gets_409(self):
         cid = sql_coupon(total=2)
-        holders = [new_user(), new_user()]
+        holders = [harness.new_user(), harness.new_user()]
         seqs = {}
         for u in holders:
             r = issue(cid, u)
@@ -176,7 +172,7 @@ class FairnessAtTheEdges(unittest.TestCase):
             seqs[u] = r.json()["sequence"]
         # Enough sold-out answers that every worker process has its sold-out flag set.
         for _ in range(40):
-            self.assertEqual(issue(cid, new_user()).status, 410)
+            self.assertEqual(issue(cid, harness.new_user()).status, 410)
         for u in holders:
             for _ in range(10):
                 r = issue(cid, u)
@@ -203,7 +199,7 @@ class FairnessAtTheEdges(unittest.TestCase):
             time.sleep(offset_ms / 1000.0)
             while time.time() * 1000 < start_ms + 1000:
                 sent = time.time() * 1000
-                status = issue(cid, new_user()).status
+                status = issue(cid, harness.new_user()).status
                 with lock:
                     results.append((sent, time.time() * 1000, status))
                 time.sleep(max(0.0, 0.1 - (time.time() * 1000 - sent) / 1000.0))
@@ -243,7 +239,7 @@ class IssueRace(unittest.TestCase):
 
     def race(self, server_of):
         cid = sql_coupon(total=self.STOCK)
-        users = [new_user() for _ in range(self.USERS)]
+        users = [harness.new_user() for _ in range(self.USERS)]
         # Each user's tries are adjacent in the list, so the pool runs them concurrently.
         attempts = [(u, i % 2 == 1) for u in users for i in range(self.TRIES_PER_USER)]
 
@@ -285,23 +281,23 @@ class DependencyOutages(unittest.TestCase):
 
     def test_redis_down_then_back(self):
         cid = sql_coupon(total=10)
-        self.assertEqual(issue(cid, new_user()).status, 201)
+        self.assertEqual(issue(cid, harness.new_user()).status, 201)
         harness.server_stop("redis")
         try:
             for _ in range(4):
-                self.assert_unavailable(issue(cid, new_user()))
+                self.assert_unavailable(issue(cid, harness.new_user()))
             h = harness.http("GET", "/api/health")
             self.assertEqual(h.status, 503, h)
             self.assertNotEqual(h.json()["components"]["redis"]["status"], "UP")
         finally:
             harness.server_start("redis")
-        harness.wait_until(lambda: issue(cid, new_user()).status == 201, timeout=15,
+        harness.wait_until(lambda: issue(cid, harness.new_user()).status == 201, timeout=15,
                            message="201 after Redis came back")
         # A worker thread whose connect failed waits RECONNECT_INTERVAL_MS (250 ms, app.c)
         # before the next attempt. Once that has passed, every thread is back.
         time.sleep(0.3)
         for _ in range(8):
-            self.assertEqual(issue(cid, new_user()).status, 201)
+            self.assertEqual(issue(cid, harness.new_user()).status, 201)
         # AOF kept the issuance state across the restart: 10 issued so far, never more.
         self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 10)
 
@@ -310,11 +306,11 @@ class DependencyOutages(unittest.TestCase):
         # workers' producers (pending records in Redis) and reach Kafka and MariaDB
         # once it is back, each exactly once.
         cid = sql_coupon(total=10)
-        self.assertEqual(issue(cid, new_user()).status, 201)
+        self.assertEqual(issue(cid, harness.new_user()).status, 201)
         harness.server_stop("kafka")
         try:
             for _ in range(3):
-                r = issue(cid, new_user())
+                r = issue(cid, harness.new_user())
                 self.assertEqual(r.status, 201, r)
                 self.assertEqual(r.json()["status"], "ISSUED")
             self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 4)
@@ -332,19 +328,19 @@ class DependencyOutages(unittest.TestCase):
     def test_kafka_down_then_back_rolls_back_and_recovers(self):
         # issue_ack=kafka: Kafka known down -> 503 before anything is reserved.
         cid = sql_coupon(total=10)
-        self.assertEqual(issue(cid, new_user(), server="kafka-ack").status, 201)
+        self.assertEqual(issue(cid, harness.new_user(), server="kafka-ack").status, 201)
         harness.server_stop("kafka")
         try:
             statuses = []
             for _ in range(3):
-                r = issue(cid, new_user(), server="kafka-ack")
+                r = issue(cid, harness.new_user(), server="kafka-ack")
                 statuses.append(r.status)
                 self.assert_unavailable(r)
             # Nothing was reserved for the refused users: the stock came back.
             self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 1)
         finally:
             harness.server_start("kafka")
-        harness.wait_until(lambda: issue(cid, new_user(), server="kafka-ack").status == 201,
+        harness.wait_until(lambda: issue(cid, harness.new_user(), server="kafka-ack").status == 201,
                            timeout=60, interval=0.5, message="201 after Kafka came back")
         self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 2)
         self.assertEqual(len(issue_events(cid)), 2)

@@ -16,12 +16,8 @@ import unittest
 import fcgi_client
 import harness
 
-_user = [int(time.time() * 1000) % 1000000 * 1000 + 500000000]
 
 
-def new_user():
-    _user[0] += 1
-    return _user[0]
 
 
 class EndToEnd(unittest.TestCase):
@@ -29,7 +25,7 @@ class EndToEnd(unittest.TestCase):
 
     def run_flow(self, server):
         cid = harness.create_coupon(server=server, totalQuantity=2)
-        u1, u2, u3 = new_user(), new_user(), new_user()
+        u1, u2, u3 = harness.new_user(), harness.new_user(), harness.new_user()
         r = harness.http("POST", "/api/coupons/%d/issue" % cid, {"userId": u1}, server=server)
         self.assertEqual(r.status, 201, r)
         self.assertEqual(r.json()["sequence"], 1)
@@ -119,7 +115,7 @@ class Supervision(unittest.TestCase):
 
     def issue_once(self):
         return harness.http("POST", "/api/coupons/%d/issue" % self.coupon,
-                            {"userId": new_user()}).status
+                            {"userId": harness.new_user()}).status
 
     def test_graceful_reload_under_load_drops_nothing(self):
         before = harness.fcgi_worker_pids()
@@ -181,7 +177,7 @@ class SpawnFcgi(unittest.TestCase):
         try:
             self.assertEqual(len(pids), 2)
             cid = harness.create_coupon(totalQuantity=5)
-            u = new_user()
+            u = harness.new_user()
 
             def issue():
                 return fcgi_client.request(sock, "POST", "/api/coupons/%d/issue" % cid,

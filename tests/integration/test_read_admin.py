@@ -17,12 +17,8 @@ import uuid
 import harness
 from harness import OMIT
 
-_user = [int(time.time() * 1000) % 1000000 * 1000 + 700000000]
 
 
-def new_user():
-    _user[0] += 1
-    return _user[0]
 
 
 def root_sql(query):
@@ -96,7 +92,7 @@ class CouponDocument(unittest.TestCase):
         self.assertEqual((g.json()["issuedQuantity"], g.json()["remainingQuantity"]), (0, 50))
         for _ in range(3):
             self.assertEqual(harness.http("POST", "/api/coupons/%d/issue" % cid,
-                                          {"userId": new_user()}).status, 201)
+                                          {"userId": harness.new_user()}).status, 201)
         harness.wait_until(
             lambda: harness.http("GET", "/api/coupons/%d" % cid).json()["remainingQuantity"]
             == 47, timeout=5, message="live stock 47 within the stock TTL")
@@ -172,15 +168,15 @@ class CacheCounts(unittest.TestCase):
     def test_patch_above_sold_out_reopens_the_issue_fast_path(self):
         cid = harness.create_coupon(totalQuantity=1)
         self.assertEqual(harness.http("POST", "/api/coupons/%d/issue" % cid,
-                                      {"userId": new_user()}).status, 201)
+                                      {"userId": harness.new_user()}).status, 201)
         for _ in range(8):  # every worker learns "sold out"
             self.assertEqual(harness.http("POST", "/api/coupons/%d/issue" % cid,
-                                          {"userId": new_user()}).status, 410)
+                                          {"userId": harness.new_user()}).status, 410)
         r = harness.http("PATCH", "/api/coupons/%d" % cid, {"totalQuantity": 2},
                          harness.admin_headers())
         self.assertEqual(r.status, 200, r)
         harness.wait_until(lambda: harness.http("POST", "/api/coupons/%d/issue" % cid,
-                                                {"userId": new_user()}).status == 201,
+                                                {"userId": harness.new_user()}).status == 201,
                            timeout=2, message="issuing again after the stock grew")
 
 
@@ -188,7 +184,7 @@ class IssueStatusAndUserCoupons(unittest.TestCase):
 
     def test_status_issued_or_persisted_then_404(self):
         cid = harness.create_coupon()
-        u = new_user()
+        u = harness.new_user()
         r = harness.http("POST", "/api/coupons/%d/issue" % cid, {"userId": u})
         self.assertEqual(r.status, 201)
         s = harness.http("GET", "/api/coupons/%d/issues/%d" % (cid, u))
@@ -199,7 +195,7 @@ class IssueStatusAndUserCoupons(unittest.TestCase):
         harness.wait_until(lambda: harness.http(
             "GET", "/api/coupons/%d/issues/%d" % (cid, u)).json()["status"] == "PERSISTED",
             timeout=30, message="PERSISTED once the consumer wrote the row")
-        n = harness.http("GET", "/api/coupons/%d/issues/%d" % (cid, new_user()))
+        n = harness.http("GET", "/api/coupons/%d/issues/%d" % (cid, harness.new_user()))
         self.assertEqual((n.status, n.json()["code"]), (404, "COUPON_ISSUE_NOT_FOUND"))
 
     def test_reservation_left_by_a_dead_worker_is_completed(self):
@@ -210,7 +206,7 @@ class IssueStatusAndUserCoupons(unittest.TestCase):
         (reconcile_after_s=6 in the test config) produces the event and the issuance lands
         in MariaDB exactly once."""
         cid = harness.create_coupon()
-        u = new_user()
+        u = harness.new_user()
         now_ms = int(time.time() * 1000)
         event_id = uuid.uuid4().hex
         harness.redis("HSET", "coupon:{%d}:users" % cid, str(u), "1:%d" % now_ms)
@@ -243,7 +239,7 @@ class IssueStatusAndUserCoupons(unittest.TestCase):
         self.assertEqual({v["eventId"] for v in values}, {event_id})
 
     def test_user_coupons_pages_newest_first(self):
-        u = new_user()
+        u = harness.new_user()
         cids = [harness.create_coupon() for _ in range(5)]
         for cid in cids:
             self.assertEqual(harness.http("POST", "/api/coupons/%d/issue" % cid,
@@ -267,8 +263,13 @@ class IssueStatusAndUserCoupons(unittest.TestCase):
             if after is None:
                 break
         self.assertEqual(pages, 3)
-        self.assertEqual(seen, list(reversed(cids)))
-        empty = harness.http("GET", "/api/users/%d/coupons" % new_user()).json()
+        # Most recently persisted first: the user's events travel through several Kafka
+        # partitions, so persistence order (row id) need not be the order of the claims.
+        persisted = [int(r[0]) for r in harness.sql(
+            "SELECT coupon_id FROM coupon_issue WHERE user_id = %d ORDER BY id DESC" % u)]
+        self.assertEqual(sorted(persisted), sorted(cids))
+        self.assertEqual(seen, persisted)
+        empty = harness.http("GET", "/api/users/%d/coupons" % harness.new_user()).json()
         self.assertEqual(empty, {"items": [], "next": None})
 
     def test_user_coupons_rejects_bad_paging(self):
@@ -342,7 +343,7 @@ class AdminValidation(unittest.TestCase):
         cid = harness.create_coupon(totalQuantity=3)
         for _ in range(2):
             self.assertEqual(harness.http("POST", "/api/coupons/%d/issue" % cid,
-                                          {"userId": new_user()}).status, 201)
+                                          {"userId": harness.new_user()}).status, 201)
         cases = [({}, 400, "INVALID_REQUEST"), ({"couponType": "GENERAL"}, 400, "INVALID_REQUEST"),
                  ({"title": ""}, 400, "INVALID_REQUEST"),
                  ({"endAt": "2000-01-02T00:00:00Z"}, 400, "INVALID_REQUEST"),
@@ -396,7 +397,7 @@ class AdminValidation(unittest.TestCase):
         cid = harness.create_coupon(totalQuantity=5)
         for _ in range(3):
             self.assertEqual(harness.http("POST", "/api/coupons/%d/issue" % cid,
-                                          {"userId": new_user()}).status, 201)
+                                          {"userId": harness.new_user()}).status, 201)
 
         def stats():
             s = harness.http("GET", "/api/admin/coupons/%d/stats" % cid,

@@ -6,17 +6,12 @@ and no duplicate, counted exactly in Redis and MariaDB."""
 import concurrent.futures
 import os
 import subprocess
-import time
 import unittest
 
 import harness
 
-_user = [int(time.time() * 1000) % 1000000 * 1000 + 300000000]
 
 
-def new_user():
-    _user[0] += 1
-    return _user[0]
 
 
 def issue(cid, u):
@@ -31,13 +26,13 @@ class RebuildRedis(unittest.TestCase):
 
     def test_flush_mid_campaign_then_rebuild_and_continue(self):
         cid = harness.create_coupon(totalQuantity=50)
-        first = [new_user() for _ in range(20)]
+        first = [harness.new_user() for _ in range(20)]
         for u in first:
             self.assertEqual(issue(cid, u).status, 201)
         harness.wait_until(lambda: rows(cid) == 20, timeout=30, message="20 rows persisted")
 
         harness.redis("FLUSHALL")
-        r = issue(cid, new_user())
+        r = issue(cid, harness.new_user())
         self.assertEqual((r.status, r.json()["code"]), (503, "SERVICE_UNAVAILABLE"), r)
         self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 0)
 
@@ -58,7 +53,7 @@ class RebuildRedis(unittest.TestCase):
         # Everyone who had the coupon still has it; the rest of the stock sells exactly.
         for u in first[:5]:
             self.assertEqual(issue(cid, u).status, 409)
-        newcomers = [new_user() for _ in range(60)]
+        newcomers = [harness.new_user() for _ in range(60)]
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             statuses = list(pool.map(lambda u: issue(cid, u).status, newcomers))
         self.assertEqual(statuses.count(201), 30, statuses)

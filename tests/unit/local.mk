@@ -13,7 +13,8 @@ UNIT_FCGIAPP_LIBS = $(FCGIAPP_LIBS) $(CUNIT_LIBS) -lpthread
 
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv \
 	tests/unit/test_event tests/unit/test_router tests/unit/test_producer \
-	tests/unit/test_lua tests/unit/test_lru tests/unit/test_l2
+	tests/unit/test_lua tests/unit/test_lru tests/unit/test_l2 tests/unit/test_rkey \
+	tests/unit/test_issue_decide tests/unit/test_coupon_doc
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -28,6 +29,18 @@ tests_unit_test_timefmt_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
 tests_unit_test_jsonv_SOURCES = tests/unit/test_jsonv.c
 tests_unit_test_jsonv_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_jsonv_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
+
+tests_unit_test_rkey_SOURCES = tests/unit/test_rkey.c
+tests_unit_test_rkey_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_rkey_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
+
+tests_unit_test_issue_decide_SOURCES = tests/unit/test_issue_decide.c
+tests_unit_test_issue_decide_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_issue_decide_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
+
+tests_unit_test_coupon_doc_SOURCES = tests/unit/test_coupon_doc.c
+tests_unit_test_coupon_doc_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_coupon_doc_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
 
 tests_unit_test_event_SOURCES = tests/unit/test_event.c
 tests_unit_test_event_CPPFLAGS = $(UNIT_CPPFLAGS)

@@ -290,6 +290,49 @@ static void rollback_of_a_missing_or_foreign_reservation_changes_nothing(void)
     freeReplyObject(r);
 }
 
+/* meta_update.lua: {written, issued}. */
+static void run_meta_update(int64_t coupon, long long total, long long start_ms,
+                            long long end_ms, long long out[2])
+{
+    redisReply *r = redisCommand(rc,
+                                 "EVAL %s 2 coupon:{%" PRId64 "}:meta coupon:{%" PRId64
+                                 "}:users %lld %lld %lld",
+                                 lua_meta_update_script, coupon, coupon, total, start_ms, end_ms);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    out[0] = r->element[0]->integer;
+    out[1] = r->element[1]->integer;
+    freeReplyObject(r);
+}
+
+/* A PATCH never lowers the total below what is issued, whatever races it. */
+static void meta_update_refuses_a_total_below_issued_and_writes_otherwise(void)
+{
+    int64_t c = coupon_with_meta(5, -1000, 60000);
+    long long a[3], m[2];
+    run_issue(c, 1, a);
+    run_issue(c, 2, a);
+    run_issue(c, 3, a);
+    int64_t now = redis_now_ms();
+    run_meta_update(c, 2, now - 1000, now + 60000, m);
+    CU_ASSERT_EQUAL(m[0], 0);
+    CU_ASSERT_EQUAL(m[1], 3);
+    redisReply *r = redisCommand(rc, "HGET coupon:{%" PRId64 "}:meta total", c);
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_STRING);
+    CU_ASSERT_STRING_EQUAL(r->str, "5"); /* refused: nothing written */
+    freeReplyObject(r);
+    run_meta_update(c, 3, now - 1000, now + 60000, m); /* exactly issued: allowed */
+    CU_ASSERT_EQUAL(m[0], 1);
+    run_issue(c, 4, a);
+    CU_ASSERT_EQUAL(a[0], -3); /* the new total holds at once */
+    run_meta_update(c, -1, now - 1000, now + 60000, m); /* unlimited */
+    CU_ASSERT_EQUAL(m[0], 1);
+    run_issue(c, 4, a);
+    CU_ASSERT_EQUAL(a[0], 1);
+    run_meta_update(c, -1, now + 60000, now + 120000, m); /* the window moves too */
+    run_issue(c, 5, a);
+    CU_ASSERT_EQUAL(a[0], -4);
+}
+
 static void restore_merges_idempotently_and_raises_seq(void)
 {
     int64_t c = coupon_with_meta(10, -1000, 60000);
@@ -334,6 +377,8 @@ int main(void)
         {"rollback_of_a_missing_or_foreign_reservation_changes_nothing",
          rollback_of_a_missing_or_foreign_reservation_changes_nothing},
         {"restore_merges_idempotently_and_raises_seq", restore_merges_idempotently_and_raises_seq},
+        {"meta_update_refuses_a_total_below_issued_and_writes_otherwise",
+         meta_update_refuses_a_total_below_issued_and_writes_otherwise},
     };
     int started = redis_fixture_start();
     if (started == 77) {

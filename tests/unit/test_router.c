@@ -9,7 +9,7 @@
  * validation would crash on the NULL handles, which is a test failure too).
  * Requests that need a live coupon are the integration suites' job.
  *
- * Also covered: the parsing helpers of fcgi-app/http.c (http_parse_id,
+ * Also covered: the parsing helpers of fcgi-app/http.c (decimal_parse_id,
  * http_is_json, http_query_param) and fcgi-app/problem.c's document shape.
  */
 #include "first.h"
@@ -25,6 +25,7 @@
 
 #include "app.h"
 #include "cp_err.h"
+#include "decimal.h"
 #include "http.h"
 #include "metrics.h"
 #include "problem.h"
@@ -473,7 +474,7 @@ static void problem_set_never_overflows_a_small_response_buffer(void)
     CU_ASSERT_EQUAL(strlen(small), resp.body_len);
 }
 
-static void http_parse_id_accepts_exactly_1_to_int64_max(void)
+static void decimal_parse_id_accepts_exactly_1_to_int64_max(void)
 {
     static const struct {
         const char *s;
@@ -502,7 +503,7 @@ static void http_parse_id_accepts_exactly_1_to_int64_max(void)
     };
     for (size_t i = 0; i < sizeof idrows / sizeof idrows[0]; i++) {
         int64_t v = -5;
-        int rc = http_parse_id(idrows[i].s, strlen(idrows[i].s), &v);
+        int rc = decimal_parse_id(idrows[i].s, strlen(idrows[i].s), &v);
         if (rc != idrows[i].rc)
             fprintf(stderr, "\n  '%s': rc %d\n", idrows[i].s, rc);
         CU_ASSERT_EQUAL(rc, idrows[i].rc);
@@ -510,9 +511,9 @@ static void http_parse_id_accepts_exactly_1_to_int64_max(void)
     }
     /* Exactly len bytes: "12" out of "123", and a NUL inside is not a digit. */
     int64_t v = 0;
-    CU_ASSERT_EQUAL(http_parse_id("123", 2, &v), CP_OK);
+    CU_ASSERT_EQUAL(decimal_parse_id("123", 2, &v), CP_OK);
     CU_ASSERT_EQUAL(v, 12);
-    CU_ASSERT_EQUAL(http_parse_id("1\0002", 3, &v), CP_ERR_INVALID);
+    CU_ASSERT_EQUAL(decimal_parse_id("1\0002", 3, &v), CP_ERR_INVALID);
 }
 
 static void http_is_json_accepts_only_application_json(void)
@@ -624,8 +625,8 @@ int main(void)
         {"router_reports_the_route_for_metrics", router_reports_the_route_for_metrics},
         {"problem_set_never_overflows_a_small_response_buffer",
          problem_set_never_overflows_a_small_response_buffer},
-        {"http_parse_id_accepts_exactly_1_to_int64_max",
-         http_parse_id_accepts_exactly_1_to_int64_max},
+        {"decimal_parse_id_accepts_exactly_1_to_int64_max",
+         decimal_parse_id_accepts_exactly_1_to_int64_max},
         {"http_is_json_accepts_only_application_json", http_is_json_accepts_only_application_json},
         {"http_query_param_finds_one_value_and_rejects_repeats",
          http_query_param_finds_one_value_and_rejects_repeats},

@@ -1,0 +1,82 @@
+/*
+ * rkey.h - the Redis contract: every key the programs use and every value they
+ * store, built and parsed in one place (what event.h is for Kafka).
+ *
+ * Keys of one coupon share the hash tag {ID}, so a coupon's keys live in one
+ * Redis Cluster slot and the Lua scripts touch only that slot:
+ *   coupon:{ID}:meta      hash  total (-1 = unlimited), start_ms, end_ms
+ *   coupon:{ID}:users     hash  userId -> "<sequence>:<issuedAtMs>"   (never expires)
+ *   coupon:{ID}:seq       string, highest sequence handed out
+ *   coupon:{ID}:free      zset of sequences released by a rollback
+ *   coupon:{ID}:pending   hash  userId -> "<eventId>:<sequence>:<issuedAtMs>" (outbox)
+ *   coupon:{ID}:doc       string, the L2 copy of the coupon document
+ * Values are written by lua/issue.lua (the only writer of users and pending on
+ * the issue path) and lua/restore.lua; the C side writes the same formats with
+ * these encoders and reads them with these decoders. Decoders are strict: the
+ * whole input must match, numbers are decimal without sign or leading zeros.
+ * Pure functions (no I/O, no allocation); thread-safe.
+ */
+#ifndef COUPON_RKEY_H
+#define COUPON_RKEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cp_limits.h"
+
+enum rkey_kind { RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE, RKEY_PENDING, RKEY_DOC };
+
+/* Longest key rkey_coupon writes (coupon:{INT64_MAX}:pending) plus its NUL. */
+#define RKEY_MAX 48
+/* Longest value of users ("seq:ms") and pending ("eventId:seq:ms") plus NUL. */
+#define RKEY_VALUE_MAX (CP_EVENT_ID_HEX + 2 * 19 + 3) /* 2 colons, 2 x 19 digits, NUL */
+
+/* Channel on which "coupon <id> changed" is published to every worker's L1. */
+#define RKEY_INVALIDATE_CHANNEL "coupon:invalidate"
+
+/* Hash fields of coupon:{ID}:meta. */
+#define RKEY_META_TOTAL "total"
+#define RKEY_META_START_MS "start_ms"
+#define RKEY_META_END_MS "end_ms"
+
+/* Writes coupon:{ID}:<kind>; returns its length, or CP_ERR_LIMIT / CP_ERR_INVALID. */
+int rkey_coupon(char *buf, size_t cap, enum rkey_kind kind, int64_t coupon_id);
+
+/* A value of coupon:{ID}:users. */
+struct rkey_issuance {
+    int64_t sequence;
+    int64_t issued_at_ms;
+};
+
+int rkey_issuance_encode(const struct rkey_issuance *v, char *buf, size_t cap);
+int rkey_issuance_decode(const char *s, size_t len, struct rkey_issuance *out);
+
+/* A value of coupon:{ID}:pending: the event the claim still owes Kafka. */
+struct rkey_pending {
+    char event_id[CP_EVENT_ID_HEX + 1];
+    int64_t sequence;
+    int64_t issued_at_ms;
+};
+
+int rkey_pending_encode(const struct rkey_pending *v, char *buf, size_t cap);
+int rkey_pending_decode(const char *s, size_t len, struct rkey_pending *out);
+
+/* A user id as a hash field (decimal); decode also accepts only 1..INT64_MAX. */
+int rkey_user_encode(int64_t user_id, char *buf, size_t cap);
+int rkey_user_decode(const char *s, size_t len, int64_t *user_id);
+
+/*
+ * HSET coupon:{ID}:meta total T start_ms S end_ms E, as an argv for
+ * redisCommandArgv/redisAppendCommandArgv (the strings live in *cmd).
+ */
+struct rkey_meta_cmd {
+    char key[RKEY_MAX];
+    char total[24], start_ms[24], end_ms[24];
+    const char *argv[8];
+    size_t argvlen[8];
+};
+
+int rkey_meta_hset(struct rkey_meta_cmd *cmd, int64_t coupon_id, int64_t total,
+                   int64_t start_ms, int64_t end_ms);
+
+#endif

@@ -1,0 +1,63 @@
+#include "first.h"
+
+#include "script.h"
+
+#include <string.h>
+
+#include "app.h"
+#include "cp_err.h"
+#include "log.h"
+#include "lua_scripts.h"
+
+static const char *const sources[SCRIPT_COUNT_] = {
+    [SCRIPT_ISSUE] = lua_issue_script,
+    [SCRIPT_ROLLBACK] = lua_rollback_script,
+    [SCRIPT_META_UPDATE] = lua_meta_update_script,
+};
+
+static int load(struct app_thread *t, enum script_id id)
+{
+    redisReply *r = redisCommand(t->redis, "SCRIPT LOAD %s", sources[id]);
+    if (r == NULL) {
+        app_redis_failed(t);
+        return CP_ERR_UNAVAILABLE;
+    }
+    int rc = CP_ERR_UNAVAILABLE;
+    if (r->type == REDIS_REPLY_STRING && r->len == 40) {
+        memcpy(t->script_sha[id], r->str, 41);
+        metrics_add(t->app->metrics, M_SCRIPT_RELOADS, 1);
+        rc = CP_OK;
+    } else {
+        log_error("SCRIPT LOAD failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+redisReply *script_run(struct app_thread *t, enum script_id id, int argc, const char **argv,
+                       size_t *argvlen)
+{
+    if (app_redis(t) == NULL)
+        return NULL;
+    char *sha = t->script_sha[id];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (sha[0] == '\0' && load(t, id) != CP_OK)
+            return NULL;
+        argv[0] = "EVALSHA";
+        argvlen[0] = 7;
+        argv[1] = sha;
+        argvlen[1] = 40;
+        redisReply *r = redisCommandArgv(t->redis, argc, argv, argvlen);
+        if (r == NULL) {
+            app_redis_failed(t);
+            return NULL;
+        }
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(r);
+            sha[0] = '\0';
+            continue;
+        }
+        return r;
+    }
+    return NULL;
+}

@@ -1,0 +1,138 @@
+/*
+ * test_rkey.c - the Redis contract (common/rkey): key names, the value formats of
+ * coupon:{ID}:users and :pending (the same text lua/issue.lua writes), and strict
+ * decoding of what comes back from Redis.
+ */
+#include "first.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include "cp_err.h"
+#include "rkey.h"
+#include "unit_main.h"
+
+static void rkey_coupon_names_every_key_with_the_hash_tag(void)
+{
+    static const struct {
+        enum rkey_kind kind;
+        const char *want;
+    } rows[] = {
+        {RKEY_META, "coupon:{42}:meta"},       {RKEY_USERS, "coupon:{42}:users"},
+        {RKEY_SEQ, "coupon:{42}:seq"},         {RKEY_FREE, "coupon:{42}:free"},
+        {RKEY_PENDING, "coupon:{42}:pending"}, {RKEY_DOC, "coupon:{42}:doc"},
+    };
+    char buf[RKEY_MAX];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        int n = rkey_coupon(buf, sizeof buf, rows[i].kind, 42);
+        CU_ASSERT_EQUAL(n, (int)strlen(rows[i].want));
+        CU_ASSERT_STRING_EQUAL(buf, rows[i].want);
+    }
+    /* The longest key fits RKEY_MAX; a smaller buffer is a limit, not a truncation. */
+    CU_ASSERT_EQUAL(rkey_coupon(buf, sizeof buf, RKEY_PENDING, INT64_MAX),
+                    (int)strlen("coupon:{9223372036854775807}:pending"));
+    CU_ASSERT_EQUAL(rkey_coupon(buf, 10, RKEY_META, 42), CP_ERR_LIMIT);
+    CU_ASSERT_EQUAL(rkey_coupon(buf, sizeof buf, RKEY_META, 0), CP_ERR_INVALID);
+    CU_ASSERT_EQUAL(rkey_coupon(buf, sizeof buf, (enum rkey_kind)99, 1), CP_ERR_INVALID);
+}
+
+static void rkey_issuance_round_trips_and_refuses_non_canonical_text(void)
+{
+    struct rkey_issuance v = {.sequence = 7, .issued_at_ms = 1764581234567}, back;
+    char buf[RKEY_VALUE_MAX];
+    int n = rkey_issuance_encode(&v, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "7:1764581234567"); /* what issue.lua writes */
+    CU_ASSERT_EQUAL(rkey_issuance_decode(buf, (size_t)n, &back), CP_OK);
+    CU_ASSERT_EQUAL(back.sequence, 7);
+    CU_ASSERT_EQUAL(back.issued_at_ms, 1764581234567);
+    static const char *const bad[] = {"", ":", "7", "7:", ":5", "0:5", "07:5", "7:05", "-7:5",
+                                      "7:-5", "7:5:1", "7 :5", "7:5 ", "7:1e3",
+                                      "9223372036854775808:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = rkey_issuance_decode(bad[i], strlen(bad[i]), &back);
+        if (rc != CP_ERR_INVALID)
+            fprintf(stderr, "\n  \"%s\" accepted\n", bad[i]);
+        CU_ASSERT_EQUAL(rc, CP_ERR_INVALID);
+    }
+    CU_ASSERT_EQUAL(rkey_issuance_decode("7:0", 3, &back), CP_OK); /* time 0 is a time */
+    CU_ASSERT_EQUAL(rkey_issuance_decode(NULL, 0, &back), CP_ERR_INVALID);
+    v.sequence = 0;
+    CU_ASSERT_EQUAL(rkey_issuance_encode(&v, buf, sizeof buf), CP_ERR_INVALID);
+}
+
+static void rkey_pending_round_trips_and_checks_the_event_id(void)
+{
+    struct rkey_pending v = {.event_id = "0123456789abcdef0123456789abcdef",
+                             .sequence = 3,
+                             .issued_at_ms = 99},
+                        back;
+    char buf[RKEY_VALUE_MAX];
+    int n = rkey_pending_encode(&v, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "0123456789abcdef0123456789abcdef:3:99");
+    CU_ASSERT_EQUAL(rkey_pending_decode(buf, (size_t)n, &back), CP_OK);
+    CU_ASSERT_STRING_EQUAL(back.event_id, v.event_id);
+    CU_ASSERT_EQUAL(back.sequence, 3);
+    CU_ASSERT_EQUAL(back.issued_at_ms, 99);
+    /* The largest value fits RKEY_VALUE_MAX. */
+    v.sequence = INT64_MAX;
+    v.issued_at_ms = INT64_MAX;
+    n = rkey_pending_encode(&v, buf, sizeof buf);
+    CU_ASSERT_EQUAL(n, (int)sizeof buf - 1);
+    static const char *const bad[] = {
+        "0123456789abcdef0123456789abcdef",        "0123456789abcdef0123456789abcdef:3",
+        "0123456789ABCDEF0123456789abcdef:3:99",   "0123456789abcdef0123456789abcde:3:99",
+        "0123456789abcdef0123456789abcdef0:3:99",  "0123456789abcdef0123456789abcdef:0:99",
+        "0123456789abcdef0123456789abcdef:3:99:1", "g123456789abcdef0123456789abcdef:3:99"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = rkey_pending_decode(bad[i], strlen(bad[i]), &back);
+        if (rc != CP_ERR_INVALID)
+            fprintf(stderr, "\n  \"%s\" accepted\n", bad[i]);
+        CU_ASSERT_EQUAL(rc, CP_ERR_INVALID);
+    }
+    memcpy(v.event_id, "not an event id", 16);
+    CU_ASSERT_EQUAL(rkey_pending_encode(&v, buf, sizeof buf), CP_ERR_INVALID);
+}
+
+static void rkey_user_fields_are_ids(void)
+{
+    char buf[24];
+    int64_t u = 0;
+    CU_ASSERT_EQUAL(rkey_user_encode(INT64_MAX, buf, sizeof buf), 19);
+    CU_ASSERT_EQUAL(rkey_user_decode(buf, 19, &u), CP_OK);
+    CU_ASSERT_EQUAL(u, INT64_MAX);
+    CU_ASSERT_EQUAL(rkey_user_decode("0", 1, &u), CP_ERR_INVALID);
+    CU_ASSERT_EQUAL(rkey_user_decode("012", 3, &u), CP_ERR_INVALID);
+    CU_ASSERT_EQUAL(rkey_user_encode(0, buf, sizeof buf), CP_ERR_INVALID);
+}
+
+static void rkey_meta_hset_builds_the_one_meta_write(void)
+{
+    struct rkey_meta_cmd cmd;
+    CU_ASSERT_EQUAL(rkey_meta_hset(&cmd, 5, -1, 1000, 2000), 8);
+    static const char *const want[] = {"HSET", "coupon:{5}:meta", "total",  "-1",
+                                       "start_ms", "1000", "end_ms", "2000"};
+    for (int i = 0; i < 8; i++) {
+        CU_ASSERT_EQUAL(cmd.argvlen[i], strlen(want[i]));
+        CU_ASSERT_NSTRING_EQUAL(cmd.argv[i], want[i], cmd.argvlen[i]);
+    }
+    CU_ASSERT_EQUAL(rkey_meta_hset(&cmd, 5, -2, 1000, 2000), CP_ERR_INVALID);
+    CU_ASSERT_EQUAL(rkey_meta_hset(&cmd, 0, 1, 1000, 2000), CP_ERR_INVALID);
+}
+
+int main(void)
+{
+    static const struct unit_case tests[] = {
+        {"rkey_coupon_names_every_key_with_the_hash_tag",
+         rkey_coupon_names_every_key_with_the_hash_tag},
+        {"rkey_issuance_round_trips_and_refuses_non_canonical_text",
+         rkey_issuance_round_trips_and_refuses_non_canonical_text},
+        {"rkey_pending_round_trips_and_checks_the_event_id",
+         rkey_pending_round_trips_and_checks_the_event_id},
+        {"rkey_user_fields_are_ids", rkey_user_fields_are_ids},
+        {"rkey_meta_hset_builds_the_one_meta_write", rkey_meta_hset_builds_the_one_meta_write},
+    };
+    return unit_run_suite("rkey", NULL, UNIT_CASES(tests));
+}
