@@ -10,7 +10,7 @@ with every address; this module reads it at import and offers small, blocking he
   kafka_topics() -> {name: partitions}
   server_stop(name) / server_start(name)        'redis', 'mariadb', 'kafka'
   consumer_start() -> Popen                     consumers_stop(sig=SIGTERM)
-  fcgi_master_pid() / fcgi_worker_pids()
+  fcgi_master_pid() / fcgi_worker_pids()    child_pids(pid)
   create_coupon(**overrides) -> id              admin_headers()
   wait_until(predicate, timeout, interval)
   env: dict of the file (REDIS_PORT, DB_PORT, DB_SOCKET, KAFKA_BOOTSTRAP, HTTP_NGINX,
@@ -39,7 +39,7 @@ __all__ = [
     "env", "Resp", "RedisError", "SqlError", "OMIT",
     "http", "redis", "sql", "kafka_messages", "kafka_produce", "kafka_topics",
     "server_stop", "server_start", "consumer_start", "consumers_stop",
-    "fcgi_master_pid", "fcgi_worker_pids", "create_coupon", "admin_headers",
+    "fcgi_master_pid", "fcgi_worker_pids", "child_pids", "create_coupon", "admin_headers",
     "wait_until", "log_path",
 ]
 
@@ -445,6 +445,11 @@ def fcgi_worker_pids():
     master = fcgi_master_pid()
     if master is None:
         return []
+    return child_pids(master)
+
+
+def child_pids(parent):
+    """Pids of PARENT's live (not zombie) child processes, sorted."""
     out = []
     for stat_path in glob.glob("/proc/[0-9]*/stat"):
         try:
@@ -453,7 +458,7 @@ def fcgi_worker_pids():
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[1]) == master:
+        if fields[0] != "Z" and int(fields[1]) == parent:
             out.append(int(stat_path.split("/")[2]))
     return sorted(out)
 
