@@ -47,7 +47,7 @@
 #define REASSIGN_DELAY_MS 1000
 
 /* Set by the signal handler; read by the loop. The one piece of process state. */
-static volatile int stop_requested;
+static volatile sig_atomic_t stop_requested;
 
 static void on_stop_signal(int sig)
 {

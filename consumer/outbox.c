@@ -167,7 +167,7 @@ int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen
     return CP_OK;
 }
 
-int outbox_flush(struct outbox *o, const volatile int *stop)
+int outbox_flush(struct outbox *o, const volatile sig_atomic_t *stop)
 {
     for (;;) {
         size_t outstanding = 0;

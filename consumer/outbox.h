@@ -11,6 +11,7 @@
 #ifndef COUPON_OUTBOX_H
 #define COUPON_OUTBOX_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,7 +30,7 @@ int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen
  * Waits until everything queued is acknowledged, re-sending failures with a
  * backoff; gives up (CP_ERR_UNAVAILABLE, messages kept) when *stop becomes true.
  */
-int outbox_flush(struct outbox *o, const volatile int *stop);
+int outbox_flush(struct outbox *o, const volatile sig_atomic_t *stop);
 
 /* Messages acknowledged since start, and failed deliveries (each retried). */
 uint64_t outbox_delivered(const struct outbox *o);
