@@ -10,13 +10,14 @@
 #include <librdkafka/rdkafka.h>
 
 #include "cp_err.h"
+#include "cp_limits.h"
 #include "log.h"
 
 #define FLUSH_STEP_MS 1000
 #define RETRY_PAUSE_MS 500
 
 struct pending_msg {
-    char topic[64];
+    char topic[CP_CONF_STR_MAX]; /* a configured topic name: conf.h's limit */
     char *key, *value;
     size_t klen, vlen;
     char header_name[32], header_value[256];
@@ -143,7 +144,12 @@ int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen
     }
     struct pending_msg *pm = &o->msgs[o->n];
     memset(pm, 0, sizeof *pm);
-    snprintf(pm->topic, sizeof pm->topic, "%s", topic);
+    /* A name cut short would be another topic; a cut header, another reason. */
+    if (strlen(topic) >= sizeof pm->topic ||
+        (header_name != NULL && (strlen(header_name) >= sizeof pm->header_name ||
+                                 strlen(header_value) >= sizeof pm->header_value)))
+        return CP_ERR_LIMIT;
+    memcpy(pm->topic, topic, strlen(topic) + 1);
     pm->key = malloc(klen + 1);
     pm->value = malloc(vlen + 1);
     if (pm->key == NULL || pm->value == NULL) {
@@ -157,8 +163,8 @@ int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen
     pm->vlen = vlen;
     if (header_name != NULL) {
         pm->has_header = 1;
-        snprintf(pm->header_name, sizeof pm->header_name, "%s", header_name);
-        snprintf(pm->header_value, sizeof pm->header_value, "%s", header_value);
+        memcpy(pm->header_name, header_name, strlen(header_name) + 1);
+        memcpy(pm->header_value, header_value, strlen(header_value) + 1);
     }
     o->n++;
     /* Sent by outbox_flush. Delivery reports point into this array, which is

@@ -22,7 +22,12 @@ struct outbox;
 struct outbox *outbox_new(const struct cp_conf *conf, char *errbuf, size_t errlen);
 void outbox_free(struct outbox *o);
 
-/* Queues one message (copied). header_name may be NULL. */
+/*
+ * Queues one message (copied). header_name may be NULL. CP_ERR_LIMIT when the
+ * topic name (CP_CONF_STR_MAX - 1 characters at most, as in the configuration),
+ * the header name (31) or value (255) would not fit; CP_ERR_NOMEM. Nothing is
+ * queued on an error.
+ */
 int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen,
                const char *value, size_t vlen, const char *header_name, const char *header_value);
 
