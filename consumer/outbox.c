@@ -29,6 +29,7 @@ struct outbox {
     rd_kafka_t *rk;
     struct pending_msg *msgs;
     size_t n, cap;
+    size_t flushed; /* msgs[0..flushed) were handed to a flush: may be in flight */
     uint64_t delivered, failures;
 };
 
@@ -86,13 +87,20 @@ struct outbox *outbox_new(const struct cp_conf *conf, char *errbuf, size_t errle
     return o;
 }
 
-static void release(struct outbox *o)
+/* Frees msgs[from..n). */
+static void release_from(struct outbox *o, size_t from)
 {
-    for (size_t i = 0; i < o->n; i++) {
+    for (size_t i = from; i < o->n; i++) {
         free(o->msgs[i].key);
         free(o->msgs[i].value);
     }
-    o->n = 0;
+    o->n = from;
+}
+
+static void release(struct outbox *o)
+{
+    release_from(o, 0);
+    o->flushed = 0;
 }
 
 void outbox_free(struct outbox *o)
@@ -173,8 +181,14 @@ int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen
     return CP_OK;
 }
 
+void outbox_discard(struct outbox *o)
+{
+    release_from(o, o->flushed);
+}
+
 int outbox_flush(struct outbox *o, const volatile sig_atomic_t *stop)
 {
+    o->flushed = o->n;
     for (;;) {
         size_t outstanding = 0;
         for (size_t i = 0; i < o->n; i++) {

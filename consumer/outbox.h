@@ -31,6 +31,9 @@ void outbox_free(struct outbox *o);
 int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen,
                const char *value, size_t vlen, const char *header_name, const char *header_value);
 
+/* Drops the messages queued since the last outbox_flush began (none of them was sent). */
+void outbox_discard(struct outbox *o);
+
 /*
  * Waits until everything queued is acknowledged, re-sending failures with a
  * backoff; gives up (CP_ERR_UNAVAILABLE, messages kept) when *stop becomes true.

@@ -2,7 +2,8 @@
  * test_outbox.c - consumer/outbox against librdkafka's mock cluster: a message
  * reaches the topic it was queued for, whatever the name's length up to the
  * configuration's limit (CP_CONF_STR_MAX - 1 characters), and a longer name is
- * refused rather than cut short (a cut name is another topic). One one-broker
+ * refused rather than cut short (a cut name is another topic), and
+ * outbox_discard never drops a message a flush has sent. One one-broker
  * mock cluster for the suite (loopback only); a flush that does not finish is
  * stopped by an alarm, the way SIGTERM stops the consumer's.
  */
@@ -143,6 +144,34 @@ static void outbox_refuses_a_topic_name_it_would_have_to_cut(void)
     outbox_free(o);
 }
 
+/* A flush stopped while the broker is down keeps its messages in flight; discarding
+ * afterwards drops only what was queued since, and the next flush delivers the rest. */
+static void outbox_discard_drops_only_messages_no_flush_has_sent(void)
+{
+    char err[512];
+    const char *topic = "coupon.discard";
+    CU_ASSERT_EQUAL_FATAL(rd_kafka_mock_topic_create(mcluster, topic, 1, 1),
+                          RD_KAFKA_RESP_ERR_NO_ERROR);
+    struct outbox *o = outbox_new(&conf, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_EQUAL(rd_kafka_mock_broker_set_down(mcluster, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    CU_ASSERT_EQUAL(outbox_add(o, topic, "a", 1, "sent", 4, NULL, NULL), CP_OK);
+    stop = 0;
+    alarm(2);
+    CU_ASSERT_EQUAL(outbox_flush(o, &stop), CP_ERR_UNAVAILABLE);
+    alarm(0);
+    CU_ASSERT_EQUAL(outbox_add(o, topic, "b", 1, "dropped", 7, NULL, NULL), CP_OK);
+    outbox_discard(o);
+    CU_ASSERT_EQUAL(rd_kafka_mock_broker_set_up(mcluster, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    stop = 0;
+    alarm(FLUSH_LIMIT_S);
+    CU_ASSERT_EQUAL(outbox_flush(o, &stop), CP_OK);
+    alarm(0);
+    CU_ASSERT_EQUAL(outbox_delivered(o), 1);
+    CU_ASSERT_EQUAL(messages_in(topic), 1);
+    outbox_free(o);
+}
+
 static void outbox_free_accepts_null(void)
 {
     outbox_free(NULL);
@@ -158,6 +187,8 @@ int main(void)
          outbox_accepts_a_topic_name_of_the_configuration_limit},
         {"outbox_refuses_a_topic_name_it_would_have_to_cut",
          outbox_refuses_a_topic_name_it_would_have_to_cut},
+        {"outbox_discard_drops_only_messages_no_flush_has_sent",
+         outbox_discard_drops_only_messages_no_flush_has_sent},
         {"outbox_free_accepts_null", outbox_free_accepts_null},
     };
     log_init("test_outbox", LOG_LEVEL_WARN);
