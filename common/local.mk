@@ -1,5 +1,6 @@
 # libcommon: configuration, logging, errors, JSON, time, the Kafka event format
-# and connection helpers shared by every program.
+# and connection helpers shared by every program, and librdkafka's log lines routed
+# through the log module.
 noinst_LIBRARIES += common/libcommon.a
 common_libcommon_a_SOURCES = \
 	common/first.h common/cp_limits.h \
@@ -10,4 +11,5 @@ common_libcommon_a_SOURCES = \
 	common/jsonv.h common/jsonv.c \
 	common/event.h common/event.c \
 	common/db.h common/db.c \
-	common/rconn.h common/rconn.c
+	common/rconn.h common/rconn.c \
+	common/kafka_log.h common/kafka_log.c

@@ -39,6 +39,7 @@
 #include "cp_err.h"
 #include "downstream.h"
 #include "event.h"
+#include "kafka_log.h"
 #include "log.h"
 #include "outbox.h"
 #include "persist.h"
@@ -160,6 +161,7 @@ static void consumer_redis_failed(struct consumer *c)
 static int setup_kafka(struct consumer *c, char *err, size_t errlen)
 {
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    kafka_log_install(kc);
     const char *settings[][2] = {
         {"bootstrap.servers", c->conf.kafka_brokers},
         {"group.id", c->conf.consumer_group},

@@ -11,6 +11,7 @@
 
 #include "cp_err.h"
 #include "cp_limits.h"
+#include "kafka_log.h"
 #include "log.h"
 
 #define FLUSH_STEP_MS 1000
@@ -58,6 +59,7 @@ struct outbox *outbox_new(const struct cp_conf *conf, char *errbuf, size_t errle
         return NULL;
     }
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    kafka_log_install(kc);
     char linger[16];
     snprintf(linger, sizeof linger, "%d", conf->kafka_linger_ms);
     const char *settings[][2] = {

@@ -14,7 +14,7 @@ UNIT_FCGIAPP_LIBS = $(FCGIAPP_LIBS) $(CUNIT_LIBS) -lpthread
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv \
 	tests/unit/test_event tests/unit/test_router tests/unit/test_producer \
 	tests/unit/test_lua tests/unit/test_lru tests/unit/test_l2 tests/unit/test_metrics \
-	tests/unit/test_outbox tests/unit/test_downstream
+	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -58,6 +58,10 @@ tests_unit_test_downstream_SOURCES = tests/unit/test_downstream.c consumer/downs
 	consumer/downstream.c
 tests_unit_test_downstream_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
 tests_unit_test_downstream_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS) $(RDKAFKA_LIBS)
+
+tests_unit_test_kafka_log_SOURCES = tests/unit/test_kafka_log.c
+tests_unit_test_kafka_log_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_kafka_log_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS) $(RDKAFKA_LIBS)
 
 tests_unit_test_lua_SOURCES = tests/unit/test_lua.c tests/unit/redis_fixture.h \
 	tests/unit/redis_fixture.c
