@@ -1,5 +1,6 @@
 # libcommon: configuration, logging, errors, JSON, time, the Kafka event format
-# and connection helpers shared by every program.
+# and connection helpers shared by every program, and librdkafka's log lines routed
+# through the log module.
 noinst_LIBRARIES += common/libcommon.a
 common_libcommon_a_SOURCES = \
 	common/first.h common/cp_limits.h \
@@ -12,4 +13,5 @@ common_libcommon_a_SOURCES = \
 	common/decimal.h common/decimal.c \
 	common/rkey.h common/rkey.c \
 	common/db.h common/db.c \
-	common/rconn.h common/rconn.c
+	common/rconn.h common/rconn.c \
+	common/kafka_log.h common/kafka_log.c

@@ -3,12 +3,14 @@
  * once, then publishes coupon.issued.
  *
  * One thread, one loop: collect a batch (up to consumer_batch_max events or
- * consumer_batch_ms), persist it in one transaction (persist.c), publish the
- * downstream events and DLQ entries and wait for their acknowledgement
- * (outbox.c), settle pending issuances in Redis, and only then commit the
- * batch's offsets by hand. A crash anywhere before the offset commit means the
- * batch is delivered again, and persist.c recognises every row that exists
- * already, so nothing is lost and nothing is counted twice.
+ * consumer_batch_ms), persist it in one transaction (persist.c), queue the
+ * downstream events and DLQ entries (downstream.c; a message that cannot be
+ * queued stops the batch there, uncommitted, and queueing is tried again) and
+ * wait for their acknowledgement (outbox.c), settle pending issuances in
+ * Redis, and only then commit the batch's offsets by hand. A crash anywhere
+ * before the offset commit means the batch is delivered again, and persist.c
+ * recognises every row that exists already, so nothing is lost and nothing is
+ * counted twice.
  *
  * MariaDB down: the assigned partitions are paused and the batch retried with
  * capped exponential backoff while rd_kafka_consumer_poll keeps the group
@@ -35,7 +37,9 @@
 
 #include "conf.h"
 #include "cp_err.h"
+#include "downstream.h"
 #include "event.h"
+#include "kafka_log.h"
 #include "log.h"
 #include "outbox.h"
 #include "persist.h"
@@ -47,7 +51,7 @@
 #define REASSIGN_DELAY_MS 1000
 
 /* Set by the signal handler; read by the loop. The one piece of process state. */
-static volatile int stop_requested;
+static volatile sig_atomic_t stop_requested;
 
 static void on_stop_signal(int sig)
 {
@@ -156,8 +160,7 @@ static void consumer_redis_failed(struct consumer *c)
 
 static int setup_kafka(struct consumer *c, char *err, size_t errlen)
 {
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    const char *settings[][2] = {
+    const char *const settings[][2] = {
         {"bootstrap.servers", c->conf.kafka_brokers},
         {"group.id", c->conf.consumer_group},
         {"enable.auto.commit", "false"},
@@ -169,13 +172,10 @@ static int setup_kafka(struct consumer *c, char *err, size_t errlen)
         {"queued.min.messages", "200000"},
         {"client.id", "coupon-consumer"},
     };
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-        if (rd_kafka_conf_set(kc, settings[i][0], settings[i][1], err, errlen) !=
-            RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(kc);
-            return CP_ERR_INVALID;
-        }
-    }
+    rd_kafka_conf_t *kc =
+        kafka_log_conf_new(settings, sizeof settings / sizeof settings[0], err, errlen);
+    if (kc == NULL)
+        return CP_ERR_INVALID;
     rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
     rd_kafka_conf_set_opaque(kc, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, errlen);
@@ -292,18 +292,6 @@ static void backoff_wait(struct consumer *c, int64_t ms)
                 rd_kafka_message_destroy(m);
         }
     }
-}
-
-static void add_dlq(struct consumer *c, const rd_kafka_message_t *m, const char *reason)
-{
-    const char *key = m->key != NULL ? m->key : "";
-    const char *value = m->payload != NULL ? m->payload : "";
-    if (outbox_add(c->outbox, c->conf.kafka_dlq_topic, key, m->key_len, value, m->len, "reason",
-                   reason) != CP_OK)
-        log_error("cannot queue a DLQ message (out of memory)");
-    report_add(c->report, REPORT_DLQ, 1);
-    log_warn("poison event at %s[%" PRId32 "]@%" PRId64 ": %s", rd_kafka_topic_name(m->rkt),
-             m->partition, m->offset, reason);
 }
 
 /* Users per HDEL command: bounds one command's size, not the round trips. */
@@ -426,36 +414,34 @@ static int reserve_items(struct consumer *c)
     return CP_OK;
 }
 
-/* Queues coupon.issued for new rows and the DLQ entries; returns rows inserted. */
-static uint64_t queue_downstream(struct consumer *c, size_t n, const char **reasons,
-                                 int64_t persisted_at)
+/*
+ * Queues the batch's coupon.issued and DLQ messages. A message that cannot be
+ * queued (out of memory, a name beyond a limit) is not skipped: whatever was
+ * queued is dropped and everything queued again after a backoff - the rows are
+ * persisted, so running the batch again would see them as duplicates and never
+ * announce them. Nothing is committed meanwhile; CP_ERR_UNAVAILABLE when a stop
+ * was asked for first (the batch is then consumed again later).
+ */
+static int queue_downstream(struct consumer *c, size_t n, const char **reasons,
+                            int64_t persisted_at, struct downstream_counts *counts)
 {
-    uint64_t inserted = 0;
-    for (size_t i = 0; i < c->batch.n; i++)
-        if (reasons[i] != NULL)
-            add_dlq(c, c->batch.msgs[i], reasons[i]);
-    for (size_t i = 0; i < n; i++) {
-        const struct persist_item *it = &c->items[i];
-        char value[CP_EVENT_MAX_BYTES], key[48];
-        int klen = event_key(&it->ev, key, sizeof key);
-        if (it->outcome == PERSIST_UNKNOWN_COUPON) {
-            int vlen = event_encode(&it->ev, value, sizeof value);
-            if (vlen > 0 && klen > 0 &&
-                outbox_add(c->outbox, c->conf.kafka_dlq_topic, key, (size_t)klen, value,
-                           (size_t)vlen, "reason", "unknown coupon") == CP_OK)
-                report_add(c->report, REPORT_DLQ, 1);
-            log_warn("event %s: coupon %" PRId64 " does not exist; sent to the DLQ",
-                     it->ev.event_id, it->ev.coupon_id);
-        } else if (it->outcome == PERSIST_NEW) {
-            int vlen = event_encode_issued(&it->ev, it->row_id, persisted_at, value, sizeof value);
-            if (vlen < 0 || klen < 0 ||
-                outbox_add(c->outbox, c->conf.kafka_issued_topic, key, (size_t)klen, value,
-                           (size_t)vlen, NULL, NULL) != CP_OK)
-                log_error("cannot queue coupon.issued for row %" PRId64, it->row_id);
-            inserted++;
-        }
+    int64_t backoff = 100;
+    for (;;) {
+        int rc = downstream_queue(c->outbox, &c->conf, c->batch.msgs, c->batch.n, reasons,
+                                  c->items, n, persisted_at, counts);
+        if (rc == CP_OK)
+            return CP_OK;
+        outbox_discard(c->outbox);
+        if (stop_requested)
+            return CP_ERR_UNAVAILABLE;
+        log_error("batch of %zu: downstream events not queued (%s); not committed, queueing "
+                  "again in %" PRId64 " ms",
+                  c->batch.n, cp_strerror(rc), backoff);
+        struct timespec ts = {(time_t)(backoff / 1000), (long)(backoff % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        backoff = backoff * 2 > c->conf.consumer_backoff_max_ms ? c->conf.consumer_backoff_max_ms
+                                                                 : backoff * 2;
     }
-    return inserted;
 }
 
 /*
@@ -502,7 +488,12 @@ static void process(struct consumer *c)
     }
     set_paused(c, 0);
     int64_t t_persisted = now_us();
-    uint64_t inserted = queue_downstream(c, n, reasons, persisted_at);
+    struct downstream_counts counts;
+    if (queue_downstream(c, n, reasons, persisted_at, &counts) != CP_OK) {
+        log_warn("stopping before downstream events were queued: batch not committed");
+        goto out;
+    }
+    report_add(c->report, REPORT_DLQ, counts.dlq);
     if (outbox_flush(c->outbox, &stop_requested) != CP_OK) {
         log_warn("stopping before downstream events were acknowledged: batch not committed");
         goto out;
@@ -518,7 +509,7 @@ static void process(struct consumer *c)
     report_add(c->report, REPORT_COMMIT_US, (uint64_t)(t_committed - t_settled));
     report_add(c->report, REPORT_EVENTS, c->batch.n);
     report_add(c->report, REPORT_BATCHES, 1);
-    report_add(c->report, REPORT_INSERTED, inserted);
+    report_add(c->report, REPORT_INSERTED, counts.inserted);
     report_set(c->report, REPORT_BATCH_SIZE_LAST, c->batch.n);
     batch_clear(&c->batch);
 out:

@@ -7,6 +7,7 @@ bin_PROGRAMS += consumer/coupon-consumer consumer/coupon-admin
 consumer_coupon_consumer_SOURCES = consumer/consumer.c \
 	consumer/persist.h consumer/persist.c \
 	consumer/outbox.h consumer/outbox.c \
+	consumer/downstream.h consumer/downstream.c \
 	consumer/report.h consumer/report.c \
 	consumer/reconcile.h consumer/reconcile.c
 consumer_coupon_consumer_LDADD = $(CONSUMER_LIBS)

@@ -10,13 +10,15 @@
 #include <librdkafka/rdkafka.h>
 
 #include "cp_err.h"
+#include "cp_limits.h"
+#include "kafka_log.h"
 #include "log.h"
 
 #define FLUSH_STEP_MS 1000
 #define RETRY_PAUSE_MS 500
 
 struct pending_msg {
-    char topic[64];
+    char topic[CP_CONF_STR_MAX]; /* a configured topic name: conf.h's limit */
     char *key, *value;
     size_t klen, vlen;
     char header_name[32], header_value[256];
@@ -28,6 +30,7 @@ struct outbox {
     rd_kafka_t *rk;
     struct pending_msg *msgs;
     size_t n, cap;
+    size_t flushed; /* msgs[0..flushed) were handed to a flush: may be in flight */
     uint64_t delivered, failures;
 };
 
@@ -55,10 +58,9 @@ struct outbox *outbox_new(const struct cp_conf *conf, char *errbuf, size_t errle
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
     char linger[16];
     snprintf(linger, sizeof linger, "%d", conf->kafka_linger_ms);
-    const char *settings[][2] = {
+    const char *const settings[][2] = {
         {"bootstrap.servers", conf->kafka_brokers},
         {"enable.idempotence", "true"},
         {"acks", "all"},
@@ -66,13 +68,11 @@ struct outbox *outbox_new(const struct cp_conf *conf, char *errbuf, size_t errle
         {"message.timeout.ms", "30000"},
         {"client.id", "coupon-consumer"},
     };
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-        if (rd_kafka_conf_set(kc, settings[i][0], settings[i][1], errbuf, errlen) !=
-            RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(kc);
-            free(o);
-            return NULL;
-        }
+    rd_kafka_conf_t *kc =
+        kafka_log_conf_new(settings, sizeof settings / sizeof settings[0], errbuf, errlen);
+    if (kc == NULL) {
+        free(o);
+        return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
     rd_kafka_conf_set_opaque(kc, o);
@@ -85,13 +85,20 @@ struct outbox *outbox_new(const struct cp_conf *conf, char *errbuf, size_t errle
     return o;
 }
 
-static void release(struct outbox *o)
+/* Frees msgs[from..n). */
+static void release_from(struct outbox *o, size_t from)
 {
-    for (size_t i = 0; i < o->n; i++) {
+    for (size_t i = from; i < o->n; i++) {
         free(o->msgs[i].key);
         free(o->msgs[i].value);
     }
-    o->n = 0;
+    o->n = from;
+}
+
+static void release(struct outbox *o)
+{
+    release_from(o, 0);
+    o->flushed = 0;
 }
 
 void outbox_free(struct outbox *o)
@@ -143,7 +150,12 @@ int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen
     }
     struct pending_msg *pm = &o->msgs[o->n];
     memset(pm, 0, sizeof *pm);
-    snprintf(pm->topic, sizeof pm->topic, "%s", topic);
+    /* A name cut short would be another topic; a cut header, another reason. */
+    if (strlen(topic) >= sizeof pm->topic ||
+        (header_name != NULL && (strlen(header_name) >= sizeof pm->header_name ||
+                                 strlen(header_value) >= sizeof pm->header_value)))
+        return CP_ERR_LIMIT;
+    memcpy(pm->topic, topic, strlen(topic) + 1);
     pm->key = malloc(klen + 1);
     pm->value = malloc(vlen + 1);
     if (pm->key == NULL || pm->value == NULL) {
@@ -157,8 +169,8 @@ int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen
     pm->vlen = vlen;
     if (header_name != NULL) {
         pm->has_header = 1;
-        snprintf(pm->header_name, sizeof pm->header_name, "%s", header_name);
-        snprintf(pm->header_value, sizeof pm->header_value, "%s", header_value);
+        memcpy(pm->header_name, header_name, strlen(header_name) + 1);
+        memcpy(pm->header_value, header_value, strlen(header_value) + 1);
     }
     o->n++;
     /* Sent by outbox_flush. Delivery reports point into this array, which is
@@ -167,8 +179,14 @@ int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen
     return CP_OK;
 }
 
-int outbox_flush(struct outbox *o, const volatile int *stop)
+void outbox_discard(struct outbox *o)
 {
+    release_from(o, o->flushed);
+}
+
+int outbox_flush(struct outbox *o, const volatile sig_atomic_t *stop)
+{
+    o->flushed = o->n;
     for (;;) {
         size_t outstanding = 0;
         for (size_t i = 0; i < o->n; i++) {

@@ -11,6 +11,7 @@
 #ifndef COUPON_OUTBOX_H
 #define COUPON_OUTBOX_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,15 +22,23 @@ struct outbox;
 struct outbox *outbox_new(const struct cp_conf *conf, char *errbuf, size_t errlen);
 void outbox_free(struct outbox *o);
 
-/* Queues one message (copied). header_name may be NULL. */
+/*
+ * Queues one message (copied). header_name may be NULL. CP_ERR_LIMIT when the
+ * topic name (CP_CONF_STR_MAX - 1 characters at most, as in the configuration),
+ * the header name (31) or value (255) would not fit; CP_ERR_NOMEM. Nothing is
+ * queued on an error.
+ */
 int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen,
                const char *value, size_t vlen, const char *header_name, const char *header_value);
+
+/* Drops the messages queued since the last outbox_flush began (none of them was sent). */
+void outbox_discard(struct outbox *o);
 
 /*
  * Waits until everything queued is acknowledged, re-sending failures with a
  * backoff; gives up (CP_ERR_UNAVAILABLE, messages kept) when *stop becomes true.
  */
-int outbox_flush(struct outbox *o, const volatile int *stop);
+int outbox_flush(struct outbox *o, const volatile sig_atomic_t *stop);
 
 /* Messages acknowledged since start, and failed deliveries (each retried). */
 uint64_t outbox_delivered(const struct outbox *o);

@@ -21,6 +21,15 @@ struct coupon_meta {
     int64_t id, total, start_ms, end_ms;
 };
 
+/* One chunk of issuances and the EVAL arguments built from it; owned by one
+ * rebuild_redis call (about 76 KiB: heap, neither stack nor static). */
+struct chunk {
+    int64_t rows[CHUNK][3]; /* user, sequence, issued_at_ms */
+    char vals[CHUNK][2][48];
+    const char *argv[6 + 2 * CHUNK];
+    size_t argvlen[6 + 2 * CHUNK];
+};
+
 static void bind_i64(MYSQL_BIND *b, int64_t *v, my_bool *is_null)
 {
     memset(b, 0, sizeof *b);
@@ -84,14 +93,15 @@ out:
     return rc;
 }
 
-/* EVAL restore.lua for one chunk of (user, "<seq>:<issuedAtMs>") pairs. */
-static int restore_chunk(redisContext *r, int64_t coupon_id, const int64_t (*rows)[3], size_t n,
+/* EVAL restore.lua for ck->rows[0..n) as (user, "<seq>:<issuedAtMs>") pairs. */
+static int restore_chunk(redisContext *r, int64_t coupon_id, struct chunk *ck, size_t n,
                          long long *added)
 {
     char users[48], seq_key[48], maxseq[24];
-    static char vals[CHUNK][2][48];
-    const char *argv[6 + 2 * CHUNK];
-    size_t argvlen[6 + 2 * CHUNK];
+    int64_t (*rows)[3] = ck->rows;
+    char (*vals)[2][48] = ck->vals;
+    const char **argv = ck->argv;
+    size_t *argvlen = ck->argvlen;
     int64_t max = 0;
     for (size_t i = 0; i < n; i++)
         if (rows[i][1] > max)
@@ -128,7 +138,8 @@ static int restore_chunk(redisContext *r, int64_t coupon_id, const int64_t (*row
     return CP_OK;
 }
 
-static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c, FILE *out)
+static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c,
+                       struct chunk *ck, FILE *out)
 {
     redisReply *rep = redisCommand(r,
                                    "HSET coupon:{%" PRId64 "}:meta total %" PRId64
@@ -149,7 +160,6 @@ static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c, 
     if (st == NULL)
         return CP_ERR_NOMEM;
     int64_t id = c->id, row[3];
-    static int64_t rows[CHUNK][3];
     MYSQL_BIND p, res[3];
     bind_i64(&p, &id, NULL);
     for (int i = 0; i < 3; i++)
@@ -164,10 +174,10 @@ static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c, 
     }
     int f;
     while ((f = mysql_stmt_fetch(st)) == 0) {
-        memcpy(rows[n++], row, sizeof row);
+        memcpy(ck->rows[n++], row, sizeof row);
         total_rows++;
         if (n == CHUNK) {
-            if ((rc = restore_chunk(r, c->id, (const int64_t(*)[3])rows, n, &added)) != CP_OK)
+            if ((rc = restore_chunk(r, c->id, ck, n, &added)) != CP_OK)
                 goto out;
             n = 0;
         }
@@ -176,7 +186,7 @@ static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c, 
         rc = db_fail(st, "issues");
         goto out;
     }
-    if (n > 0 && (rc = restore_chunk(r, c->id, (const int64_t(*)[3])rows, n, &added)) != CP_OK)
+    if (n > 0 && (rc = restore_chunk(r, c->id, ck, n, &added)) != CP_OK)
         goto out;
     fprintf(out, "coupon %" PRId64 ": meta written, %zu issuances in MariaDB, %lld restored\n",
             c->id, total_rows, added);
@@ -191,10 +201,16 @@ int rebuild_redis(const struct cp_conf *conf, int64_t coupon_id, FILE *out)
     MYSQL *db = NULL;
     redisContext *r = NULL;
     struct coupon_meta *coupons = NULL;
+    struct chunk *ck = malloc(sizeof *ck);
     size_t n = 0;
+    if (ck == NULL) {
+        fprintf(stderr, "coupon-admin: out of memory\n");
+        return CP_ERR_NOMEM;
+    }
     int rc = db_connect(conf, &db, err, sizeof err);
     if (rc != CP_OK) {
         fprintf(stderr, "coupon-admin: %s\n", err);
+        free(ck);
         return rc;
     }
     if ((rc = rconn_connect(conf, &r, err, sizeof err)) != CP_OK) {
@@ -209,10 +225,11 @@ int rebuild_redis(const struct cp_conf *conf, int64_t coupon_id, FILE *out)
         goto out;
     }
     for (size_t i = 0; i < n && rc == CP_OK; i++)
-        rc = rebuild_one(db, r, &coupons[i], out);
+        rc = rebuild_one(db, r, &coupons[i], ck, out);
     if (rc == CP_OK)
         fprintf(out, "rebuilt %zu coupon(s)\n", n);
 out:
+    free(ck);
     free(coupons);
     if (r != NULL)
         redisFree(r);

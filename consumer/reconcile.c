@@ -146,7 +146,7 @@ static int reconcile_coupon(struct reconciler *r, redisContext *redis, int64_t c
     return rc;
 }
 
-int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile int *stop)
+int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile sig_atomic_t *stop)
 {
     int64_t now = mono_ms();
     if (now < r->next_pass_ms || redis == NULL)

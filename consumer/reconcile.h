@@ -17,6 +17,8 @@
 #ifndef COUPON_RECONCILE_H
 #define COUPON_RECONCILE_H
 
+#include <signal.h>
+
 #include <hiredis/hiredis.h>
 
 #include "conf.h"
@@ -30,6 +32,6 @@ struct reconciler *reconciler_new(const struct cp_conf *conf, struct persist *pe
 void reconciler_free(struct reconciler *r);
 
 /* Runs a pass when due. CP_ERR_UNAVAILABLE when Redis failed (caller drops it). */
-int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile int *stop);
+int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile sig_atomic_t *stop);
 
 #endif

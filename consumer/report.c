@@ -138,13 +138,19 @@ int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
         }
         rd_kafka_topic_partition_list_destroy(parts);
     }
-    /* Replaced as a whole, so a partition no longer assigned leaves no stale lag. */
-    redisAppendCommand(redis, "MULTI");
-    redisAppendCommand(redis, "DEL %s", key);
-    redisAppendCommandArgv(redis, argc, argv, argvlen);
-    redisAppendCommand(redis, "EXPIRE %s %d", key, EXPIRE_S);
-    redisAppendCommand(redis, "SADD coupon:metrics:consumers %s", r->instance);
-    redisAppendCommand(redis, "EXEC");
+    /*
+     * Replaced as a whole, so a partition no longer assigned leaves no stale lag.
+     * Nothing is sent before the first redisGetReply: a command that could not be
+     * queued leaves a partial transaction in the context's buffer only, and the
+     * caller drops the context on CP_ERR_UNAVAILABLE.
+     */
+    if (redisAppendCommand(redis, "MULTI") != REDIS_OK ||
+        redisAppendCommand(redis, "DEL %s", key) != REDIS_OK ||
+        redisAppendCommandArgv(redis, argc, argv, argvlen) != REDIS_OK ||
+        redisAppendCommand(redis, "EXPIRE %s %d", key, EXPIRE_S) != REDIS_OK ||
+        redisAppendCommand(redis, "SADD coupon:metrics:consumers %s", r->instance) != REDIS_OK ||
+        redisAppendCommand(redis, "EXEC") != REDIS_OK)
+        return CP_ERR_UNAVAILABLE;
     for (int i = 0; i < 6; i++) {
         redisReply *reply = NULL;
         if (redisGetReply(redis, (void **)&reply) != REDIS_OK)

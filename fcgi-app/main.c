@@ -2,10 +2,15 @@
  * main.c - coupon-fcgi: the pre-forking master, or a single worker under spawn-fcgi.
  *
  * Standalone: the master opens the listening socket, zeroes the shared metrics,
- * forks `workers` processes and then only supervises: a worker that dies is
- * replaced at once; SIGHUP re-reads the configuration and starts a new
- * generation of workers before asking the old one to stop (the socket never
- * closes, so no connection is refused and requests in flight finish);
+ * forks `workers` processes and then only supervises. A worker that dies after
+ * it ran a while (WORKER_STABLE_MS) is replaced at once. One that dies young,
+ * or a fork that fails, leaves its slot empty until a retry with backoff (0.5 s
+ * doubling to 10 s, per slot): workers failing at start (a crash loop) cost
+ * little, the master keeps answering signals, and it logs the cause once per
+ * streak of failures, not on every respawn. SIGHUP re-reads the configuration
+ * and starts a new generation of workers before asking the old one to stop
+ * (the socket never closes, so no connection is refused and requests in flight
+ * finish);
  * SIGTERM/SIGINT stops every worker gracefully and exits 0 when they are gone.
  * Under spawn-fcgi (fd 0 is a listening socket) this process is one worker.
  */
@@ -14,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +38,13 @@
 #include "worker.h"
 
 #define MAX_WORKERS 256
+#define NSLOTS (MAX_WORKERS * 2) /* a reload runs two generations side by side */
 #define LISTEN_BACKLOG 1024
+/* Delay before respawning a slot whose worker died young or could not be forked. */
+#define RESPAWN_BACKOFF_MIN_MS 500
+#define RESPAWN_BACKOFF_MAX_MS 10000
+/* A worker that lived this long was not failing at start: replaced at once, backoff reset. */
+#define WORKER_STABLE_MS 5000
 
 struct cli {
     const char *config_path;
@@ -41,8 +53,18 @@ struct cli {
 };
 
 struct slot {
-    pid_t pid;
-    unsigned generation;
+    pid_t pid;           /* > 0 while a worker runs in the slot */
+    unsigned generation; /* of the worker running or due */
+    int wanted;          /* the slot should hold a worker of `generation` */
+    int64_t started_ms;  /* when its worker was forked (monotonic) */
+    int64_t due_ms;      /* wanted, no worker: (re)spawn at or after this time */
+    int backoff_ms;      /* the last delay after an early death or failed fork; 0: none */
+};
+
+/* Workers dying young or failed forks since the pool was last healthy. */
+struct streak {
+    unsigned failures;
+    char cause[128]; /* of the last one reported */
 };
 
 static void usage(FILE *out)
@@ -128,6 +150,7 @@ static int open_listener(const char *listen)
     return fd;
 }
 
+/* Forks one worker; returns its pid, or -1 with errno set when fork failed. */
 static pid_t spawn_worker(const struct cp_conf *conf, int listen_fd)
 {
     pid_t pid = fork();
@@ -140,12 +163,163 @@ static pid_t spawn_worker(const struct cp_conf *conf, int listen_fd)
     _exit(worker_run(conf, listen_fd));
 }
 
-static int count_alive(const struct slot *slots, int n)
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int count_alive(const struct slot *slots)
 {
     int alive = 0;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < NSLOTS; i++)
         alive += slots[i].pid > 0;
     return alive;
+}
+
+/* The delay before the slot's next attempt: 0.5 s, doubling, capped. */
+static int next_backoff(struct slot *s)
+{
+    s->backoff_ms = s->backoff_ms == 0 ? RESPAWN_BACKOFF_MIN_MS : s->backoff_ms * 2;
+    if (s->backoff_ms > RESPAWN_BACKOFF_MAX_MS)
+        s->backoff_ms = RESPAWN_BACKOFF_MAX_MS;
+    return s->backoff_ms;
+}
+
+/*
+ * A worker died young or could not be forked. Said once per streak (and again
+ * if the cause changes), not on every respawn: a worker that cannot start logs
+ * its own error just before it exits, once per attempt, and the backoff keeps
+ * those few.
+ */
+static void note_failure(struct streak *st, pid_t pid, const char *cause, int64_t lived_ms,
+                         int retry_ms)
+{
+    if (st->failures++ > 0 && strcmp(st->cause, cause) == 0) {
+        log_debug("worker start failed again (%s); retry in %d ms", cause, retry_ms);
+        return;
+    }
+    snprintf(st->cause, sizeof st->cause, "%s", cause);
+    if (pid > 0)
+        log_error("workers die soon after start: worker %d %s %lld ms after it was started; "
+                  "respawning with backoff (%d ms now, up to %d s); said again only if the "
+                  "cause changes",
+                  (int)pid, cause, (long long)lived_ms, retry_ms, RESPAWN_BACKOFF_MAX_MS / 1000);
+    else
+        log_error("cannot start workers: %s; retrying with backoff (%d ms now, up to %d s); "
+                  "said again only if the cause changes",
+                  cause, retry_ms, RESPAWN_BACKOFF_MAX_MS / 1000);
+}
+
+/* Forks a worker into every slot that wants one and whose time has come. */
+static void spawn_due(struct slot *slots, struct streak *st, const struct cp_conf *conf,
+                      int listen_fd, int64_t now)
+{
+    for (int i = 0; i < NSLOTS; i++) {
+        struct slot *s = &slots[i];
+        if (!s->wanted || s->pid > 0 || s->due_ms > now)
+            continue;
+        pid_t pid = spawn_worker(conf, listen_fd);
+        if (pid < 0) {
+            char cause[128];
+            snprintf(cause, sizeof cause, "fork failed: %s", strerror(errno));
+            int retry = next_backoff(s);
+            s->due_ms = now + retry;
+            note_failure(st, 0, cause, 0, retry);
+            continue;
+        }
+        s->pid = pid;
+        s->started_ms = now;
+    }
+}
+
+/* Ends the failure streak once a worker of the running generation has lived a while. */
+static void check_recovered(const struct slot *slots, struct streak *st, unsigned generation,
+                            int64_t now)
+{
+    if (st->failures == 0)
+        return;
+    for (int i = 0; i < NSLOTS; i++)
+        if (slots[i].pid > 0 && slots[i].generation == generation &&
+            now - slots[i].started_ms >= WORKER_STABLE_MS) {
+            log_info("workers start again (after %u failed starts)", st->failures);
+            st->failures = 0;
+            st->cause[0] = '\0';
+            return;
+        }
+}
+
+/* Milliseconds until the loop has something to do without a signal; -1: nothing. */
+static int64_t next_wakeup(const struct slot *slots, const struct streak *st, unsigned generation,
+                           int stopping, int64_t now)
+{
+    int64_t at = -1;
+    for (int i = 0; i < NSLOTS; i++) {
+        const struct slot *s = &slots[i];
+        int64_t t = -1;
+        if (!stopping && s->wanted && s->pid == 0)
+            t = s->due_ms;
+        else if (st->failures > 0 && s->pid > 0 && s->generation == generation)
+            t = s->started_ms + WORKER_STABLE_MS;
+        if (t >= 0 && (at < 0 || t < at))
+            at = t;
+    }
+    return at < 0 ? -1 : at > now ? at - now : 0;
+}
+
+/* Waits for one of `set` at most `ms` (-1: no limit); 0 when none came. */
+static int wait_signal(const sigset_t *set, int64_t ms)
+{
+    int sig;
+    if (ms < 0) {
+        sig = sigwaitinfo(set, NULL);
+    } else {
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        sig = sigtimedwait(set, NULL, &ts);
+    }
+    return sig > 0 ? sig : 0; /* EAGAIN: timed out; EINTR: look again */
+}
+
+/* Reaps every child that exited; schedules the replacement of those not asked to stop. */
+static void reap(struct slot *slots, struct streak *st, unsigned generation, int stopping)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        int64_t now = mono_ms();
+        for (int i = 0; i < NSLOTS; i++) {
+            struct slot *s = &slots[i];
+            if (s->pid != pid)
+                continue;
+            s->pid = 0;
+            if (stopping || s->generation != generation) {
+                s->wanted = 0;
+                break;
+            }
+            int64_t lived = now - s->started_ms;
+            char cause[96];
+            if (WIFSIGNALED(status))
+                snprintf(cause, sizeof cause, "was killed by signal %d (%s)", WTERMSIG(status),
+                         strsignal(WTERMSIG(status)));
+            else /* worker_run returns 1 when it could not start */
+                snprintf(cause, sizeof cause, "exited with status %d%s", WEXITSTATUS(status),
+                         WEXITSTATUS(status) == 1 && lived < WORKER_STABLE_MS
+                             ? " (start failed: its error is logged above)"
+                             : "");
+            if (lived >= WORKER_STABLE_MS) {
+                log_warn("worker %d %s after %lld s; replacing it", (int)pid, cause,
+                         (long long)(lived / 1000));
+                s->backoff_ms = 0;
+                s->due_ms = now;
+            } else {
+                int retry = next_backoff(s);
+                s->due_ms = now + retry;
+                note_failure(st, pid, cause, lived, retry);
+            }
+            break;
+        }
+    }
 }
 
 static int run_master(const struct cli *cli, struct cp_conf *conf)
@@ -162,13 +336,15 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
     int nworkers = conf->workers > 0 ? conf->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nworkers < 1)
         nworkers = 1;
-    struct slot slots[MAX_WORKERS * 2];
+    if (nworkers > MAX_WORKERS)
+        nworkers = MAX_WORKERS;
+    struct slot slots[NSLOTS];
     memset(slots, 0, sizeof slots);
+    struct streak streak = {0, ""};
     unsigned generation = 1;
-    for (int i = 0; i < nworkers; i++) {
-        slots[i].pid = spawn_worker(conf, listen_fd);
-        slots[i].generation = generation;
-    }
+    int64_t now = mono_ms();
+    for (int i = 0; i < nworkers; i++)
+        slots[i] = (struct slot){.wanted = 1, .generation = generation, .due_ms = now};
     log_info("master %d: %d workers x %d threads on %s", (int)getpid(), nworkers, conf->threads,
              conf->listen);
 
@@ -180,19 +356,23 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
     sigaddset(&set, SIGHUP);
     int stopping = 0;
     for (;;) {
-        metrics_gauge_set(metrics, G_WORKERS, count_alive(slots, MAX_WORKERS * 2));
-        if (stopping && count_alive(slots, MAX_WORKERS * 2) == 0)
+        now = mono_ms();
+        if (!stopping)
+            spawn_due(slots, &streak, conf, listen_fd, now);
+        check_recovered(slots, &streak, generation, now);
+        metrics_gauge_set(metrics, G_WORKERS, count_alive(slots));
+        if (stopping && count_alive(slots) == 0)
             break;
-        int sig;
-        if (sigwait(&set, &sig) != 0)
-            continue;
+        int sig = wait_signal(&set, next_wakeup(slots, &streak, generation, stopping, now));
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping)
-                log_info("master: stopping %d workers", count_alive(slots, MAX_WORKERS * 2));
+                log_info("master: stopping %d workers", count_alive(slots));
             stopping = 1;
-            for (int i = 0; i < MAX_WORKERS * 2; i++)
+            for (int i = 0; i < NSLOTS; i++) {
+                slots[i].wanted = 0; /* a respawn still due is dropped */
                 if (slots[i].pid > 0)
                     kill(slots[i].pid, SIGTERM);
+            }
         } else if (sig == SIGHUP && !stopping) {
             struct cp_conf fresh;
             if (load_conf(cli, &fresh) != CP_OK) {
@@ -207,46 +387,30 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
             if (want < 1 || want > MAX_WORKERS)
                 want = nworkers;
             generation++;
-            int started = 0;
-            for (int i = 0; i < MAX_WORKERS * 2 && started < want; i++) {
-                if (slots[i].pid > 0)
-                    continue;
-                slots[i].pid = spawn_worker(conf, listen_fd);
-                slots[i].generation = generation;
-                started++;
+            now = mono_ms();
+            int assigned = 0;
+            for (int i = 0; i < NSLOTS; i++) {
+                struct slot *s = &slots[i];
+                if (s->pid == 0)
+                    s->wanted = 0; /* an old generation's respawn still due is dropped */
+                if (s->pid == 0 && assigned < want) {
+                    *s = (struct slot){.wanted = 1, .generation = generation, .due_ms = now};
+                    assigned++;
+                }
             }
+            spawn_due(slots, &streak, conf, listen_fd, now);
             /* The new generation accepts on the same socket; the old one drains. */
-            for (int i = 0; i < MAX_WORKERS * 2; i++)
+            for (int i = 0; i < NSLOTS; i++)
                 if (slots[i].pid > 0 && slots[i].generation != generation)
                     kill(slots[i].pid, SIGTERM);
             nworkers = want;
-            log_info("reload: generation %u started with %d workers", generation, started);
+            int started = 0;
+            for (int i = 0; i < NSLOTS; i++)
+                started += slots[i].pid > 0 && slots[i].generation == generation;
+            log_info("reload: generation %u started with %d of %d workers", generation, started,
+                     want);
         }
-        /* Reap every child that exited; replace the ones that were not asked to stop. */
-        int status;
-        pid_t pid;
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-            for (int i = 0; i < MAX_WORKERS * 2; i++) {
-                if (slots[i].pid != pid)
-                    continue;
-                slots[i].pid = 0;
-                if (stopping || slots[i].generation != generation)
-                    break;
-                if (WIFSIGNALED(status))
-                    log_warn("worker %d killed by signal %d; replacing it", (int)pid,
-                             WTERMSIG(status));
-                else
-                    log_warn("worker %d exited with %d; replacing it", (int)pid,
-                             WEXITSTATUS(status));
-                if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-                    /* A worker that cannot start would otherwise fork in a tight loop. */
-                    struct timespec pause = {0, 500 * 1000 * 1000};
-                    nanosleep(&pause, NULL);
-                }
-                slots[i].pid = spawn_worker(conf, listen_fd);
-                break;
-            }
-        }
+        reap(slots, &streak, generation, stopping);
     }
     if (strncmp(conf->listen, "unix:", 5) == 0)
         unlink(conf->listen + 5);

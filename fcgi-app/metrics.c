@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cp_err.h"
+#include "log.h"
 
 #define METRICS_VERSION 0x434f5502u /* "COU" v2 */
 
@@ -48,46 +50,64 @@ const char *metrics_route_name(enum metrics_route r)
     return route_names[r];
 }
 
+/*
+ * Every opener takes an exclusive flock(2) on the file while it checks and
+ * initialises it, so of several processes opening at once (spawn-fcgi starts
+ * them together) exactly one initialises and the others map what it wrote.
+ * The file only ever grows: shrinking or truncating it would pull the pages
+ * from under a process that has it mapped (SIGBUS) and drop its counts.
+ */
 struct metrics *metrics_open(const char *path, int create, char *errbuf, size_t errlen)
 {
     struct metrics *m = NULL;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(errbuf, errlen, "metrics file %s: %s", path, strerror(errno));
-        return NULL;
-    }
+    void *map = MAP_FAILED;
     struct stat st;
+    int rc;
+    const char *what = "open";
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto fail;
+    while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+        ;
+    what = "flock";
+    if (rc != 0)
+        goto fail;
+    what = "fstat";
     if (fstat(fd, &st) != 0)
         goto fail;
-    if (create || (size_t)st.st_size != sizeof(struct metrics_shm)) {
-        if (ftruncate(fd, 0) != 0 || ftruncate(fd, sizeof(struct metrics_shm)) != 0)
-            goto fail;
-    }
-    void *map = mmap(NULL, sizeof(struct metrics_shm), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    what = "ftruncate";
+    if ((size_t)st.st_size < sizeof(struct metrics_shm) &&
+        ftruncate(fd, (off_t)sizeof(struct metrics_shm)) != 0)
+        goto fail;
+    what = "mmap";
+    map = mmap(NULL, sizeof(struct metrics_shm), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED)
         goto fail;
-    close(fd);
-    fd = -1;
     m = malloc(sizeof *m);
     if (m == NULL) {
-        munmap(map, sizeof(struct metrics_shm));
-        snprintf(errbuf, errlen, "out of memory");
-        return NULL;
+        snprintf(errbuf, errlen, "metrics file %s: out of memory", path);
+        goto out;
     }
     m->shm = map;
-    unsigned expected = 0;
-    /* A fresh (zeroed) file gets our version; a file of another layout is reset. */
-    if (!atomic_compare_exchange_strong(&m->shm->version, &expected, METRICS_VERSION) &&
-        expected != METRICS_VERSION) {
+    map = MAP_FAILED;
+    /* Under the lock: a fresh (zeroed) file or one of another layout is set up here,
+     * once; the master's open (create) starts the counters from zero. */
+    if (create || atomic_load(&m->shm->version) != METRICS_VERSION) {
         memset(m->shm, 0, sizeof *m->shm);
         atomic_store(&m->shm->version, METRICS_VERSION);
     }
-    return m;
+    goto out;
 fail:
-    snprintf(errbuf, errlen, "metrics file %s: %s", path, strerror(errno));
+    snprintf(errbuf, errlen, "metrics file %s: %s: %s", path, what, strerror(errno));
+out:
+    if (map != MAP_FAILED)
+        munmap(map, sizeof(struct metrics_shm));
+    /* Unlocked by hand: a mapping keeps the open file (and so its flock) alive after close. */
+    if (fd >= 0 && flock(fd, LOCK_UN) != 0 && m != NULL)
+        log_warn("metrics file %s: unlock: %s", path, strerror(errno));
     if (fd >= 0)
         close(fd);
-    return NULL;
+    return m;
 }
 
 void metrics_close(struct metrics *m)

@@ -7,7 +7,10 @@
  * GET /metrics on any worker shows the sum over all of them - not one worker's
  * view. Layout is fixed-size (routes x status slots, a latency histogram per
  * route, named counters and gauges); a version word guards against a file left
- * by an incompatible build. All functions are thread- and process-safe.
+ * by an incompatible build. Opening is safe while other processes open or use
+ * the file: the check and initialisation happen under flock(2), and the file
+ * is never truncated or shrunk (that would SIGBUS a process mapping it). All
+ * functions are thread- and process-safe.
  */
 #ifndef COUPON_METRICS_H
 #define COUPON_METRICS_H
@@ -33,7 +36,11 @@ enum metrics_gauge { G_IN_FLIGHT, G_WORKERS, G_GAUGE_COUNT_ };
 
 struct metrics;
 
-/* create: truncate and zero (standalone master); otherwise map as is (creating if absent). */
+/*
+ * Maps the file, creating it if absent. A new file, or one of another layout, is
+ * initialised (zeroed) once, under the lock; an existing one keeps its counters,
+ * unless `create` (the standalone master, before it forks) asks to start from zero.
+ */
 struct metrics *metrics_open(const char *path, int create, char *errbuf, size_t errlen);
 void metrics_close(struct metrics *m);
 

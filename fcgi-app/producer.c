@@ -13,6 +13,7 @@
 
 #include "cp_err.h"
 #include "cp_limits.h"
+#include "kafka_log.h"
 #include "log.h"
 
 /* One in-flight synchronous send; lives on the sender's stack until its report. */
@@ -113,7 +114,7 @@ static int create_handle(struct producer *p, char *errbuf, size_t errlen)
              p->conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? p->conf->kafka_delivery_timeout_ms : 0);
     snprintf(linger, sizeof linger, "%d", p->conf->kafka_linger_ms);
     snprintf(queue_max, sizeof queue_max, "%d", CP_PRODUCER_QUEUE_MAX);
-    const char *settings[][2] = {
+    const char *const settings[][2] = {
         {"bootstrap.servers", p->conf->kafka_brokers},
         {"enable.idempotence", "true"},
         {"acks", "all"},
@@ -125,14 +126,10 @@ static int create_handle(struct producer *p, char *errbuf, size_t errlen)
         {"reconnect.backoff.max.ms", "1000"},
         {"topic.metadata.refresh.interval.ms", "10000"},
     };
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-        if (rd_kafka_conf_set(kc, settings[i][0], settings[i][1], errbuf, errlen) !=
-            RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(kc);
-            return CP_ERR_INVALID;
-        }
-    }
+    rd_kafka_conf_t *kc =
+        kafka_log_conf_new(settings, sizeof settings / sizeof settings[0], errbuf, errlen);
+    if (kc == NULL)
+        return CP_ERR_INVALID;
     rd_kafka_conf_set_dr_msg_cb(kc, delivery_report);
     rd_kafka_conf_set_error_cb(kc, error_callback);
     rd_kafka_conf_set_opaque(kc, p);

@@ -13,7 +13,7 @@ with every address; this module reads it at import and offers small, blocking he
   server_stop(name) / server_start(name)        'redis', 'mariadb', 'kafka'
   server_kill(name)                              SIGKILL (a crash), then start it again
   consumer_start() -> Popen                     consumers_stop(sig=SIGTERM)
-  fcgi_master_pid() / fcgi_worker_pids()
+  fcgi_master_pid() / fcgi_worker_pids()    child_pids(pid)
   create_coupon(**overrides) -> id              admin_headers()
   new_user() -> a user id no other call (in any suite of the run) returned
   wait_until(predicate, timeout, interval)
@@ -46,7 +46,8 @@ __all__ = [
     "env", "Resp", "RedisError", "SqlError", "OMIT",
     "http", "redis", "sql", "kafka_messages", "kafka_produce", "kafka_topics",
     "server_stop", "server_start", "server_kill", "consumer_start", "consumers_stop",
-    "fcgi_master_pid", "fcgi_worker_pids", "create_coupon", "admin_headers", "new_user",
+    "fcgi_master_pid", "fcgi_worker_pids", "child_pids", "create_coupon", "admin_headers",
+    "new_user",
     "wait_until", "log_path",
 ]
 
@@ -486,6 +487,11 @@ def fcgi_worker_pids():
     master = fcgi_master_pid()
     if master is None:
         return []
+    return child_pids(master)
+
+
+def child_pids(parent):
+    """Pids of PARENT's live (not zombie) child processes, sorted."""
     out = []
     for stat_path in glob.glob("/proc/[0-9]*/stat"):
         try:
@@ -494,7 +500,7 @@ def fcgi_worker_pids():
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[1]) == master:
+        if fields[0] != "Z" and int(fields[1]) == parent:
             out.append(int(stat_path.split("/")[2]))
     return sorted(out)
 

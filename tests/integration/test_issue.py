@@ -325,6 +325,38 @@ class DependencyOutages(unittest.TestCase):
         users = [v["userId"] for _, v in issue_events(cid)]
         self.assertEqual(len(set(users)), 4)
 
+    def test_outbox_bound_answers_503_and_records_nothing(self):
+        # issue_ack=redis: outbox_max_pending (100,000 in the test config) events of one
+        # coupon waiting for Kafka -> 503 + Retry-After, nothing recorded, a holder still
+        # gets 409; room again once records are settled. The records are young and
+        # well-formed, so the reconciler (reconcile_after_s=6) leaves them alone for the
+        # second this takes.
+        cid = sql_coupon(total=None, coupon_type="GENERAL")
+        holder = harness.new_user()
+        self.assertEqual(issue(cid, holder).status, 201)
+        harness.wait_until(
+            lambda: harness.redis("HLEN", "coupon:{%d}:pending" % cid) == 0, timeout=30,
+            message="the holder's record settled")
+        key = "coupon:{%d}:pending" % cid
+        fill = ("local now = redis.call('TIME')[1] * 1000 "
+                "for i = 1, tonumber(ARGV[1]) do redis.call('HSET', KEYS[1], 9000000000 + i, "
+                "'0123456789abcdef0123456789abcdef:' .. i .. ':' .. now) end "
+                "return redis.call('HLEN', KEYS[1])")
+        try:
+            self.assertEqual(harness.redis("EVAL", fill, 1, key, 100000), 100000)
+            u = harness.new_user()
+            r = issue(cid, u)
+            self.assert_unavailable(r)
+            self.assertIn("wait for the event log", r.json()["detail"])
+            self.assertIsNone(harness.redis("HGET", "coupon:{%d}:users" % cid, u))
+            self.assertEqual(harness.redis("HLEN", key), 100000)
+            self.assertEqual(issue(cid, holder).status, 409)
+            harness.redis("HDEL", key, 9000000001)
+            self.assertEqual(issue(cid, u).status, 201)
+        finally:
+            harness.redis("DEL", key)
+        self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 2)
+
     def test_kafka_down_then_back_rolls_back_and_recovers(self):
         # issue_ack=kafka: Kafka known down -> 503 before anything is reserved.
         cid = sql_coupon(total=10)

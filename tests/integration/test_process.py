@@ -1,10 +1,14 @@
 """The process model and the deployment (issues #3 and #6): one end-to-end pass through
 real nginx and real lighttpd started from deploy/, a graceful reload (SIGHUP) under load
-that drops no request, a SIGKILLed worker replaced at once with only its in-flight
-requests lost, and coupon-fcgi under spawn-fcgi serving the socket on fd 0."""
+that drops no request, a SIGKILLed worker replaced promptly with only its in-flight
+requests lost, coupon-fcgi under spawn-fcgi serving the socket on fd 0, and a master of
+its own whose workers cannot start (a crash loop) or cannot be forked."""
 
 import concurrent.futures
 import os
+import pwd
+import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -203,6 +207,113 @@ class SpawnFcgi(unittest.TestCase):
                     os.path.exists("/proc/%d" % p) and
                     open("/proc/%d/stat" % p).read().split(") ")[1][0] != "Z" for p in pids):
                 time.sleep(0.1)
+
+
+class FailingWorkers(unittest.TestCase):
+    """A second coupon-fcgi master, apart from the runner's, on a socket and metrics file
+    of its own, whose workers fail: it must keep its pool (retrying with backoff), say
+    why once rather than on every respawn, and still stop promptly on SIGTERM."""
+
+    WORKERS = 2
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="master-", dir=harness.env["STATE_DIR"])
+        self.metrics = os.path.join(self.tmp, "metrics")
+        self.log = os.path.join(harness.env["LOG_DIR"], "master-%s.log" % self._testMethodName)
+        self.proc = None
+
+    def tearDown(self):
+        if self.proc is not None and self.proc.poll() is None:
+            children = harness.child_pids(self.proc.pid)
+            self.proc.kill()
+            self.proc.wait(10)
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def start_master(self, **popen_args):
+        binary = os.path.join(harness.env["BUILD_DIR"], "fcgi-app", "coupon-fcgi")
+        penv = dict(os.environ, COUPON_THREADS="1", COUPON_METRICS_PATH=self.metrics,
+                    COUPON_REDIS_HOST=harness.env["REDIS_HOST"],
+                    COUPON_REDIS_PORT=harness.env["REDIS_PORT"],
+                    COUPON_KAFKA_BROKERS=harness.env["KAFKA_BOOTSTRAP"],
+                    COUPON_LOG_LEVEL="info")
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [binary, "--listen", "unix:" + os.path.join(self.tmp, "fcgi.sock"),
+                 "--workers", str(self.WORKERS)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=penv,
+                start_new_session=True, **popen_args)
+        return self.proc
+
+    def log_text(self):
+        with open(self.log, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def master_complaints(self):
+        """The master's own warn/error lines (not its workers')."""
+        mine = "pid=%d " % self.proc.pid
+        return [l for l in self.log_text().splitlines()
+                if mine in l and re.search(r" level=(warn|error) ", l)]
+
+    def stop_master(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.fail("master still running 10 s after SIGTERM:\n" + self.log_text()[-3000:])
+        self.assertEqual(rc, 0)
+
+    def test_crash_looping_pool_backs_off_says_why_once_and_stops_on_sigterm(self):
+        p = self.start_master()
+        harness.wait_until(
+            lambda: len(harness.child_pids(p.pid)) == self.WORKERS and
+            self.log_text().count("worker ready") == self.WORKERS,
+            timeout=20, message="%d workers ready" % self.WORKERS)
+        # From now on no worker can start: its metrics file is a directory.
+        os.unlink(self.metrics)
+        os.mkdir(self.metrics)
+        for pid in harness.child_pids(p.pid):
+            os.kill(pid, signal.SIGKILL)
+        harness.wait_until(lambda: self.log_text().count("Is a directory") >= 3 * self.WORKERS,
+                           timeout=30, message="workers failing at start, three times each")
+        complaints = self.master_complaints()
+        self.stop_master()
+        failures = self.log_text().count("Is a directory")
+        print("\n  %d failed worker starts; the master said: %r" % (failures, complaints))
+        # Once per streak (and per distinct cause: the SIGKILL, then the exit status).
+        self.assertLessEqual(len(complaints), 2, complaints)
+        self.assertTrue(any("exited with status 1" in l for l in complaints), complaints)
+
+    def test_failed_fork_leaves_the_slot_empty_and_is_retried(self):
+        # RLIMIT_NPROC = 1 makes every fork of the master fail (EAGAIN). Root is exempt
+        # from the limit, so as root the master runs as nobody.
+        _, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+        as_user = {}
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            as_user = dict(user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
+            os.chown(self.tmp, nobody.pw_uid, nobody.pw_gid)
+
+        def one_process_only():
+            resource.setrlimit(resource.RLIMIT_NPROC, (1, hard))
+        p = self.start_master(preexec_fn=one_process_only, **as_user)
+        harness.wait_until(lambda: "master %d: " % p.pid in self.log_text(), timeout=10,
+                           message="the master started")
+        time.sleep(1)  # its first forks have failed by now
+        self.assertEqual(harness.child_pids(p.pid), [])
+        self.assertIsNone(p.poll())
+        # Lifted (by a process of the master's user: it may change the master's limits).
+        limit = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+        subprocess.run(["prlimit", "--pid", str(p.pid), "--nproc=%s:%s" % (limit, limit)],
+                       check=True, **as_user)
+        harness.wait_until(lambda: len(harness.child_pids(p.pid)) == self.WORKERS,
+                           timeout=20, message="every slot refilled once fork works")
+        # Said once, not once per slot and attempt.
+        self.assertEqual(self.log_text().count("fork failed"), 1, self.master_complaints())
+        self.stop_master()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 # CUnit unit tests of common/ and of coupon-fcgi's request layer and producer.
 # Each is one program; `make check` runs them (exit status != 0 on a failure).
-# test_router needs no server; test_producer uses librdkafka's in-process mock
-# cluster (loopback only, ~15 s).
+# test_router and test_metrics need no server; test_producer and test_outbox use librdkafka's
+# in-process mock cluster (loopback only, ~15 s).
 # unit_main.c: the one registry/run/exit-status routine every program shares.
 check_LIBRARIES = tests/unit/libunitmain.a
 tests_unit_libunitmain_a_SOURCES = tests/unit/unit_main.c tests/unit/unit_main.h
@@ -14,7 +14,8 @@ UNIT_FCGIAPP_LIBS = $(FCGIAPP_LIBS) $(CUNIT_LIBS) -lpthread
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv \
 	tests/unit/test_event tests/unit/test_router tests/unit/test_producer \
 	tests/unit/test_lua tests/unit/test_lru tests/unit/test_l2 tests/unit/test_rkey \
-	tests/unit/test_issue_decide tests/unit/test_coupon_doc
+	tests/unit/test_issue_decide tests/unit/test_coupon_doc tests/unit/test_metrics \
+	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -53,6 +54,27 @@ tests_unit_test_router_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
 tests_unit_test_producer_SOURCES = tests/unit/test_producer.c
 tests_unit_test_producer_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_producer_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
+
+tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c
+tests_unit_test_metrics_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_metrics_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
+
+# Consumer modules are compiled into their tests from consumer/ (the consumer has no library).
+UNIT_CONSUMER_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_srcdir)/consumer
+
+tests_unit_test_outbox_SOURCES = tests/unit/test_outbox.c consumer/outbox.h consumer/outbox.c
+tests_unit_test_outbox_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
+tests_unit_test_outbox_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS) $(RDKAFKA_LIBS)
+
+# consumer/downstream.c against the fake outbox_add of the test (link seam: no outbox.c).
+tests_unit_test_downstream_SOURCES = tests/unit/test_downstream.c consumer/downstream.h \
+	consumer/downstream.c
+tests_unit_test_downstream_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
+tests_unit_test_downstream_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS) $(RDKAFKA_LIBS)
+
+tests_unit_test_kafka_log_SOURCES = tests/unit/test_kafka_log.c
+tests_unit_test_kafka_log_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_kafka_log_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS) $(RDKAFKA_LIBS)
 
 tests_unit_test_lua_SOURCES = tests/unit/test_lua.c tests/unit/redis_fixture.h \
 	tests/unit/redis_fixture.c
