@@ -15,6 +15,16 @@
 
 #define RECONNECT_INTERVAL_MS 250
 
+void app_cache_configs(const struct cp_conf *conf, struct lru_config *l1, struct l2_config *l2)
+{
+    *l1 = (struct lru_config){.capacity = (size_t)conf->l1_capacity,
+                              .ttl_ms = (int64_t)conf->l1_ttl_ms};
+    *l2 = (struct l2_config){.ttl_ms = (int64_t)conf->l2_ttl_s * 1000,
+                             .negative_ttl_ms = (int64_t)conf->l2_negative_ttl_s * 1000,
+                             .lock_ttl_ms = 2000,
+                             .wait_step_ms = 5};
+}
+
 int64_t app_monotonic_ms(void)
 {
     struct timespec ts;

@@ -55,6 +55,10 @@ void app_redis_failed(struct app_thread *t);
 MYSQL *app_db(struct app_thread *t);
 void app_db_failed(struct app_thread *t);
 
+/* The L1 and L2 settings from the configuration. Products of configuration values are
+ * computed in 64 bits: the allowed l2_ttl_s (30 days) overflows an int in ms. */
+void app_cache_configs(const struct cp_conf *conf, struct lru_config *l1, struct l2_config *l2);
+
 /* Monotonic milliseconds, for intervals. */
 int64_t app_monotonic_ms(void);
 

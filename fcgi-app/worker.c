@@ -167,13 +167,10 @@ static int app_init(struct app *app, const struct cp_conf *conf)
         log_error("%s", err);
         return CP_ERR_SYSTEM;
     }
-    struct lru_config lc = {.capacity = (size_t)conf->l1_capacity, .ttl_ms = conf->l1_ttl_ms};
+    struct lru_config lc;
+    struct l2_config l2c;
+    app_cache_configs(conf, &lc, &l2c);
     app->l1 = lru_new(&lc);
-    /* In 64 bits: the allowed l2_ttl_s (30 days) overflows an int in milliseconds. */
-    struct l2_config l2c = {.ttl_ms = (int64_t)conf->l2_ttl_s * 1000,
-                            .negative_ttl_ms = (int64_t)conf->l2_negative_ttl_s * 1000,
-                            .lock_ttl_ms = 2000,
-                            .wait_step_ms = 5};
     app->l2 = l2_new(&l2c, &l2_redis_ops);
     if (app->l1 == NULL || app->l2 == NULL) {
         log_error("worker start failed: out of memory for the caches");
