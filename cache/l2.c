@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cp_err.h"
 
 /* A stored negative entry: one NUL byte. No serialised document is a lone NUL. */
@@ -78,13 +79,6 @@ void l2_get_stats(struct l2 *l2, struct l2_stats *out)
     out->store_errors = atomic_load(&l2->store_errors);
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 /* Reads the store; turns a negative mark into CP_ERR_NOT_FOUND with *negative set. */
 static int store_read(struct l2 *l2, void *conn, const char *key, size_t klen, char *buf,
                       size_t cap, size_t *len, int *negative, int *store_failed)
@@ -133,7 +127,7 @@ static int lead_load(struct l2 *l2, void *conn, const char *key, size_t klen,
             }
             /* Another process loads: wait for its result, at most one lock TTL. */
             atomic_fetch_add(&l2->lock_waits, 1);
-            sleep_ms(l2->cfg.wait_step_ms);
+            clock_sleep_ms(l2->cfg.wait_step_ms);
             waited += l2->cfg.wait_step_ms;
             rc = store_read(l2, conn, key, klen, buf, cap, len, &negative, store_failed);
             if (rc == CP_OK || rc == CP_ERR_LIMIT || negative)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cp_err.h"
 
 /* One entry: key and value bytes follow the struct in one allocation. */
@@ -34,9 +35,7 @@ struct lru {
 static int64_t monotonic_ms(void *arg)
 {
     (void)arg;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_mono_ms();
 }
 
 /* FNV-1a: keys are short (tens of bytes) and not attacker-chosen in bulk. */

@@ -11,6 +11,7 @@ common_libcommon_a_SOURCES = \
 	common/jsonv.h common/jsonv.c \
 	common/event.h common/event.c \
 	common/decimal.h common/decimal.c \
+	common/clock.h common/clock.c \
 	common/rkey.h common/rkey.c \
 	common/db.h common/db.c \
 	common/rconn.h common/rconn.c \

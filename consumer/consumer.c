@@ -36,6 +36,7 @@
 #include <mysql.h>
 
 #include "conf.h"
+#include "clock.h"
 #include "cp_err.h"
 #include "downstream.h"
 #include "event.h"
@@ -46,6 +47,7 @@
 #include "rconn.h"
 #include "reconcile.h"
 #include "report.h"
+#include "rkey.h"
 #include "timefmt.h"
 
 #define REASSIGN_DELAY_MS 1000
@@ -80,18 +82,6 @@ struct consumer {
     int paused;
     int64_t reassign_at; /* monotonic ms; 0 = none due */
 };
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t now_ms(void)
-{
-    return now_us() / 1000;
-}
 
 static void batch_clear(struct batch *b)
 {
@@ -137,7 +127,7 @@ static redisContext *consumer_redis(struct consumer *c)
 {
     if (c->redis != NULL)
         return c->redis;
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
     if (now < c->redis_retry_at)
         return NULL;
     char err[256];
@@ -224,7 +214,7 @@ static int is_coordinator_error(rd_kafka_resp_err_t err)
 
 static void reassign_if_due(struct consumer *c)
 {
-    if (c->reassign_at == 0 || now_ms() < c->reassign_at)
+    if (c->reassign_at == 0 || clock_mono_ms() < c->reassign_at)
         return;
     c->reassign_at = 0;
     rd_kafka_topic_partition_list_t *parts = NULL;
@@ -246,9 +236,9 @@ static void reassign_if_due(struct consumer *c)
 /* Collects up to batch_max messages within batch_ms. */
 static void collect(struct consumer *c)
 {
-    int64_t deadline = now_ms() + c->conf.consumer_batch_ms;
+    int64_t deadline = clock_mono_ms() + c->conf.consumer_batch_ms;
     while (c->batch.n < (size_t)c->conf.consumer_batch_max && !stop_requested) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0 && c->batch.n > 0)
             break;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 100);
@@ -265,7 +255,7 @@ static void collect(struct consumer *c)
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_warn("consume: %s", rd_kafka_message_errstr(m));
             if (is_coordinator_error(m->err))
-                c->reassign_at = now_ms() + REASSIGN_DELAY_MS;
+                c->reassign_at = clock_mono_ms() + REASSIGN_DELAY_MS;
             rd_kafka_message_destroy(m);
             continue;
         }
@@ -280,9 +270,9 @@ static void collect(struct consumer *c)
 static void backoff_wait(struct consumer *c, int64_t ms)
 {
     set_paused(c, 1);
-    int64_t until = now_ms() + ms;
+    int64_t until = clock_mono_ms() + ms;
     while (!stop_requested && !c->batch_dropped) {
-        int64_t left = until - now_ms();
+        int64_t left = until - clock_mono_ms();
         if (left <= 0)
             break;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, (int)(left < 200 ? left : 200));
@@ -309,16 +299,18 @@ static int append_settle(redisContext *r, const struct persist_item *const *item
 {
     const char *argv[SETTLE_CHUNK + 2];
     size_t argvlen[SETTLE_CHUNK + 2];
-    char key[48], users[SETTLE_CHUNK][24];
-    int klen = snprintf(key, sizeof key, "coupon:{%" PRId64 "}:pending", items[0]->ev.coupon_id);
-    if (klen < 0 || (size_t)klen >= sizeof key)
+    char key[RKEY_MAX], users[SETTLE_CHUNK][24];
+    int klen = rkey_coupon(key, sizeof key, RKEY_PENDING, items[0]->ev.coupon_id);
+    if (klen < 0)
         return CP_ERR_INTERNAL;
     argv[0] = "HDEL";
     argvlen[0] = 4;
     argv[1] = key;
     argvlen[1] = (size_t)klen;
     for (size_t i = 0; i < n; i++) {
-        int ulen = snprintf(users[i], sizeof users[i], "%" PRId64, items[i]->ev.user_id);
+        int ulen = rkey_user_encode(items[i]->ev.user_id, users[i], sizeof users[i]);
+        if (ulen < 0)
+            return CP_ERR_INTERNAL;
         argv[i + 2] = users[i];
         argvlen[i + 2] = (size_t)ulen;
     }
@@ -437,8 +429,7 @@ static int queue_downstream(struct consumer *c, size_t n, const char **reasons,
         log_error("batch of %zu: downstream events not queued (%s); not committed, queueing "
                   "again in %" PRId64 " ms",
                   c->batch.n, cp_strerror(rc), backoff);
-        struct timespec ts = {(time_t)(backoff / 1000), (long)(backoff % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+        clock_sleep_ms(backoff);
         backoff = backoff * 2 > c->conf.consumer_backoff_max_ms ? c->conf.consumer_backoff_max_ms
                                                                  : backoff * 2;
     }
@@ -454,7 +445,7 @@ static void process(struct consumer *c)
 {
     const char **reasons = NULL;
     size_t n = 0;
-    int64_t backoff = 100, persisted_at = 0, t_start = now_us();
+    int64_t backoff = 100, persisted_at = 0, t_start = clock_mono_us();
     for (;;) {
         if (c->batch.n == 0)
             goto out;
@@ -466,9 +457,9 @@ static void process(struct consumer *c)
             return;
         }
         reasons = r;
-        int64_t t_decode = now_us();
+        int64_t t_decode = clock_mono_us();
         n = decode_batch(c, reasons);
-        report_add(c->report, REPORT_DECODE_US, (uint64_t)(now_us() - t_decode));
+        report_add(c->report, REPORT_DECODE_US, (uint64_t)(clock_mono_us() - t_decode));
         if (n == 0 || persist_batch(c->persist, c->items, n, &persisted_at) == CP_OK)
             break;
         report_add(c->report, REPORT_DB_RETRIES, 1);
@@ -487,7 +478,7 @@ static void process(struct consumer *c)
                                                                  : backoff * 2;
     }
     set_paused(c, 0);
-    int64_t t_persisted = now_us();
+    int64_t t_persisted = clock_mono_us();
     struct downstream_counts counts;
     if (queue_downstream(c, n, reasons, persisted_at, &counts) != CP_OK) {
         log_warn("stopping before downstream events were queued: batch not committed");
@@ -498,11 +489,11 @@ static void process(struct consumer *c)
         log_warn("stopping before downstream events were acknowledged: batch not committed");
         goto out;
     }
-    int64_t t_published = now_us();
+    int64_t t_published = clock_mono_us();
     settle_pending(c, c->items, n);
-    int64_t t_settled = now_us();
+    int64_t t_settled = clock_mono_us();
     commit_offsets(c);
-    int64_t t_committed = now_us();
+    int64_t t_committed = clock_mono_us();
     report_add(c->report, REPORT_PERSIST_US, (uint64_t)(t_persisted - t_start));
     report_add(c->report, REPORT_PUBLISH_US, (uint64_t)(t_published - t_persisted));
     report_add(c->report, REPORT_SETTLE_US, (uint64_t)(t_settled - t_published));

@@ -9,6 +9,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "clock.h"
 #include "cp_err.h"
 #include "cp_limits.h"
 #include "kafka_log.h"
@@ -208,8 +209,7 @@ int outbox_flush(struct outbox *o, const volatile sig_atomic_t *stop)
         if (*stop)
             return CP_ERR_UNAVAILABLE;
         if (failed > 0) {
-            struct timespec ts = {0, RETRY_PAUSE_MS * 1000000L};
-            nanosleep(&ts, NULL);
+            clock_sleep_ms(RETRY_PAUSE_MS);
         }
     }
     release(o);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "lua_scripts.h"
 #include "rconn.h"
+#include "rkey.h"
 
 #define CHUNK 500
 
@@ -112,14 +113,17 @@ static int restore_chunk(redisContext *r, int64_t coupon_id, struct chunk *ck, s
     argv[3] = users;
     argv[4] = seq_key;
     argv[5] = maxseq;
-    snprintf(users, sizeof users, "coupon:{%" PRId64 "}:users", coupon_id);
-    snprintf(seq_key, sizeof seq_key, "coupon:{%" PRId64 "}:seq", coupon_id);
+    if (rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
+        rkey_coupon(seq_key, sizeof seq_key, RKEY_SEQ, coupon_id) < 0)
+        return CP_ERR_INTERNAL;
     snprintf(maxseq, sizeof maxseq, "%" PRId64, max);
     for (int i = 0; i < 6; i++)
         argvlen[i] = strlen(argv[i]);
     for (size_t i = 0; i < n; i++) {
         snprintf(vals[i][0], sizeof vals[i][0], "%" PRId64, rows[i][0]);
-        snprintf(vals[i][1], sizeof vals[i][1], "%" PRId64 ":%" PRId64, rows[i][1], rows[i][2]);
+        struct rkey_issuance v = {.sequence = rows[i][1], .issued_at_ms = rows[i][2]};
+        if (rkey_issuance_encode(&v, vals[i][1], sizeof vals[i][1]) < 0)
+            return CP_ERR_INTERNAL;
         argv[6 + 2 * i] = vals[i][0];
         argvlen[6 + 2 * i] = strlen(vals[i][0]);
         argv[7 + 2 * i] = vals[i][1];
@@ -141,10 +145,11 @@ static int restore_chunk(redisContext *r, int64_t coupon_id, struct chunk *ck, s
 static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c,
                        struct chunk *ck, FILE *out)
 {
-    redisReply *rep = redisCommand(r,
-                                   "HSET coupon:{%" PRId64 "}:meta total %" PRId64
-                                   " start_ms %" PRId64 " end_ms %" PRId64,
-                                   c->id, c->total, c->start_ms, c->end_ms);
+    struct rkey_meta_cmd cmd;
+    int argc = rkey_meta_hset(&cmd, c->id, c->total, c->start_ms, c->end_ms);
+    if (argc < 0)
+        return CP_ERR_INTERNAL;
+    redisReply *rep = redisCommandArgv(r, argc, cmd.argv, cmd.argvlen);
     if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
         if (rep != NULL)
             freeReplyObject(rep);

@@ -8,9 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cp_err.h"
 #include "event.h"
 #include "log.h"
+#include "rkey.h"
 #include "timefmt.h"
 
 #define PASS_INTERVAL_MS 5000
@@ -26,13 +28,6 @@ struct reconciler {
     int64_t ids[MAX_COUPONS];
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct reconciler *reconciler_new(const struct cp_conf *conf, struct persist *persist,
                                   struct outbox *outbox)
 {
@@ -42,7 +37,7 @@ struct reconciler *reconciler_new(const struct cp_conf *conf, struct persist *pe
     r->conf = conf;
     r->persist = persist;
     r->outbox = outbox;
-    r->next_pass_ms = mono_ms() + PASS_INTERVAL_MS;
+    r->next_pass_ms = clock_mono_ms() + PASS_INTERVAL_MS;
     /*
      * A worker may still be waiting for Kafka (up to the delivery timeout) and then
      * roll the reservation back: re-producing its event before that could persist
@@ -64,36 +59,39 @@ void reconciler_free(struct reconciler *r)
     free(r);
 }
 
-/* "<eventId>:<sequence>:<issuedAtMs>" and the field (userId) -> an event. */
+/* A pending record (field userId, value "<eventId>:<sequence>:<issuedAtMs>") -> the
+ * event it owes Kafka. */
 static int parse_record(int64_t coupon_id, const redisReply *field, const redisReply *value,
                         struct issue_event *ev)
 {
-    char f[24], v[96];
-    if (field->len == 0 || field->len >= sizeof f || value->len >= sizeof v ||
-        value->len < CP_EVENT_ID_HEX + 4 || value->str[CP_EVENT_ID_HEX] != ':')
-        return CP_ERR_INVALID;
-    memcpy(f, field->str, field->len);
-    f[field->len] = '\0';
-    memcpy(v, value->str, value->len);
-    v[value->len] = '\0';
+    struct rkey_pending p;
     memset(ev, 0, sizeof *ev);
-    memcpy(ev->event_id, v, CP_EVENT_ID_HEX);
+    if (rkey_user_decode(field->str, field->len, &ev->user_id) != CP_OK ||
+        rkey_pending_decode(value->str, value->len, &p) != CP_OK)
+        return CP_ERR_INVALID;
+    memcpy(ev->event_id, p.event_id, sizeof ev->event_id);
     ev->coupon_id = coupon_id;
-    ev->user_id = strtoll(f, NULL, 10);
-    char *rest = v + CP_EVENT_ID_HEX + 1, *end;
-    ev->sequence = strtoll(rest, &end, 10);
-    if (*end != ':')
-        return CP_ERR_INVALID;
-    ev->issued_at_ms = strtoll(end + 1, &end, 10);
-    if (*end != '\0' || ev->user_id <= 0 || ev->sequence <= 0)
-        return CP_ERR_INVALID;
+    ev->sequence = p.sequence;
+    ev->issued_at_ms = p.issued_at_ms;
     return CP_OK;
+}
+
+/* Runs "<command> coupon:{ID}:pending [field]"; the reply or NULL (connection lost). */
+static redisReply *pending_command(redisContext *redis, const char *command, int64_t coupon_id,
+                                   const redisReply *field)
+{
+    char key[RKEY_MAX];
+    int klen = rkey_coupon(key, sizeof key, RKEY_PENDING, coupon_id);
+    if (klen < 0)
+        return NULL;
+    const char *argv[3] = {command, key, field != NULL ? field->str : NULL};
+    size_t argvlen[3] = {strlen(command), (size_t)klen, field != NULL ? field->len : 0};
+    return redisCommandArgv(redis, field != NULL ? 3 : 2, argv, argvlen);
 }
 
 static int hdel(redisContext *redis, int64_t coupon_id, const redisReply *field)
 {
-    redisReply *d = redisCommand(redis, "HDEL coupon:{%" PRId64 "}:pending %b", coupon_id,
-                                 field->str, field->len);
+    redisReply *d = pending_command(redis, "HDEL", coupon_id, field);
     if (d == NULL)
         return CP_ERR_UNAVAILABLE;
     freeReplyObject(d);
@@ -133,7 +131,7 @@ static int settle_record(struct reconciler *r, redisContext *redis, int64_t coup
 static int reconcile_coupon(struct reconciler *r, redisContext *redis, int64_t coupon_id,
                             int *requeued)
 {
-    redisReply *h = redisCommand(redis, "HGETALL coupon:{%" PRId64 "}:pending", coupon_id);
+    redisReply *h = pending_command(redis, "HGETALL", coupon_id, NULL);
     if (h == NULL)
         return CP_ERR_UNAVAILABLE;
     int rc = CP_OK;
@@ -148,7 +146,7 @@ static int reconcile_coupon(struct reconciler *r, redisContext *redis, int64_t c
 
 int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile sig_atomic_t *stop)
 {
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     if (now < r->next_pass_ms || redis == NULL)
         return CP_OK;
     r->next_pass_ms = now + PASS_INTERVAL_MS;
@@ -156,9 +154,12 @@ int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile si
     if (persist_recent_coupons(r->persist, r->ids, MAX_COUPONS, &n) != CP_OK)
         return CP_OK; /* MariaDB down: next pass */
     /* One pipelined HLEN per coupon, then a closer look only where something is left. */
-    for (size_t i = 0; i < n; i++)
-        if (redisAppendCommand(redis, "HLEN coupon:{%" PRId64 "}:pending", r->ids[i]) != REDIS_OK)
+    for (size_t i = 0; i < n; i++) {
+        char key[RKEY_MAX];
+        if (rkey_coupon(key, sizeof key, RKEY_PENDING, r->ids[i]) < 0 ||
+            redisAppendCommand(redis, "HLEN %s", key) != REDIS_OK)
             return CP_ERR_UNAVAILABLE;
+    }
     long long *counts = calloc(n + 1, sizeof *counts);
     int rc = CP_OK;
     for (size_t i = 0; i < n; i++) {

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cp_err.h"
 
 #define TICK_MS 1000
@@ -21,13 +22,6 @@ struct report {
     int64_t last_tick_ms;
     char instance[96];
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct report *report_new(void)
 {
@@ -42,7 +36,7 @@ struct report *report_new(void)
         if (*p == '"' || *p == '\\' || *p == ' ')
             *p = '_';
     snprintf(r->instance, sizeof r->instance, "%s-%ld", host, (long)getpid());
-    r->last_tick_ms = now_ms();
+    r->last_tick_ms = clock_mono_ms();
     return r;
 }
 
@@ -78,7 +72,7 @@ static void add_field(char (*fields)[96], char (*values)[32], const char **argv,
 int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
                 const struct persist_stats *ps)
 {
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
     if (now - r->last_tick_ms < TICK_MS || redis == NULL)
         return CP_OK;
     enum { MAX_FIELDS = 16 + MAX_PARTITIONS };

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cp_err.h"
 #include "db.h"
 #include "log.h"
@@ -23,13 +24,6 @@ void app_cache_configs(const struct cp_conf *conf, struct lru_config *l1, struct
                              .negative_ttl_ms = (int64_t)conf->l2_negative_ttl_s * 1000,
                              .lock_ttl_ms = 2000,
                              .wait_step_ms = 5};
-}
-
-int64_t app_monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -53,7 +47,7 @@ redisContext *app_redis(struct app_thread *t)
     }
     if (t->redis != NULL)
         return t->redis;
-    int64_t now = app_monotonic_ms();
+    int64_t now = clock_mono_ms();
     if (now < t->redis_retry_at_ms)
         return NULL;
     char err[256];
@@ -88,7 +82,7 @@ MYSQL *app_db(struct app_thread *t)
     }
     if (t->db != NULL)
         return t->db;
-    int64_t now = app_monotonic_ms();
+    int64_t now = clock_mono_ms();
     if (now < t->db_retry_at_ms)
         return NULL;
     char err[512];

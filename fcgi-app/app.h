@@ -59,9 +59,6 @@ void app_db_failed(struct app_thread *t);
  * computed in 64 bits: the allowed l2_ttl_s (30 days) overflows an int in ms. */
 void app_cache_configs(const struct cp_conf *conf, struct lru_config *l1, struct l2_config *l2);
 
-/* Monotonic milliseconds, for intervals. */
-int64_t app_monotonic_ms(void);
-
 /* Publishes "coupon changed" so every process drops its L1 entries for it. */
 void app_publish_invalidation(struct app_thread *t, int64_t coupon_id);
 

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cp_err.h"
 #include "log.h"
 #include "rconn.h"
@@ -25,12 +26,6 @@ struct invalidator {
     pthread_t thread;
     atomic_int stopping;
 };
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static void handle_message(struct invalidator *inv, const redisReply *r)
 {
@@ -99,7 +94,7 @@ static void *invalidator_main(void *arg)
         redisContext *r = NULL;
         char err[256];
         if (rconn_connect(inv->app->conf, &r, err, sizeof err) != CP_OK) {
-            sleep_ms(RECONNECT_DELAY_MS);
+            clock_sleep_ms(RECONNECT_DELAY_MS);
             continue;
         }
         serve_connection(inv, r);

@@ -31,6 +31,7 @@
 
 #include <fcgiapp.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "cp_err.h"
 #include "log.h"
@@ -163,13 +164,6 @@ static pid_t spawn_worker(const struct cp_conf *conf, int listen_fd)
     _exit(worker_run(conf, listen_fd));
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int count_alive(const struct slot *slots)
 {
     int alive = 0;
@@ -287,7 +281,7 @@ static void reap(struct slot *slots, struct streak *st, unsigned generation, int
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        int64_t now = mono_ms();
+        int64_t now = clock_mono_ms();
         for (int i = 0; i < NSLOTS; i++) {
             struct slot *s = &slots[i];
             if (s->pid != pid)
@@ -342,7 +336,7 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
     memset(slots, 0, sizeof slots);
     struct streak streak = {0, ""};
     unsigned generation = 1;
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     for (int i = 0; i < nworkers; i++)
         slots[i] = (struct slot){.wanted = 1, .generation = generation, .due_ms = now};
     log_info("master %d: %d workers x %d threads on %s", (int)getpid(), nworkers, conf->threads,
@@ -356,7 +350,7 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
     sigaddset(&set, SIGHUP);
     int stopping = 0;
     for (;;) {
-        now = mono_ms();
+        now = clock_mono_ms();
         if (!stopping)
             spawn_due(slots, &streak, conf, listen_fd, now);
         check_recovered(slots, &streak, generation, now);
@@ -387,7 +381,7 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
             if (want < 1 || want > MAX_WORKERS)
                 want = nworkers;
             generation++;
-            now = mono_ms();
+            now = clock_mono_ms();
             int assigned = 0;
             for (int i = 0; i < NSLOTS; i++) {
                 struct slot *s = &slots[i];

@@ -11,7 +11,9 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "clock.h"
 #include "cp_err.h"
+#include "clock.h"
 #include "cp_limits.h"
 #include "kafka_log.h"
 #include "log.h"
@@ -179,15 +181,14 @@ static void probe_brokers(struct producer *p)
 static void *poll_main(void *arg)
 {
     struct producer *p = arg;
-    struct timespec last_probe = {0, 0};
+    int64_t last_probe_s = -1;
     while (!atomic_load(&p->stopping)) {
         pthread_rwlock_rdlock(&p->handle_lock);
         rd_kafka_poll(p->rk, 50);
         pthread_rwlock_unlock(&p->handle_lock);
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (!atomic_load(&p->up) && now.tv_sec != last_probe.tv_sec) {
-            last_probe = now;
+        int64_t now_s = clock_mono_ms() / 1000;
+        if (!atomic_load(&p->up) && now_s != last_probe_s) { /* at most once a second */
+            last_probe_s = now_s;
             pthread_rwlock_rdlock(&p->handle_lock);
             probe_brokers(p);
             pthread_rwlock_unlock(&p->handle_lock);
@@ -204,8 +205,7 @@ static void *poll_main(void *arg)
             }
             pthread_rwlock_unlock(&p->handle_lock);
             if (p->rk == NULL) {
-                struct timespec pause = {0, 200 * 1000 * 1000};
-                nanosleep(&pause, NULL);
+                clock_sleep_ms(200);
             }
         }
     }

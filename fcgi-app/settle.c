@@ -12,6 +12,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "cp_err.h"
 #include "event.h"
 #include "log.h"
@@ -41,7 +42,7 @@ struct settler {
     /* The thread's own, never touched by settler_add: */
     struct settle_record *batch;
     redisContext *redis;
-    struct timespec retry_at;
+    int64_t retry_at_ms; /* monotonic; no reconnect before */
     const char **argv;
     size_t *argvlen;
     char (*uid_text)[24];
@@ -57,23 +58,16 @@ static void add_ms(struct timespec *ts, long ms)
     }
 }
 
-static int before(const struct timespec *a, const struct timespec *b)
-{
-    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
 static redisContext *connection(struct settler *s)
 {
     if (s->redis != NULL)
         return s->redis;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (before(&now, &s->retry_at))
+    int64_t now = clock_mono_ms();
+    if (now < s->retry_at_ms)
         return NULL;
     char err[256];
     if (rconn_connect(s->conf, &s->redis, err, sizeof err) != CP_OK) {
-        s->retry_at = now;
-        add_ms(&s->retry_at, SETTLE_RECONNECT_MS);
+        s->retry_at_ms = now + SETTLE_RECONNECT_MS;
         metrics_add(s->metrics, M_REDIS_ERRORS, 1);
         log_warn("settler: %s", err);
         return NULL;

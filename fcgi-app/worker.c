@@ -18,6 +18,7 @@
 #include <fcgiapp.h>
 
 #include "app.h"
+#include "clock.h"
 #include "cp_err.h"
 #include "invalidate.h"
 #include "log.h"
@@ -51,8 +52,7 @@ struct worker {
 static void serve_one(struct app_thread *t, FCGX_Request *fcgi)
 {
     struct app *app = t->app;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = clock_mono_us();
     metrics_gauge_add(app->metrics, G_IN_FLIGHT, 1);
 
     struct http_request req;
@@ -83,9 +83,7 @@ static void serve_one(struct app_thread *t, FCGX_Request *fcgi)
         log_error("%s %s -> %d", req.method_text, req.path, resp.status);
     if (http_response_send(fcgi, &resp, req.method == HTTP_HEAD) != CP_OK)
         log_debug("client went away before the response was written");
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    int64_t micros = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-    metrics_observe(app->metrics, route, resp.status, micros);
+    metrics_observe(app->metrics, route, resp.status, clock_mono_us() - t0);
     metrics_gauge_add(app->metrics, G_IN_FLIGHT, -1);
     log_set_request_id(NULL);
 }
@@ -139,8 +137,7 @@ static void *thread_main(void *arg)
             /* -EAGAIN: the accept timeout expired (see worker_run); look at the flag. */
             if (rc != -EAGAIN && rc != -EWOULDBLOCK && !atomic_load(&w->stopping)) {
                 log_warn("FCGX_Accept_r failed: %d", rc);
-                struct timespec pause = {0, 10 * 1000 * 1000};
-                nanosleep(&pause, NULL);
+                clock_sleep_ms(10);
             }
             continue;
         }

@@ -89,11 +89,13 @@ tests_unit_test_lua_LDADD = tests/unit/libunitmain.a lua/libluascripts.a $(HIRED
 tests_unit_test_l2_SOURCES = tests/unit/test_l2.c tests/unit/redis_fixture.h \
 	tests/unit/redis_fixture.c
 tests_unit_test_l2_CPPFLAGS = $(UNIT_CPPFLAGS)
-tests_unit_test_l2_LDADD = tests/unit/libunitmain.a cache/libcache.a $(HIREDIS_LIBS) $(CUNIT_LIBS) -lpthread
+tests_unit_test_l2_LDADD = tests/unit/libunitmain.a cache/libcache.a common/libcommon.a \
+	$(HIREDIS_LIBS) $(CUNIT_LIBS) -lpthread
 
 tests_unit_test_lru_SOURCES = tests/unit/test_lru.c
 tests_unit_test_lru_CPPFLAGS = $(UNIT_CPPFLAGS)
-tests_unit_test_lru_LDADD = tests/unit/libunitmain.a cache/libcache.a $(CUNIT_LIBS) -lpthread
+tests_unit_test_lru_LDADD = tests/unit/libunitmain.a cache/libcache.a common/libcommon.a \
+	$(CUNIT_LIBS) -lpthread
 
 # The threaded LRU test again under helgrind (data races, lock order), and the unit
 # tests under memcheck. Both need the programs built first (test order in TESTS).
