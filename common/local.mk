@@ -9,5 +9,7 @@ common_libcommon_a_SOURCES = \
 	common/timefmt.h common/timefmt.c \
 	common/jsonv.h common/jsonv.c \
 	common/event.h common/event.c \
+	common/sha256.h common/sha256.c \
+	common/issuecode.h common/issuecode.c \
 	common/db.h common/db.c \
 	common/rconn.h common/rconn.c
