@@ -1,14 +1,18 @@
 /*
  * consumer.c - coupon-consumer: moves coupon.issue events into MariaDB exactly
- * once, then publishes coupon.issued.
+ * once, and relays the outbox of downstream events (coupon.issued,
+ * coupon.redemption) to Kafka.
  *
- * One thread, one loop: collect a batch (up to consumer_batch_max events or
- * consumer_batch_ms), persist it in one transaction (persist.c), publish the
- * downstream events and DLQ entries and wait for their acknowledgement
- * (outbox.c), settle pending issuances in Redis, and only then commit the
- * batch's offsets by hand. A crash anywhere before the offset commit means the
- * batch is delivered again, and persist.c recognises every row that exists
- * already, so nothing is lost and nothing is counted twice.
+ * The main thread runs one loop: collect a batch (up to consumer_batch_max
+ * events or consumer_batch_ms), persist it in one transaction (persist.c: the
+ * rows, issued_quantity and one coupon.issued outbox row per new row), publish
+ * the DLQ entries and wait for their acknowledgement (outbox.c), settle pending
+ * issuances in Redis, and only then commit the batch's offsets by hand. A crash
+ * anywhere before the offset commit means the batch is delivered again, and
+ * persist.c recognises every row that exists already, so nothing is lost and
+ * nothing is counted twice. The relay thread (relay.c) publishes event_outbox
+ * at least once, independently of the loop: an event committed with its row can
+ * no longer be lost by a crash after the commit.
  *
  * MariaDB down: the assigned partitions are paused and the batch retried with
  * capped exponential backoff while rd_kafka_consumer_poll keeps the group
@@ -41,6 +45,7 @@
 #include "persist.h"
 #include "rconn.h"
 #include "reconcile.h"
+#include "relay.h"
 #include "report.h"
 #include "timefmt.h"
 
@@ -67,6 +72,7 @@ struct consumer {
     struct outbox *outbox;
     struct report *report;
     struct reconciler *reconciler;
+    struct relay *relay;
     redisContext *redis;
     int64_t redis_retry_at;
     struct batch batch;
@@ -426,9 +432,9 @@ static int reserve_items(struct consumer *c)
     return CP_OK;
 }
 
-/* Queues coupon.issued for new rows and the DLQ entries; returns rows inserted. */
-static uint64_t queue_downstream(struct consumer *c, size_t n, const char **reasons,
-                                 int64_t persisted_at)
+/* Queues the DLQ entries (coupon.issued is in the batch's outbox rows already);
+ * returns rows inserted. */
+static uint64_t queue_downstream(struct consumer *c, size_t n, const char **reasons)
 {
     uint64_t inserted = 0;
     for (size_t i = 0; i < c->batch.n; i++)
@@ -447,11 +453,6 @@ static uint64_t queue_downstream(struct consumer *c, size_t n, const char **reas
             log_warn("event %s: coupon %" PRId64 " does not exist; sent to the DLQ",
                      it->ev.event_id, it->ev.coupon_id);
         } else if (it->outcome == PERSIST_NEW) {
-            int vlen = event_encode_issued(&it->ev, it->row_id, persisted_at, value, sizeof value);
-            if (vlen < 0 || klen < 0 ||
-                outbox_add(c->outbox, c->conf.kafka_issued_topic, key, (size_t)klen, value,
-                           (size_t)vlen, NULL, NULL) != CP_OK)
-                log_error("cannot queue coupon.issued for row %" PRId64, it->row_id);
             inserted++;
         }
     }
@@ -502,7 +503,7 @@ static void process(struct consumer *c)
     }
     set_paused(c, 0);
     int64_t t_persisted = now_us();
-    uint64_t inserted = queue_downstream(c, n, reasons, persisted_at);
+    uint64_t inserted = queue_downstream(c, n, reasons);
     if (outbox_flush(c->outbox, &stop_requested) != CP_OK) {
         log_warn("stopping before downstream events were acknowledged: batch not committed");
         goto out;
@@ -549,6 +550,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "coupon-consumer: %s\n", err);
         return 2;
     }
+    if (strlen(c.conf.code_secret) < CP_CODE_SECRET_MIN_BYTES) {
+        fprintf(stderr, "coupon-consumer: code_secret must be set (at least %d bytes; "
+                        "the same as coupon-fcgi's)\n",
+                CP_CODE_SECRET_MIN_BYTES);
+        return 2;
+    }
     enum log_level level = LOG_LEVEL_INFO;
     (void)log_level_parse(c.conf.log_level, &level);
     log_init("coupon-consumer", level);
@@ -577,6 +584,15 @@ int main(int argc, char **argv)
         log_error("start failed: %s", c.reconciler == NULL ? "out of memory" : err);
         goto out;
     }
+    /* Test hook (tests/integration/test_redemption.py): the relay SIGKILLs this process
+     * after that many published batches, before deleting them. */
+    const char *hook = getenv("COUPON_TEST_RELAY_KILL_AFTER_BATCHES");
+    int kill_after = hook != NULL ? atoi(hook) : 0;
+    c.relay = relay_start(&c.conf, kill_after > 0 ? kill_after : 0, err, sizeof err);
+    if (c.relay == NULL) {
+        log_error("start failed: relay: %s", err);
+        goto out;
+    }
     log_info("consuming %s as group %s (batch %d events / %d ms)", c.conf.kafka_topic,
              c.conf.consumer_group, c.conf.consumer_batch_max, c.conf.consumer_batch_ms);
     while (!stop_requested) {
@@ -586,6 +602,10 @@ int main(int argc, char **argv)
         redisContext *r = consumer_redis(&c);
         struct persist_stats ps;
         persist_get_stats(c.persist, &ps);
+        struct relay_stats rs;
+        relay_get_stats(c.relay, &rs);
+        report_set(c.report, REPORT_RELAYED, rs.published);
+        report_set(c.report, REPORT_RELAY_LEADER, (uint64_t)rs.leader);
         if (report_tick(c.report, r, c.rk, &ps) != CP_OK)
             consumer_redis_failed(&c);
         r = consumer_redis(&c);
@@ -597,6 +617,7 @@ int main(int argc, char **argv)
     rd_kafka_consumer_close(c.rk);
     rc = 0;
 out:
+    relay_stop(c.relay);
     if (c.rk != NULL)
         rd_kafka_destroy(c.rk);
     batch_clear(&c.batch);
