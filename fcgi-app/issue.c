@@ -9,6 +9,7 @@
 #include "coupon_store.h"
 #include "cp_err.h"
 #include "event.h"
+#include "issuecode.h"
 #include "jsonv.h"
 #include "log.h"
 #include "lua_scripts.h"
@@ -501,17 +502,26 @@ void issue_handle(struct app_thread *t, const struct http_request *req,
         (void)timefmt_format_ms(res.issued_at_ms, at, sizeof at);
     switch (res.kind) {
     case ISSUE_ISSUED:
-    case ISSUE_PENDING:
+    case ISSUE_PENDING: {
+        /* The consumer stores the same code with the row (same secret, same MAC). */
+        const char *secret = t->app->conf->code_secret;
+        char code[CP_ISSUE_CODE_CHARS + 1] = "";
+        if (issuecode_compute(secret, strlen(secret), coupon_id, user_id, res.sequence,
+                              code) != CP_OK)
+            code[0] = '\0';
         resp->status = res.kind == ISSUE_ISSUED ? 201 : 202;
         (void)http_response_printf(resp,
                                    "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
                                    ",\"sequence\":%" PRId64 ",\"status\":\"%s\","
-                                   "\"issuedAt\":\"%s\"}",
+                                   "\"issuedAt\":\"%s\",\"code\":%s%s%s}",
                                    coupon_id, user_id, res.sequence,
-                                   res.kind == ISSUE_ISSUED ? "ISSUED" : "PENDING", at);
+                                   res.kind == ISSUE_ISSUED ? "ISSUED" : "PENDING", at,
+                                   code[0] ? "\"" : "", code[0] ? code : "null",
+                                   code[0] ? "\"" : "");
         http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64,
                              coupon_id, user_id);
         return;
+    }
     case ISSUE_NOT_EXIST:
         problem_set(resp, PROBLEM_COUPON_NOT_EXIST, "coupon %" PRId64 " does not exist",
                     coupon_id);

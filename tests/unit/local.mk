@@ -13,6 +13,7 @@ UNIT_FCGIAPP_LIBS = $(FCGIAPP_LIBS) $(CUNIT_LIBS) -lpthread
 
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv \
 	tests/unit/test_event tests/unit/test_router tests/unit/test_producer \
+	tests/unit/test_issuecode \
 	tests/unit/test_lua tests/unit/test_lru tests/unit/test_l2
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -32,6 +33,10 @@ tests_unit_test_jsonv_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
 tests_unit_test_event_SOURCES = tests/unit/test_event.c
 tests_unit_test_event_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_event_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
+
+tests_unit_test_issuecode_SOURCES = tests/unit/test_issuecode.c
+tests_unit_test_issuecode_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_issuecode_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
 
 tests_unit_test_router_SOURCES = tests/unit/test_router.c
 tests_unit_test_router_CPPFLAGS = $(UNIT_CPPFLAGS)
