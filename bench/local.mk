@@ -12,6 +12,7 @@ EXTRA_DIST += \
 	bench/report.lua \
 	bench/get.lua \
 	bench/issue.lua \
+	bench/redeem.lua \
 	bench/reference.lua \
 	bench/report.py \
 	bench/plot.gp \

@@ -48,6 +48,7 @@ static const struct key_desc keys[] = {
     STR(kafka_topic, "coupon.issue"),
     STR(kafka_issued_topic, "coupon.issued"),
     STR(kafka_dlq_topic, "coupon.issue.dlq"),
+    STR(kafka_redemption_topic, "coupon.redemption"),
     INT(kafka_delivery_timeout_ms, "5000", 100, 300000),
     INT(kafka_linger_ms, "5", 0, 1000),
     CHOICE(issue_ack, "redis", issue_ack_words),
@@ -68,6 +69,9 @@ static const struct key_desc keys[] = {
     INT(consumer_batch_ms, "50", 1, 10000),
     INT(consumer_backoff_max_ms, "5000", 10, 600000),
     INT(reconcile_after_s, "30", 1, 86400),
+    INT(relay_batch_max, "1000", 1, CP_RELAY_BATCH_MAX),
+    INT(relay_poll_ms, "20", 1, 10000),
+    SECRET(code_secret, ""),
     WORD(log_level, "info", log_level_words),
 };
 

@@ -42,6 +42,7 @@ struct cp_conf {
     char kafka_topic[CP_CONF_STR_MAX];        /* coupon.issue */
     char kafka_issued_topic[CP_CONF_STR_MAX]; /* coupon.issued */
     char kafka_dlq_topic[CP_CONF_STR_MAX];    /* coupon.issue.dlq */
+    char kafka_redemption_topic[CP_CONF_STR_MAX]; /* coupon.redemption (redeemed, cancelled) */
     int kafka_delivery_timeout_ms;
     int kafka_linger_ms;
     int issue_ack;          /* enum conf_issue_ack: when the issue path answers 201 */
@@ -65,6 +66,10 @@ struct cp_conf {
     int consumer_batch_ms;
     int consumer_backoff_max_ms;
     int reconcile_after_s; /* re-produce PENDING issuances older than this */
+    int relay_batch_max;   /* outbox rows the relay publishes per round */
+    int relay_poll_ms;     /* relay's pause when the outbox is empty */
+    /* coupon-fcgi and coupon-consumer */
+    char code_secret[CP_CONF_STR_MAX]; /* secret: MAC key of the issuance codes */
     /* all */
     char log_level[16];
 };

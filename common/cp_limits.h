@@ -31,6 +31,19 @@
 #define CP_EVENT_MAX_BYTES 512
 #define CP_EVENT_ID_HEX 32            /* 128-bit random id, hex */
 
+/* Redemption (issue 13). */
+#define CP_ORDER_ID_MAX_CHARS 64      /* orderId: 1..64 of [A-Za-z0-9._:-] */
+#define CP_ISSUE_CODE_CHARS 12        /* a code per issuance: 12 Crockford base32 symbols */
+#define CP_ISSUE_CODE_INPUT_MAX 32    /* a typed code, hyphens included, before normalising */
+#define CP_USABLE_DAYS_MAX 3650       /* usableDays of a campaign: 1..3650 */
+#define CP_CODE_SECRET_MIN_BYTES 16   /* code_secret: the MAC key of the codes */
+
+/* Transactional outbox (event_outbox) and its relay in coupon-consumer. */
+#define CP_OUTBOX_PAYLOAD_MAX 1024    /* one outbox row's payload (VARBINARY(1024)) */
+#define CP_OUTBOX_KEY_MAX 64          /* its message key */
+#define CP_OUTBOX_TOPIC_MAX 64        /* its topic name */
+#define CP_RELAY_BATCH_MAX 5000       /* rows the relay reads, publishes and deletes at once */
+
 /* Consumer batching bounds (configuration is clamped to these). */
 #define CP_BATCH_MAX_EVENTS 5000
 /* Events one worker process may hold unacknowledged in librdkafka's queue

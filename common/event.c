@@ -144,3 +144,41 @@ int event_encode_issued(const struct issue_event *ev, int64_t row_id, int64_t pe
         return CP_ERR_LIMIT;
     return n;
 }
+
+int event_encode_redemption(const struct redemption_event *ev, char *buf, size_t cap)
+{
+    char at[TIMEFMT_LEN];
+    if (ev->order_id == NULL || timefmt_format_ms(ev->at_ms, at, sizeof at) < 0)
+        return CP_ERR_INVALID;
+    int cancelled = ev->kind == REDEMPTION_CANCELLED;
+    int n = snprintf(buf, cap,
+                     "{\"type\":\"%s\",\"couponId\":%" PRId64 ",\"userId\":%" PRId64
+                     ",\"sequence\":%" PRId64 ",\"orderId\":\"%s\",\"%s\":\"%s\"}",
+                     cancelled ? "coupon.redemption_cancelled" : "coupon.redeemed",
+                     ev->coupon_id, ev->user_id, ev->sequence, ev->order_id,
+                     cancelled ? "cancelledAt" : "redeemedAt", at);
+    if (n < 0 || (size_t)n >= cap)
+        return CP_ERR_LIMIT;
+    return n;
+}
+
+int event_outbox_key(int64_t coupon_id, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%" PRId64, coupon_id);
+    if (n < 0 || (size_t)n >= cap)
+        return CP_ERR_LIMIT;
+    return n;
+}
+
+int event_stamp(int64_t event_id, const char *payload, size_t len, char *buf, size_t cap)
+{
+    if (len < 2 || payload[0] != '{' || payload[len - 1] != '}')
+        return CP_ERR_INVALID;
+    int empty = len == 2;
+    int n = snprintf(buf, cap, "{\"eventId\":%" PRId64 "%s", event_id, empty ? "" : ",");
+    if (n < 0 || (size_t)n + len - 1 >= cap)
+        return CP_ERR_LIMIT;
+    memcpy(buf + n, payload + 1, len - 1);
+    buf[(size_t)n + len - 1] = '\0';
+    return n + (int)len - 1;
+}

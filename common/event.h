@@ -11,6 +11,18 @@
  * coupon.issued value (downstream, one per newly persisted row):
  *   {"id":<coupon_issue.id>,"couponId":..,"userId":..,"sequence":..,
  *    "issuedAt":"..","persistedAt":".."}
+ * coupon.redemption value (one topic for both kinds, so that Kafka keeps the
+ * redeem -> cancel -> redeem order of one coupon in one partition):
+ *   {"type":"coupon.redeemed","couponId":..,"userId":..,"sequence":..,
+ *    "orderId":"..","redeemedAt":".."}
+ *   {"type":"coupon.redemption_cancelled","couponId":..,"userId":..,"sequence":..,
+ *    "orderId":"..","cancelledAt":".."}
+ *
+ * coupon.issued and coupon.redemption leave through the MariaDB outbox
+ * (event_outbox, written in the transaction of the state change) and its relay,
+ * which publishes each row with key "<couponId>" and the row's id spliced in
+ * as the first member, "eventId":<outbox id> (event_stamp), also sent as the
+ * header "event-id": delivery is at least once, and a consumer dedupes by it.
  * Pure functions; thread-safe.
  */
 #ifndef COUPON_EVENT_H
@@ -49,5 +61,24 @@ int event_decode(const void *buf, size_t len, struct issue_event *ev, const char
 /* The downstream coupon.issued value for a persisted row. */
 int event_encode_issued(const struct issue_event *ev, int64_t row_id, int64_t persisted_at_ms,
                         char *buf, size_t cap);
+
+enum redemption_kind { REDEMPTION_REDEEMED, REDEMPTION_CANCELLED };
+
+struct redemption_event {
+    enum redemption_kind kind;
+    int64_t coupon_id, user_id, sequence;
+    const char *order_id; /* validated: 1..CP_ORDER_ID_MAX_CHARS of [A-Za-z0-9._:-] */
+    int64_t at_ms;        /* redeemedAt or cancelledAt */
+};
+
+/* The coupon.redemption value (no eventId: the relay adds it). */
+int event_encode_redemption(const struct redemption_event *ev, char *buf, size_t cap);
+
+/* The outbox key of every downstream event: "<couponId>" (order per coupon). */
+int event_outbox_key(int64_t coupon_id, char *buf, size_t cap);
+
+/* payload (a JSON object) with "eventId":<event_id> as its first member; returns the
+ * length, CP_ERR_INVALID when payload is not "{...}", CP_ERR_LIMIT when cap is short. */
+int event_stamp(int64_t event_id, const char *payload, size_t len, char *buf, size_t cap);
 
 #endif

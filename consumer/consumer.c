@@ -1,16 +1,20 @@
 /*
  * consumer.c - coupon-consumer: moves coupon.issue events into MariaDB exactly
- * once, then publishes coupon.issued.
+ * once, and relays the outbox of downstream events (coupon.issued,
+ * coupon.redemption) to Kafka.
  *
- * One thread, one loop: collect a batch (up to consumer_batch_max events or
- * consumer_batch_ms), persist it in one transaction (persist.c), queue the
- * downstream events and DLQ entries (downstream.c; a message that cannot be
- * queued stops the batch there, uncommitted, and queueing is tried again) and
- * wait for their acknowledgement (outbox.c), settle pending issuances in
- * Redis, and only then commit the batch's offsets by hand. A crash anywhere
- * before the offset commit means the batch is delivered again, and persist.c
- * recognises every row that exists already, so nothing is lost and nothing is
- * counted twice.
+ * The main thread runs one loop: collect a batch (up to consumer_batch_max
+ * events or consumer_batch_ms), persist it in one transaction (persist.c: the
+ * rows, issued_quantity and one coupon.issued outbox row per new row), queue the
+ * DLQ entries (downstream.c; a message that cannot be queued stops the batch
+ * there, uncommitted, and queueing is tried again) and wait for their
+ * acknowledgement (outbox.c), settle pending issuances in Redis, and only then
+ * commit the batch's offsets by hand. A crash anywhere before the offset commit
+ * means the batch is delivered again, and persist.c recognises every row that
+ * exists already, so nothing is lost and nothing is counted twice. The relay
+ * thread (relay.c) publishes event_outbox at least once, independently of the
+ * loop: an event committed with its row can no longer be lost by a crash after
+ * the commit.
  *
  * MariaDB down: the assigned partitions are paused and the batch retried with
  * capped exponential backoff while rd_kafka_consumer_poll keeps the group
@@ -46,6 +50,7 @@
 #include "persist.h"
 #include "rconn.h"
 #include "reconcile.h"
+#include "relay.h"
 #include "report.h"
 #include "rkey.h"
 #include "timefmt.h"
@@ -73,6 +78,7 @@ struct consumer {
     struct outbox *outbox;
     struct report *report;
     struct reconciler *reconciler;
+    struct relay *relay;
     redisContext *redis;
     int64_t redis_retry_at;
     struct batch batch;
@@ -407,20 +413,21 @@ static int reserve_items(struct consumer *c)
 }
 
 /*
- * Queues the batch's coupon.issued and DLQ messages. A message that cannot be
- * queued (out of memory, a name beyond a limit) is not skipped: whatever was
- * queued is dropped and everything queued again after a backoff - the rows are
- * persisted, so running the batch again would see them as duplicates and never
- * announce them. Nothing is committed meanwhile; CP_ERR_UNAVAILABLE when a stop
+ * Queues the batch's DLQ messages (coupon.issued is in the batch's outbox rows,
+ * committed with them). A message that cannot be queued (out of memory, a name
+ * beyond a limit) is not skipped: whatever was queued is dropped and everything
+ * queued again after a backoff - the rows are persisted, so running the batch
+ * again would see them as duplicates and never send their poison neighbours to
+ * the DLQ. Nothing is committed meanwhile; CP_ERR_UNAVAILABLE when a stop
  * was asked for first (the batch is then consumed again later).
  */
 static int queue_downstream(struct consumer *c, size_t n, const char **reasons,
-                            int64_t persisted_at, struct downstream_counts *counts)
+                            struct downstream_counts *counts)
 {
     int64_t backoff = 100;
     for (;;) {
         int rc = downstream_queue(c->outbox, &c->conf, c->batch.msgs, c->batch.n, reasons,
-                                  c->items, n, persisted_at, counts);
+                                  c->items, n, counts);
         if (rc == CP_OK)
             return CP_OK;
         outbox_discard(c->outbox);
@@ -480,7 +487,7 @@ static void process(struct consumer *c)
     set_paused(c, 0);
     int64_t t_persisted = clock_mono_us();
     struct downstream_counts counts;
-    if (queue_downstream(c, n, reasons, persisted_at, &counts) != CP_OK) {
+    if (queue_downstream(c, n, reasons, &counts) != CP_OK) {
         log_warn("stopping before downstream events were queued: batch not committed");
         goto out;
     }
@@ -531,6 +538,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "coupon-consumer: %s\n", err);
         return 2;
     }
+    if (strlen(c.conf.code_secret) < CP_CODE_SECRET_MIN_BYTES) {
+        fprintf(stderr, "coupon-consumer: code_secret must be set (at least %d bytes; "
+                        "the same as coupon-fcgi's)\n",
+                CP_CODE_SECRET_MIN_BYTES);
+        return 2;
+    }
     enum log_level level = LOG_LEVEL_INFO;
     (void)log_level_parse(c.conf.log_level, &level);
     log_init("coupon-consumer", level);
@@ -559,6 +572,15 @@ int main(int argc, char **argv)
         log_error("start failed: %s", c.reconciler == NULL ? "out of memory" : err);
         goto out;
     }
+    /* Test hook (tests/integration/test_redemption.py): the relay SIGKILLs this process
+     * after that many published batches, before deleting them. */
+    const char *hook = getenv("COUPON_TEST_RELAY_KILL_AFTER_BATCHES");
+    int kill_after = hook != NULL ? atoi(hook) : 0;
+    c.relay = relay_start(&c.conf, kill_after > 0 ? kill_after : 0, err, sizeof err);
+    if (c.relay == NULL) {
+        log_error("start failed: relay: %s", err);
+        goto out;
+    }
     log_info("consuming %s as group %s (batch %d events / %d ms)", c.conf.kafka_topic,
              c.conf.consumer_group, c.conf.consumer_batch_max, c.conf.consumer_batch_ms);
     while (!stop_requested) {
@@ -568,6 +590,10 @@ int main(int argc, char **argv)
         redisContext *r = consumer_redis(&c);
         struct persist_stats ps;
         persist_get_stats(c.persist, &ps);
+        struct relay_stats rs;
+        relay_get_stats(c.relay, &rs);
+        report_set(c.report, REPORT_RELAYED, rs.published);
+        report_set(c.report, REPORT_RELAY_LEADER, (uint64_t)rs.leader);
         if (report_tick(c.report, r, c.rk, &ps) != CP_OK)
             consumer_redis_failed(&c);
         r = consumer_redis(&c);
@@ -579,6 +605,7 @@ int main(int argc, char **argv)
     rd_kafka_consumer_close(c.rk);
     rc = 0;
 out:
+    relay_stop(c.relay);
     if (c.rk != NULL)
         rd_kafka_destroy(c.rk);
     batch_clear(&c.batch);

@@ -46,25 +46,9 @@ static int add_unknown_coupon(struct outbox *o, const struct cp_conf *conf,
     return CP_OK;
 }
 
-static int add_issued(struct outbox *o, const struct cp_conf *conf, const struct persist_item *it,
-                      int64_t persisted_at_ms)
-{
-    char value[CP_EVENT_MAX_BYTES], key[48];
-    int klen = event_key(&it->ev, key, sizeof key);
-    int vlen = event_encode_issued(&it->ev, it->row_id, persisted_at_ms, value, sizeof value);
-    int rc = klen > 0 && vlen > 0 ? CP_OK : CP_ERR_INTERNAL;
-    if (rc == CP_OK)
-        rc = outbox_add(o, conf->kafka_issued_topic, key, (size_t)klen, value, (size_t)vlen, NULL,
-                        NULL);
-    if (rc != CP_OK)
-        log_error("cannot queue coupon.issued for row %" PRId64 ": %s", it->row_id,
-                  cp_strerror(rc));
-    return rc;
-}
-
 int downstream_queue(struct outbox *o, const struct cp_conf *conf,
                      rd_kafka_message_t *const *msgs, size_t nmsgs, const char *const *reasons,
-                     const struct persist_item *items, size_t n, int64_t persisted_at_ms,
+                     const struct persist_item *items, size_t n,
                      struct downstream_counts *counts)
 {
     int rc = CP_OK;
@@ -82,8 +66,7 @@ int downstream_queue(struct outbox *o, const struct cp_conf *conf,
             rc = add_unknown_coupon(o, conf, it);
             counts->dlq += rc == CP_OK;
         } else if (it->outcome == PERSIST_NEW) {
-            rc = add_issued(o, conf, it, persisted_at_ms);
-            counts->inserted += rc == CP_OK;
+            counts->inserted++; /* its coupon.issued is an event_outbox row already */
         }
     }
     return rc;

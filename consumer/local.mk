@@ -9,7 +9,8 @@ consumer_coupon_consumer_SOURCES = consumer/consumer.c \
 	consumer/outbox.h consumer/outbox.c \
 	consumer/downstream.h consumer/downstream.c \
 	consumer/report.h consumer/report.c \
-	consumer/reconcile.h consumer/reconcile.c
+	consumer/reconcile.h consumer/reconcile.c \
+	consumer/relay.h consumer/relay.c
 consumer_coupon_consumer_LDADD = $(CONSUMER_LIBS)
 
 consumer_coupon_admin_SOURCES = consumer/admin_main.c consumer/rebuild.h consumer/rebuild.c

@@ -1,7 +1,8 @@
 /*
- * outbox.h - what the consumer publishes: coupon.issued (one event per newly
- * persisted row), coupon.issue.dlq (poison events, with a `reason` header) and,
- * for the reconciler, re-produced coupon.issue events.
+ * outbox.h - what the consumer publishes from memory: coupon.issue.dlq (poison
+ * events, with a `reason` header) and, for the reconciler, re-produced
+ * coupon.issue events. (coupon.issued goes through MariaDB's event_outbox and
+ * relay.c instead, so that it commits with its row.)
  *
  * Messages are queued with outbox_add() and outbox_flush() returns only when
  * every queued message was acknowledged by the broker (idempotent producer,

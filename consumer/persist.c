@@ -11,18 +11,30 @@
 
 #include "cp_err.h"
 #include "db.h"
+#include "event.h"
+#include "issuecode.h"
 #include "log.h"
 #include "timefmt.h"
 
 #define CHUNK_ROWS 500      /* rows per multi-row statement */
-#define KNOWN_COUPONS 256   /* ids remembered as existing (coupons are never deleted) */
-#define INSERT_COLUMNS 6
+#define KNOWN_COUPONS 256   /* coupons remembered (never deleted; validity never changes) */
+#define INSERT_COLUMNS 8
+#define OUTBOX_COLUMNS 3
+#define MS_PER_DAY 86400000LL
 #define ER_DUP_ENTRY_CODE 1062 /* MariaDB's "Duplicate entry" */
+
+/* What a batch needs of a coupon: that it exists, and its validity after issuance
+ * (both set at creation and never changed, so they are cached like existence). */
+struct known_coupon {
+    int64_t id;              /* 0 = empty slot */
+    int64_t usable_days;     /* -1 = no limit */
+    int64_t usable_until_ms; /* -1 = no limit */
+};
 
 struct persist {
     const struct cp_conf *conf;
     MYSQL *db;
-    int64_t known[KNOWN_COUPONS];
+    struct known_coupon known[KNOWN_COUPONS];
     size_t known_next;
     struct persist_stats stats;
     /* 1 when a multi-row INSERT gets consecutive ids (innodb_autoinc_lock_mode 0 or 1,
@@ -34,11 +46,19 @@ struct persist {
     /* The INSERT of a full chunk, prepared once per connection: a drain sends the same
      * CHUNK_ROWS-row statement again and again, and its text is ~32 KiB to parse. */
     MYSQL_STMT *insert_full;
+    MYSQL_STMT *outbox_full; /* the same for a full chunk of coupon.issued outbox rows */
     char *sql;           /* scratch for statement text */
     size_t sql_cap;
     MYSQL_BIND *binds;   /* scratch for parameters */
     int64_t *ints;
     unsigned long *lens;
+    /* Per row of a chunk: its code, whether usable_until is NULL, and its outbox row. */
+    char (*codes)[CP_ISSUE_CODE_CHARS + 1];
+    unsigned long *code_lens;
+    my_bool *until_null;
+    char (*payloads)[CP_EVENT_MAX_BYTES];
+    unsigned long *outbox_lens; /* OUTBOX_COLUMNS per row */
+    MYSQL_BIND *outbox_binds;
 };
 
 struct persist *persist_new(const struct cp_conf *conf)
@@ -52,7 +72,15 @@ struct persist *persist_new(const struct cp_conf *conf)
     p->binds = calloc((size_t)CHUNK_ROWS * INSERT_COLUMNS + 1, sizeof *p->binds);
     p->ints = calloc((size_t)CHUNK_ROWS * INSERT_COLUMNS + 1, sizeof *p->ints);
     p->lens = calloc((size_t)CHUNK_ROWS + 1, sizeof *p->lens);
-    if (p->sql == NULL || p->binds == NULL || p->ints == NULL || p->lens == NULL) {
+    p->codes = calloc((size_t)CHUNK_ROWS, sizeof *p->codes);
+    p->code_lens = calloc((size_t)CHUNK_ROWS, sizeof *p->code_lens);
+    p->until_null = calloc((size_t)CHUNK_ROWS, sizeof *p->until_null);
+    p->payloads = calloc((size_t)CHUNK_ROWS, sizeof *p->payloads);
+    p->outbox_lens = calloc((size_t)CHUNK_ROWS * OUTBOX_COLUMNS, sizeof *p->outbox_lens);
+    p->outbox_binds = calloc((size_t)CHUNK_ROWS * OUTBOX_COLUMNS, sizeof *p->outbox_binds);
+    if (p->sql == NULL || p->binds == NULL || p->ints == NULL || p->lens == NULL ||
+        p->codes == NULL || p->code_lens == NULL || p->until_null == NULL ||
+        p->payloads == NULL || p->outbox_lens == NULL || p->outbox_binds == NULL) {
         persist_free(p);
         return NULL;
     }
@@ -65,12 +93,20 @@ void persist_free(struct persist *p)
         return;
     if (p->insert_full != NULL)
         mysql_stmt_close(p->insert_full);
+    if (p->outbox_full != NULL)
+        mysql_stmt_close(p->outbox_full);
     if (p->db != NULL)
         mysql_close(p->db);
     free(p->sql);
     free(p->binds);
     free(p->ints);
     free(p->lens);
+    free(p->codes);
+    free(p->code_lens);
+    free(p->until_null);
+    free(p->payloads);
+    free(p->outbox_lens);
+    free(p->outbox_binds);
     free(p);
 }
 
@@ -86,6 +122,10 @@ static int fail(struct persist *p, const char *what, const char *err)
     if (p->insert_full != NULL) {
         mysql_stmt_close(p->insert_full);
         p->insert_full = NULL;
+    }
+    if (p->outbox_full != NULL) {
+        mysql_stmt_close(p->outbox_full);
+        p->outbox_full = NULL;
     }
     if (p->db != NULL) {
         mysql_close(p->db);
@@ -179,12 +219,12 @@ static int run(struct persist *p, const char *what, MYSQL_BIND *params, row_fn o
     return run_stmt(p, NULL, what, params, on_row, arg, affected);
 }
 
-static int is_known(const struct persist *p, int64_t id)
+static const struct known_coupon *find_known(const struct persist *p, int64_t id)
 {
     for (size_t i = 0; i < KNOWN_COUPONS; i++)
-        if (p->known[i] == id)
-            return 1;
-    return 0;
+        if (p->known[i].id == id)
+            return &p->known[i];
+    return NULL;
 }
 
 static void count_row(void *arg, int64_t a, int64_t b)
@@ -193,25 +233,58 @@ static void count_row(void *arg, int64_t a, int64_t b)
     *(int64_t *)arg = a;
 }
 
-static int coupon_exists(struct persist *p, int64_t coupon_id, int *exists)
+struct validity_row {
+    int found;
+    int64_t days, until_ms;
+};
+
+static void validity_row(void *arg, int64_t days, int64_t until_ms)
 {
-    if (is_known(p, coupon_id)) {
+    struct validity_row *v = arg;
+    v->found = 1;
+    v->days = days;
+    v->until_ms = until_ms;
+}
+
+/* Whether the coupon exists and, if so, its validity after issuance (*out). */
+static int coupon_lookup(struct persist *p, int64_t coupon_id, int *exists,
+                         struct known_coupon *out)
+{
+    const struct known_coupon *k = find_known(p, coupon_id);
+    if (k != NULL) {
+        *out = *k;
         *exists = 1;
         return CP_OK;
     }
-    int64_t n = 0;
-    snprintf(p->sql, p->sql_cap, "SELECT COUNT(*), 0 FROM coupon WHERE id = ?");
+    struct validity_row v = {0, -1, -1};
+    snprintf(p->sql, p->sql_cap,
+             "SELECT COALESCE(CAST(usable_days AS SIGNED), -1), "
+             "COALESCE(CAST(UNIX_TIMESTAMP(usable_until) * 1000 AS SIGNED), -1) "
+             "FROM coupon WHERE id = ?");
     MYSQL_BIND b;
     bind_i64(&b, &coupon_id);
-    int rc = run(p, "coupon lookup", &b, count_row, &n, NULL);
+    int rc = run(p, "coupon lookup", &b, validity_row, &v, NULL);
     if (rc != CP_OK)
         return rc;
-    *exists = n > 0;
-    if (*exists) {
-        p->known[p->known_next] = coupon_id;
+    *exists = v.found;
+    if (v.found) {
+        struct known_coupon kc = {coupon_id, v.days, v.until_ms};
+        p->known[p->known_next] = kc;
         p->known_next = (p->known_next + 1) % KNOWN_COUPONS;
+        *out = kc;
     }
     return CP_OK;
+}
+
+/* MIN(issued_at + usable_days, usable_until); -1 = no limit. */
+static int64_t usable_until(const struct known_coupon *kc, int64_t issued_ms)
+{
+    int64_t until = -1;
+    if (kc->usable_days >= 0)
+        until = issued_ms + kc->usable_days * MS_PER_DAY;
+    if (kc->usable_until_ms >= 0 && (until < 0 || kc->usable_until_ms < until))
+        until = kc->usable_until_ms;
+    return until;
 }
 
 /* The items of one coupon within a chunk, by index into the batch. */
@@ -257,9 +330,67 @@ static void in_list(struct persist *p, const char *prefix, size_t n)
     p->sql[off] = '\0';
 }
 
+/*
+ * coupon.issued for the chunk's new rows, into event_outbox in the batch's
+ * transaction: the announcement commits with the row, or neither does. Rows in
+ * id order (the order they were inserted), key "<couponId>".
+ */
+static int insert_outbox(struct persist *p, int64_t coupon_id, struct group *g,
+                         int64_t persisted_at_ms)
+{
+    char key[CP_OUTBOX_KEY_MAX], topic[CP_OUTBOX_TOPIC_MAX + 1];
+    int klen = event_outbox_key(coupon_id, key, sizeof key);
+    size_t tlen = strlen(p->conf->kafka_issued_topic);
+    if (klen < 0 || tlen > CP_OUTBOX_TOPIC_MAX)
+        return fail(p, "outbox rows", "key or topic too long");
+    memcpy(topic, p->conf->kafka_issued_topic, tlen + 1); /* the bind API takes char * */
+    size_t n = 0, off = 0;
+    for (size_t i = 0; i < g->n; i++)
+        n += g->items[g->idx[i]].outcome == PERSIST_NEW;
+    if (n == 0)
+        return CP_OK;
+    int write_text = !(n == CHUNK_ROWS && p->outbox_full != NULL);
+    if (write_text)
+        off = (size_t)snprintf(p->sql, p->sql_cap,
+                               "INSERT INTO event_outbox (topic, msg_key, payload) VALUES ");
+    size_t k = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const struct persist_item *it = &g->items[g->idx[i]];
+        if (it->outcome != PERSIST_NEW)
+            continue;
+        int vlen = event_encode_issued(&it->ev, it->row_id, persisted_at_ms, p->payloads[k],
+                                       sizeof p->payloads[k]);
+        if (vlen < 0)
+            return fail(p, "outbox rows", "coupon.issued does not fit");
+        if (write_text)
+            off += (size_t)snprintf(p->sql + off, p->sql_cap - off, "%s(?, ?, ?)", k ? "," : "");
+        MYSQL_BIND *b = &p->outbox_binds[k * OUTBOX_COLUMNS];
+        unsigned long *l = &p->outbox_lens[k * OUTBOX_COLUMNS];
+        char *texts[OUTBOX_COLUMNS] = {topic, key, p->payloads[k]};
+        unsigned long lens[OUTBOX_COLUMNS] = {(unsigned long)tlen, (unsigned long)klen,
+                                              (unsigned long)vlen};
+        for (int c = 0; c < OUTBOX_COLUMNS; c++) {
+            memset(&b[c], 0, sizeof b[c]);
+            l[c] = lens[c];
+            b[c].buffer_type = MYSQL_TYPE_STRING;
+            b[c].buffer = texts[c];
+            b[c].buffer_length = lens[c];
+            b[c].length = &l[c];
+        }
+        k++;
+    }
+    uint64_t affected = 0;
+    int rc = run_stmt(p, n == CHUNK_ROWS ? &p->outbox_full : NULL, "outbox rows",
+                      p->outbox_binds, NULL, NULL, &affected);
+    if (rc == CP_OK && affected != n)
+        return fail(p, "outbox rows", "row count differs from the rows sent");
+    return rc;
+}
+
 /* One coupon's chunk (at most CHUNK_ROWS items, distinct users). */
-static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
-                         int64_t persisted_at_ms, int optimistic, uint64_t *inserted)
+static int persist_group(struct persist *p, int64_t coupon_id, const struct known_coupon *kc,
+                         struct group *g, int64_t persisted_at_ms, int optimistic,
+                         uint64_t *inserted)
 {
     int rc;
     if (!optimistic) {
@@ -286,7 +417,7 @@ static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
     if (write_text)
         off = (size_t)snprintf(p->sql, p->sql_cap,
                                "INSERT INTO coupon_issue (coupon_id, user_id, sequence, event_id, "
-                               "issued_at, persisted_at) VALUES ");
+                               "issued_at, persisted_at, code, usable_until) VALUES ");
     for (size_t i = 0; i < g->n; i++) {
         struct persist_item *it = &g->items[g->idx[i]];
         if (it->outcome != PERSIST_NEW)
@@ -294,7 +425,8 @@ static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
         if (write_text)
             off += (size_t)snprintf(
                 p->sql + off, p->sql_cap - off,
-                "%s(?, ?, ?, ?, FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000))",
+                "%s(?, ?, ?, ?, FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000), ?, "
+                "FROM_UNIXTIME(? / 1000))",
                 fresh ? "," : "");
         MYSQL_BIND *b = &p->binds[fresh * INSERT_COLUMNS];
         int64_t *v = &p->ints[fresh * INSERT_COLUMNS];
@@ -303,6 +435,10 @@ static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
         v[2] = it->ev.sequence;
         v[3] = it->ev.issued_at_ms;
         v[4] = persisted_at_ms;
+        v[5] = usable_until(kc, it->ev.issued_at_ms);
+        if (issuecode_compute(p->conf->code_secret, strlen(p->conf->code_secret), coupon_id,
+                              it->ev.user_id, it->ev.sequence, p->codes[fresh]) != CP_OK)
+            return fail(p, "insert issues", "no code_secret to compute the codes with");
         bind_i64(&b[0], &v[0]);
         bind_i64(&b[1], &v[1]);
         bind_i64(&b[2], &v[2]);
@@ -314,6 +450,15 @@ static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
         b[3].length = &p->lens[fresh];
         bind_i64(&b[4], &v[3]);
         bind_i64(&b[5], &v[4]);
+        memset(&b[6], 0, sizeof b[6]);
+        p->code_lens[fresh] = CP_ISSUE_CODE_CHARS;
+        b[6].buffer_type = MYSQL_TYPE_STRING;
+        b[6].buffer = p->codes[fresh];
+        b[6].buffer_length = CP_ISSUE_CODE_CHARS;
+        b[6].length = &p->code_lens[fresh];
+        bind_i64(&b[7], &v[5]);
+        p->until_null[fresh] = v[5] < 0;
+        b[7].is_null = &p->until_null[fresh];
         fresh++;
     }
     if (fresh == 0)
@@ -334,7 +479,7 @@ static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
         for (size_t i = 0; i < g->n; i++)
             if (g->items[g->idx[i]].outcome == PERSIST_NEW)
                 g->items[g->idx[i]].row_id = (int64_t)id++;
-        return CP_OK;
+        return insert_outbox(p, coupon_id, g, persisted_at_ms);
     }
     /* 3. the new rows' ids, for coupon.issued */
     in_list(p, "SELECT user_id, id FROM coupon_issue WHERE coupon_id = ? AND user_id IN (", fresh);
@@ -349,7 +494,10 @@ static int persist_group(struct persist *p, int64_t coupon_id, struct group *g,
         bind_i64(&p->binds[1 + k], &p->ints[1 + k]);
         k++;
     }
-    return run(p, "new row ids", p->binds, set_row_id, g, NULL);
+    rc = run(p, "new row ids", p->binds, set_row_id, g, NULL);
+    if (rc != CP_OK)
+        return rc;
+    return insert_outbox(p, coupon_id, g, persisted_at_ms);
 }
 
 static int add_issued(struct persist *p, int64_t coupon_id, int64_t count)
@@ -444,7 +592,8 @@ static int persist_once(struct persist *p, struct persist_item *items, const siz
         while (end < n && items[order[end]].ev.coupon_id == coupon_id)
             end++;
         int exists = 0;
-        if ((rc = coupon_exists(p, coupon_id, &exists)) != CP_OK)
+        struct known_coupon kc = {coupon_id, -1, -1};
+        if ((rc = coupon_lookup(p, coupon_id, &exists, &kc)) != CP_OK)
             goto rollback;
         uint64_t inserted = 0;
         if (!exists) {
@@ -464,7 +613,7 @@ static int persist_once(struct persist *p, struct persist_item *items, const siz
             if (m == 0)
                 continue;
             struct group g = {.items = items, .idx = idx, .n = m};
-            rc = persist_group(p, coupon_id, &g, persisted_at_ms, optimistic, &inserted);
+            rc = persist_group(p, coupon_id, &kc, &g, persisted_at_ms, optimistic, &inserted);
             if (rc != CP_OK)
                 goto rollback;
         }

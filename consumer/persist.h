@@ -6,7 +6,11 @@
  * (coupon_id, user_id) are reported as duplicates (a redelivery, or the same
  * issuance produced twice); the rest are inserted with multi-row prepared
  * INSERTs, their new ids read back, and coupon.issued_quantity grows by exactly
- * the number of rows inserted - all before one COMMIT. When the server hands a
+ * the number of rows inserted, and one coupon.issued row per new row goes into
+ * event_outbox (published later by relay.c, so the announcement commits with the
+ * row) - all before one COMMIT. Each new row also gets its code (issuecode.h,
+ * under code_secret) and its usable_until (MIN(issued_at + coupon.usable_days,
+ * coupon.usable_until), fixed once here). When the server hands a
  * multi-row INSERT consecutive ids (innodb_autoinc_lock_mode 0 or 1, increment
  * 1, asked once per connection), the batch is first tried optimistically: no
  * look-up before the INSERT, ids from LAST_INSERT_ID on; a duplicate key rolls

@@ -1,3 +1,3 @@
 # Versioned schema migrations, installed for scripts/migrate and operators.
 migrationsdir = $(pkgdatadir)/migrations
-dist_migrations_DATA = db/migrations/001_init.sql
+dist_migrations_DATA = db/migrations/001_init.sql db/migrations/002_redemption.sql

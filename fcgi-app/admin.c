@@ -210,7 +210,7 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
     }
     int64_t persisted = 0, issued = 0;
     if (total_changed) {
-        if (coupon_store_count_issues(db, coupon_id, &persisted) != CP_OK) {
+        if (coupon_store_count_issues(db, coupon_id, &persisted, NULL) != CP_OK) {
             app_db_failed(t);
             problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
             return;
@@ -266,10 +266,10 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
         return;
     }
     struct coupon c;
-    int64_t persisted = 0;
+    int64_t persisted = 0, redeemed = 0;
     int rc = coupon_store_get(db, coupon_id, &c);
     if (rc == CP_OK)
-        rc = coupon_store_count_issues(db, coupon_id, &persisted);
+        rc = coupon_store_count_issues(db, coupon_id, &persisted, &redeemed);
     if (rc != CP_OK) {
         answer_lookup_failure(t, resp, coupon_id, rc);
         return;
@@ -292,9 +292,10 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
     resp->status = 200;
     (void)http_response_printf(resp,
                                "{\"couponId\":%" PRId64 ",\"issued\":%lld,\"persisted\":%" PRId64
-                               ",\"issuedQuantity\":%" PRId64 ",\"pending\":%lld}",
+                               ",\"issuedQuantity\":%" PRId64 ",\"pending\":%lld"
+                               ",\"redeemed\":%" PRId64 "}",
                                coupon_id, users->integer, persisted, c.issued_quantity,
-                               pending->integer);
+                               pending->integer, redeemed);
     freeReplyObject(users);
     freeReplyObject(pending);
 }

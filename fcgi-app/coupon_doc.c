@@ -53,6 +53,16 @@ int coupon_doc_write(const struct coupon *c, char *buf, size_t cap)
     rc = CP_ERR_NOMEM;
     if (add_string(o, "description", c->description, c->has_description) != CP_OK)
         goto out;
+    v = c->usable_days >= 0 ? json_object_new_int64(c->usable_days) : NULL;
+    if ((c->usable_days >= 0 && v == NULL) || json_object_object_add(o, "usableDays", v) != 0)
+        goto out;
+    if (c->usable_until_ms >= 0) {
+        if ((rc = add_time(o, "usableUntil", c->usable_until_ms)) != CP_OK)
+            goto out;
+        rc = CP_ERR_NOMEM;
+    } else if (json_object_object_add(o, "usableUntil", NULL) != 0) {
+        goto out;
+    }
     size_t n;
     const char *text = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
@@ -184,7 +194,7 @@ int coupon_doc_parse_create(const char *body, size_t len, struct coupon *out, co
 {
     static const char *const keys[] = {"title", "code", "couponType", "discountType",
                                        "discountValue", "totalQuantity", "startAt", "endAt",
-                                       "description", NULL};
+                                       "description", "usableDays", "usableUntil", NULL};
     static const char *const coupon_types[] = {"FIRST_COME_FIRST_SERVED", "GENERAL", NULL};
     static const char *const discount_types[] = {"PERCENTAGE", "AMOUNT", NULL};
     struct json_object *obj = NULL;
@@ -234,6 +244,24 @@ int coupon_doc_parse_create(const char *body, size_t len, struct coupon *out, co
     if (out->start_ms >= out->end_ms) {
         *why = "startAt must be before endAt";
         goto out;
+    }
+    out->usable_days = -1;
+    out->usable_until_ms = -1;
+    if (member_present(obj, "usableDays") && !member_is_null(obj, "usableDays") &&
+        jsonv_get_int_range(obj, "usableDays", 1, CP_USABLE_DAYS_MAX, &out->usable_days) !=
+            CP_OK) {
+        *why = "usableDays must be an integer in 1..3650 or null";
+        goto out;
+    }
+    if (member_present(obj, "usableUntil") && !member_is_null(obj, "usableUntil")) {
+        if (parse_time(obj, "usableUntil", &out->usable_until_ms, why,
+                       "usableUntil must be an RFC 3339 time within 2000..2099 or null") !=
+            CP_OK)
+            goto out;
+        if (out->usable_until_ms <= out->start_ms) {
+            *why = "usableUntil must be after startAt";
+            goto out;
+        }
     }
     rc = CP_OK;
 out:

@@ -16,7 +16,9 @@ static const char select_coupon_sql[] =
     "CAST(UNIX_TIMESTAMP(end_at) * 1000 AS SIGNED), "
     "COALESCE(CAST(total_quantity AS SIGNED), -1), CAST(issued_quantity AS SIGNED), description, "
     "CAST(UNIX_TIMESTAMP(created_at) * 1000 AS SIGNED), "
-    "CAST(UNIX_TIMESTAMP(updated_at) * 1000 AS SIGNED) "
+    "CAST(UNIX_TIMESTAMP(updated_at) * 1000 AS SIGNED), "
+    "COALESCE(CAST(usable_days AS SIGNED), -1), "
+    "COALESCE(CAST(UNIX_TIMESTAMP(usable_until) * 1000 AS SIGNED), -1) "
     "FROM coupon WHERE id = ?";
 
 static void bind_str(MYSQL_BIND *b, char *buf, size_t cap, unsigned long *len, my_bool *is_null)
@@ -59,9 +61,9 @@ int coupon_store_get(MYSQL *db, int64_t id, struct coupon *out)
         goto out;
     }
     memset(out, 0, sizeof *out);
-    MYSQL_BIND res[13];
-    unsigned long lens[13];
-    my_bool nulls[13];
+    MYSQL_BIND res[15];
+    unsigned long lens[15];
+    my_bool nulls[15];
     memset(res, 0, sizeof res);
     bind_i64(&res[0], &out->id, &nulls[0]);
     bind_str(&res[1], out->title, sizeof out->title, &lens[1], &nulls[1]);
@@ -76,6 +78,8 @@ int coupon_store_get(MYSQL *db, int64_t id, struct coupon *out)
     bind_str(&res[10], out->description, sizeof out->description, &lens[10], &nulls[10]);
     bind_i64(&res[11], &out->created_ms, &nulls[11]);
     bind_i64(&res[12], &out->updated_ms, &nulls[12]);
+    bind_i64(&res[13], &out->usable_days, &nulls[13]);
+    bind_i64(&res[14], &out->usable_until_ms, &nulls[14]);
     if (mysql_stmt_bind_result(st, res) != 0) {
         rc = stmt_error(st, "bind coupon result");
         goto out;
@@ -170,15 +174,17 @@ int coupon_store_insert(MYSQL *db, struct coupon *c)
 {
     static const char sql[] =
         "INSERT INTO coupon (title, code, coupon_type, discount_type, discount_value, "
-        "start_at, end_at, total_quantity, description) VALUES (?, ?, ?, ?, ?, "
-        "FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000), ?, ?)";
+        "start_at, end_at, total_quantity, description, usable_days, usable_until) "
+        "VALUES (?, ?, ?, ?, ?, FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000), ?, ?, ?, "
+        "FROM_UNIXTIME(? / 1000))";
     MYSQL_STMT *st = mysql_stmt_init(db);
     if (st == NULL)
         return CP_ERR_UNAVAILABLE;
-    MYSQL_BIND p[9];
+    MYSQL_BIND p[11];
     unsigned long lens[9];
     my_bool code_null = !c->has_code, desc_null = !c->has_description,
-            total_null = c->total_quantity < 0;
+            total_null = c->total_quantity < 0, days_null = c->usable_days < 0,
+            until_null = c->usable_until_ms < 0;
     memset(p, 0, sizeof p);
     char *strs[] = {c->title, c->code, c->coupon_type, c->discount_type, c->discount_value};
     for (int i = 0; i < 5; i++) {
@@ -191,6 +197,8 @@ int coupon_store_insert(MYSQL *db, struct coupon *c)
     bind_i64(&p[7], &c->total_quantity, &total_null);
     lens[8] = (unsigned long)strlen(c->description);
     bind_str(&p[8], c->description, lens[8], &lens[8], &desc_null);
+    bind_i64(&p[9], &c->usable_days, &days_null);
+    bind_i64(&p[10], &c->usable_until_ms, &until_null);
     int rc = exec_params(st, sql, sizeof sql - 1, p, "insert coupon");
     if (rc == CP_OK)
         c->id = (int64_t)mysql_stmt_insert_id(st);
@@ -222,40 +230,62 @@ int coupon_store_update(MYSQL *db, const struct coupon *c)
     return rc;
 }
 
-int coupon_store_count_issues(MYSQL *db, int64_t id, int64_t *count)
+int coupon_store_count_issues(MYSQL *db, int64_t id, int64_t *count, int64_t *redeemed)
 {
-    static const char sql[] = "SELECT COUNT(*) FROM coupon_issue WHERE coupon_id = ?";
+    static const char sql[] =
+        "SELECT COUNT(*), COUNT(used_at) FROM coupon_issue WHERE coupon_id = ?";
     MYSQL_STMT *st = mysql_stmt_init(db);
     if (st == NULL)
         return CP_ERR_UNAVAILABLE;
-    MYSQL_BIND param, res;
+    int64_t used = 0;
+    MYSQL_BIND param, res[2];
     memset(&param, 0, sizeof param);
-    memset(&res, 0, sizeof res);
+    memset(res, 0, sizeof res);
     bind_i64(&param, &id, NULL);
-    bind_i64(&res, count, NULL);
+    bind_i64(&res[0], count, NULL);
+    bind_i64(&res[1], &used, NULL);
     int rc = exec_params(st, sql, sizeof sql - 1, &param, "count issues");
-    if (rc == CP_OK && (mysql_stmt_bind_result(st, &res) != 0 || mysql_stmt_fetch(st) != 0))
+    if (rc == CP_OK && (mysql_stmt_bind_result(st, res) != 0 || mysql_stmt_fetch(st) != 0))
         rc = stmt_error(st, "count issues");
+    if (rc == CP_OK && redeemed != NULL)
+        *redeemed = used;
     mysql_stmt_close(st);
     return rc;
 }
 
-int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, int64_t *sequence,
-                           int64_t *issued_ms)
+void coupon_store_bind_issuance(MYSQL_BIND *res, struct issuance *is,
+                                struct coupon_store_issuance_lens *b)
 {
-    static const char sql[] =
-        "SELECT CAST(sequence AS SIGNED), CAST(UNIX_TIMESTAMP(issued_at) * 1000 AS SIGNED) "
-        "FROM coupon_issue WHERE coupon_id = ? AND user_id = ?";
+    bind_i64(&res[0], &is->sequence, NULL);
+    bind_i64(&res[1], &is->issued_ms, NULL);
+    bind_i64(&res[2], &is->used_ms, NULL);
+    bind_i64(&res[3], &is->usable_until_ms, NULL);
+    bind_str(&res[4], is->code, sizeof is->code, &b->code_len, NULL);
+    bind_str(&res[5], is->order_id, sizeof is->order_id, &b->order_len, NULL);
+}
+
+void coupon_store_finish_issuance(struct issuance *is, const struct coupon_store_issuance_lens *b)
+{
+    is->code[b->code_len < sizeof is->code ? b->code_len : sizeof is->code - 1] = '\0';
+    is->order_id[b->order_len < sizeof is->order_id ? b->order_len : sizeof is->order_id - 1] =
+        '\0';
+}
+
+int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, struct issuance *out)
+{
+    static const char sql[] = "SELECT " COUPON_STORE_ISSUANCE_COLUMNS
+                              "FROM coupon_issue ci WHERE ci.coupon_id = ? AND ci.user_id = ?";
     MYSQL_STMT *st = mysql_stmt_init(db);
     if (st == NULL)
         return CP_ERR_UNAVAILABLE;
-    MYSQL_BIND p[2], res[2];
+    MYSQL_BIND p[2], res[COUPON_STORE_ISSUANCE_NCOLS];
+    struct coupon_store_issuance_lens ib;
     memset(p, 0, sizeof p);
     memset(res, 0, sizeof res);
+    memset(out, 0, sizeof *out);
     bind_i64(&p[0], &coupon_id, NULL);
     bind_i64(&p[1], &user_id, NULL);
-    bind_i64(&res[0], sequence, NULL);
-    bind_i64(&res[1], issued_ms, NULL);
+    coupon_store_bind_issuance(res, out, &ib);
     int rc = exec_params(st, sql, sizeof sql - 1, p, "select issue");
     if (rc == CP_OK) {
         if (mysql_stmt_bind_result(st, res) != 0) {
@@ -266,6 +296,8 @@ int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, int64_
                                                      : stmt_error(st, "fetch issue");
         }
     }
+    if (rc == CP_OK)
+        coupon_store_finish_issuance(out, &ib);
     mysql_stmt_close(st);
     return rc;
 }
@@ -275,18 +307,16 @@ int coupon_store_user_coupons(MYSQL *db, int64_t user_id, int64_t before_id, int
 {
     static const char sql[] =
         "SELECT CAST(ci.id AS SIGNED), CAST(ci.coupon_id AS SIGNED), c.title, "
-        "CAST(ci.sequence AS SIGNED), CAST(UNIX_TIMESTAMP(ci.issued_at) * 1000 AS SIGNED), "
-        "CAST(UNIX_TIMESTAMP(ci.used_at) * 1000 AS SIGNED) "
-        "FROM coupon_issue ci JOIN coupon c ON c.id = ci.coupon_id "
+        COUPON_STORE_ISSUANCE_COLUMNS "FROM coupon_issue ci JOIN coupon c ON c.id = ci.coupon_id "
         "WHERE ci.user_id = ? AND ci.id < ? ORDER BY ci.id DESC LIMIT ?";
     MYSQL_STMT *st = mysql_stmt_init(db);
     if (st == NULL)
         return CP_ERR_UNAVAILABLE;
     int64_t lim = limit;
-    MYSQL_BIND p[3], res[6];
+    MYSQL_BIND p[3], res[3 + COUPON_STORE_ISSUANCE_NCOLS];
     struct user_coupon row;
+    struct coupon_store_issuance_lens ib;
     unsigned long title_len;
-    my_bool used_null;
     memset(p, 0, sizeof p);
     memset(res, 0, sizeof res);
     bind_i64(&p[0], &user_id, NULL);
@@ -295,9 +325,7 @@ int coupon_store_user_coupons(MYSQL *db, int64_t user_id, int64_t before_id, int
     bind_i64(&res[0], &row.issue_id, NULL);
     bind_i64(&res[1], &row.coupon_id, NULL);
     bind_str(&res[2], row.title, sizeof row.title, &title_len, NULL);
-    bind_i64(&res[3], &row.sequence, NULL);
-    bind_i64(&res[4], &row.issued_ms, NULL);
-    bind_i64(&res[5], &row.used_ms, &used_null);
+    coupon_store_bind_issuance(&res[3], &row.is, &ib);
     int rc = exec_params(st, sql, sizeof sql - 1, p, "select user coupons");
     if (rc != CP_OK)
         goto out;
@@ -314,7 +342,7 @@ int coupon_store_user_coupons(MYSQL *db, int64_t user_id, int64_t before_id, int
             goto out;
         }
         row.title[title_len < sizeof row.title ? title_len : sizeof row.title - 1] = '\0';
-        row.has_used = !used_null;
+        coupon_store_finish_issuance(&row.is, &ib);
         if ((rc = fn(arg, &row)) != CP_OK)
             goto out;
     }

@@ -32,6 +32,9 @@ struct coupon {
     char description[CP_DESCRIPTION_MAX_CHARS * 4 + 1];
     int has_description;
     int64_t created_ms, updated_ms;
+    /* Validity after issuance (set at creation only): -1 = no limit. */
+    int64_t usable_days;
+    int64_t usable_until_ms;
 };
 
 /* Loads one coupon. */
@@ -47,16 +50,41 @@ int coupon_store_insert(MYSQL *db, struct coupon *c);
 /* Writes the changeable fields (title, description, end_ms, total_quantity). */
 int coupon_store_update(MYSQL *db, const struct coupon *c);
 
-/* Rows in coupon_issue for the coupon. */
-int coupon_store_count_issues(MYSQL *db, int64_t id, int64_t *count);
+/* Rows in coupon_issue for the coupon, and (redeemed != NULL) how many are redeemed. */
+int coupon_store_count_issues(MYSQL *db, int64_t id, int64_t *count, int64_t *redeemed);
+
+/* One persisted issuance as reads show it. Times -1 = NULL; code "" = NULL. */
+struct issuance {
+    int64_t sequence, issued_ms, used_ms, usable_until_ms;
+    char code[CP_ISSUE_CODE_CHARS + 1];
+    char order_id[CP_ORDER_ID_MAX_CHARS + 1];
+};
+
+/* The columns of struct issuance in a SELECT over `coupon_issue ci`, in the order
+ * coupon_store_bind_issuance() binds them (COUPON_STORE_ISSUANCE_NCOLS of them). */
+#define COUPON_STORE_ISSUANCE_COLUMNS                                                           \
+    "CAST(ci.sequence AS SIGNED), CAST(UNIX_TIMESTAMP(ci.issued_at) * 1000 AS SIGNED), "        \
+    "COALESCE(CAST(UNIX_TIMESTAMP(ci.used_at) * 1000 AS SIGNED), -1), "                         \
+    "COALESCE(CAST(UNIX_TIMESTAMP(ci.usable_until) * 1000 AS SIGNED), -1), "                    \
+    "COALESCE(ci.code, ''), COALESCE(ci.redeemed_order_id, '') "
+#define COUPON_STORE_ISSUANCE_NCOLS 6
+
+struct coupon_store_issuance_lens {
+    unsigned long code_len, order_len;
+};
+/* Binds res[0..COUPON_STORE_ISSUANCE_NCOLS) to *is; after a fetch, finish terminates
+ * the strings (the bind API does not). */
+void coupon_store_bind_issuance(MYSQL_BIND *res, struct issuance *is,
+                                struct coupon_store_issuance_lens *lens);
+void coupon_store_finish_issuance(struct issuance *is,
+                                  const struct coupon_store_issuance_lens *lens);
 
 /* One persisted issuance; CP_ERR_NOT_FOUND when there is no row. */
-int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, int64_t *sequence,
-                           int64_t *issued_ms);
+int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, struct issuance *out);
 
 struct user_coupon {
-    int64_t issue_id, coupon_id, sequence, issued_ms, used_ms;
-    int has_used;
+    int64_t issue_id, coupon_id;
+    struct issuance is;
     char title[CP_TITLE_MAX_CHARS * 4 + 1];
 };
 typedef int (*coupon_store_row_fn)(void *arg, const struct user_coupon *row);

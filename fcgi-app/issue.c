@@ -10,6 +10,7 @@
 #include "cp_err.h"
 #include "event.h"
 #include "issue_decide.h"
+#include "issuecode.h"
 #include "jsonv.h"
 #include "log.h"
 #include "problem.h"
@@ -375,13 +376,20 @@ void issue_handle(struct app_thread *t, const struct http_request *req,
     }
     char at[TIMEFMT_LEN] = "";
     (void)timefmt_format_ms(res.issued_at_ms, at, sizeof at);
+    /* The consumer stores the same code with the row (same secret, same MAC). */
+    const char *secret = t->app->conf->code_secret;
+    char code[CP_ISSUE_CODE_CHARS + 1] = "";
+    if (issuecode_compute(secret, strlen(secret), coupon_id, user_id, res.sequence, code) !=
+        CP_OK)
+        code[0] = '\0';
     resp->status = rc == CP_OK ? 201 : 202;
     (void)http_response_printf(resp,
                                "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
                                ",\"sequence\":%" PRId64 ",\"status\":\"%s\","
-                               "\"issuedAt\":\"%s\"}",
+                               "\"issuedAt\":\"%s\",\"code\":%s%s%s}",
                                coupon_id, user_id, res.sequence,
-                               rc == CP_OK ? "ISSUED" : "PENDING", at);
+                               rc == CP_OK ? "ISSUED" : "PENDING", at, code[0] ? "\"" : "",
+                               code[0] ? code : "null", code[0] ? "\"" : "");
     http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64,
                          coupon_id, user_id);
 }

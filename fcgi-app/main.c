@@ -116,6 +116,15 @@ static int load_conf(const struct cli *cli, struct cp_conf *conf)
         snprintf(err, sizeof err, "log_level: expected debug|info|warn|error");
         rc = CP_ERR_INVALID;
     }
+    /* The codes of the issuances are a MAC under this key: without it they would be
+     * computable by anyone (and the consumer must hold the same one). */
+    if (rc == CP_OK && !cli->print_config &&
+        strlen(conf->code_secret) < CP_CODE_SECRET_MIN_BYTES) {
+        snprintf(err, sizeof err, "code_secret must be set (at least %d bytes, the same as "
+                                  "coupon-consumer's)",
+                 CP_CODE_SECRET_MIN_BYTES);
+        rc = CP_ERR_INVALID;
+    }
     if (rc != CP_OK) {
         log_error("configuration: %s", err);
         return rc;

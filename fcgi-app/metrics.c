@@ -16,9 +16,9 @@
 #include "cp_err.h"
 #include "log.h"
 
-#define METRICS_VERSION 0x434f5502u /* "COU" v2 */
+#define METRICS_VERSION 0x434f5503u /* "COU" v3: redemption routes and outcomes */
 
-static const int status_slots[] = {200, 201, 202, 400, 401, 403, 404, 405, 409,
+static const int status_slots[] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 409,
                                    410, 413, 414, 415, 422, 429, 500, 503};
 #define NSTATUS (sizeof status_slots / sizeof status_slots[0])
 #define STATUS_OTHER NSTATUS
@@ -43,7 +43,8 @@ struct metrics {
 
 static const char *const route_names[ROUTE_COUNT_] = {
     "issue", "issue_reference", "coupon_get", "coupon_create", "coupon_patch",
-    "issue_status", "user_coupons", "admin_stats", "health", "metrics", "unknown"};
+    "issue_status", "user_coupons", "admin_stats", "health", "metrics", "redeem",
+    "redeem_cancel", "redeem_by_code", "unknown"};
 
 const char *metrics_route_name(enum metrics_route r)
 {
@@ -244,6 +245,21 @@ int metrics_render(struct metrics *m, struct http_response *resp)
         rc = http_response_printf(resp, "# HELP %s %s.\n# TYPE %s counter\n%s %llu\n",
                                   named[i].name, named[i].help, named[i].name, named[i].name,
                                   (unsigned long long)load(&s->counters[named[i].c]));
+    static const struct { enum metrics_counter c; const char *outcome; } outcomes[] = {
+        {M_REDEEM_REDEEMED, "redeemed"},     {M_REDEEM_REPLAYED, "replayed"},
+        {M_REDEEM_CONFLICT, "already_redeemed"}, {M_REDEEM_EXPIRED, "expired"},
+        {M_REDEEM_NOT_FOUND, "not_found"},   {M_REDEEM_NOT_PERSISTED, "not_yet_persisted"},
+        {M_REDEEM_AMBIGUOUS, "ambiguous_code"}, {M_REDEEM_CANCELLED, "cancelled"},
+        {M_REDEEM_CANCEL_NOOP, "cancel_noop"}, {M_REDEEM_CANCEL_CONFLICT, "cancel_order_mismatch"},
+        {M_REDEEM_UNAVAILABLE, "unavailable"},
+    };
+    if (rc == CP_OK)
+        rc = http_response_printf(resp, "# HELP coupon_redemptions_total Redemption requests "
+                                        "by outcome.\n# TYPE coupon_redemptions_total counter\n");
+    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0] && rc == CP_OK; i++)
+        rc = http_response_printf(resp, "coupon_redemptions_total{outcome=\"%s\"} %llu\n",
+                                  outcomes[i].outcome,
+                                  (unsigned long long)load(&s->counters[outcomes[i].c]));
     if (rc == CP_OK)
         rc = http_response_printf(
             resp,

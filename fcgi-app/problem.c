@@ -34,6 +34,14 @@ static const struct {
                                         "Content-Type must be application/json"},
     [PROBLEM_INVALID_DATE] = {422, "INVALID_COUPON_ISSUE_DATE",
                               "Outside the coupon's issuance window"},
+    [PROBLEM_CODE_NOT_FOUND] = {404, "COUPON_CODE_NOT_FOUND", "No issuance has this code"},
+    [PROBLEM_ALREADY_REDEEMED] = {409, "COUPON_ALREADY_REDEEMED",
+                                  "Coupon already redeemed by another order"},
+    [PROBLEM_ORDER_MISMATCH] = {409, "REDEMPTION_ORDER_MISMATCH",
+                                "The redemption belongs to another order"},
+    [PROBLEM_NOT_YET_PERSISTED] = {409, "COUPON_NOT_YET_PERSISTED",
+                                   "Issued but not yet redeemable; retry shortly"},
+    [PROBLEM_EXPIRED] = {410, "COUPON_EXPIRED", "The issued coupon is no longer usable"},
     [PROBLEM_INTERNAL] = {500, "INTERNAL_ERROR", "Internal error"},
     [PROBLEM_SERVICE_UNAVAILABLE] = {503, "SERVICE_UNAVAILABLE",
                                      "A dependency is unavailable; retry later"},
@@ -90,7 +98,7 @@ void problem_set(struct http_response *resp, enum problem p, const char *fmt, ..
                                problems[p].code);
     (void)problem_json_escape(resp, detail, strlen(detail));
     (void)http_response_append(resp, "\"}", 2);
-    if (p == PROBLEM_SERVICE_UNAVAILABLE)
+    if (p == PROBLEM_SERVICE_UNAVAILABLE || p == PROBLEM_NOT_YET_PERSISTED)
         http_response_header(resp, "Retry-After", "%d", RETRY_AFTER_SECONDS);
 }
 

@@ -28,6 +28,11 @@ enum problem {
     PROBLEM_URI_TOO_LONG,           /* 414 */
     PROBLEM_UNSUPPORTED_MEDIA_TYPE, /* 415 */
     PROBLEM_INVALID_DATE,           /* 422 */
+    PROBLEM_CODE_NOT_FOUND,         /* 404: no issuance has this code */
+    PROBLEM_ALREADY_REDEEMED,       /* 409: redeemed with another orderId */
+    PROBLEM_ORDER_MISMATCH,         /* 409: cancel names another order than the redeeming one */
+    PROBLEM_NOT_YET_PERSISTED,      /* 409 + Retry-After: issued, not yet in MariaDB */
+    PROBLEM_EXPIRED,                /* 410: past the issuance's usableUntil */
     PROBLEM_INTERNAL,               /* 500: a bug; never expected */
     PROBLEM_SERVICE_UNAVAILABLE,    /* 503 + Retry-After */
     PROBLEM_COUNT_

@@ -20,6 +20,7 @@
 #include "cp_err.h"
 #include "decimal.h"
 #include "handlers.h"
+#include "issuecode.h"
 #include "problem.h"
 #include "rkey.h"
 #include "timefmt.h"
@@ -177,7 +178,37 @@ void read_coupon_handle(struct app_thread *t, const struct http_request *req,
                                    issued, total > issued ? total - issued : 0);
 }
 
-/* "<sequence>:<issuedAtMs>" as stored by issue.lua. */
+/* PERSISTED, REDEEMED or EXPIRED: what a row in MariaDB says at now_ms. */
+static const char *issuance_status(const struct issuance *is, int64_t now_ms)
+{
+    if (is->used_ms >= 0)
+        return "REDEEMED";
+    if (is->usable_until_ms >= 0 && is->usable_until_ms <= now_ms)
+        return "EXPIRED";
+    return "PERSISTED";
+}
+
+/* "code":..,"usableUntil":..,"redeemedAt":..,"orderId":.. (nulls where absent). */
+static int issuance_members(const struct issuance *is, char *buf, size_t cap)
+{
+    char t[3][TIMEFMT_LEN + 2];
+    int64_t ms[2] = {is->usable_until_ms, is->used_ms};
+    for (int i = 0; i < 2; i++) {
+        char f[TIMEFMT_LEN];
+        if (ms[i] >= 0 && timefmt_format_ms(ms[i], f, sizeof f) > 0)
+            snprintf(t[i], sizeof t[i], "\"%s\"", f);
+        else
+            snprintf(t[i], sizeof t[i], "null");
+    }
+    char code[CP_ISSUE_CODE_CHARS + 3], order[CP_ORDER_ID_MAX_CHARS + 3];
+    snprintf(code, sizeof code, is->code[0] ? "\"%s\"" : "null", is->code);
+    /* orderId was validated ([A-Za-z0-9._:-]) before it was stored: no escaping. */
+    snprintf(order, sizeof order, is->order_id[0] ? "\"%s\"" : "null", is->order_id);
+    int n = snprintf(buf, cap, "\"code\":%s,\"usableUntil\":%s,\"redeemedAt\":%s,\"orderId\":%s",
+                     code, t[0], t[1], order);
+    return n < 0 || (size_t)n >= cap ? CP_ERR_LIMIT : CP_OK;
+}
+
 void read_issue_status_handle(struct app_thread *t, const struct http_request *req,
                               struct http_response *resp, int64_t coupon_id, int64_t user_id)
 {
@@ -215,22 +246,30 @@ void read_issue_status_handle(struct app_thread *t, const struct http_request *r
     }
     MYSQL *db = app_db(t);
     int db_rc = CP_ERR_UNAVAILABLE;
-    int64_t db_seq = 0, db_at = 0;
+    struct issuance is;
+    memset(&is, 0, sizeof is);
     if (db != NULL) {
-        db_rc = coupon_store_issue_get(db, coupon_id, user_id, &db_seq, &db_at);
+        db_rc = coupon_store_issue_get(db, coupon_id, user_id, &is);
         if (db_rc == CP_ERR_UNAVAILABLE)
             app_db_failed(t);
     }
     if (db_rc == CP_OK) {
-        status = "PERSISTED";
-        seq = db_seq;
-        at = db_at;
+        status = issuance_status(&is, timefmt_now_ms());
+        seq = is.sequence;
+        at = is.issued_ms;
     } else if (in_redis) {
         /* issue_ack=redis: the pending record only means "event not yet acknowledged by
          * Kafka" - the claim itself was acknowledged (201) and is durable. In
          * issue_ack=kafka it is what a 202 left: Kafka's outcome unknown. */
         status = pending && t->app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? "PENDING"
                                                                               : "ISSUED";
+        /* Not in MariaDB yet: the code is the one the consumer will store (same MAC);
+         * validity and redemption exist once the row does. */
+        const char *secret = t->app->conf->code_secret;
+        if (issuecode_compute(secret, strlen(secret), coupon_id, user_id, seq, is.code) !=
+            CP_OK)
+            is.code[0] = '\0';
+        is.used_ms = is.usable_until_ms = -1;
     } else if (db_rc == CP_ERR_NOT_FOUND && redis_known) {
         problem_set(resp, PROBLEM_ISSUE_NOT_FOUND,
                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
@@ -239,18 +278,23 @@ void read_issue_status_handle(struct app_thread *t, const struct http_request *r
         problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "issuance state unavailable");
         return;
     }
-    char when[TIMEFMT_LEN] = "";
+    char when[TIMEFMT_LEN] = "", extra[256];
     (void)timefmt_format_ms(at, when, sizeof when);
+    if (issuance_members(&is, extra, sizeof extra) != CP_OK) {
+        problem_set(resp, PROBLEM_INTERNAL, "issuance too large to show");
+        return;
+    }
     resp->status = 200;
     (void)http_response_printf(resp,
                                "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
                                ",\"status\":\"%s\",\"sequence\":%" PRId64
-                               ",\"issuedAt\":\"%s\"}",
-                               coupon_id, user_id, status, seq, when);
+                               ",\"issuedAt\":\"%s\",%s}",
+                               coupon_id, user_id, status, seq, when, extra);
 }
 
 struct page {
     struct http_response *resp;
+    int64_t now_ms;
     int limit, count;
     int64_t last_id;
     int more;
@@ -263,16 +307,18 @@ static int append_row(void *arg, const struct user_coupon *row)
         pg->more = 1; /* the extra row fetched only to know a next page exists */
         return CP_OK;
     }
-    char issued[TIMEFMT_LEN], used[TIMEFMT_LEN + 2] = "null";
-    (void)timefmt_format_ms(row->issued_ms, issued, sizeof issued);
-    if (row->has_used) {
+    char issued[TIMEFMT_LEN], used[TIMEFMT_LEN + 2] = "null", extra[256];
+    (void)timefmt_format_ms(row->is.issued_ms, issued, sizeof issued);
+    if (row->is.used_ms >= 0) {
         used[0] = '"';
-        int n = timefmt_format_ms(row->used_ms, used + 1, TIMEFMT_LEN);
+        int n = timefmt_format_ms(row->is.used_ms, used + 1, TIMEFMT_LEN);
         if (n > 0) {
             used[n + 1] = '"';
             used[n + 2] = '\0';
         }
     }
+    if (issuance_members(&row->is, extra, sizeof extra) != CP_OK)
+        return CP_ERR_LIMIT;
     struct http_response *resp = pg->resp;
     int rc = http_response_printf(resp, "%s{\"couponId\":%" PRId64 ",\"title\":\"",
                                   pg->count ? "," : "", row->coupon_id);
@@ -280,9 +326,10 @@ static int append_row(void *arg, const struct user_coupon *row)
         rc = problem_json_escape(resp, row->title, strlen(row->title));
     if (rc == CP_OK)
         rc = http_response_printf(resp,
-                                  "\",\"sequence\":%" PRId64 ",\"issuedAt\":\"%s\","
-                                  "\"usedAt\":%s}",
-                                  row->sequence, issued, used);
+                                  "\",\"status\":\"%s\",\"sequence\":%" PRId64
+                                  ",\"issuedAt\":\"%s\",\"usedAt\":%s,%s}",
+                                  issuance_status(&row->is, pg->now_ms), row->is.sequence,
+                                  issued, used, extra);
     pg->count++;
     pg->last_id = row->issue_id;
     return rc;
@@ -337,7 +384,7 @@ void read_user_coupons_handle(struct app_thread *t, const struct http_request *r
         problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
         return;
     }
-    struct page pg = {.resp = resp, .limit = limit};
+    struct page pg = {.resp = resp, .limit = limit, .now_ms = timefmt_now_ms()};
     resp->status = 200;
     (void)http_response_printf(resp, "{\"items\":[");
     int rc = coupon_store_user_coupons(db, user_id, before, limit + 1, append_row, &pg);

@@ -9,6 +9,7 @@
 #include "handlers.h"
 #include "issue.h"
 #include "problem.h"
+#include "redeem.h"
 
 #define MAX_SEGMENTS 8
 
@@ -47,7 +48,7 @@ static int seg_is(const struct segments *sg, int i, const char *lit)
 
 enum route_id {
     R_NONE, R_ISSUE_REF, R_CREATE, R_COUPON, R_ISSUE, R_ISSUE_STATUS, R_USER_COUPONS,
-    R_ADMIN_STATS, R_HEALTH, R_METRICS
+    R_ADMIN_STATS, R_HEALTH, R_METRICS, R_REDEMPTION, R_REDEEM_BY_CODE
 };
 
 /* Shape of the path only; ids are checked after the method. */
@@ -60,6 +61,8 @@ static enum route_id match(const struct segments *sg, int *id_at, int *id2_at)
         return R_NONE;
     if (sg->n == 2 && seg_is(sg, 1, "health"))
         return R_HEALTH;
+    if (sg->n == 2 && seg_is(sg, 1, "redemptions"))
+        return R_REDEEM_BY_CODE;
     if (seg_is(sg, 1, "coupons")) {
         if (sg->n == 2)
             return R_CREATE;
@@ -73,6 +76,10 @@ static enum route_id match(const struct segments *sg, int *id_at, int *id2_at)
         if (sg->n == 5 && seg_is(sg, 3, "issues")) {
             *id2_at = 4;
             return R_ISSUE_STATUS;
+        }
+        if (sg->n == 6 && seg_is(sg, 3, "issues") && seg_is(sg, 5, "redemption")) {
+            *id2_at = 4;
+            return R_REDEMPTION;
         }
         return R_NONE;
     }
@@ -94,6 +101,8 @@ static const char *allowed_methods(enum route_id r)
     case R_ISSUE_REF:
     case R_ISSUE: return "POST";
     case R_CREATE: return "POST";
+    case R_REDEEM_BY_CODE: return "POST";
+    case R_REDEMPTION: return "POST, DELETE";
     case R_COUPON: return "GET, HEAD, PATCH";
     default: return "GET, HEAD";
     }
@@ -104,7 +113,9 @@ static int method_allowed(enum route_id r, enum http_method m)
     switch (r) {
     case R_ISSUE_REF:
     case R_ISSUE:
-    case R_CREATE: return m == HTTP_POST;
+    case R_CREATE:
+    case R_REDEEM_BY_CODE: return m == HTTP_POST;
+    case R_REDEMPTION: return m == HTTP_POST || m == HTTP_DELETE;
     case R_COUPON: return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_PATCH;
     default: return m == HTTP_GET || m == HTTP_HEAD;
     }
@@ -122,6 +133,8 @@ static enum metrics_route metrics_route_of(enum route_id r, enum http_method m)
     case R_ADMIN_STATS: return ROUTE_ADMIN_STATS;
     case R_HEALTH: return ROUTE_HEALTH;
     case R_METRICS: return ROUTE_METRICS;
+    case R_REDEMPTION: return m == HTTP_DELETE ? ROUTE_REDEEM_CANCEL : ROUTE_REDEEM;
+    case R_REDEEM_BY_CODE: return ROUTE_REDEEM_BY_CODE;
     default: return ROUTE_UNKNOWN;
     }
 }
@@ -171,6 +184,13 @@ enum metrics_route router_dispatch(struct app_thread *t, const struct http_reque
     case R_ADMIN_STATS: admin_stats_handle(t, req, resp, id); break;
     case R_HEALTH: health_handle(t, req, resp); break;
     case R_METRICS: health_metrics_handle(t, req, resp); break;
+    case R_REDEMPTION:
+        if (req->method == HTTP_DELETE)
+            redeem_cancel_handle(t, req, resp, id, id2);
+        else
+            redeem_handle(t, req, resp, id, id2);
+        break;
+    case R_REDEEM_BY_CODE: redeem_by_code_handle(t, req, resp); break;
     case R_NONE: break;
     }
     return mr;

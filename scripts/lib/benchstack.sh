@@ -120,7 +120,8 @@ bench_stack_start() {
     local -a common=("admin_token=$BENCH_ADMIN_TOKEN"
         redis_host=127.0.0.1 "redis_port=$BENCH_REDIS_PORT" "kafka_brokers=$BENCH_KAFKA"
         db_host=127.0.0.1 "db_port=$BENCH_DB_PORT" "db_user=$STACK_DB_USER"
-        "db_password=$db_password" "db_name=$STACK_DB_NAME" log_level=warn)
+        "db_password=$db_password" "db_name=$STACK_DB_NAME" "code_secret=$(cp_random_hex 24)"
+        log_level=warn)
     stack_write_config "$BENCH_CONF" \
         "listen=unix:$sock" "workers=$workers" "threads=$threads" issue_ack=redis \
         "metrics_path=$state/fcgi.metrics" "${common[@]}"

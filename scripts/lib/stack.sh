@@ -39,7 +39,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 STACK_KAFKA_CLUSTER_ID=Y291cG9uLXNlcnZpY2UwMQ
 STACK_KAFKA_VERSION=3.9.1
 # topic:partitions, created before any consumer subscribes (librdkafka does not create).
-STACK_KAFKA_TOPICS=(coupon.issue:6 coupon.issued:6 coupon.issue.dlq:1)
+STACK_KAFKA_TOPICS=(coupon.issue:6 coupon.issued:6 coupon.issue.dlq:1 coupon.redemption:6)
 STACK_DB_NAME=coupon
 STACK_DB_USER=coupon
 

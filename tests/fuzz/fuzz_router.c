@@ -1,8 +1,9 @@
 /*
  * fuzz_router.c - libFuzzer target for request parsing and routing in
  * coupon-fcgi: router_dispatch() (path splitting, route match, method check,
- * path ids), the issue endpoints' validation (Content-Type, strict body), the
- * problem+json writer, and the helpers decimal_parse_id, http_is_json and
+ * path ids), the issue and redemption endpoints' validation (Content-Type,
+ * strict body), the problem+json writer, and the helpers decimal_parse_id,
+ * http_is_json and
  * http_query_param.
  *
  * Input layout: byte 0 picks the method (low 3 bits) and whether a
@@ -40,6 +41,7 @@
 #include "http.h"
 #include "issue.h"
 #include "jsonv.h"
+#include "redeem.h"
 #include "router.h"
 
 /* ---- link-time replacements of the handlers behind validation ---- */
@@ -173,6 +175,71 @@ void __wrap_issue_handle(struct app_thread *t, const struct http_request *req,
         return;
     }
     __real_issue_handle(t, req, resp, path_coupon_id);
+    CHECK(resp->status == 400 || resp->status == 415);
+}
+
+/* The redemption endpoints the same way: a valid body is answered by the stub, any
+ * other runs the real handler, which must reject it before touching a dependency. */
+void __wrap_redeem_handle(struct app_thread *t, const struct http_request *req,
+                          struct http_response *resp, int64_t coupon_id, int64_t user_id);
+void __real_redeem_handle(struct app_thread *t, const struct http_request *req,
+                          struct http_response *resp, int64_t coupon_id, int64_t user_id);
+void __wrap_redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
+                                 struct http_response *resp, int64_t coupon_id,
+                                 int64_t user_id);
+void __real_redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
+                                 struct http_response *resp, int64_t coupon_id,
+                                 int64_t user_id);
+void __wrap_redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
+                                  struct http_response *resp);
+void __real_redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
+                                  struct http_response *resp);
+
+static int order_body_is_valid(const struct http_request *req)
+{
+    char order[CP_ORDER_ID_MAX_CHARS + 1];
+    const char *why = NULL;
+    return http_is_json(req->content_type) &&
+           redeem_parse_order_body(req->body, req->body_len, order, &why) == CP_OK;
+}
+
+void __wrap_redeem_handle(struct app_thread *t, const struct http_request *req,
+                          struct http_response *resp, int64_t coupon_id, int64_t user_id)
+{
+    CHECK(coupon_id > 0 && user_id > 0 && req->method == HTTP_POST);
+    if (order_body_is_valid(req)) {
+        stub_ok(resp);
+        return;
+    }
+    __real_redeem_handle(t, req, resp, coupon_id, user_id);
+    CHECK(resp->status == 400 || resp->status == 415);
+}
+
+void __wrap_redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
+                                 struct http_response *resp, int64_t coupon_id,
+                                 int64_t user_id)
+{
+    CHECK(coupon_id > 0 && user_id > 0 && req->method == HTTP_DELETE);
+    if (order_body_is_valid(req)) {
+        stub_ok(resp);
+        return;
+    }
+    __real_redeem_cancel_handle(t, req, resp, coupon_id, user_id);
+    CHECK(resp->status == 400 || resp->status == 415);
+}
+
+void __wrap_redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
+                                  struct http_response *resp)
+{
+    char order[CP_ORDER_ID_MAX_CHARS + 1], code[CP_ISSUE_CODE_CHARS + 1];
+    const char *why = NULL;
+    CHECK(req->method == HTTP_POST);
+    if (http_is_json(req->content_type) &&
+        redeem_parse_code_body(req->body, req->body_len, code, order, &why) == CP_OK) {
+        stub_ok(resp);
+        return;
+    }
+    __real_redeem_by_code_handle(t, req, resp);
     CHECK(resp->status == 400 || resp->status == 415);
 }
 

@@ -22,14 +22,15 @@ FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi-app $(FCGI_CFLAGS)
 FUZZ_ROUTER_WRAPS = -Wl,--wrap=read_coupon_handle,--wrap=read_issue_status_handle \
 	-Wl,--wrap=read_user_coupons_handle,--wrap=admin_create_handle \
 	-Wl,--wrap=admin_patch_handle,--wrap=admin_stats_handle \
-	-Wl,--wrap=health_handle,--wrap=health_metrics_handle,--wrap=issue_handle
+	-Wl,--wrap=health_handle,--wrap=health_metrics_handle,--wrap=issue_handle \
+	-Wl,--wrap=redeem_handle,--wrap=redeem_cancel_handle,--wrap=redeem_by_code_handle
 
 # The modules under test, compiled into the target (instrumented in fuzzer builds).
 FUZZ_JSONV_UNDER_TEST = common/jsonv.c
 FUZZ_EVENT_UNDER_TEST = common/event.c common/jsonv.c common/timefmt.c
 FUZZ_RKEY_UNDER_TEST = common/rkey.c common/decimal.c common/event.c
 FUZZ_ROUTER_UNDER_TEST = fcgi-app/router.c fcgi-app/http.c fcgi-app/problem.c \
-	fcgi-app/issue.c common/jsonv.c
+	fcgi-app/issue.c fcgi-app/redeem.c common/jsonv.c common/issuecode.c
 
 tests_fuzz_fuzz_jsonv_CPPFLAGS = $(FUZZ_CPPFLAGS)
 tests_fuzz_fuzz_jsonv_LDADD = common/libcommon.a $(JSONC_LIBS)

@@ -257,8 +257,11 @@ class IssueStatusAndUserCoupons(unittest.TestCase):
             pages += 1
             for item in page["items"]:
                 self.assertEqual(set(item), {"couponId", "title", "sequence", "issuedAt",
-                                             "usedAt"})
+                                             "usedAt", "status", "code", "usableUntil",
+                                             "redeemedAt", "orderId"})
                 self.assertIsNone(item["usedAt"])
+                self.assertEqual((item["status"], item["redeemedAt"]), ("PERSISTED", None))
+                self.assertEqual(len(item["code"]), 12)
             after = page["next"]
             if after is None:
                 break

@@ -16,7 +16,7 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_lua tests/unit/test_lru tests/unit/test_l2 tests/unit/test_rkey \
 	tests/unit/test_issue_decide tests/unit/test_coupon_doc tests/unit/test_metrics \
 	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log \
-	tests/unit/test_app
+	tests/unit/test_app tests/unit/test_issuecode
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -51,6 +51,10 @@ tests_unit_test_app_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
 tests_unit_test_event_SOURCES = tests/unit/test_event.c
 tests_unit_test_event_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_event_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
+
+tests_unit_test_issuecode_SOURCES = tests/unit/test_issuecode.c
+tests_unit_test_issuecode_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_issuecode_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
 
 tests_unit_test_router_SOURCES = tests/unit/test_router.c
 tests_unit_test_router_CPPFLAGS = $(UNIT_CPPFLAGS)

@@ -280,11 +280,14 @@ static void conf_dump_masks_secrets(void)
     conf_defaults(&c);
     CU_ASSERT_EQUAL(conf_set(&c, "db_password", "s3cret-db-Pa55", err, sizeof err), CP_OK);
     CU_ASSERT_EQUAL(conf_set(&c, "admin_token", "tok-XYZZY-0123", err, sizeof err), CP_OK);
+    CU_ASSERT_EQUAL(conf_set(&c, "code_secret", "code-QWERTY-987", err, sizeof err), CP_OK);
     char *text = dump_to_string(&c);
     CU_ASSERT_PTR_NULL(strstr(text, "s3cret"));
     CU_ASSERT_PTR_NULL(strstr(text, "XYZZY"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "db_password = ********\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "admin_token = ********\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "code_secret = ********\n"));
+    CU_ASSERT_PTR_NULL(strstr(text, "QWERTY"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "redis_port = 6379\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "kafka_topic = coupon.issue\n"));
     free(text);

@@ -1,7 +1,8 @@
 /*
  * test_downstream.c - consumer/downstream: which messages a persisted batch
- * queues (coupon.issued per new row, a DLQ entry with its reason per poison
- * message and per unknown coupon, nothing for a duplicate), and that a message
+ * queues (a DLQ entry with its reason per poison message and per unknown coupon,
+ * nothing for a new row - its coupon.issued is an event_outbox row - or a
+ * duplicate), and that a message
  * the outbox refuses fails the whole call instead of being logged and skipped
  * (the consumer then commits nothing). The outbox is replaced at link time by
  * the recording fake below, which can be told to fail its Nth call.
@@ -118,33 +119,33 @@ static void batch_setup(void)
 
 static int run(struct downstream_counts *counts)
 {
-    return downstream_queue(NULL, &conf, msgs, 4, reasons, items, 3, 1796000000500LL, counts);
+    return downstream_queue(NULL, &conf, msgs, 4, reasons, items, 3, counts);
 }
 
-static void downstream_queues_issued_for_new_rows_and_dlq_for_poison_and_unknown(void)
+/* coupon.issued is not queued here any more: persist.c writes it to event_outbox in
+ * the batch's transaction. New rows are counted; poison and unknown coupons go to the
+ * DLQ. */
+static void downstream_counts_new_rows_and_queues_dlq_for_poison_and_unknown(void)
 {
     batch_setup();
     struct downstream_counts counts;
     CU_ASSERT_EQUAL_FATAL(run(&counts), CP_OK);
     CU_ASSERT_EQUAL(counts.inserted, 1);
     CU_ASSERT_EQUAL(counts.dlq, 2);
-    CU_ASSERT_EQUAL_FATAL(fake.n, 3);
+    CU_ASSERT_EQUAL_FATAL(fake.n, 2);
     CU_ASSERT_STRING_EQUAL(fake.calls[0].topic, conf.kafka_dlq_topic);
     CU_ASSERT_STRING_EQUAL(fake.calls[0].key, "poison:1");
     CU_ASSERT_STRING_EQUAL(fake.calls[0].reason, "undecodable event");
-    CU_ASSERT_STRING_EQUAL(fake.calls[1].topic, conf.kafka_issued_topic);
-    CU_ASSERT_STRING_EQUAL(fake.calls[1].key, "10:20");
-    CU_ASSERT_STRING_EQUAL(fake.calls[1].reason, "");
-    CU_ASSERT_STRING_EQUAL(fake.calls[2].topic, conf.kafka_dlq_topic);
-    CU_ASSERT_STRING_EQUAL(fake.calls[2].key, "12:22");
-    CU_ASSERT_STRING_EQUAL(fake.calls[2].reason, "unknown coupon");
+    CU_ASSERT_STRING_EQUAL(fake.calls[1].topic, conf.kafka_dlq_topic);
+    CU_ASSERT_STRING_EQUAL(fake.calls[1].key, "12:22");
+    CU_ASSERT_STRING_EQUAL(fake.calls[1].reason, "unknown coupon");
 }
 
-/* Each of the three messages refused in turn: the call fails with the outbox's code
+/* Each of the two messages refused in turn: the call fails with the outbox's code
  * and queues nothing after it. */
 static void downstream_fails_when_any_message_cannot_be_queued(void)
 {
-    for (int at = 1; at <= 3; at++) {
+    for (int at = 1; at <= 2; at++) {
         batch_setup();
         fake.fail_at = at;
         fake.fail_rc = CP_ERR_NOMEM;
@@ -157,7 +158,7 @@ static void downstream_fails_when_any_message_cannot_be_queued(void)
 static void downstream_passes_the_outbox_error_on(void)
 {
     batch_setup();
-    fake.fail_at = 2; /* coupon.issued */
+    fake.fail_at = 2; /* the unknown coupon's DLQ entry */
     fake.fail_rc = CP_ERR_LIMIT;
     struct downstream_counts counts;
     CU_ASSERT_EQUAL(run(&counts), CP_ERR_LIMIT);
@@ -179,8 +180,8 @@ static void downstream_queues_nothing_for_duplicates(void)
 int main(void)
 {
     static const struct unit_case tests[] = {
-        {"downstream_queues_issued_for_new_rows_and_dlq_for_poison_and_unknown",
-         downstream_queues_issued_for_new_rows_and_dlq_for_poison_and_unknown},
+        {"downstream_counts_new_rows_and_queues_dlq_for_poison_and_unknown",
+         downstream_counts_new_rows_and_queues_dlq_for_poison_and_unknown},
         {"downstream_fails_when_any_message_cannot_be_queued",
          downstream_fails_when_any_message_cannot_be_queued},
         {"downstream_passes_the_outbox_error_on", downstream_passes_the_outbox_error_on},

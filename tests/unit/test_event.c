@@ -269,6 +269,40 @@ static void event_encode_issued_writes_the_downstream_value(void)
     CU_ASSERT_EQUAL(event_encode_issued(&ev, 99, 0, buf, 10), CP_ERR_LIMIT);
 }
 
+static void event_encode_redemption_writes_both_kinds(void)
+{
+    char buf[CP_EVENT_MAX_BYTES];
+    struct redemption_event ev = {REDEMPTION_REDEEMED, 42, 7, 3, "o-1", 1795548702000};
+    int n = event_encode_redemption(&ev, buf, sizeof buf);
+    const char *want = "{\"type\":\"coupon.redeemed\",\"couponId\":42,\"userId\":7,"
+                       "\"sequence\":3,\"orderId\":\"o-1\","
+                       "\"redeemedAt\":\"2026-11-24T19:31:42.000Z\"}";
+    CU_ASSERT_EQUAL(n, (int)strlen(want));
+    CU_ASSERT_STRING_EQUAL(buf, want);
+    ev.kind = REDEMPTION_CANCELLED;
+    n = event_encode_redemption(&ev, buf, sizeof buf);
+    CU_ASSERT(n > 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"type\":\"coupon.redemption_cancelled\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"cancelledAt\":\"2026-11-24T19:31:42.000Z\"}"));
+    CU_ASSERT_EQUAL(event_encode_redemption(&ev, buf, 20), CP_ERR_LIMIT);
+    ev.order_id = NULL;
+    CU_ASSERT_EQUAL(event_encode_redemption(&ev, buf, sizeof buf), CP_ERR_INVALID);
+}
+
+static void event_stamp_puts_the_outbox_id_first(void)
+{
+    char buf[64];
+    CU_ASSERT_EQUAL(event_stamp(12, "{\"a\":1}", 7, buf, sizeof buf), 20);
+    CU_ASSERT_STRING_EQUAL(buf, "{\"eventId\":12,\"a\":1}");
+    CU_ASSERT_EQUAL(event_stamp(5, "{}", 2, buf, sizeof buf), 13);
+    CU_ASSERT_STRING_EQUAL(buf, "{\"eventId\":5}");
+    CU_ASSERT_EQUAL(event_stamp(5, "[1]", 3, buf, sizeof buf), CP_ERR_INVALID);
+    CU_ASSERT_EQUAL(event_stamp(5, "{", 1, buf, sizeof buf), CP_ERR_INVALID);
+    CU_ASSERT_EQUAL(event_stamp(123456, "{\"a\":1}", 7, buf, 20), CP_ERR_LIMIT);
+    CU_ASSERT_EQUAL(event_outbox_key(42, buf, sizeof buf), 2);
+    CU_ASSERT_STRING_EQUAL(buf, "42");
+}
+
 int main(void)
 {
     static const struct unit_case tests[] = {
@@ -287,6 +321,8 @@ int main(void)
          event_decode_accepts_any_member_order_and_offsets},
         {"event_encode_issued_writes_the_downstream_value",
          event_encode_issued_writes_the_downstream_value},
+        {"event_encode_redemption_writes_both_kinds", event_encode_redemption_writes_both_kinds},
+        {"event_stamp_puts_the_outbox_id_first", event_stamp_puts_the_outbox_id_first},
     };
     return unit_run_suite("event", NULL, UNIT_CASES(tests));
 }

@@ -65,6 +65,16 @@ struct row {
         detail)
 
 #define ISSUE_ALLOW "POST"
+#define REDEEM_ALLOW "POST, DELETE"
+#define ORDERID "orderId must be"
+#define CODE "code must be"
+#define O65 "ooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo"
+/* 400 from the body of POST /api/coupons/1/issues/2/redemption and of /api/redemptions. */
+#define BADO(body, detail)                                                                      \
+    ROW(POST, "/api/coupons/1/issues/2/redemption", "application/json", body, 400,              \
+        "INVALID_REQUEST", NULL, detail)
+#define BADC(body, detail)                                                                      \
+    ROW(POST, "/api/redemptions", "application/json", body, 400, "INVALID_REQUEST", NULL, detail)
 #define COUPON_ALLOW "GET, HEAD, PATCH"
 #define GET_ALLOW "GET, HEAD"
 #define PATH_ID "the id in the path"
@@ -328,6 +338,55 @@ static const struct row rows[] = {
     BADR("{\"couponId\":1,\"userId\":1}x", NULL),
     BADR("[{\"couponId\":1,\"userId\":1}]", "body must be a JSON object"),
     BADR("{\"couponId\":[[[[1]]]],\"userId\":1}", "nesting too deep"),
+
+    /* ---- redemption routes (issue 13): shape, method, ids, type and body ---- */
+    NF(POST, "/api/coupons/1/issues/2/redemption/x"),
+    NF(POST, "/api/coupons/1/issues/2/Redemption"),
+    NF(POST, "/api/coupons/1/issues/2/redemptions"),
+    NF(POST, "/api/coupons/1/issue/2/redemption"),
+    NF(POST, "/api/redemption"),
+    NF(POST, "/api/redemptions/1"),
+    NA(GET, "/api/coupons/1/issues/2/redemption", REDEEM_ALLOW),
+    NA(PUT, "/api/coupons/1/issues/2/redemption", REDEEM_ALLOW),
+    NA(PATCH, "/api/coupons/1/issues/2/redemption", REDEEM_ALLOW),
+    NA(HEAD, "/api/coupons/1/issues/2/redemption", REDEEM_ALLOW),
+    NA(GET, "/api/redemptions", ISSUE_ALLOW),
+    NA(DELETE, "/api/redemptions", ISSUE_ALLOW),
+    BADID(POST, "/api/coupons/0/issues/2/redemption", PATH_ID),
+    BADID(POST, "/api/coupons/1/issues/0/redemption", PATH_UID),
+    BADID(DELETE, "/api/coupons/1/issues/01/redemption", PATH_UID),
+    UMT("/api/coupons/1/issues/2/redemption", NULL, "{\"orderId\":\"o-1\"}"),
+    UMT("/api/coupons/1/issues/2/redemption", "text/plain", "{\"orderId\":\"o-1\"}"),
+    UMT("/api/redemptions", NULL, "{\"code\":\"0123456789AB\",\"orderId\":\"o-1\"}"),
+    ROW(DELETE, "/api/coupons/1/issues/2/redemption", "text/plain", "{\"orderId\":\"o\"}", 415,
+        "UNSUPPORTED_MEDIA_TYPE", NULL, "application/json"),
+    BADO(NULL, "empty body"),
+    BADO("{", "malformed JSON"),
+    BADO("{}", ORDERID),
+    BADO("{\"orderId\":\"\"}", ORDERID),
+    BADO("{\"orderId\":1}", ORDERID),
+    BADO("{\"orderId\":null}", ORDERID),
+    BADO("{\"orderId\":\"a b\"}", ORDERID),
+    BADO("{\"orderId\":\"a/b\"}", ORDERID),
+    BADO("{\"orderId\":\"\u00e9\"}", ORDERID),
+    BADO("{\"orderId\":\"o\\\"1\"}", ORDERID),
+    BADO("{\"orderId\":\"" O65 "\"}", ORDERID),
+    BADO("{\"orderId\":\"o-1\",\"x\":1}", "unknown member"),
+    BADO("{\"orderId\":\"o-1\",\"orderId\":\"o-2\"}", "duplicate member name"),
+    BADO("[\"o-1\"]", "body must be a JSON object"),
+    ROW(DELETE, "/api/coupons/1/issues/2/redemption", "application/json", "{}", 400,
+        "INVALID_REQUEST", NULL, ORDERID),
+    ROW(DELETE, "/api/coupons/1/issues/2/redemption", "application/json", NULL, 400,
+        "INVALID_REQUEST", NULL, "empty body"),
+    BADC("{\"orderId\":\"o-1\"}", CODE),
+    BADC("{\"code\":\"0123456789AB\"}", ORDERID),
+    BADC("{\"code\":\"0123456789A\",\"orderId\":\"o\"}", CODE),
+    BADC("{\"code\":\"0123456789ABC\",\"orderId\":\"o\"}", CODE),
+    BADC("{\"code\":\"0123456789AU\",\"orderId\":\"o\"}", CODE),
+    BADC("{\"code\":\"0123 456789AB\",\"orderId\":\"o\"}", CODE),
+    BADC("{\"code\":\"------------------------------------\",\"orderId\":\"o\"}", CODE),
+    BADC("{\"code\":123456789012,\"orderId\":\"o\"}", CODE),
+    BADC("{\"code\":\"0123456789AB\",\"orderId\":\"o\",\"userId\":1}", "unknown member"),
 };
 
 #define NROWS (sizeof rows / sizeof rows[0])
