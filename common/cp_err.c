@@ -26,6 +26,13 @@ const char *cp_strerror(int err)
     case CP_ERR_MEDIA_TYPE: return "unsupported media type";
     case CP_ERR_UNAUTHORIZED: return "unauthorized";
     case CP_ERR_FORBIDDEN: return "forbidden";
+    case CP_ERR_METHOD: return "method not allowed";
+    case CP_ERR_URI_TOO_LONG: return "uri too long";
+    case CP_ERR_NO_CODE: return "no such code";
+    case CP_ERR_ALREADY_REDEEMED: return "already redeemed";
+    case CP_ERR_ORDER_MISMATCH: return "order mismatch";
+    case CP_ERR_NOT_PERSISTED: return "not yet persisted";
+    case CP_ERR_EXPIRED: return "expired";
     default: return "unknown error";
     }
 }

@@ -34,6 +34,14 @@ enum cp_err {
     CP_ERR_MEDIA_TYPE = -18,   /* the body is not application/json */
     CP_ERR_UNAUTHORIZED = -19, /* no credentials */
     CP_ERR_FORBIDDEN = -20,    /* wrong credentials, or not allowed at all */
+    CP_ERR_METHOD = -21,       /* the method is not one the resource accepts */
+    CP_ERR_URI_TOO_LONG = -22, /* request URI or query string over its limit */
+    /* Outcomes of redemption. */
+    CP_ERR_NO_CODE = -23,          /* no issuance has this code */
+    CP_ERR_ALREADY_REDEEMED = -24, /* redeemed with another orderId */
+    CP_ERR_ORDER_MISMATCH = -25,   /* a cancel names another order than the redeeming one */
+    CP_ERR_NOT_PERSISTED = -26,    /* issued, not yet in MariaDB: retry shortly */
+    CP_ERR_EXPIRED = -27,          /* past the issuance's usableUntil */
 };
 
 /* Short stable name of an error code ("invalid", "unavailable", ...). */

@@ -5,6 +5,7 @@
 #include <errmsg.h>
 #include <mysqld_error.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cp_err.h"
 
@@ -57,4 +58,22 @@ int db_is_connection_error(unsigned int e)
     default:
         return e >= 2000 && e < 3000; /* every client-side (CR_*) error */
     }
+}
+
+void db_bind_i64(MYSQL_BIND *b, int64_t *v, my_bool *is_null)
+{
+    memset(b, 0, sizeof *b);
+    b->buffer_type = MYSQL_TYPE_LONGLONG;
+    b->buffer = v;
+    b->is_null = is_null;
+}
+
+void db_bind_text(MYSQL_BIND *b, char *buf, size_t cap, unsigned long *len, my_bool *is_null)
+{
+    memset(b, 0, sizeof *b);
+    b->buffer_type = MYSQL_TYPE_STRING;
+    b->buffer = buf;
+    b->buffer_length = cap;
+    b->length = len;
+    b->is_null = is_null;
 }

@@ -11,6 +11,9 @@
 #ifndef COUPON_DB_H
 #define COUPON_DB_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <mysql.h>
 
 #include "conf.h"
@@ -22,5 +25,10 @@ int db_connect(const struct cp_conf *conf, MYSQL **out, char *errbuf, size_t err
 /* True for errors after which the connection must be reopened (server gone,
  * lost, read-only, ...) as opposed to errors of the statement itself. */
 int db_is_connection_error(unsigned int mysql_errno_value);
+
+/* Prepared-statement bindings (every field not named is zeroed). is_null may be NULL. */
+void db_bind_i64(MYSQL_BIND *b, int64_t *v, my_bool *is_null);
+/* A string: buffer of cap bytes, *len its length (in: for parameters; out: for results). */
+void db_bind_text(MYSQL_BIND *b, char *buf, size_t cap, unsigned long *len, my_bool *is_null);
 
 #endif

@@ -167,6 +167,10 @@ static int setup_kafka(struct consumer *c, char *err, size_t errlen)
         {"fetch.wait.max.ms", "50"},
         {"queued.min.messages", "200000"},
         {"client.id", "coupon-consumer"},
+        /* A consumer that died (SIGKILL, a lost host) holds its partitions until the
+         * broker gives up on it: 10 s rather than librdkafka's 45 s of stalled events. */
+        {"session.timeout.ms", "10000"},
+        {"heartbeat.interval.ms", "3000"},
     };
     rd_kafka_conf_t *kc =
         kafka_log_conf_new(settings, sizeof settings / sizeof settings[0], err, errlen);

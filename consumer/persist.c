@@ -149,13 +149,6 @@ static int ensure_db(struct persist *p)
     return CP_OK;
 }
 
-static void bind_i64(MYSQL_BIND *b, int64_t *v)
-{
-    memset(b, 0, sizeof *b);
-    b->buffer_type = MYSQL_TYPE_LONGLONG;
-    b->buffer = v;
-}
-
 /*
  * Prepares `sql`, binds params, executes; then calls on_row for each result row
  * of two BIGINT columns (when on_row is given). Statement closed on every path.
@@ -190,8 +183,8 @@ static int run_stmt(struct persist *p, MYSQL_STMT **cache, const char *what, MYS
     if (on_row != NULL) {
         int64_t a = 0, b = 0;
         MYSQL_BIND res[2];
-        bind_i64(&res[0], &a);
-        bind_i64(&res[1], &b);
+        db_bind_i64(&res[0], &a, NULL);
+        db_bind_i64(&res[1], &b, NULL);
         if (mysql_stmt_bind_result(st, res) != 0) {
             rc = fail(p, what, mysql_stmt_error(st));
             goto out;
@@ -262,7 +255,7 @@ static int coupon_lookup(struct persist *p, int64_t coupon_id, int *exists,
              "COALESCE(CAST(UNIX_TIMESTAMP(usable_until) * 1000 AS SIGNED), -1) "
              "FROM coupon WHERE id = ?");
     MYSQL_BIND b;
-    bind_i64(&b, &coupon_id);
+    db_bind_i64(&b, &coupon_id, NULL);
     int rc = run(p, "coupon lookup", &b, validity_row, &v, NULL);
     if (rc != CP_OK)
         return rc;
@@ -398,10 +391,10 @@ static int persist_group(struct persist *p, int64_t coupon_id, const struct know
         in_list(p, "SELECT user_id, 0 FROM coupon_issue WHERE coupon_id = ? AND user_id IN (",
                 g->n);
         p->ints[0] = coupon_id;
-        bind_i64(&p->binds[0], &p->ints[0]);
+        db_bind_i64(&p->binds[0], &p->ints[0], NULL);
         for (size_t i = 0; i < g->n; i++) {
             p->ints[1 + i] = g->items[g->idx[i]].ev.user_id;
-            bind_i64(&p->binds[1 + i], &p->ints[1 + i]);
+            db_bind_i64(&p->binds[1 + i], &p->ints[1 + i], NULL);
         }
         rc = run(p, "existing rows", p->binds, mark_existing, g, NULL);
         if (rc != CP_OK)
@@ -439,24 +432,24 @@ static int persist_group(struct persist *p, int64_t coupon_id, const struct know
         if (issuecode_compute(p->conf->code_secret, strlen(p->conf->code_secret), coupon_id,
                               it->ev.user_id, it->ev.sequence, p->codes[fresh]) != CP_OK)
             return fail(p, "insert issues", "no code_secret to compute the codes with");
-        bind_i64(&b[0], &v[0]);
-        bind_i64(&b[1], &v[1]);
-        bind_i64(&b[2], &v[2]);
+        db_bind_i64(&b[0], &v[0], NULL);
+        db_bind_i64(&b[1], &v[1], NULL);
+        db_bind_i64(&b[2], &v[2], NULL);
         memset(&b[3], 0, sizeof b[3]);
         p->lens[fresh] = CP_EVENT_ID_HEX;
         b[3].buffer_type = MYSQL_TYPE_STRING;
         b[3].buffer = it->ev.event_id;
         b[3].buffer_length = CP_EVENT_ID_HEX;
         b[3].length = &p->lens[fresh];
-        bind_i64(&b[4], &v[3]);
-        bind_i64(&b[5], &v[4]);
+        db_bind_i64(&b[4], &v[3], NULL);
+        db_bind_i64(&b[5], &v[4], NULL);
         memset(&b[6], 0, sizeof b[6]);
         p->code_lens[fresh] = CP_ISSUE_CODE_CHARS;
         b[6].buffer_type = MYSQL_TYPE_STRING;
         b[6].buffer = p->codes[fresh];
         b[6].buffer_length = CP_ISSUE_CODE_CHARS;
         b[6].length = &p->code_lens[fresh];
-        bind_i64(&b[7], &v[5]);
+        db_bind_i64(&b[7], &v[5], NULL);
         p->until_null[fresh] = v[5] < 0;
         b[7].is_null = &p->until_null[fresh];
         fresh++;
@@ -484,14 +477,14 @@ static int persist_group(struct persist *p, int64_t coupon_id, const struct know
     /* 3. the new rows' ids, for coupon.issued */
     in_list(p, "SELECT user_id, id FROM coupon_issue WHERE coupon_id = ? AND user_id IN (", fresh);
     p->ints[0] = coupon_id;
-    bind_i64(&p->binds[0], &p->ints[0]);
+    db_bind_i64(&p->binds[0], &p->ints[0], NULL);
     size_t k = 0;
     for (size_t i = 0; i < g->n; i++) {
         struct persist_item *it = &g->items[g->idx[i]];
         if (it->outcome != PERSIST_NEW)
             continue;
         p->ints[1 + k] = it->ev.user_id;
-        bind_i64(&p->binds[1 + k], &p->ints[1 + k]);
+        db_bind_i64(&p->binds[1 + k], &p->ints[1 + k], NULL);
         k++;
     }
     rc = run(p, "new row ids", p->binds, set_row_id, g, NULL);
@@ -505,8 +498,8 @@ static int add_issued(struct persist *p, int64_t coupon_id, int64_t count)
     snprintf(p->sql, p->sql_cap,
              "UPDATE coupon SET issued_quantity = issued_quantity + ? WHERE id = ?");
     MYSQL_BIND b[2];
-    bind_i64(&b[0], &count);
-    bind_i64(&b[1], &coupon_id);
+    db_bind_i64(&b[0], &count, NULL);
+    db_bind_i64(&b[1], &coupon_id, NULL);
     return run(p, "issued_quantity", b, NULL, NULL, NULL);
 }
 
@@ -675,8 +668,8 @@ int persist_row_exists(struct persist *p, int64_t coupon_id, int64_t user_id)
     snprintf(p->sql, p->sql_cap,
              "SELECT COUNT(*), 0 FROM coupon_issue WHERE coupon_id = ? AND user_id = ?");
     MYSQL_BIND b[2];
-    bind_i64(&b[0], &coupon_id);
-    bind_i64(&b[1], &user_id);
+    db_bind_i64(&b[0], &coupon_id, NULL);
+    db_bind_i64(&b[1], &user_id, NULL);
     int64_t count = 0;
     int rc = run(p, "row lookup", b, count_row, &count, NULL);
     return rc != CP_OK ? rc : count > 0;
@@ -707,7 +700,7 @@ int persist_recent_coupons(struct persist *p, int64_t *ids, size_t cap, size_t *
              "SELECT CAST(id AS SIGNED), 0 FROM coupon WHERE end_at > UTC_TIMESTAMP() - "
              "INTERVAL 7 DAY ORDER BY id DESC LIMIT ?");
     MYSQL_BIND b;
-    bind_i64(&b, &limit);
+    db_bind_i64(&b, &limit, NULL);
     struct id_list l = {.ids = ids, .cap = cap};
     int rc = run(p, "recent coupons", &b, collect_id, &l, NULL);
     *n = l.n;

@@ -31,14 +31,6 @@ struct chunk {
     size_t argvlen[6 + 2 * CHUNK];
 };
 
-static void bind_i64(MYSQL_BIND *b, int64_t *v, my_bool *is_null)
-{
-    memset(b, 0, sizeof *b);
-    b->buffer_type = MYSQL_TYPE_LONGLONG;
-    b->buffer = v;
-    b->is_null = is_null;
-}
-
 static int db_fail(MYSQL_STMT *st, const char *what)
 {
     fprintf(stderr, "coupon-admin: %s: %s\n", what, mysql_stmt_error(st));
@@ -62,12 +54,12 @@ static int load_coupons(MYSQL *db, int64_t only, struct coupon_meta **out, size_
         return CP_ERR_NOMEM;
     MYSQL_BIND p[2], res[4];
     struct coupon_meta m;
-    bind_i64(&p[0], &only, NULL);
-    bind_i64(&p[1], &only, NULL);
-    bind_i64(&res[0], &m.id, NULL);
-    bind_i64(&res[1], &m.total, NULL);
-    bind_i64(&res[2], &m.start_ms, NULL);
-    bind_i64(&res[3], &m.end_ms, NULL);
+    db_bind_i64(&p[0], &only, NULL);
+    db_bind_i64(&p[1], &only, NULL);
+    db_bind_i64(&res[0], &m.id, NULL);
+    db_bind_i64(&res[1], &m.total, NULL);
+    db_bind_i64(&res[2], &m.start_ms, NULL);
+    db_bind_i64(&res[3], &m.end_ms, NULL);
     if (mysql_stmt_prepare(st, sql, sizeof sql - 1) != 0 || mysql_stmt_bind_param(st, p) != 0 ||
         mysql_stmt_execute(st) != 0 || mysql_stmt_bind_result(st, res) != 0 ||
         mysql_stmt_store_result(st) != 0) {
@@ -166,9 +158,9 @@ static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c,
         return CP_ERR_NOMEM;
     int64_t id = c->id, row[3];
     MYSQL_BIND p, res[3];
-    bind_i64(&p, &id, NULL);
+    db_bind_i64(&p, &id, NULL);
     for (int i = 0; i < 3; i++)
-        bind_i64(&res[i], &row[i], NULL);
+        db_bind_i64(&res[i], &row[i], NULL);
     int rc = CP_OK;
     size_t n = 0, total_rows = 0;
     long long added = 0;

@@ -109,13 +109,6 @@ static void drop_db(struct relay *r, const char *what)
     atomic_store(&r->is_leader, 0);
 }
 
-static void bind_i64(MYSQL_BIND *b, int64_t *v)
-{
-    memset(b, 0, sizeof *b);
-    b->buffer_type = MYSQL_TYPE_LONGLONG;
-    b->buffer = v;
-}
-
 /* Connects if needed and takes the relay lock: CP_OK as leader, CP_ERR_CONFLICT when
  * another relay holds it, CP_ERR_UNAVAILABLE. */
 static int become_leader(struct relay *r)
@@ -138,7 +131,7 @@ static int become_leader(struct relay *r)
     int64_t got = 0;
     my_bool is_null = 0;
     MYSQL_BIND res;
-    bind_i64(&res, &got);
+    db_bind_i64(&res, &got, NULL);
     res.is_null = &is_null;
     int rc = CP_OK;
     if (mysql_stmt_prepare(st, lock_sql, sizeof lock_sql - 1) != 0 ||
@@ -178,9 +171,9 @@ static int fetch(struct relay *r, size_t *n)
     char topic[CP_OUTBOX_TOPIC_MAX + 1], key[CP_OUTBOX_KEY_MAX], payload[CP_OUTBOX_PAYLOAD_MAX];
     unsigned long tlen = 0, klen = 0, plen = 0;
     MYSQL_BIND p, res[4];
-    bind_i64(&p, &limit);
+    db_bind_i64(&p, &limit, NULL);
     memset(res, 0, sizeof res);
-    bind_i64(&res[0], &id);
+    db_bind_i64(&res[0], &id, NULL);
     res[1].buffer_type = MYSQL_TYPE_STRING;
     res[1].buffer = topic;
     res[1].buffer_length = sizeof topic;
@@ -295,7 +288,7 @@ static int delete_rows(struct relay *r, size_t n)
         size_t m = n - i < DELETE_CHUNK ? n - i : DELETE_CHUNK;
         for (size_t k = 0; k < m; k++) {
             r->ids[k] = r->rows[i + k].id;
-            bind_i64(&r->binds[k], &r->ids[k]);
+            db_bind_i64(&r->binds[k], &r->ids[k], NULL);
         }
         MYSQL_STMT *st = m == DELETE_CHUNK ? r->delete_full : NULL;
         if (st == NULL) {

@@ -46,7 +46,7 @@ static int authorised(struct app_thread *t, const struct http_request *req,
 {
     const char *token = t->app->conf->admin_token;
     if (token[0] == '\0') {
-        problem_set(resp, PROBLEM_FORBIDDEN, "the admin API is disabled (no admin_token)");
+        problem_fail(resp, CP_ERR_FORBIDDEN, "the admin API is disabled (no admin_token)");
         return 0;
     }
     /* RFC 9110 11.1: the scheme is case-insensitive; 1*SP separates the token. */
@@ -54,7 +54,7 @@ static int authorised(struct app_thread *t, const struct http_request *req,
     const char *h = req->authorization;
     if (h == NULL || strncasecmp(h, scheme, sizeof scheme - 1) != 0 ||
         h[sizeof scheme - 1] != ' ') {
-        problem_set(resp, PROBLEM_UNAUTHORIZED, "send Authorization: Bearer <admin token>");
+        problem_fail(resp, CP_ERR_UNAUTHORIZED, "send Authorization: Bearer <admin token>");
         http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"coupon-admin\"");
         return 0;
     }
@@ -63,7 +63,7 @@ static int authorised(struct app_thread *t, const struct http_request *req,
         given++;
     size_t len = strnlen(given, CP_MAX_HEADER_BYTES);
     if (!token_equal(token, given, len)) {
-        problem_set(resp, PROBLEM_FORBIDDEN, "wrong admin token");
+        problem_fail(resp, CP_ERR_FORBIDDEN, "wrong admin token");
         return 0;
     }
     return 1;
@@ -85,7 +85,7 @@ static void send_document(struct http_response *resp, const struct coupon *c, in
     char doc[CP_DOC_MAX_BYTES];
     int n = coupon_doc_write(c, doc, sizeof doc);
     if (n < 2) {
-        problem_set(resp, PROBLEM_INTERNAL, "document too large");
+        problem_fail(resp, CP_ERR_INTERNAL, "document too large");
         return;
     }
     resp->status = status;
@@ -98,32 +98,32 @@ void admin_create_handle(struct app_thread *t, const struct http_request *req,
     if (!authorised(t, req, resp))
         return;
     if (!http_is_json(req->content_type)) {
-        problem_set(resp, PROBLEM_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json");
+        problem_fail(resp, CP_ERR_MEDIA_TYPE, "send the body as application/json");
         return;
     }
     struct coupon c;
     const char *why = "invalid body";
     if (coupon_doc_parse_create(req->body, req->body_len, &c, &why) != CP_OK) {
-        problem_set(resp, PROBLEM_INVALID_REQUEST, "%s", why);
+        problem_fail(resp, CP_ERR_INVALID, "%s", why);
         return;
     }
     MYSQL *db = app_db(t);
     if (db == NULL) {
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
         return;
     }
     int rc = coupon_store_insert(db, &c);
     if (rc == CP_ERR_CONFLICT) {
-        problem_set(resp, PROBLEM_CONFLICT, "a coupon with this code exists already");
+        problem_fail(resp, CP_ERR_CONFLICT, "a coupon with this code exists already");
         return;
     }
     if (rc == CP_ERR_INVALID) {
-        problem_set(resp, PROBLEM_INVALID_REQUEST, "the database refused the values");
+        problem_fail(resp, CP_ERR_INVALID, "the database refused the values");
         return;
     }
     if (rc != CP_OK) {
         app_db_failed(t);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
         return;
     }
     redisContext *r = app_redis(t);
@@ -145,12 +145,12 @@ static void answer_lookup_failure(struct app_thread *t, struct http_response *re
                                   int64_t coupon_id, int rc)
 {
     if (rc == CP_ERR_NOT_FOUND) {
-        problem_set(resp, PROBLEM_COUPON_NOT_EXIST, "coupon %" PRId64 " does not exist",
+        problem_fail(resp, CP_ERR_NO_COUPON, "coupon %" PRId64 " does not exist",
                     coupon_id);
         return;
     }
     app_db_failed(t);
-    problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+    problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
 }
 
 /* Runs meta_update.lua: 1 written, 0 refused (*issued holders), or a negative error. */
@@ -187,12 +187,12 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
     if (!authorised(t, req, resp))
         return;
     if (!http_is_json(req->content_type)) {
-        problem_set(resp, PROBLEM_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json");
+        problem_fail(resp, CP_ERR_MEDIA_TYPE, "send the body as application/json");
         return;
     }
     MYSQL *db = app_db(t);
     if (db == NULL) {
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
         return;
     }
     struct coupon old, c;
@@ -205,18 +205,18 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
     int total_changed;
     const char *why = "invalid body";
     if (coupon_doc_apply_patch(req->body, req->body_len, &c, &total_changed, &why) != CP_OK) {
-        problem_set(resp, PROBLEM_INVALID_REQUEST, "%s", why);
+        problem_fail(resp, CP_ERR_INVALID, "%s", why);
         return;
     }
     int64_t persisted = 0, issued = 0;
     if (total_changed) {
         if (coupon_store_count_issues(db, coupon_id, &persisted, NULL) != CP_OK) {
             app_db_failed(t);
-            problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+            problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
             return;
         }
         if (c.total_quantity < persisted) {
-            problem_set(resp, PROBLEM_QUANTITY_BELOW_ISSUED,
+            problem_fail(resp, CP_ERR_BELOW_ISSUED,
                         "totalQuantity %" PRId64 " is below the %" PRId64 " already issued",
                         c.total_quantity, persisted);
             return;
@@ -224,11 +224,11 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
     }
     rc = meta_update(t, &c, &issued);
     if (rc < 0) {
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "redis unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "redis unavailable");
         return;
     }
     if (rc == 0) {
-        problem_set(resp, PROBLEM_QUANTITY_BELOW_ISSUED,
+        problem_fail(resp, CP_ERR_BELOW_ISSUED,
                     "totalQuantity %" PRId64 " is below the %" PRId64 " already issued",
                     c.total_quantity, issued);
         return;
@@ -242,10 +242,9 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
             log_error("coupon %" PRId64 ": meta changed but MariaDB update failed; "
                       "run coupon-admin rebuild-redis --coupon %" PRId64,
                       coupon_id, coupon_id);
-        problem_set(resp, rc == CP_ERR_INVALID ? PROBLEM_INVALID_REQUEST
-                                               : PROBLEM_SERVICE_UNAVAILABLE,
-                    "%s", rc == CP_ERR_INVALID ? "the database refused the values"
-                                               : "database unavailable");
+        problem_fail(resp, rc == CP_ERR_INVALID ? CP_ERR_INVALID : CP_ERR_UNAVAILABLE, "%s",
+                     rc == CP_ERR_INVALID ? "the database refused the values"
+                                          : "database unavailable");
         return;
     }
     forget_everywhere(t, coupon_id);
@@ -261,7 +260,7 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
     MYSQL *db = app_db(t);
     redisContext *r = app_redis(t);
     if (db == NULL || r == NULL) {
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "%s unavailable",
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "%s unavailable",
                     db == NULL ? "database" : "redis");
         return;
     }
@@ -286,7 +285,7 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
         if (pending != NULL)
             freeReplyObject(pending);
         app_redis_failed(t);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "redis unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "redis unavailable");
         return;
     }
     resp->status = 200;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cp_err.h"
+#include "db.h"
 #include "log.h"
 #include "rkey.h"
 
@@ -20,22 +21,6 @@ static const char select_coupon_sql[] =
     "COALESCE(CAST(usable_days AS SIGNED), -1), "
     "COALESCE(CAST(UNIX_TIMESTAMP(usable_until) * 1000 AS SIGNED), -1) "
     "FROM coupon WHERE id = ?";
-
-static void bind_str(MYSQL_BIND *b, char *buf, size_t cap, unsigned long *len, my_bool *is_null)
-{
-    b->buffer_type = MYSQL_TYPE_STRING;
-    b->buffer = buf;
-    b->buffer_length = cap;
-    b->length = len;
-    b->is_null = is_null;
-}
-
-static void bind_i64(MYSQL_BIND *b, int64_t *v, my_bool *is_null)
-{
-    b->buffer_type = MYSQL_TYPE_LONGLONG;
-    b->buffer = v;
-    b->is_null = is_null;
-}
 
 static int stmt_error(MYSQL_STMT *st, const char *what)
 {
@@ -55,7 +40,7 @@ int coupon_store_get(MYSQL *db, int64_t id, struct coupon *out)
     }
     MYSQL_BIND param;
     memset(&param, 0, sizeof param);
-    bind_i64(&param, &id, NULL);
+    db_bind_i64(&param, &id, NULL);
     if (mysql_stmt_bind_param(st, &param) != 0 || mysql_stmt_execute(st) != 0) {
         rc = stmt_error(st, "execute coupon select");
         goto out;
@@ -65,21 +50,21 @@ int coupon_store_get(MYSQL *db, int64_t id, struct coupon *out)
     unsigned long lens[15];
     my_bool nulls[15];
     memset(res, 0, sizeof res);
-    bind_i64(&res[0], &out->id, &nulls[0]);
-    bind_str(&res[1], out->title, sizeof out->title, &lens[1], &nulls[1]);
-    bind_str(&res[2], out->code, sizeof out->code, &lens[2], &nulls[2]);
-    bind_str(&res[3], out->coupon_type, sizeof out->coupon_type, &lens[3], &nulls[3]);
-    bind_str(&res[4], out->discount_type, sizeof out->discount_type, &lens[4], &nulls[4]);
-    bind_str(&res[5], out->discount_value, sizeof out->discount_value, &lens[5], &nulls[5]);
-    bind_i64(&res[6], &out->start_ms, &nulls[6]);
-    bind_i64(&res[7], &out->end_ms, &nulls[7]);
-    bind_i64(&res[8], &out->total_quantity, &nulls[8]);
-    bind_i64(&res[9], &out->issued_quantity, &nulls[9]);
-    bind_str(&res[10], out->description, sizeof out->description, &lens[10], &nulls[10]);
-    bind_i64(&res[11], &out->created_ms, &nulls[11]);
-    bind_i64(&res[12], &out->updated_ms, &nulls[12]);
-    bind_i64(&res[13], &out->usable_days, &nulls[13]);
-    bind_i64(&res[14], &out->usable_until_ms, &nulls[14]);
+    db_bind_i64(&res[0], &out->id, &nulls[0]);
+    db_bind_text(&res[1], out->title, sizeof out->title, &lens[1], &nulls[1]);
+    db_bind_text(&res[2], out->code, sizeof out->code, &lens[2], &nulls[2]);
+    db_bind_text(&res[3], out->coupon_type, sizeof out->coupon_type, &lens[3], &nulls[3]);
+    db_bind_text(&res[4], out->discount_type, sizeof out->discount_type, &lens[4], &nulls[4]);
+    db_bind_text(&res[5], out->discount_value, sizeof out->discount_value, &lens[5], &nulls[5]);
+    db_bind_i64(&res[6], &out->start_ms, &nulls[6]);
+    db_bind_i64(&res[7], &out->end_ms, &nulls[7]);
+    db_bind_i64(&res[8], &out->total_quantity, &nulls[8]);
+    db_bind_i64(&res[9], &out->issued_quantity, &nulls[9]);
+    db_bind_text(&res[10], out->description, sizeof out->description, &lens[10], &nulls[10]);
+    db_bind_i64(&res[11], &out->created_ms, &nulls[11]);
+    db_bind_i64(&res[12], &out->updated_ms, &nulls[12]);
+    db_bind_i64(&res[13], &out->usable_days, &nulls[13]);
+    db_bind_i64(&res[14], &out->usable_until_ms, &nulls[14]);
     if (mysql_stmt_bind_result(st, res) != 0) {
         rc = stmt_error(st, "bind coupon result");
         goto out;
@@ -116,8 +101,8 @@ int coupon_store_has_issues(MYSQL *db, int64_t id)
     int64_t exists = 0;
     memset(&param, 0, sizeof param);
     memset(&res, 0, sizeof res);
-    bind_i64(&param, &id, NULL);
-    bind_i64(&res, &exists, NULL);
+    db_bind_i64(&param, &id, NULL);
+    db_bind_i64(&res, &exists, NULL);
     if (mysql_stmt_prepare(st, sql, sizeof sql - 1) != 0 ||
         mysql_stmt_bind_param(st, &param) != 0 || mysql_stmt_execute(st) != 0 ||
         mysql_stmt_bind_result(st, &res) != 0 || mysql_stmt_fetch(st) != 0) {
@@ -189,16 +174,16 @@ int coupon_store_insert(MYSQL *db, struct coupon *c)
     char *strs[] = {c->title, c->code, c->coupon_type, c->discount_type, c->discount_value};
     for (int i = 0; i < 5; i++) {
         lens[i] = (unsigned long)strlen(strs[i]);
-        bind_str(&p[i], strs[i], lens[i], &lens[i], NULL);
+        db_bind_text(&p[i], strs[i], lens[i], &lens[i], NULL);
     }
     p[1].is_null = &code_null;
-    bind_i64(&p[5], &c->start_ms, NULL);
-    bind_i64(&p[6], &c->end_ms, NULL);
-    bind_i64(&p[7], &c->total_quantity, &total_null);
+    db_bind_i64(&p[5], &c->start_ms, NULL);
+    db_bind_i64(&p[6], &c->end_ms, NULL);
+    db_bind_i64(&p[7], &c->total_quantity, &total_null);
     lens[8] = (unsigned long)strlen(c->description);
-    bind_str(&p[8], c->description, lens[8], &lens[8], &desc_null);
-    bind_i64(&p[9], &c->usable_days, &days_null);
-    bind_i64(&p[10], &c->usable_until_ms, &until_null);
+    db_bind_text(&p[8], c->description, lens[8], &lens[8], &desc_null);
+    db_bind_i64(&p[9], &c->usable_days, &days_null);
+    db_bind_i64(&p[10], &c->usable_until_ms, &until_null);
     int rc = exec_params(st, sql, sizeof sql - 1, p, "insert coupon");
     if (rc == CP_OK)
         c->id = (int64_t)mysql_stmt_insert_id(st);
@@ -220,11 +205,11 @@ int coupon_store_update(MYSQL *db, const struct coupon *c)
                              (unsigned long)strlen(copy.description)};
     my_bool desc_null = !copy.has_description, total_null = copy.total_quantity < 0;
     memset(p, 0, sizeof p);
-    bind_str(&p[0], copy.title, lens[0], &lens[0], NULL);
-    bind_str(&p[1], copy.description, lens[1], &lens[1], &desc_null);
-    bind_i64(&p[2], &copy.end_ms, NULL);
-    bind_i64(&p[3], &copy.total_quantity, &total_null);
-    bind_i64(&p[4], &copy.id, NULL);
+    db_bind_text(&p[0], copy.title, lens[0], &lens[0], NULL);
+    db_bind_text(&p[1], copy.description, lens[1], &lens[1], &desc_null);
+    db_bind_i64(&p[2], &copy.end_ms, NULL);
+    db_bind_i64(&p[3], &copy.total_quantity, &total_null);
+    db_bind_i64(&p[4], &copy.id, NULL);
     int rc = exec_params(st, sql, sizeof sql - 1, p, "update coupon");
     mysql_stmt_close(st);
     return rc;
@@ -241,9 +226,9 @@ int coupon_store_count_issues(MYSQL *db, int64_t id, int64_t *count, int64_t *re
     MYSQL_BIND param, res[2];
     memset(&param, 0, sizeof param);
     memset(res, 0, sizeof res);
-    bind_i64(&param, &id, NULL);
-    bind_i64(&res[0], count, NULL);
-    bind_i64(&res[1], &used, NULL);
+    db_bind_i64(&param, &id, NULL);
+    db_bind_i64(&res[0], count, NULL);
+    db_bind_i64(&res[1], &used, NULL);
     int rc = exec_params(st, sql, sizeof sql - 1, &param, "count issues");
     if (rc == CP_OK && (mysql_stmt_bind_result(st, res) != 0 || mysql_stmt_fetch(st) != 0))
         rc = stmt_error(st, "count issues");
@@ -256,12 +241,12 @@ int coupon_store_count_issues(MYSQL *db, int64_t id, int64_t *count, int64_t *re
 void coupon_store_bind_issuance(MYSQL_BIND *res, struct issuance *is,
                                 struct coupon_store_issuance_lens *b)
 {
-    bind_i64(&res[0], &is->sequence, NULL);
-    bind_i64(&res[1], &is->issued_ms, NULL);
-    bind_i64(&res[2], &is->used_ms, NULL);
-    bind_i64(&res[3], &is->usable_until_ms, NULL);
-    bind_str(&res[4], is->code, sizeof is->code, &b->code_len, NULL);
-    bind_str(&res[5], is->order_id, sizeof is->order_id, &b->order_len, NULL);
+    db_bind_i64(&res[0], &is->sequence, NULL);
+    db_bind_i64(&res[1], &is->issued_ms, NULL);
+    db_bind_i64(&res[2], &is->used_ms, NULL);
+    db_bind_i64(&res[3], &is->usable_until_ms, NULL);
+    db_bind_text(&res[4], is->code, sizeof is->code, &b->code_len, NULL);
+    db_bind_text(&res[5], is->order_id, sizeof is->order_id, &b->order_len, NULL);
 }
 
 void coupon_store_finish_issuance(struct issuance *is, const struct coupon_store_issuance_lens *b)
@@ -283,8 +268,8 @@ int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, struct
     memset(p, 0, sizeof p);
     memset(res, 0, sizeof res);
     memset(out, 0, sizeof *out);
-    bind_i64(&p[0], &coupon_id, NULL);
-    bind_i64(&p[1], &user_id, NULL);
+    db_bind_i64(&p[0], &coupon_id, NULL);
+    db_bind_i64(&p[1], &user_id, NULL);
     coupon_store_bind_issuance(res, out, &ib);
     int rc = exec_params(st, sql, sizeof sql - 1, p, "select issue");
     if (rc == CP_OK) {
@@ -319,12 +304,12 @@ int coupon_store_user_coupons(MYSQL *db, int64_t user_id, int64_t before_id, int
     unsigned long title_len;
     memset(p, 0, sizeof p);
     memset(res, 0, sizeof res);
-    bind_i64(&p[0], &user_id, NULL);
-    bind_i64(&p[1], &before_id, NULL);
-    bind_i64(&p[2], &lim, NULL);
-    bind_i64(&res[0], &row.issue_id, NULL);
-    bind_i64(&res[1], &row.coupon_id, NULL);
-    bind_str(&res[2], row.title, sizeof row.title, &title_len, NULL);
+    db_bind_i64(&p[0], &user_id, NULL);
+    db_bind_i64(&p[1], &before_id, NULL);
+    db_bind_i64(&p[2], &lim, NULL);
+    db_bind_i64(&res[0], &row.issue_id, NULL);
+    db_bind_i64(&res[1], &row.coupon_id, NULL);
+    db_bind_text(&res[2], row.title, sizeof row.title, &title_len, NULL);
     coupon_store_bind_issuance(&res[3], &row.is, &ib);
     int rc = exec_params(st, sql, sizeof sql - 1, p, "select user coupons");
     if (rc != CP_OK)

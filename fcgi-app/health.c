@@ -159,7 +159,7 @@ void health_metrics_handle(struct app_thread *t, const struct http_request *req,
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
     if (metrics_render(t->app->metrics, resp) != CP_OK) {
-        problem_set(resp, PROBLEM_INTERNAL, "metrics output exceeds the response buffer");
+        problem_fail(resp, CP_ERR_INTERNAL, "metrics output exceeds the response buffer");
         return;
     }
     render_consumers(t, resp);

@@ -328,27 +328,26 @@ out:
 static void answer_refusal(struct http_response *resp, int rc, int64_t coupon_id,
                            int64_t user_id, const struct issue_result *res)
 {
-    enum problem p = problem_from_err(rc);
     switch (rc) {
     case CP_ERR_NO_COUPON:
-        problem_set(resp, p, "coupon %" PRId64 " does not exist", coupon_id);
+        problem_fail(resp, rc, "coupon %" PRId64 " does not exist", coupon_id);
         return;
     case CP_ERR_DUPLICATE:
-        problem_set(resp, p,
+        problem_fail(resp, rc,
                     "user %" PRId64 " already holds coupon %" PRId64 " (sequence %" PRId64 ")",
                     user_id, coupon_id, res->sequence);
         return;
     case CP_ERR_SOLD_OUT:
-        problem_set(resp, p, "coupon %" PRId64 " is sold out", coupon_id);
+        problem_fail(resp, rc, "coupon %" PRId64 " is sold out", coupon_id);
         return;
     case CP_ERR_NOT_STARTED:
-        problem_set(resp, p, "issuance of coupon %" PRId64 " has not started", coupon_id);
+        problem_fail(resp, rc, "issuance of coupon %" PRId64 " has not started", coupon_id);
         return;
     case CP_ERR_ENDED:
-        problem_set(resp, p, "issuance of coupon %" PRId64 " has ended", coupon_id);
+        problem_fail(resp, rc, "issuance of coupon %" PRId64 " has ended", coupon_id);
         return;
     default:
-        problem_set(resp, p, "%s", res->detail ? res->detail : "dependency unavailable");
+        problem_fail(resp, rc, "%s", res->detail ? res->detail : "dependency unavailable");
         return;
     }
 }
@@ -359,12 +358,12 @@ void issue_handle(struct app_thread *t, const struct http_request *req,
     int64_t coupon_id = 0, user_id = 0;
     const char *why = NULL;
     if (!http_is_json(req->content_type)) {
-        problem_set(resp, problem_from_err(CP_ERR_MEDIA_TYPE),
+        problem_fail(resp, CP_ERR_MEDIA_TYPE,
                     "send the body as application/json");
         return;
     }
     if (parse_issue_body(req, path_coupon_id, &coupon_id, &user_id, &why) != CP_OK) {
-        problem_set(resp, problem_from_err(CP_ERR_INVALID), "%s", why ? why : "invalid body");
+        problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
         return;
     }
     struct issue_result res;

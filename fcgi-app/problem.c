@@ -79,14 +79,11 @@ int problem_json_escape(struct http_response *resp, const char *s, size_t len)
     return CP_OK;
 }
 
-void problem_set(struct http_response *resp, enum problem p, const char *fmt, ...)
+static void problem_vset(struct http_response *resp, enum problem p, const char *fmt,
+                         va_list ap)
 {
     char detail[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    if (n < 0)
+    if (vsnprintf(detail, sizeof detail, fmt, ap) < 0)
         detail[0] = '\0';
     resp->status = problems[p].status;
     resp->content_type = "application/problem+json";
@@ -100,6 +97,22 @@ void problem_set(struct http_response *resp, enum problem p, const char *fmt, ..
     (void)http_response_append(resp, "\"}", 2);
     if (p == PROBLEM_SERVICE_UNAVAILABLE || p == PROBLEM_NOT_YET_PERSISTED)
         http_response_header(resp, "Retry-After", "%d", RETRY_AFTER_SECONDS);
+}
+
+void problem_set(struct http_response *resp, enum problem p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    problem_vset(resp, p, fmt, ap);
+    va_end(ap);
+}
+
+void problem_fail(struct http_response *resp, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    problem_vset(resp, problem_from_err(err), fmt, ap);
+    va_end(ap);
 }
 
 enum problem problem_from_err(int err)
@@ -122,6 +135,13 @@ enum problem problem_from_err(int err)
     case CP_ERR_MEDIA_TYPE: return PROBLEM_UNSUPPORTED_MEDIA_TYPE;
     case CP_ERR_UNAUTHORIZED: return PROBLEM_UNAUTHORIZED;
     case CP_ERR_FORBIDDEN: return PROBLEM_FORBIDDEN;
+    case CP_ERR_METHOD: return PROBLEM_METHOD_NOT_ALLOWED;
+    case CP_ERR_URI_TOO_LONG: return PROBLEM_URI_TOO_LONG;
+    case CP_ERR_NO_CODE: return PROBLEM_CODE_NOT_FOUND;
+    case CP_ERR_ALREADY_REDEEMED: return PROBLEM_ALREADY_REDEEMED;
+    case CP_ERR_ORDER_MISMATCH: return PROBLEM_ORDER_MISMATCH;
+    case CP_ERR_NOT_PERSISTED: return PROBLEM_NOT_YET_PERSISTED;
+    case CP_ERR_EXPIRED: return PROBLEM_EXPIRED;
     default: return PROBLEM_INTERNAL;
     }
 }

@@ -2,9 +2,10 @@
  * problem.h - the one place where outcomes become HTTP errors (RFC 9457
  * application/problem+json with a stable `code`).
  *
- * Each enum problem has a fixed status, title and code; handlers pick the
- * problem and add a human-readable detail. problem_from_err() maps the shared
- * cp_err codes of dependencies (Redis/Kafka/MariaDB unavailable -> 503 with
+ * Each enum problem has a fixed status, title and code. Handlers never pick a
+ * problem themselves: they answer an outcome with problem_fail(resp, cp_err,
+ * detail), and problem_from_err() - the one mapping - turns the shared cp_err
+ * code into its problem (CP_ERR_SOLD_OUT -> 410, CP_ERR_UNAVAILABLE -> 503 with
  * Retry-After, ...). Stateless; thread-safe.
  */
 #ifndef COUPON_PROBLEM_H
@@ -40,6 +41,11 @@ enum problem {
 
 /* Fills resp with the problem document; detail is printf-style (escaped as JSON). */
 void problem_set(struct http_response *resp, enum problem p, const char *detail_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* How every handler answers an error: the problem of a negative cp_err (through
+ * problem_from_err, the one mapping) with a printf-style detail. */
+void problem_fail(struct http_response *resp, int err, const char *detail_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Maps a negative cp_err to its problem (CP_ERR_UNAVAILABLE -> SERVICE_UNAVAILABLE ...). */

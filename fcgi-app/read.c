@@ -150,17 +150,17 @@ void read_coupon_handle(struct app_thread *t, const struct http_request *req,
     size_t len = 0;
     int rc = coupon_document(t, coupon_id, doc, sizeof doc, &len);
     if (rc == CP_ERR_NOT_FOUND) {
-        problem_set(resp, PROBLEM_COUPON_NOT_EXIST, "coupon %" PRId64 " does not exist",
+        problem_fail(resp, CP_ERR_NO_COUPON, "coupon %" PRId64 " does not exist",
                     coupon_id);
         return;
     }
     if (rc != CP_OK || len < 2 || doc[len - 1] != '}') {
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "coupon store unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "coupon store unavailable");
         return;
     }
     int64_t issued = 0;
     if (coupon_issued(t, coupon_id, &issued) != CP_OK) {
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "stock unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "stock unavailable");
         return;
     }
     int64_t total = doc_total(doc, len);
@@ -271,17 +271,17 @@ void read_issue_status_handle(struct app_thread *t, const struct http_request *r
             is.code[0] = '\0';
         is.used_ms = is.usable_until_ms = -1;
     } else if (db_rc == CP_ERR_NOT_FOUND && redis_known) {
-        problem_set(resp, PROBLEM_ISSUE_NOT_FOUND,
+        problem_fail(resp, CP_ERR_NO_ISSUANCE,
                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
         return;
     } else {
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "issuance state unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "issuance state unavailable");
         return;
     }
     char when[TIMEFMT_LEN] = "", extra[256];
     (void)timefmt_format_ms(at, when, sizeof when);
     if (issuance_members(&is, extra, sizeof extra) != CP_OK) {
-        problem_set(resp, PROBLEM_INTERNAL, "issuance too large to show");
+        problem_fail(resp, CP_ERR_INTERNAL, "issuance too large to show");
         return;
     }
     resp->status = 200;
@@ -376,12 +376,12 @@ void read_user_coupons_handle(struct app_thread *t, const struct http_request *r
     int64_t before;
     const char *why = NULL;
     if (page_params(req, &limit, &before, &why) != CP_OK) {
-        problem_set(resp, PROBLEM_INVALID_REQUEST, "%s", why);
+        problem_fail(resp, CP_ERR_INVALID, "%s", why);
         return;
     }
     MYSQL *db = app_db(t);
     if (db == NULL) {
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
         return;
     }
     struct page pg = {.resp = resp, .limit = limit, .now_ms = timefmt_now_ms()};
@@ -392,8 +392,8 @@ void read_user_coupons_handle(struct app_thread *t, const struct http_request *r
         app_db_failed(t);
     if (rc != CP_OK) {
         resp->body_len = 0;
-        problem_set(resp, rc == CP_ERR_LIMIT ? PROBLEM_INTERNAL : PROBLEM_SERVICE_UNAVAILABLE,
-                    "%s", rc == CP_ERR_LIMIT ? "page too large" : "database unavailable");
+        problem_fail(resp, rc == CP_ERR_LIMIT ? CP_ERR_INTERNAL : CP_ERR_UNAVAILABLE, "%s",
+                     rc == CP_ERR_LIMIT ? "page too large" : "database unavailable");
         return;
     }
     if (pg.more)

@@ -113,7 +113,7 @@ static int content_is_json(const struct http_request *req, struct http_response 
 {
     if (http_is_json(req->content_type))
         return 1;
-    problem_set(resp, PROBLEM_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json");
+    problem_fail(resp, CP_ERR_MEDIA_TYPE, "send the body as application/json");
     return 0;
 }
 
@@ -161,7 +161,7 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
     MYSQL *db = app_db(t);
     if (db == NULL) {
         metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
         return;
     }
     enum redeem_outcome outcome = REDEEM_NO_ROW;
@@ -172,7 +172,7 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
         if (rc == CP_ERR_UNAVAILABLE)
             app_db_failed(t);
         metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
         return;
     }
     switch (outcome) {
@@ -186,7 +186,7 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
         return;
     case REDEEM_CONFLICT:
         metrics_add(m, M_REDEEM_CONFLICT, 1);
-        problem_set(resp, PROBLEM_ALREADY_REDEEMED,
+        problem_fail(resp, CP_ERR_ALREADY_REDEEMED,
                     "coupon %" PRId64 " of user %" PRId64 " is redeemed by another order",
                     coupon_id, user_id);
         return;
@@ -194,7 +194,7 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
         char until[TIMEFMT_LEN] = "";
         (void)timefmt_format_ms(red.is.usable_until_ms, until, sizeof until);
         metrics_add(m, M_REDEEM_EXPIRED, 1);
-        problem_set(resp, PROBLEM_EXPIRED,
+        problem_fail(resp, CP_ERR_EXPIRED,
                     "coupon %" PRId64 " of user %" PRId64 " was usable until %s", coupon_id,
                     user_id, until);
         return;
@@ -204,16 +204,16 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
     int claimed = claimed_in_redis(t, coupon_id, user_id);
     if (claimed < 0) {
         metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "issuance state unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "issuance state unavailable");
     } else if (claimed) {
         metrics_add(m, M_REDEEM_NOT_PERSISTED, 1);
-        problem_set(resp, PROBLEM_NOT_YET_PERSISTED,
+        problem_fail(resp, CP_ERR_NOT_PERSISTED,
                     "coupon %" PRId64 " was issued to user %" PRId64
                     " moments ago and is being persisted; retry after the Retry-After delay",
                     coupon_id, user_id);
     } else {
         metrics_add(m, M_REDEEM_NOT_FOUND, 1);
-        problem_set(resp, PROBLEM_ISSUE_NOT_FOUND,
+        problem_fail(resp, CP_ERR_NO_ISSUANCE,
                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
     }
 }
@@ -226,7 +226,7 @@ void redeem_handle(struct app_thread *t, const struct http_request *req,
     if (!content_is_json(req, resp))
         return;
     if (redeem_parse_order_body(req->body, req->body_len, order, &why) != CP_OK) {
-        problem_set(resp, PROBLEM_INVALID_REQUEST, "%s", why ? why : "invalid body");
+        problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
         return;
     }
     redeem(t, resp, coupon_id, user_id, order);
@@ -240,14 +240,14 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
     if (!content_is_json(req, resp))
         return;
     if (redeem_parse_code_body(req->body, req->body_len, code, order, &why) != CP_OK) {
-        problem_set(resp, PROBLEM_INVALID_REQUEST, "%s", why ? why : "invalid body");
+        problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
         return;
     }
     struct metrics *m = t->app->metrics;
     MYSQL *db = app_db(t);
     if (db == NULL) {
         metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
         return;
     }
     int64_t coupon_id = 0, user_id = 0;
@@ -257,14 +257,14 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
     case CP_ERR_NOT_FOUND:
         metrics_add(m, M_REDEEM_NOT_FOUND, 1);
         /* The code itself is not echoed: a problem document may end up in logs. */
-        problem_set(resp, PROBLEM_CODE_NOT_FOUND,
+        problem_fail(resp, CP_ERR_NO_CODE,
                     "no issuance has this code (an issuance's code is redeemable once it is "
                     "persisted, usually within a second of its 201)");
         return;
     case CP_ERR_CONFLICT:
         metrics_add(m, M_REDEEM_AMBIGUOUS, 1);
         log_warn("a redemption code is shared by two issuances (a MAC collision)");
-        problem_set(resp, PROBLEM_CONFLICT,
+        problem_fail(resp, CP_ERR_CONFLICT,
                     "this code is shared by two issuances; redeem through "
                     "/api/coupons/{id}/issues/{userId}/redemption");
         return;
@@ -272,7 +272,7 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
         if (rc == CP_ERR_UNAVAILABLE)
             app_db_failed(t);
         metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
         return;
     }
 }
@@ -285,14 +285,14 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
     if (!content_is_json(req, resp))
         return;
     if (redeem_parse_order_body(req->body, req->body_len, order, &why) != CP_OK) {
-        problem_set(resp, PROBLEM_INVALID_REQUEST, "%s", why ? why : "invalid body");
+        problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
         return;
     }
     struct metrics *m = t->app->metrics;
     MYSQL *db = app_db(t);
     if (db == NULL) {
         metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
         return;
     }
     enum cancel_outcome outcome = CANCEL_NO_ROW;
@@ -302,7 +302,7 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
         if (rc == CP_ERR_UNAVAILABLE)
             app_db_failed(t);
         metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "database unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
         return;
     }
     int claimed = 1;
@@ -317,7 +317,7 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
         return;
     case CANCEL_MISMATCH:
         metrics_add(m, M_REDEEM_CANCEL_CONFLICT, 1);
-        problem_set(resp, PROBLEM_ORDER_MISMATCH,
+        problem_fail(resp, CP_ERR_ORDER_MISMATCH,
                     "coupon %" PRId64 " of user %" PRId64 " is redeemed by another order",
                     coupon_id, user_id);
         return;
@@ -329,13 +329,13 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
     }
     if (claimed < 0) {
         metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_set(resp, PROBLEM_SERVICE_UNAVAILABLE, "issuance state unavailable");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "issuance state unavailable");
     } else if (claimed) {
         metrics_add(m, M_REDEEM_CANCEL_NOOP, 1);
         resp->status = 204;
     } else {
         metrics_add(m, M_REDEEM_NOT_FOUND, 1);
-        problem_set(resp, PROBLEM_ISSUE_NOT_FOUND,
+        problem_fail(resp, CP_ERR_NO_ISSUANCE,
                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
     }
 }

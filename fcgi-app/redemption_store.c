@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cp_err.h"
+#include "db.h"
 #include "event.h"
 #include "issuecode.h"
 #include "log.h"
@@ -33,22 +34,6 @@ static const char code_sql[] = "SELECT CAST(coupon_id AS SIGNED), CAST(user_id A
 
 /* Outcome of one statement: CP_OK, or why not. */
 enum { RETRY = 1 }; /* a deadlock or lock wait time-out: run the transaction again */
-
-static void bind_i64(MYSQL_BIND *b, int64_t *v)
-{
-    memset(b, 0, sizeof *b);
-    b->buffer_type = MYSQL_TYPE_LONGLONG;
-    b->buffer = v;
-}
-
-static void bind_text(MYSQL_BIND *b, char *s, unsigned long *len)
-{
-    memset(b, 0, sizeof *b);
-    b->buffer_type = MYSQL_TYPE_STRING;
-    b->buffer = s;
-    b->buffer_length = *len;
-    b->length = len;
-}
 
 static int stmt_failed(MYSQL_STMT *st, const char *what)
 {
@@ -90,8 +75,8 @@ static int read_row(MYSQL *db, int64_t coupon_id, int64_t user_id, struct redemp
     unsigned long type_len = 0, value_len = 0;
     memset(out, 0, sizeof *out);
     memset(res, 0, sizeof res);
-    bind_i64(&p[0], &coupon_id);
-    bind_i64(&p[1], &user_id);
+    db_bind_i64(&p[0], &coupon_id, NULL);
+    db_bind_i64(&p[1], &user_id, NULL);
     coupon_store_bind_issuance(res, &out->is, &lens);
     MYSQL_BIND *t = &res[COUPON_STORE_ISSUANCE_NCOLS];
     t[0].buffer_type = MYSQL_TYPE_STRING;
@@ -141,9 +126,9 @@ static int insert_event(MYSQL *db, const char *topic, int64_t coupon_id, const c
     unsigned long lens[3] = {(unsigned long)tlen, (unsigned long)klen,
                              (unsigned long)payload_len};
     MYSQL_BIND p[3];
-    bind_text(&p[0], topic_buf, &lens[0]);
-    bind_text(&p[1], key, &lens[1]);
-    bind_text(&p[2], value, &lens[2]);
+    db_bind_text(&p[0], topic_buf, lens[0], &lens[0], NULL);
+    db_bind_text(&p[1], key, lens[1], &lens[1], NULL);
+    db_bind_text(&p[2], value, lens[2], &lens[2], NULL);
     return run(db, outbox_sql, sizeof outbox_sql - 1, p, NULL, "insert outbox event");
 }
 
@@ -185,11 +170,11 @@ static int redeem_once(MYSQL *db, const char *topic, int64_t coupon_id, int64_t 
     unsigned long order_len = (unsigned long)olen;
     int64_t at = now_ms, cid = coupon_id, uid = user_id, until = now_ms;
     MYSQL_BIND p[5];
-    bind_i64(&p[0], &at);
-    bind_text(&p[1], order, &order_len);
-    bind_i64(&p[2], &cid);
-    bind_i64(&p[3], &uid);
-    bind_i64(&p[4], &until);
+    db_bind_i64(&p[0], &at, NULL);
+    db_bind_text(&p[1], order, order_len, &order_len, NULL);
+    db_bind_i64(&p[2], &cid, NULL);
+    db_bind_i64(&p[3], &uid, NULL);
+    db_bind_i64(&p[4], &until, NULL);
     *won = 0;
     int rc = begin(db);
     if (rc != CP_OK)
@@ -272,9 +257,9 @@ static int cancel_once(MYSQL *db, const char *topic, int64_t coupon_id, int64_t 
     unsigned long order_len = (unsigned long)olen;
     int64_t cid = coupon_id, uid = user_id;
     MYSQL_BIND p[3];
-    bind_i64(&p[0], &cid);
-    bind_i64(&p[1], &uid);
-    bind_text(&p[2], order, &order_len);
+    db_bind_i64(&p[0], &cid, NULL);
+    db_bind_i64(&p[1], &uid, NULL);
+    db_bind_text(&p[2], order, order_len, &order_len, NULL);
     *won = 0;
     int rc = begin(db);
     if (rc != CP_OK)
@@ -354,9 +339,9 @@ int redemption_store_find_code(MYSQL *db, const char *code, int64_t *coupon_id,
     int64_t cid = 0, uid = 0;
     MYSQL_BIND p[1], res[3];
     memset(res, 0, sizeof res);
-    bind_text(&p[0], want, &want_len);
-    bind_i64(&res[0], &cid);
-    bind_i64(&res[1], &uid);
+    db_bind_text(&p[0], want, want_len, &want_len, NULL);
+    db_bind_i64(&res[0], &cid, NULL);
+    db_bind_i64(&res[1], &uid, NULL);
     res[2].buffer_type = MYSQL_TYPE_STRING;
     res[2].buffer = got;
     res[2].buffer_length = sizeof got;

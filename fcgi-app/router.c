@@ -148,24 +148,24 @@ enum metrics_route router_dispatch(struct app_thread *t, const struct http_reque
     if (split_path(req->path, req->path_len, &sg) == CP_OK)
         r = match(&sg, &id_at, &id2_at);
     if (r == R_NONE) {
-        problem_set(resp, PROBLEM_NOT_FOUND, "no endpoint at this path");
+        problem_fail(resp, CP_ERR_NOT_FOUND, "no endpoint at this path");
         return ROUTE_UNKNOWN;
     }
     enum metrics_route mr = metrics_route_of(r, req->method);
     if (!method_allowed(r, req->method)) {
-        problem_set(resp, PROBLEM_METHOD_NOT_ALLOWED, "this endpoint accepts %s",
+        problem_fail(resp, CP_ERR_METHOD, "this endpoint accepts %s",
                     allowed_methods(r));
         http_response_header(resp, "Allow", "%s", allowed_methods(r));
         return mr;
     }
     int64_t id = 0, id2 = 0;
     if (id_at >= 0 && decimal_parse_id(sg.s[id_at], sg.len[id_at], &id) != CP_OK) {
-        problem_set(resp, PROBLEM_INVALID_REQUEST,
+        problem_fail(resp, CP_ERR_INVALID,
                     "the id in the path must be an integer in 1..9223372036854775807");
         return mr;
     }
     if (id2_at >= 0 && decimal_parse_id(sg.s[id2_at], sg.len[id2_at], &id2) != CP_OK) {
-        problem_set(resp, PROBLEM_INVALID_REQUEST,
+        problem_fail(resp, CP_ERR_INVALID,
                     "the user id in the path must be an integer in 1..9223372036854775807");
         return mr;
     }

@@ -66,17 +66,17 @@ static void serve_one(struct app_thread *t, FCGX_Request *fcgi)
         route = router_dispatch(t, &req, &resp);
         break;
     case HTTP_READ_URI_TOO_LONG:
-        problem_set(&resp, PROBLEM_URI_TOO_LONG, "request URI or query string too long");
+        problem_fail(&resp, CP_ERR_URI_TOO_LONG, "request URI or query string too long");
         break;
     case HTTP_READ_BODY_TOO_LARGE:
-        problem_set(&resp, PROBLEM_BODY_TOO_LARGE, "request body over %d bytes",
+        problem_fail(&resp, CP_ERR_LIMIT, "request body over %d bytes",
                     app->conf->max_body_bytes);
         break;
     case HTTP_READ_BAD_LENGTH:
-        problem_set(&resp, PROBLEM_INVALID_REQUEST, "invalid Content-Length");
+        problem_fail(&resp, CP_ERR_INVALID, "invalid Content-Length");
         break;
     case HTTP_READ_IO:
-        problem_set(&resp, PROBLEM_INVALID_REQUEST, "request body shorter than Content-Length");
+        problem_fail(&resp, CP_ERR_INVALID, "request body shorter than Content-Length");
         break;
     }
     if (resp.status >= 500 && resp.status != 503)

@@ -47,7 +47,7 @@ __all__ = [
     "http", "redis", "sql", "kafka_messages", "kafka_produce", "kafka_topics",
     "server_stop", "server_start", "server_kill", "consumer_start", "consumers_stop",
     "fcgi_master_pid", "fcgi_worker_pids", "child_pids", "create_coupon", "admin_headers",
-    "new_user",
+    "new_user", "consumer_holds_all_partitions",
     "wait_until", "log_path",
 ]
 
@@ -408,6 +408,8 @@ def _pidfile_pid(path):
 
 
 _children = {}  # pid -> Popen, for consumers started here (they must be reaped here)
+_started_names = []  # consumers started here, in order
+_log_offsets = {}  # consumer name -> size of its log when it was started
 
 
 def consumer_start(extra_env=None):
@@ -422,6 +424,8 @@ def consumer_start(extra_env=None):
     penv = dict(os.environ)
     penv.update(extra_env or {})
     binary = os.path.join(env["BUILD_DIR"], "consumer", "coupon-consumer")
+    _log_offsets[name] = os.path.getsize(log_path(name)) if os.path.exists(log_path(name)) else 0
+    _started_names.append(name)
     with open(log_path(name), "ab") as log:
         p = subprocess.Popen([binary, "-c", env["CONFIG"]], stdin=subprocess.DEVNULL,
                              stdout=log, stderr=subprocess.STDOUT, env=penv,
@@ -432,6 +436,20 @@ def consumer_start(extra_env=None):
         f.write("%d %s\n" % (p.pid, _starttime(p.pid) or ""))
     os.replace(tmp, os.path.join(pid_dir, name + ".pid"))
     return p
+
+
+def consumer_holds_all_partitions(name=None):
+    """Whether consumer NAME (default: the one started last) has logged an assignment of
+    every partition of coupon.issue - after a member was SIGKILLed, only once the broker
+    evicted it (the consumer's session timeout)."""
+    if name is None:
+        if not _started_names:
+            return False
+        name = _started_names[-1]
+    want = "assigned %d partitions" % kafka_topics().get("coupon.issue", 0)
+    with open(log_path(name), encoding="utf-8", errors="replace") as f:
+        f.seek(_log_offsets.get(name, 0))  # only what this process wrote
+        return want in f.read()
 
 
 def _gone(pid):

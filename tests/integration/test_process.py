@@ -239,6 +239,7 @@ class FailingWorkers(unittest.TestCase):
                     COUPON_REDIS_HOST=harness.env["REDIS_HOST"],
                     COUPON_REDIS_PORT=harness.env["REDIS_PORT"],
                     COUPON_KAFKA_BROKERS=harness.env["KAFKA_BOOTSTRAP"],
+                    COUPON_CODE_SECRET=harness.env["CODE_SECRET"],
                     COUPON_LOG_LEVEL="info")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(

@@ -134,6 +134,8 @@ class Redemption(unittest.TestCase):
             # Leave exactly one healthy consumer for the suites after this one.
             harness.consumers_stop()
             harness.consumer_start()
+            harness.wait_until(harness.consumer_holds_all_partitions, timeout=60,
+                               interval=0.5, message="the consumer holds every partition")
 
     def assert_problem(self, r, status, code):
         self.assertEqual(r.status, status, r)
@@ -237,6 +239,10 @@ class Redemption(unittest.TestCase):
         harness.consumers_stop()
         harness.consumer_start()
         evs = settled_events(cid, 40)
+        # The killed member held partitions until the broker evicted it (session
+        # timeout): later suites need the whole topic consumed again.
+        harness.wait_until(harness.consumer_holds_all_partitions, timeout=60, interval=0.5,
+                           message="the restarted consumer holds every partition")
         by_id = collections.Counter(e["eventId"] for e in evs)
         self.assertEqual(set(by_id), set(expected))  # none missing, none foreign
         self.assertEqual(sorted(k for k, v in by_id.items() if v > 1), expected[:10])

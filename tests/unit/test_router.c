@@ -670,10 +670,53 @@ static void problem_codes_and_statuses_are_stable(void)
         CU_ASSERT_EQUAL(problem_status(prows[i].p), prows[i].status);
         CU_ASSERT_STRING_EQUAL(problem_code(prows[i].p), prows[i].code);
     }
-    CU_ASSERT_EQUAL(problem_from_err(CP_ERR_INVALID), PROBLEM_INVALID_REQUEST);
-    CU_ASSERT_EQUAL(problem_from_err(CP_ERR_UNAVAILABLE), PROBLEM_SERVICE_UNAVAILABLE);
-    CU_ASSERT_EQUAL(problem_from_err(CP_ERR_TIMEOUT), PROBLEM_SERVICE_UNAVAILABLE);
-    CU_ASSERT_EQUAL(problem_from_err(CP_ERR_INTERNAL), PROBLEM_INTERNAL);
+    /* The one mapping every handler's error goes through (problem_fail): each outcome
+     * its status and stable code. */
+    static const struct {
+        int err, status;
+        const char *code;
+    } erows[] = {
+        {CP_ERR_INVALID, 400, "INVALID_REQUEST"},
+        {CP_ERR_UNAUTHORIZED, 401, "UNAUTHORIZED"},
+        {CP_ERR_FORBIDDEN, 403, "FORBIDDEN"},
+        {CP_ERR_NOT_FOUND, 404, "NOT_FOUND"},
+        {CP_ERR_NO_COUPON, 404, "COUPON_NOT_EXIST"},
+        {CP_ERR_NO_ISSUANCE, 404, "COUPON_ISSUE_NOT_FOUND"},
+        {CP_ERR_NO_CODE, 404, "COUPON_CODE_NOT_FOUND"},
+        {CP_ERR_METHOD, 405, "METHOD_NOT_ALLOWED"},
+        {CP_ERR_DUPLICATE, 409, "DUPLICATED_COUPON_ISSUE"},
+        {CP_ERR_BELOW_ISSUED, 409, "QUANTITY_BELOW_ISSUED"},
+        {CP_ERR_CONFLICT, 409, "CONFLICT"},
+        {CP_ERR_ALREADY_REDEEMED, 409, "COUPON_ALREADY_REDEEMED"},
+        {CP_ERR_ORDER_MISMATCH, 409, "REDEMPTION_ORDER_MISMATCH"},
+        {CP_ERR_NOT_PERSISTED, 409, "COUPON_NOT_YET_PERSISTED"},
+        {CP_ERR_SOLD_OUT, 410, "INVALID_COUPON_ISSUE_QUANTITY"},
+        {CP_ERR_EXPIRED, 410, "COUPON_EXPIRED"},
+        {CP_ERR_LIMIT, 413, "PAYLOAD_TOO_LARGE"},
+        {CP_ERR_URI_TOO_LONG, 414, "URI_TOO_LONG"},
+        {CP_ERR_MEDIA_TYPE, 415, "UNSUPPORTED_MEDIA_TYPE"},
+        {CP_ERR_NOT_STARTED, 422, "INVALID_COUPON_ISSUE_DATE"},
+        {CP_ERR_ENDED, 422, "INVALID_COUPON_ISSUE_DATE"},
+        {CP_ERR_INTERNAL, 500, "INTERNAL_ERROR"},
+        {CP_ERR_UNAVAILABLE, 503, "SERVICE_UNAVAILABLE"},
+        {CP_ERR_TIMEOUT, 503, "SERVICE_UNAVAILABLE"},
+        {CP_ERR_NOMEM, 503, "SERVICE_UNAVAILABLE"},
+    };
+    for (size_t i = 0; i < sizeof erows / sizeof erows[0]; i++) {
+        enum problem p = problem_from_err(erows[i].err);
+        if (problem_status(p) != erows[i].status || strcmp(problem_code(p), erows[i].code))
+            fprintf(stderr, "\n  %s -> %d %s\n", cp_strerror(erows[i].err), problem_status(p),
+                    problem_code(p));
+        CU_ASSERT_EQUAL(problem_status(p), erows[i].status);
+        CU_ASSERT_STRING_EQUAL(problem_code(p), erows[i].code);
+    }
+    /* problem_fail writes that problem, with its detail. */
+    char buf[512];
+    struct http_response resp;
+    http_response_init(&resp, buf, sizeof buf);
+    problem_fail(&resp, CP_ERR_NOT_PERSISTED, "coupon %d not yet persisted", 7);
+    CU_ASSERT_EQUAL(resp.status, 409);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"detail\":\"coupon 7 not yet persisted\""));
 }
 
 int main(void)
