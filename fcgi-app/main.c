@@ -29,6 +29,7 @@
 #include "cp_err.h"
 #include "log.h"
 #include "metrics.h"
+#include "series.h"
 #include "worker.h"
 
 #define MAX_WORKERS 256
@@ -148,6 +149,26 @@ static int count_alive(const struct slot *slots, int n)
     return alive;
 }
 
+/* Waits for one of the signals in set, sampling the console's ring at every wall-clock
+ * second meanwhile. Returns the signal, or -1 when the wait ended without one. */
+static int next_signal(const sigset_t *set, struct series *series, struct metrics *metrics)
+{
+    struct timespec now;
+    if (series == NULL || clock_gettime(CLOCK_REALTIME, &now) != 0) {
+        int sig;
+        return sigwait(set, &sig) == 0 ? sig : -1;
+    }
+    series_sample(series, metrics, (int64_t)now.tv_sec);
+    /* Until just after the next second starts. */
+    struct timespec wait = {0, 1000000000L - now.tv_nsec + 1000000L};
+    if (wait.tv_nsec >= 1000000000L) {
+        wait.tv_sec = 1;
+        wait.tv_nsec -= 1000000000L;
+    }
+    int sig = sigtimedwait(set, NULL, &wait);
+    return sig > 0 ? sig : -1;
+}
+
 static int run_master(const struct cli *cli, struct cp_conf *conf)
 {
     char err[256];
@@ -159,6 +180,10 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
         log_error("%s", err);
         return 1;
     }
+    /* The master is the one sampler of the console's ring (series.h). */
+    struct series *series = series_open(conf->metrics_path, 1, err, sizeof err);
+    if (series == NULL)
+        log_warn("%s; the console's time series stay empty", err);
     int nworkers = conf->workers > 0 ? conf->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nworkers < 1)
         nworkers = 1;
@@ -183,8 +208,8 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
         metrics_gauge_set(metrics, G_WORKERS, count_alive(slots, MAX_WORKERS * 2));
         if (stopping && count_alive(slots, MAX_WORKERS * 2) == 0)
             break;
-        int sig;
-        if (sigwait(&set, &sig) != 0)
+        int sig = next_signal(&set, series, metrics);
+        if (sig < 0)
             continue;
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping)
@@ -232,6 +257,7 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
                 slots[i].pid = 0;
                 if (stopping || slots[i].generation != generation)
                     break;
+                metrics_add(metrics, M_WORKER_RESTARTS, 1);
                 if (WIFSIGNALED(status))
                     log_warn("worker %d killed by signal %d; replacing it", (int)pid,
                              WTERMSIG(status));
@@ -250,6 +276,7 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
     }
     if (strncmp(conf->listen, "unix:", 5) == 0)
         unlink(conf->listen + 5);
+    series_close(series);
     metrics_close(metrics);
     log_info("master: all workers stopped");
     return 0;

@@ -47,7 +47,7 @@ static int seg_is(const struct segments *sg, int i, const char *lit)
 
 enum route_id {
     R_NONE, R_ISSUE_REF, R_CREATE, R_COUPON, R_ISSUE, R_ISSUE_STATUS, R_USER_COUPONS,
-    R_ADMIN_STATS, R_HEALTH, R_METRICS
+    R_ADMIN_STATS, R_HEALTH, R_METRICS, R_ADMIN_LIST, R_ADMIN_SERIES
 };
 
 /* Shape of the path only; ids are checked after the method. */
@@ -84,6 +84,14 @@ static enum route_id match(const struct segments *sg, int *id_at, int *id2_at)
         seg_is(sg, 4, "stats")) {
         *id_at = 3;
         return R_ADMIN_STATS;
+    }
+    /* The console's endpoints (console_api.c). */
+    if (seg_is(sg, 1, "admin") && sg->n == 3 && seg_is(sg, 2, "coupons"))
+        return R_ADMIN_LIST;
+    if (seg_is(sg, 1, "admin") && sg->n == 5 && seg_is(sg, 2, "coupons") &&
+        seg_is(sg, 4, "series")) {
+        *id_at = 3;
+        return R_ADMIN_SERIES;
     }
     return R_NONE;
 }
@@ -122,6 +130,8 @@ static enum metrics_route metrics_route_of(enum route_id r, enum http_method m)
     case R_ADMIN_STATS: return ROUTE_ADMIN_STATS;
     case R_HEALTH: return ROUTE_HEALTH;
     case R_METRICS: return ROUTE_METRICS;
+    case R_ADMIN_LIST: return ROUTE_ADMIN_LIST;
+    case R_ADMIN_SERIES: return ROUTE_ADMIN_SERIES;
     default: return ROUTE_UNKNOWN;
     }
 }
@@ -171,6 +181,8 @@ enum metrics_route router_dispatch(struct app_thread *t, const struct http_reque
     case R_ADMIN_STATS: admin_stats_handle(t, req, resp, id); break;
     case R_HEALTH: health_handle(t, req, resp); break;
     case R_METRICS: health_metrics_handle(t, req, resp); break;
+    case R_ADMIN_LIST: console_list_handle(t, req, resp); break;
+    case R_ADMIN_SERIES: console_series_handle(t, req, resp, id); break;
     case R_NONE: break;
     }
     return mr;

@@ -14,7 +14,7 @@ UNIT_FCGIAPP_LIBS = $(FCGIAPP_LIBS) $(CUNIT_LIBS) -lpthread
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv \
 	tests/unit/test_event tests/unit/test_router tests/unit/test_producer \
 	tests/unit/test_lua tests/unit/test_lru tests/unit/test_l2 tests/unit/test_rkey \
-	tests/unit/test_issue_decide tests/unit/test_coupon_doc
+	tests/unit/test_issue_decide tests/unit/test_coupon_doc tests/unit/test_series
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -41,6 +41,10 @@ tests_unit_test_issue_decide_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIB
 tests_unit_test_coupon_doc_SOURCES = tests/unit/test_coupon_doc.c
 tests_unit_test_coupon_doc_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_coupon_doc_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
+
+tests_unit_test_series_SOURCES = tests/unit/test_series.c
+tests_unit_test_series_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_series_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
 
 tests_unit_test_event_SOURCES = tests/unit/test_event.c
 tests_unit_test_event_CPPFLAGS = $(UNIT_CPPFLAGS)
