@@ -22,6 +22,12 @@ dist_deploylighttpderrors_DATA = \
 	deploy/lighttpd/errors/503.html deploy/lighttpd/errors/504.html \
 	deploy/lighttpd/errors/505.html
 
+deployprometheusdir = $(deploydir)/prometheus
+dist_deployprometheus_DATA = deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml
+
+deploygrafanadir = $(deploydir)/grafana
+dist_deploygrafana_DATA = deploy/grafana/coupon-dashboard.json
+
 deployspawnfcgidir = $(deploydir)/spawn-fcgi
 dist_deployspawnfcgi_DATA = deploy/spawn-fcgi/README.md
 dist_deployspawnfcgi_SCRIPTS = deploy/spawn-fcgi/coupon-fcgi.spawn

@@ -27,6 +27,10 @@ DEPS_PACKAGES=(
     maven default-jdk-headless
     # tests, benchmarks, sanitizers and fuzzing
     kcat wrk clang gnuplot-nox valgrind curl python3 procps psmisc libclang-rt-14-dev
+    # the operator console: npm installs its chart library (and playwright-core) from
+    # deploy/console/package-lock.json during the build; the browser suite drives
+    # Debian's Chromium headless; promtool checks deploy/prometheus/
+    nodejs npm chromium prometheus
 )
 
 # deps_missing_packages : print the packages of DEPS_PACKAGES that are not installed.
