@@ -26,6 +26,12 @@
 #define CP_PAGE_LIMIT_MIN 1
 #define CP_PAGE_LIMIT_MAX 100
 #define CP_PAGE_LIMIT_DEFAULT 20
+/* Paging on the console's campaign list (GET /api/admin/coupons): 50 rows of the
+ * longest titles still fit one response buffer. */
+#define CP_ADMIN_PAGE_LIMIT_MAX 50
+/* The console's time series: 10 s .. the whole ring (fcgi-app/series.h). */
+#define CP_SERIES_SECONDS_MIN 10
+#define CP_SERIES_SECONDS_DEFAULT 120
 
 /* Kafka events. */
 #define CP_EVENT_MAX_BYTES 512

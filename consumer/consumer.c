@@ -598,6 +598,10 @@ int main(int argc, char **argv)
         relay_get_stats(c.relay, &rs);
         report_set(c.report, REPORT_RELAYED, rs.published);
         report_set(c.report, REPORT_RELAY_LEADER, (uint64_t)rs.leader);
+        uint64_t pending_records, oldest_pending_s;
+        reconciler_pending(c.reconciler, &pending_records, &oldest_pending_s);
+        report_set(c.report, REPORT_PENDING_RECORDS, pending_records);
+        report_set(c.report, REPORT_OLDEST_PENDING_S, oldest_pending_s);
         if (report_tick(c.report, r, c.rk, &ps) != CP_OK)
             consumer_redis_failed(&c);
         r = consumer_redis(&c);

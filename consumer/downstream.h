@@ -31,8 +31,9 @@ struct downstream_counts {
 /*
  * Queues the downstream messages of a batch: msgs[0..nmsgs) are its Kafka
  * messages, reasons[i] non-NULL where msgs[i] is poison; items[0..n) the
- * decoded events with their persist outcome. CP_OK with *counts filled, or the first error (an outbox_add
- * error, or CP_ERR_INTERNAL when an event cannot be encoded); on an error part
+ * decoded events with their persist outcome. CP_OK with *counts filled, or the
+ * first error (an outbox_add error, or CP_ERR_INTERNAL when an event cannot be
+ * encoded); on an error part
  * of the batch may be queued already: the caller discards it (outbox_discard)
  * and must not commit the batch.
  */

@@ -26,6 +26,10 @@ struct reconciler {
     int64_t next_pass_ms;
     int64_t after_ms;
     int64_t ids[MAX_COUPONS];
+    /* Seen by the pass in progress, and by the last complete pass. */
+    uint64_t pass_records;
+    int64_t pass_oldest_ms; /* issuedAtMs of the oldest record, INT64_MAX = none */
+    uint64_t last_records, last_oldest_s;
 };
 
 struct reconciler *reconciler_new(const struct cp_conf *conf, struct persist *persist,
@@ -107,6 +111,8 @@ static int settle_record(struct reconciler *r, redisContext *redis, int64_t coup
         log_error("pending record of coupon %" PRId64 " unreadable; removed", coupon_id);
         return hdel(redis, coupon_id, field);
     }
+    if (ev.issued_at_ms < r->pass_oldest_ms)
+        r->pass_oldest_ms = ev.issued_at_ms;
     if (timefmt_now_ms() - ev.issued_at_ms < r->after_ms)
         return CP_OK;
     int exists = persist_row_exists(r->persist, ev.coupon_id, ev.user_id);
@@ -144,6 +150,12 @@ static int reconcile_coupon(struct reconciler *r, redisContext *redis, int64_t c
     return rc;
 }
 
+void reconciler_pending(const struct reconciler *r, uint64_t *records, uint64_t *oldest_s)
+{
+    *records = r->last_records;
+    *oldest_s = r->last_oldest_s;
+}
+
 int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile sig_atomic_t *stop)
 {
     int64_t now = clock_mono_ms();
@@ -173,10 +185,19 @@ int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile si
         freeReplyObject(rep);
     }
     int requeued = 0;
+    r->pass_records = 0;
+    r->pass_oldest_ms = INT64_MAX;
     for (size_t i = 0; counts != NULL && i < n && rc == CP_OK; i++)
-        if (counts[i] > 0)
+        if (counts[i] > 0) {
+            r->pass_records += (uint64_t)counts[i];
             rc = reconcile_coupon(r, redis, r->ids[i], &requeued);
+        }
     free(counts);
+    if (rc == CP_OK) {
+        int64_t age = r->pass_oldest_ms == INT64_MAX ? 0 : timefmt_now_ms() - r->pass_oldest_ms;
+        r->last_records = r->pass_records;
+        r->last_oldest_s = age > 0 ? (uint64_t)(age / 1000) : 0;
+    }
     if (requeued > 0 && outbox_flush(r->outbox, stop) != CP_OK)
         log_warn("re-produced issuance events not yet acknowledged");
     return rc;

@@ -18,6 +18,7 @@
 #define COUPON_RECONCILE_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include <hiredis/hiredis.h>
 
@@ -30,6 +31,11 @@ struct reconciler;
 struct reconciler *reconciler_new(const struct cp_conf *conf, struct persist *persist,
                                   struct outbox *outbox);
 void reconciler_free(struct reconciler *r);
+
+/* What the last pass saw: pending records over the coupons it looked at, and the age
+ * in seconds of the oldest of them (0 when none). For the metrics
+ * coupon_consumer_pending_records and coupon_consumer_oldest_pending_seconds. */
+void reconciler_pending(const struct reconciler *r, uint64_t *records, uint64_t *oldest_s);
 
 /* Runs a pass when due. CP_ERR_UNAVAILABLE when Redis failed (caller drops it). */
 int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile sig_atomic_t *stop);

@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafka.h>
 #include <mysql.h>
 
+#include "clock.h"
 #include "cp_err.h"
 #include "db.h"
 #include "event.h"
@@ -59,18 +60,12 @@ struct relay {
     atomic_int is_leader;
 };
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Sleeps up to ms in slices, returning early when asked to stop. */
 static void pause_ms(struct relay *r, int ms)
 {
     while (ms > 0 && !atomic_load(&r->stop)) {
         int step = ms < 50 ? ms : 50;
-        sleep_ms(step);
+        clock_sleep_ms(step);
         ms -= step;
     }
 }

@@ -75,7 +75,8 @@ int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
     int64_t now = clock_mono_ms();
     if (now - r->last_tick_ms < TICK_MS || redis == NULL)
         return CP_OK;
-    enum { MAX_FIELDS = 24 + MAX_PARTITIONS };
+    /* Every counter, the 5 fields added below, one lag per partition. */
+    enum { MAX_FIELDS = REPORT_COUNT_ + 5 + MAX_PARTITIONS };
     static const char *const names[] = {"coupon_consumer_events_total",
                                         "coupon_consumer_batches_total",
                                         "coupon_consumer_rows_inserted_total",
@@ -88,7 +89,9 @@ int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
                                         "coupon_consumer_settle_microseconds_total",
                                         "coupon_consumer_offset_commit_microseconds_total",
                                         "coupon_consumer_relayed_events_total",
-                                        "coupon_consumer_relay_leader"};
+                                        "coupon_consumer_relay_leader",
+                                        "coupon_consumer_pending_records",
+                                        "coupon_consumer_oldest_pending_seconds"};
     _Static_assert(sizeof names / sizeof names[0] == REPORT_COUNT_, "a name per counter");
     char fields[MAX_FIELDS][96], values[MAX_FIELDS][32], key[160];
     const char *argv[2 + 2 * MAX_FIELDS];

@@ -298,3 +298,10 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
     freeReplyObject(users);
     freeReplyObject(pending);
 }
+
+/* For the console's endpoints (console_api.c): the same check as every admin route. */
+int admin_authorised(struct app_thread *t, const struct http_request *req,
+                     struct http_response *resp)
+{
+    return authorised(t, req, resp);
+}

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "producer.h"
 #include "script.h"
+#include "series.h"
 #include "settle.h"
 
 struct app {
@@ -36,6 +37,7 @@ struct app {
     struct lru *l1;
     struct l2 *l2;
     struct metrics *metrics;
+    struct series *series; /* the console's per-second ring (series.h) */
 };
 
 struct app_thread {

@@ -335,3 +335,57 @@ out:
     mysql_stmt_close(st);
     return rc;
 }
+
+int coupon_store_list(MYSQL *db, int64_t before_id, int limit, struct coupon_summary *out,
+                      size_t *n)
+{
+    static const char sql[] =
+        "SELECT CAST(id AS SIGNED), title, COALESCE(CAST(total_quantity AS SIGNED), -1), "
+        "CAST(issued_quantity AS SIGNED), CAST(UNIX_TIMESTAMP(start_at) * 1000 AS SIGNED), "
+        "CAST(UNIX_TIMESTAMP(end_at) * 1000 AS SIGNED) "
+        "FROM coupon WHERE id < ? ORDER BY id DESC LIMIT ?";
+    *n = 0;
+    MYSQL_STMT *st = mysql_stmt_init(db);
+    if (st == NULL)
+        return CP_ERR_UNAVAILABLE;
+    int64_t lim = limit;
+    MYSQL_BIND p[2], res[6];
+    struct coupon_summary row;
+    unsigned long title_len;
+    memset(p, 0, sizeof p);
+    memset(res, 0, sizeof res);
+    memset(&row, 0, sizeof row);
+    db_bind_i64(&p[0], &before_id, NULL);
+    db_bind_i64(&p[1], &lim, NULL);
+    db_bind_i64(&res[0], &row.id, NULL);
+    db_bind_text(&res[1], row.title, sizeof row.title, &title_len, NULL);
+    db_bind_i64(&res[2], &row.total_quantity, NULL);
+    db_bind_i64(&res[3], &row.issued_quantity, NULL);
+    db_bind_i64(&res[4], &row.start_ms, NULL);
+    db_bind_i64(&res[5], &row.end_ms, NULL);
+    int rc = exec_params(st, sql, sizeof sql - 1, p, "select coupon list");
+    if (rc != CP_OK)
+        goto out;
+    if (mysql_stmt_bind_result(st, res) != 0) {
+        rc = stmt_error(st, "select coupon list");
+        goto out;
+    }
+    for (;;) {
+        int f = mysql_stmt_fetch(st);
+        if (f == MYSQL_NO_DATA)
+            break;
+        if (f != 0 && f != MYSQL_DATA_TRUNCATED) {
+            rc = stmt_error(st, "fetch coupon list");
+            goto out;
+        }
+        if (*n == (size_t)limit) {
+            rc = CP_ERR_INTERNAL; /* the server returned more rows than LIMIT */
+            goto out;
+        }
+        row.title[title_len < sizeof row.title ? title_len : sizeof row.title - 1] = '\0';
+        out[(*n)++] = row;
+    }
+out:
+    mysql_stmt_close(st);
+    return rc;
+}

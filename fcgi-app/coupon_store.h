@@ -94,6 +94,16 @@ typedef int (*coupon_store_row_fn)(void *arg, const struct user_coupon *row);
 int coupon_store_user_coupons(MYSQL *db, int64_t user_id, int64_t before_id, int limit,
                               coupon_store_row_fn fn, void *arg);
 
+/* One campaign of the console's list. */
+struct coupon_summary {
+    int64_t id, total_quantity /* -1 = unlimited */, issued_quantity, start_ms, end_ms;
+    char title[CP_TITLE_MAX_CHARS * 4 + 1];
+};
+
+/* Coupons with id < before_id, newest first, at most `limit` rows into out; *n rows. */
+int coupon_store_list(MYSQL *db, int64_t before_id, int limit, struct coupon_summary *out,
+                      size_t *n);
+
 /* Writes the issuance parameters the Lua script reads (HSET coupon:{ID}:meta). */
 int coupon_meta_write(redisContext *r, const struct coupon *c);
 

@@ -25,6 +25,14 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
                         struct http_response *resp, int64_t coupon_id);
 void admin_stats_handle(struct app_thread *t, const struct http_request *req,
                         struct http_response *resp, int64_t coupon_id);
+/* 1 when the request carries the admin token; otherwise the 401/403 problem is set. */
+int admin_authorised(struct app_thread *t, const struct http_request *req,
+                     struct http_response *resp);
+/* console_api.c */
+void console_list_handle(struct app_thread *t, const struct http_request *req,
+                         struct http_response *resp);
+void console_series_handle(struct app_thread *t, const struct http_request *req,
+                           struct http_response *resp, int64_t coupon_id);
 /* health.c */
 void health_handle(struct app_thread *t, const struct http_request *req,
                    struct http_response *resp);

@@ -162,5 +162,17 @@ void health_metrics_handle(struct app_thread *t, const struct http_request *req,
         problem_fail(resp, CP_ERR_INTERNAL, "metrics output exceeds the response buffer");
         return;
     }
+    /* 1/0 per dependency as this worker sees it now, for the "dependency down" alert
+     * (the same checks as /api/health). */
+    const char *why;
+    int up[3] = {check_redis(t, &why), producer_is_up(t->app->producer), check_db(t, &why)};
+    (void)http_response_printf(resp,
+                               "# HELP coupon_dependency_up Whether the answering worker reaches "
+                               "the dependency (1) or not (0).\n"
+                               "# TYPE coupon_dependency_up gauge\n"
+                               "coupon_dependency_up{dependency=\"redis\"} %d\n"
+                               "coupon_dependency_up{dependency=\"kafka\"} %d\n"
+                               "coupon_dependency_up{dependency=\"mariadb\"} %d\n",
+                               up[0], up[1], up[2]);
     render_consumers(t, resp);
 }

@@ -382,6 +382,7 @@ void issue_handle(struct app_thread *t, const struct http_request *req,
         CP_OK)
         code[0] = '\0';
     resp->status = rc == CP_OK ? 201 : 202;
+    series_claim(t->app->series, coupon_id); /* the console's claims per second */
     (void)http_response_printf(resp,
                                "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
                                ",\"sequence\":%" PRId64 ",\"status\":\"%s\","

@@ -14,10 +14,11 @@ fcgi_app_libfcgiapp_a_SOURCES = \
 	fcgi-app/producer.h fcgi-app/producer.c \
 	fcgi-app/settle.h fcgi-app/settle.c \
 	fcgi-app/metrics.h fcgi-app/metrics.c \
+	fcgi-app/series.h fcgi-app/series.c \
 	fcgi-app/coupon_store.h fcgi-app/coupon_store.c \
 	fcgi-app/coupon_doc.h fcgi-app/coupon_doc.c \
 	fcgi-app/invalidate.h fcgi-app/invalidate.c \
-	fcgi-app/read.c fcgi-app/admin.c \
+	fcgi-app/read.c fcgi-app/admin.c fcgi-app/console_api.c \
 	fcgi-app/redeem.h fcgi-app/redeem.c \
 	fcgi-app/redemption_store.h fcgi-app/redemption_store.c
 fcgi_app_libfcgiapp_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi-app $(FCGI_CFLAGS)

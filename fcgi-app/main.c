@@ -36,6 +36,7 @@
 #include "cp_err.h"
 #include "log.h"
 #include "metrics.h"
+#include "series.h"
 #include "worker.h"
 
 #define MAX_WORKERS 256
@@ -284,8 +285,26 @@ static int wait_signal(const sigset_t *set, int64_t ms)
     return sig > 0 ? sig : 0; /* EAGAIN: timed out; EINTR: look again */
 }
 
+/*
+ * The console's ring (series.h) wants one sample per wall-clock second: samples when the
+ * second changed since the last one, and returns the milliseconds until the next second
+ * starts (-1: no ring, nothing to wait for).
+ */
+static int64_t sample_series(struct series *series, struct metrics *metrics, int64_t *last_s)
+{
+    struct timespec now;
+    if (series == NULL || clock_gettime(CLOCK_REALTIME, &now) != 0)
+        return -1;
+    if ((int64_t)now.tv_sec != *last_s) {
+        series_sample(series, metrics, (int64_t)now.tv_sec);
+        *last_s = (int64_t)now.tv_sec;
+    }
+    return (1000000000L - now.tv_nsec) / 1000000L + 1;
+}
+
 /* Reaps every child that exited; schedules the replacement of those not asked to stop. */
-static void reap(struct slot *slots, struct streak *st, unsigned generation, int stopping)
+static void reap(struct slot *slots, struct streak *st, unsigned generation, int stopping,
+                 struct metrics *metrics)
 {
     int status;
     pid_t pid;
@@ -300,6 +319,7 @@ static void reap(struct slot *slots, struct streak *st, unsigned generation, int
                 s->wanted = 0;
                 break;
             }
+            metrics_add(metrics, M_WORKER_RESTARTS, 1);
             int64_t lived = now - s->started_ms;
             char cause[96];
             if (WIFSIGNALED(status))
@@ -336,6 +356,10 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
         log_error("%s", err);
         return 1;
     }
+    /* The master is the one sampler of the console's ring (series.h). */
+    struct series *series = series_open(conf->metrics_path, 1, err, sizeof err);
+    if (series == NULL)
+        log_warn("%s; the console's time series stay empty", err);
     int nworkers = conf->workers > 0 ? conf->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nworkers < 1)
         nworkers = 1;
@@ -358,6 +382,7 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     int stopping = 0;
+    int64_t sampled_s = -1;
     for (;;) {
         now = clock_mono_ms();
         if (!stopping)
@@ -366,7 +391,11 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
         metrics_gauge_set(metrics, G_WORKERS, count_alive(slots));
         if (stopping && count_alive(slots) == 0)
             break;
-        int sig = wait_signal(&set, next_wakeup(slots, &streak, generation, stopping, now));
+        int64_t wait = next_wakeup(slots, &streak, generation, stopping, now);
+        int64_t to_sample = sample_series(series, metrics, &sampled_s);
+        if (to_sample >= 0 && (wait < 0 || to_sample < wait))
+            wait = to_sample;
+        int sig = wait_signal(&set, wait);
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping)
                 log_info("master: stopping %d workers", count_alive(slots));
@@ -413,10 +442,11 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
             log_info("reload: generation %u started with %d of %d workers", generation, started,
                      want);
         }
-        reap(slots, &streak, generation, stopping);
+        reap(slots, &streak, generation, stopping, metrics);
     }
     if (strncmp(conf->listen, "unix:", 5) == 0)
         unlink(conf->listen + 5);
+    series_close(series);
     metrics_close(metrics);
     log_info("master: all workers stopped");
     return 0;

@@ -44,7 +44,7 @@ struct metrics {
 static const char *const route_names[ROUTE_COUNT_] = {
     "issue", "issue_reference", "coupon_get", "coupon_create", "coupon_patch",
     "issue_status", "user_coupons", "admin_stats", "health", "metrics", "redeem",
-    "redeem_cancel", "redeem_by_code", "unknown"};
+    "redeem_cancel", "redeem_by_code", "admin_list", "admin_series", "unknown"};
 
 const char *metrics_route_name(enum metrics_route r)
 {
@@ -186,6 +186,8 @@ int metrics_render(struct metrics *m, struct http_response *resp)
          "Pending records removed after Kafka acknowledged their events"},
         {M_OUTBOX_FULL, "coupon_issue_outbox_full_total",
          "Issue requests refused (503) because too many events wait for Kafka"},
+        {M_WORKER_RESTARTS, "coupon_worker_restarts_total",
+         "Worker processes the master replaced after they died"},
         {M_FASTPATH_REJECTS, "coupon_issue_fastpath_rejects_total",
          "Sold-out/expired answers served from L1 without Redis"},
         {M_SCRIPT_RELOADS, "coupon_redis_script_reloads_total", "SCRIPT LOAD after NOSCRIPT"},
@@ -276,4 +278,15 @@ int metrics_render(struct metrics *m, struct http_response *resp)
             (long long)atomic_load(&s->gauges[G_IN_FLIGHT]),
             (long long)atomic_load(&s->gauges[G_WORKERS]));
     return rc;
+}
+
+int metrics_route_answers(struct metrics *m, enum metrics_route r, int *codes,
+                          uint64_t *counts, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i <= NSTATUS && n < cap; i++, n++) {
+        codes[n] = i == STATUS_OTHER ? 0 : status_slots[i];
+        counts[n] = load(&m->shm->requests[r][i]);
+    }
+    return (int)n;
 }

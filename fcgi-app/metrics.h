@@ -22,7 +22,8 @@
 enum metrics_route {
     ROUTE_ISSUE, ROUTE_ISSUE_REF, ROUTE_COUPON_GET, ROUTE_COUPON_CREATE, ROUTE_COUPON_PATCH,
     ROUTE_ISSUE_STATUS, ROUTE_USER_COUPONS, ROUTE_ADMIN_STATS, ROUTE_HEALTH, ROUTE_METRICS,
-    ROUTE_REDEEM, ROUTE_REDEEM_CANCEL, ROUTE_REDEEM_BY_CODE, ROUTE_UNKNOWN, ROUTE_COUNT_
+    ROUTE_REDEEM, ROUTE_REDEEM_CANCEL, ROUTE_REDEEM_BY_CODE, ROUTE_ADMIN_LIST, ROUTE_ADMIN_SERIES,
+    ROUTE_UNKNOWN, ROUTE_COUNT_
 };
 
 enum metrics_counter {
@@ -33,7 +34,7 @@ enum metrics_counter {
     M_REDEEM_REDEEMED, M_REDEEM_REPLAYED, M_REDEEM_CONFLICT, M_REDEEM_EXPIRED,
     M_REDEEM_NOT_FOUND, M_REDEEM_NOT_PERSISTED, M_REDEEM_AMBIGUOUS, M_REDEEM_CANCELLED,
     M_REDEEM_CANCEL_NOOP, M_REDEEM_CANCEL_CONFLICT, M_REDEEM_UNAVAILABLE,
-    M_COUNTER_COUNT_
+    M_WORKER_RESTARTS, M_COUNTER_COUNT_
 };
 
 enum metrics_gauge { G_IN_FLIGHT, G_WORKERS, G_GAUGE_COUNT_ };
@@ -58,5 +59,10 @@ void metrics_gauge_set(struct metrics *m, enum metrics_gauge g, int64_t value);
 int metrics_render(struct metrics *m, struct http_response *resp);
 
 const char *metrics_route_name(enum metrics_route r);
+
+/* Answers of one route so far, by status slot: codes[i] (0 = a status without a slot of
+ * its own) and counts[i]. Returns the number of slots filled (at most cap). */
+int metrics_route_answers(struct metrics *m, enum metrics_route r, int *codes,
+                          uint64_t *counts, size_t cap);
 
 #endif

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "problem.h"
 #include "redemption_store.h"
+#include "rkey.h"
 #include "timefmt.h"
 
 int redeem_order_id_valid(const char *s, size_t len)
@@ -92,11 +93,12 @@ out:
 /* 1 when Redis holds the claim of (coupon, user), 0 when not, CP_ERR_UNAVAILABLE. */
 static int claimed_in_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id)
 {
+    char users[RKEY_MAX], uid[24];
     redisContext *r = app_redis(t);
-    if (r == NULL)
+    if (r == NULL || rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
+        rkey_user_encode(user_id, uid, sizeof uid) < 0)
         return CP_ERR_UNAVAILABLE;
-    redisReply *reply = redisCommand(r, "HEXISTS coupon:{%" PRId64 "}:users %" PRId64,
-                                     coupon_id, user_id);
+    redisReply *reply = redisCommand(r, "HEXISTS %s %s", users, uid);
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         if (reply == NULL)
             app_redis_failed(t);

@@ -48,7 +48,8 @@ static int seg_is(const struct segments *sg, int i, const char *lit)
 
 enum route_id {
     R_NONE, R_ISSUE_REF, R_CREATE, R_COUPON, R_ISSUE, R_ISSUE_STATUS, R_USER_COUPONS,
-    R_ADMIN_STATS, R_HEALTH, R_METRICS, R_REDEMPTION, R_REDEEM_BY_CODE
+    R_ADMIN_STATS, R_HEALTH, R_METRICS, R_REDEMPTION, R_REDEEM_BY_CODE, R_ADMIN_LIST,
+    R_ADMIN_SERIES
 };
 
 /* Shape of the path only; ids are checked after the method. */
@@ -91,6 +92,14 @@ static enum route_id match(const struct segments *sg, int *id_at, int *id2_at)
         seg_is(sg, 4, "stats")) {
         *id_at = 3;
         return R_ADMIN_STATS;
+    }
+    /* The console's endpoints (console_api.c). */
+    if (seg_is(sg, 1, "admin") && sg->n == 3 && seg_is(sg, 2, "coupons"))
+        return R_ADMIN_LIST;
+    if (seg_is(sg, 1, "admin") && sg->n == 5 && seg_is(sg, 2, "coupons") &&
+        seg_is(sg, 4, "series")) {
+        *id_at = 3;
+        return R_ADMIN_SERIES;
     }
     return R_NONE;
 }
@@ -135,6 +144,8 @@ static enum metrics_route metrics_route_of(enum route_id r, enum http_method m)
     case R_METRICS: return ROUTE_METRICS;
     case R_REDEMPTION: return m == HTTP_DELETE ? ROUTE_REDEEM_CANCEL : ROUTE_REDEEM;
     case R_REDEEM_BY_CODE: return ROUTE_REDEEM_BY_CODE;
+    case R_ADMIN_LIST: return ROUTE_ADMIN_LIST;
+    case R_ADMIN_SERIES: return ROUTE_ADMIN_SERIES;
     default: return ROUTE_UNKNOWN;
     }
 }
@@ -191,6 +202,8 @@ enum metrics_route router_dispatch(struct app_thread *t, const struct http_reque
             redeem_handle(t, req, resp, id, id2);
         break;
     case R_REDEEM_BY_CODE: redeem_by_code_handle(t, req, resp); break;
+    case R_ADMIN_LIST: console_list_handle(t, req, resp); break;
+    case R_ADMIN_SERIES: console_series_handle(t, req, resp, id); break;
     case R_NONE: break;
     }
     return mr;

@@ -164,6 +164,10 @@ static int app_init(struct app *app, const struct cp_conf *conf)
         log_error("%s", err);
         return CP_ERR_SYSTEM;
     }
+    /* The console's ring (the master samples it); a worker serves without it. */
+    app->series = series_open(conf->metrics_path, 0, err, sizeof err);
+    if (app->series == NULL)
+        log_warn("%s; the console's time series stay empty", err);
     struct lru_config lc;
     struct l2_config l2c;
     app_cache_configs(conf, &lc, &l2c);
@@ -196,6 +200,7 @@ static void app_release(struct app *app)
     settler_free(app->settler);
     l2_free(app->l2);
     lru_free(app->l1);
+    series_close(app->series);
     metrics_close(app->metrics);
 }
 

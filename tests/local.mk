@@ -21,4 +21,7 @@ EXTRA_DIST += \
 	tests/integration/test_consumer.py \
 	tests/integration/test_rebuild.py \
 	tests/integration/test_bad_input.py \
-	tests/integration/test_faults.py
+	tests/integration/test_faults.py \
+	tests/integration/test_console.py \
+	tests/integration/test_monitoring.py \
+	tests/browser/console.mjs

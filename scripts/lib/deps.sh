@@ -27,6 +27,11 @@ DEPS_PACKAGES=(
     maven default-jdk-headless
     # tests, benchmarks, sanitizers and fuzzing
     kcat wrk clang gnuplot-nox valgrind curl python3 procps psmisc libclang-rt-14-dev
+    # the operator console: npm installs its chart library (and playwright-core) from
+    # deploy/console/package-lock.json during the build; the browser suite drives
+    # Debian's Chromium headless; promtool checks deploy/prometheus/. (npm: see
+    # deps_npm; playwright-core 1.65 wants node >= 20.)
+    nodejs chromium prometheus
 )
 
 # deps_missing_packages : print the packages of DEPS_PACKAGES that are not installed.
@@ -98,6 +103,17 @@ deps_kafka_jars() {
     printf '%s\n' "$sum" >"$dir/.complete"
 }
 
+# deps_npm : the npm command. A nodejs package of its own (NodeSource's, as on the
+# development machines) ships npm and conflicts with Debian's `npm` package, so that
+# package is installed only when the command is missing (Debian's own nodejs).
+deps_npm() {
+    if ! command -v npm >/dev/null 2>&1; then
+        cp_say "installing Debian's npm"
+        deps_apt_install npm || cp_die "apt-get failed"
+        command -v npm >/dev/null 2>&1 || cp_die "npm still missing after apt-get"
+    fi
+}
+
 # deps_install : everything above; exits on failure.
 deps_install() {
     local -a missing
@@ -108,5 +124,6 @@ deps_install() {
         mapfile -t missing < <(deps_missing_packages)
         ((${#missing[@]} == 0)) || cp_die "still missing after apt-get: ${missing[*]}"
     fi
+    deps_npm
     deps_kafka_jars
 }

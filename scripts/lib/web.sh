@@ -24,7 +24,11 @@
 # Logs: STATE_DIR/logs/<server>-error.log (the server's error log and any output),
 # STATE_DIR/logs/<server>-access.log.
 # Knobs (environment): COUPON_DEPLOY_DIR (default <repo>/deploy; an installed tree has
-# it under share/coupon/deploy), COUPON_WEB_TIMEOUT start timeout in seconds [20].
+# it under share/coupon/deploy), COUPON_WEB_TIMEOUT start timeout in seconds [20],
+# COUPON_CONSOLE_DIR the operator console's built files (default
+# <build>/console-site, what `make` assembles; an installed tree has them under
+# share/coupon/deploy/console): copied to STATE_DIR/console and served at /console/
+# (@CONSOLE_DIR@).
 
 if [[ -n "${COUPON_LIB_WEB_LOADED:-}" ]]; then
     return 0
@@ -38,6 +42,26 @@ source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
 
 web_deploy_dir() {
     printf '%s\n' "${COUPON_DEPLOY_DIR:-$(cp_src_dir)/deploy}"
+}
+
+web_console_dir() {
+    printf '%s\n' "${COUPON_CONSOLE_DIR:-${COUPON_BUILD_DIR:-$(cp_src_dir)/build}/console-site}"
+}
+
+# web_stage_console STATE : the console's files (not the npm folder) into STATE/console.
+web_stage_console() {
+    local state=$1 src f
+    src=$(web_console_dir)
+    if [[ ! -f "$src/index.html" || ! -d "$src/vendor" ]]; then
+        cp_warn "the console's files are not in $src (run make; COUPON_CONSOLE_DIR)"
+        return 1
+    fi
+    mkdir -p "$state/console/vendor" || return 1
+    for f in "$src"/*.html "$src"/*.js "$src"/*.css; do
+        cp "$f" "$state/console/" || return 1
+    done
+    cp "$src"/vendor/* "$state/console/vendor/" || return 1
+    chmod -R a+rX "$state/console"
 }
 
 # web_check_server NAME : true for the two servers we know.
@@ -98,8 +122,9 @@ web_render_nginx() {
     local dir=$state/nginx src user group
     src=$(web_deploy_dir)/nginx
     mkdir -p "$dir/tmp" "$state/logs" || return 1
+    web_stage_console "$state" || return 1
     local -a subst=(HTTP_ADDR=127.0.0.1 "HTTP_PORT=$port" "FCGI_SOCKET=$sock"
-        "LOG_DIR=$state/logs" "CONF_DIR=$dir")
+        "LOG_DIR=$state/logs" "CONF_DIR=$dir" "CONSOLE_DIR=$state/console")
     web_render_file "$src/coupon-http.conf" "$dir/coupon-http.conf" "${subst[@]}" || return 1
     web_render_file "$src/coupon.conf" "$dir/coupon.conf" "${subst[@]}" || return 1
     read -r user group < <(web_run_as "$state") || true
@@ -144,8 +169,9 @@ web_render_lighttpd() {
         return 1
     fi
     mkdir -p "$dir/errors" "$dir/htdocs" "$dir/tmp" "$state/logs" || return 1
+    web_stage_console "$state" || return 1
     local -a subst=(HTTP_ADDR=127.0.0.1 "HTTP_PORT=$port" "FCGI_SOCKET=$sock"
-        "LOG_DIR=$state/logs" "CONF_DIR=$dir")
+        "LOG_DIR=$state/logs" "CONF_DIR=$dir" "CONSOLE_DIR=$state/console")
     web_render_file "$src/coupon.conf" "$dir/coupon.conf" "${subst[@]}" || return 1
     cp "$src/ratelimit.lua" "$dir/ratelimit.lua" || return 1
     for f in "$src"/errors/*.html; do

@@ -16,7 +16,7 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_lua tests/unit/test_lru tests/unit/test_l2 tests/unit/test_rkey \
 	tests/unit/test_issue_decide tests/unit/test_coupon_doc tests/unit/test_metrics \
 	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log \
-	tests/unit/test_app tests/unit/test_issuecode
+	tests/unit/test_app tests/unit/test_issuecode tests/unit/test_series
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -47,6 +47,10 @@ tests_unit_test_coupon_doc_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
 tests_unit_test_app_SOURCES = tests/unit/test_app.c
 tests_unit_test_app_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_app_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
+
+tests_unit_test_series_SOURCES = tests/unit/test_series.c
+tests_unit_test_series_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_series_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
 
 tests_unit_test_event_SOURCES = tests/unit/test_event.c
 tests_unit_test_event_CPPFLAGS = $(UNIT_CPPFLAGS)
