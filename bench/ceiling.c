@@ -31,7 +31,7 @@
 
 #include <fcgiapp.h>
 
-#define CEILING_BACKLOG 1024
+#define CEILING_BACKLOG     1024
 #define CEILING_MAX_WORKERS 64
 #define CEILING_MAX_THREADS 1024
 

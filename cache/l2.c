@@ -16,8 +16,8 @@
 
 /* A stored negative entry: one NUL byte. No serialised document is a lone NUL. */
 #define NEGATIVE_MARK "\0"
-#define NEGATIVE_LEN 1
-#define KEY_MAX 200
+#define NEGATIVE_LEN  1
+#define KEY_MAX       200
 
 /* One load in progress in this process; waiters share its outcome. */
 struct flight {
@@ -103,9 +103,8 @@ static int store_read(struct l2 *l2, void *conn, const char *key, size_t klen, c
  * The leader's load: under the cross-process lock when the store works, polling
  * while another process holds it. Returns the outcome to share with waiters.
  */
-static int lead_load(struct l2 *l2, void *conn, const char *key, size_t klen,
-                     l2_loader_fn load, void *load_arg, char *buf, size_t cap, size_t *len,
-                     int *store_failed)
+static int lead_load(struct l2 *l2, void *conn, const char *key, size_t klen, l2_loader_fn load,
+                     void *load_arg, char *buf, size_t cap, size_t *len, int *store_failed)
 {
     char lock_key[KEY_MAX + 8];
     int have_lock = 0, negative, rc;
@@ -254,8 +253,7 @@ int l2_invalidate(struct l2 *l2, void *conn, const char *key, size_t klen)
 
 /* ---- l2_redis_ops: the operations over a hiredis connection ---- */
 
-static int redis_get(void *conn, const char *key, size_t klen, char *buf, size_t cap,
-                     size_t *len)
+static int redis_get(void *conn, const char *key, size_t klen, char *buf, size_t cap, size_t *len)
 {
     redisReply *r = redisCommand(conn, "GET %b", key, klen);
     if (r == NULL)
@@ -290,9 +288,9 @@ static int redis_status(redisReply *r, int want_type)
 static int redis_set(void *conn, const char *key, size_t klen, const char *val, size_t vlen,
                      int64_t ttl_ms)
 {
-    return redis_status(redisCommand(conn, "SET %b %b PX %lld", key, klen, val, vlen,
-                                     (long long)ttl_ms),
-                        REDIS_REPLY_STATUS);
+    return redis_status(
+        redisCommand(conn, "SET %b %b PX %lld", key, klen, val, vlen, (long long)ttl_ms),
+        REDIS_REPLY_STATUS);
 }
 
 static int redis_del(void *conn, const char *key, size_t klen)
@@ -309,12 +307,13 @@ static int redis_lock(void *conn, const char *key, size_t klen, int64_t ttl_ms)
 {
     char holder[32];
     int hlen = snprintf(holder, sizeof holder, "%ld", (long)getpid());
-    redisReply *r = redisCommand(conn, "SET %b %b NX PX %lld", key, klen, holder,
-                                 (size_t)hlen, (long long)ttl_ms);
+    redisReply *r = redisCommand(conn, "SET %b %b NX PX %lld", key, klen, holder, (size_t)hlen,
+                                 (long long)ttl_ms);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
-    int rc = r->type == REDIS_REPLY_STATUS ? 1 : r->type == REDIS_REPLY_NIL ? 0
-                                                                           : CP_ERR_UNAVAILABLE;
+    int rc = r->type == REDIS_REPLY_STATUS ? 1
+             : r->type == REDIS_REPLY_NIL  ? 0
+                                           : CP_ERR_UNAVAILABLE;
     freeReplyObject(r);
     return rc;
 }
@@ -326,9 +325,9 @@ static int redis_unlock(void *conn, const char *key, size_t klen)
         "end return 0";
     char holder[32];
     int hlen = snprintf(holder, sizeof holder, "%ld", (long)getpid());
-    return redis_status(redisCommand(conn, "EVAL %s 1 %b %b", script, key, klen, holder,
-                                     (size_t)hlen),
-                        REDIS_REPLY_INTEGER);
+    return redis_status(
+        redisCommand(conn, "EVAL %s 1 %b %b", script, key, klen, holder, (size_t)hlen),
+        REDIS_REPLY_INTEGER);
 }
 
 const struct l2_ops l2_redis_ops = {

@@ -12,8 +12,8 @@
 
 /* One entry: key and value bytes follow the struct in one allocation. */
 struct lru_node {
-    struct lru_node *hnext;            /* hash chain */
-    struct lru_node *prev, *next;      /* recency list, head = most recent */
+    struct lru_node *hnext;       /* hash chain */
+    struct lru_node *prev, *next; /* recency list, head = most recent */
     uint64_t hash;
     int64_t expires_ms;
     size_t klen, vlen, vcap;
@@ -23,7 +23,7 @@ struct lru_node {
 struct lru {
     pthread_mutex_t mu;
     struct lru_node **buckets;
-    size_t nbuckets; /* power of two */
+    size_t nbuckets;      /* power of two */
     struct lru_node head; /* sentinel of the recency list */
     size_t count, capacity;
     int64_t ttl_ms;

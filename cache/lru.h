@@ -28,9 +28,9 @@ struct lru;
 typedef int64_t (*lru_clock_fn)(void *arg);
 
 struct lru_config {
-    size_t capacity;     /* entries, >= 1 */
-    int64_t ttl_ms;      /* default time to live, > 0 */
-    lru_clock_fn clock;  /* NULL = CLOCK_MONOTONIC */
+    size_t capacity;    /* entries, >= 1 */
+    int64_t ttl_ms;     /* default time to live, > 0 */
+    lru_clock_fn clock; /* NULL = CLOCK_MONOTONIC */
     void *clock_arg;
 };
 

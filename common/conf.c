@@ -28,11 +28,26 @@ struct key_desc {
 static const char *const issue_ack_words[] = {"redis", "kafka", NULL};
 static const char *const log_level_words[] = {"debug", "info", "warn", "error", NULL};
 
-#define STR(f, d) {#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 0, NULL}
-#define SECRET(f, d) {#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 1, NULL}
-#define INT(f, d, lo, hi) {#f, KEY_INT, offsetof(struct cp_conf, f), d, lo, hi, 0, NULL}
-#define CHOICE(f, d, words) {#f, KEY_CHOICE, offsetof(struct cp_conf, f), d, 0, 0, 0, words}
-#define WORD(f, d, words) {#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 0, words}
+#define STR(f, d)                                                  \
+    {                                                              \
+#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 0, NULL \
+    }
+#define SECRET(f, d)                                               \
+    {                                                              \
+#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 1, NULL \
+    }
+#define INT(f, d, lo, hi)                                            \
+    {                                                                \
+#f, KEY_INT, offsetof(struct cp_conf, f), d, lo, hi, 0, NULL \
+    }
+#define CHOICE(f, d, words)                                            \
+    {                                                                  \
+#f, KEY_CHOICE, offsetof(struct cp_conf, f), d, 0, 0, 0, words \
+    }
+#define WORD(f, d, words)                                           \
+    {                                                               \
+#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 0, words \
+    }
 
 static const struct key_desc keys[] = {
     STR(listen, "unix:/tmp/coupon-fcgi.sock"),
@@ -114,8 +129,7 @@ static int set_value(struct cp_conf *conf, const struct key_desc *k, const char 
         return CP_OK;
     }
     if (k->type == KEY_STR) {
-        size_t cap = (strcmp(k->name, "log_level") == 0) ? sizeof conf->log_level
-                                                         : CP_CONF_STR_MAX;
+        size_t cap = (strcmp(k->name, "log_level") == 0) ? sizeof conf->log_level : CP_CONF_STR_MAX;
         if (strlen(value) >= cap) {
             snprintf(errbuf, errlen, "%s: value longer than %zu bytes", k->name, cap - 1);
             return CP_ERR_INVALID;
@@ -127,8 +141,7 @@ static int set_value(struct cp_conf *conf, const struct key_desc *k, const char 
     errno = 0;
     long v = strtol(value, &end, 10);
     if (errno != 0 || end == value || *end != '\0' || v < k->min || v > k->max) {
-        snprintf(errbuf, errlen, "%s: expected an integer in %ld..%ld", k->name, k->min,
-                 k->max);
+        snprintf(errbuf, errlen, "%s: expected an integer in %ld..%ld", k->name, k->min, k->max);
         return CP_ERR_INVALID;
     }
     *(int *)(void *)field = (int)v;
@@ -143,8 +156,7 @@ void conf_defaults(struct cp_conf *conf)
         (void)set_value(conf, &keys[i], keys[i].default_value, err, sizeof err);
 }
 
-int conf_set(struct cp_conf *conf, const char *key, const char *value, char *errbuf,
-             size_t errlen)
+int conf_set(struct cp_conf *conf, const char *key, const char *value, char *errbuf, size_t errlen)
 {
     const struct key_desc *k = find_key(key);
     if (k == NULL) {

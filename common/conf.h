@@ -27,9 +27,9 @@ enum conf_issue_ack { CONF_ISSUE_ACK_REDIS, CONF_ISSUE_ACK_KAFKA };
 
 struct cp_conf {
     /* coupon-fcgi */
-    char listen[CP_CONF_STR_MAX]; /* unix:/path or host:port; empty = fd 0 (spawn-fcgi) */
-    int workers;                  /* pre-forked processes; 0 = number of CPUs */
-    int threads;                  /* request threads per worker */
+    char listen[CP_CONF_STR_MAX];       /* unix:/path or host:port; empty = fd 0 (spawn-fcgi) */
+    int workers;                        /* pre-forked processes; 0 = number of CPUs */
+    int threads;                        /* request threads per worker */
     char metrics_path[CP_CONF_STR_MAX]; /* shared-memory file for aggregated metrics */
     char admin_token[CP_CONF_STR_MAX];  /* secret; empty disables the admin API */
     int max_body_bytes;
@@ -39,9 +39,9 @@ struct cp_conf {
     int redis_timeout_ms;
     /* Kafka */
     char kafka_brokers[CP_CONF_STR_MAX];
-    char kafka_topic[CP_CONF_STR_MAX];        /* coupon.issue */
-    char kafka_issued_topic[CP_CONF_STR_MAX]; /* coupon.issued */
-    char kafka_dlq_topic[CP_CONF_STR_MAX];    /* coupon.issue.dlq */
+    char kafka_topic[CP_CONF_STR_MAX];            /* coupon.issue */
+    char kafka_issued_topic[CP_CONF_STR_MAX];     /* coupon.issued */
+    char kafka_dlq_topic[CP_CONF_STR_MAX];        /* coupon.issue.dlq */
     char kafka_redemption_topic[CP_CONF_STR_MAX]; /* coupon.redemption (redeemed, cancelled) */
     int kafka_delivery_timeout_ms;
     int kafka_linger_ms;
@@ -85,8 +85,7 @@ void conf_defaults(struct cp_conf *conf);
 int conf_load(struct cp_conf *conf, const char *path, char *errbuf, size_t errlen);
 
 /* Sets one key from text (same validation as the file). */
-int conf_set(struct cp_conf *conf, const char *key, const char *value, char *errbuf,
-             size_t errlen);
+int conf_set(struct cp_conf *conf, const char *key, const char *value, char *errbuf, size_t errlen);
 
 /* Writes every key = value, secrets masked, to `out` (for --print-config). */
 void conf_dump(const struct cp_conf *conf, FILE *out);

@@ -23,12 +23,12 @@ enum cp_err {
     CP_ERR_SYSTEM = -9,      /* an OS call failed; errno-level detail in errstr */
     CP_ERR_INTERNAL = -10,   /* a bug or broken invariant */
     /* Outcomes of the coupon domain, each its own HTTP problem (fcgi-app/problem.c). */
-    CP_ERR_NO_COUPON = -11,   /* no such coupon */
-    CP_ERR_NO_ISSUANCE = -12, /* the user holds no issuance of that coupon */
-    CP_ERR_DUPLICATE = -13,   /* the user already holds the coupon */
-    CP_ERR_SOLD_OUT = -14,    /* no stock left */
-    CP_ERR_NOT_STARTED = -15, /* before the issuance window */
-    CP_ERR_ENDED = -16,       /* after the issuance window */
+    CP_ERR_NO_COUPON = -11,    /* no such coupon */
+    CP_ERR_NO_ISSUANCE = -12,  /* the user holds no issuance of that coupon */
+    CP_ERR_DUPLICATE = -13,    /* the user already holds the coupon */
+    CP_ERR_SOLD_OUT = -14,     /* no stock left */
+    CP_ERR_NOT_STARTED = -15,  /* before the issuance window */
+    CP_ERR_ENDED = -16,        /* after the issuance window */
     CP_ERR_BELOW_ISSUED = -17, /* a total quantity below what is already issued */
     /* Outcomes of the HTTP layer. */
     CP_ERR_MEDIA_TYPE = -18,   /* the body is not application/json */

@@ -9,55 +9,55 @@
 #define COUPON_CP_LIMITS_H
 
 /* HTTP request handling (the web server configs enforce the same or smaller). */
-#define CP_MAX_BODY_BYTES 4096        /* request body; larger -> 413 */
-#define CP_MAX_URI_BYTES 2048         /* REQUEST_URI incl. query string -> 414/400 */
-#define CP_MAX_QUERY_BYTES 512        /* QUERY_STRING */
-#define CP_MAX_HEADER_BYTES 4096      /* any single header value we read */
-#define CP_MAX_JSON_DEPTH 4           /* request documents are flat objects */
-#define CP_MAX_JSON_KEYS 32           /* members in one request object */
+#define CP_MAX_BODY_BYTES   4096 /* request body; larger -> 413 */
+#define CP_MAX_URI_BYTES    2048 /* REQUEST_URI incl. query string -> 414/400 */
+#define CP_MAX_QUERY_BYTES  512  /* QUERY_STRING */
+#define CP_MAX_HEADER_BYTES 4096 /* any single header value we read */
+#define CP_MAX_JSON_DEPTH   4    /* request documents are flat objects */
+#define CP_MAX_JSON_KEYS    32   /* members in one request object */
 
 /* Coupon fields. */
-#define CP_TITLE_MAX_CHARS 200
-#define CP_CODE_MAX_CHARS 64
+#define CP_TITLE_MAX_CHARS       200
+#define CP_CODE_MAX_CHARS        64
 #define CP_DESCRIPTION_MAX_CHARS 2000
-#define CP_DOC_MAX_BYTES 8192         /* one serialised coupon document */
+#define CP_DOC_MAX_BYTES         8192 /* one serialised coupon document */
 
 /* Paging on the user's coupon list. */
-#define CP_PAGE_LIMIT_MIN 1
-#define CP_PAGE_LIMIT_MAX 100
-#define CP_PAGE_LIMIT_DEFAULT 20
+#define CP_PAGE_LIMIT_MIN         1
+#define CP_PAGE_LIMIT_MAX         100
+#define CP_PAGE_LIMIT_DEFAULT     20
 /* Paging on the console's campaign list (GET /api/admin/coupons): 50 rows of the
  * longest titles still fit one response buffer. */
-#define CP_ADMIN_PAGE_LIMIT_MAX 50
+#define CP_ADMIN_PAGE_LIMIT_MAX   50
 /* The console's time series: 10 s .. the whole ring (fcgi-app/series.h). */
-#define CP_SERIES_SECONDS_MIN 10
+#define CP_SERIES_SECONDS_MIN     10
 #define CP_SERIES_SECONDS_DEFAULT 120
 
 /* Kafka events. */
 #define CP_EVENT_MAX_BYTES 512
-#define CP_EVENT_ID_HEX 32            /* 128-bit random id, hex */
+#define CP_EVENT_ID_HEX    32 /* 128-bit random id, hex */
 
 /* Redemption (issue 13). */
-#define CP_ORDER_ID_MAX_CHARS 64      /* orderId: 1..64 of [A-Za-z0-9._:-] */
-#define CP_ISSUE_CODE_CHARS 12        /* a code per issuance: 12 Crockford base32 symbols */
-#define CP_ISSUE_CODE_INPUT_MAX 32    /* a typed code, hyphens included, before normalising */
-#define CP_USABLE_DAYS_MAX 3650       /* usableDays of a campaign: 1..3650 */
+#define CP_ORDER_ID_MAX_CHARS    64   /* orderId: 1..64 of [A-Za-z0-9._:-] */
+#define CP_ISSUE_CODE_CHARS      12   /* a code per issuance: 12 Crockford base32 symbols */
+#define CP_ISSUE_CODE_INPUT_MAX  32   /* a typed code, hyphens included, before normalising */
+#define CP_USABLE_DAYS_MAX       3650 /* usableDays of a campaign: 1..3650 */
 #define CP_CODE_SECRET_MIN_BYTES 16   /* code_secret: the MAC key of the codes */
 
 /* Transactional outbox (event_outbox) and its relay in coupon-consumer. */
-#define CP_OUTBOX_PAYLOAD_MAX 1024    /* one outbox row's payload (VARBINARY(1024)) */
-#define CP_OUTBOX_KEY_MAX 64          /* its message key */
-#define CP_OUTBOX_TOPIC_MAX 64        /* its topic name */
-#define CP_RELAY_BATCH_MAX 5000       /* rows the relay reads, publishes and deletes at once */
+#define CP_OUTBOX_PAYLOAD_MAX 1024 /* one outbox row's payload (VARBINARY(1024)) */
+#define CP_OUTBOX_KEY_MAX     64   /* its message key */
+#define CP_OUTBOX_TOPIC_MAX   64   /* its topic name */
+#define CP_RELAY_BATCH_MAX    5000 /* rows the relay reads, publishes and deletes at once */
 
 /* Consumer batching bounds (configuration is clamped to these). */
-#define CP_BATCH_MAX_EVENTS 5000
+#define CP_BATCH_MAX_EVENTS   5000
 /* Events one worker process may hold unacknowledged in librdkafka's queue
  * (issue_ack=redis: Kafka down or slow); above it the issue path answers 503. */
 #define CP_PRODUCER_QUEUE_MAX 200000
 
 /* Configuration file. */
 #define CP_CONF_LINE_MAX 1024
-#define CP_CONF_STR_MAX 256
+#define CP_CONF_STR_MAX  256
 
 #endif

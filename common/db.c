@@ -31,8 +31,8 @@ int db_connect(const struct cp_conf *conf, MYSQL **out, char *errbuf, size_t err
         return CP_ERR_INTERNAL;
     }
     const char *sock = conf->db_socket[0] ? conf->db_socket : NULL;
-    if (mysql_real_connect(db, conf->db_host, conf->db_user, conf->db_password,
-                           conf->db_name, (unsigned int)conf->db_port, sock, 0) == NULL) {
+    if (mysql_real_connect(db, conf->db_host, conf->db_user, conf->db_password, conf->db_name,
+                           (unsigned int)conf->db_port, sock, 0) == NULL) {
         snprintf(errbuf, errlen, "connect to MariaDB %s:%d: %s", conf->db_host, conf->db_port,
                  mysql_error(db));
         mysql_close(db);
@@ -53,10 +53,8 @@ int db_is_connection_error(unsigned int e)
     case CR_COMMANDS_OUT_OF_SYNC:
     case ER_SERVER_SHUTDOWN:
     case ER_CONNECTION_KILLED:
-    case ER_QUERY_INTERRUPTED:
-        return 1;
-    default:
-        return e >= 2000 && e < 3000; /* every client-side (CR_*) error */
+    case ER_QUERY_INTERRUPTED: return 1;
+    default: return e >= 2000 && e < 3000; /* every client-side (CR_*) error */
     }
 }
 

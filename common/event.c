@@ -78,8 +78,8 @@ int event_id_valid(const char *s, size_t n)
 
 int event_decode(const void *buf, size_t len, struct issue_event *ev, const char **reason)
 {
-    static const char *const allowed[] = {"eventId", "couponId", "userId", "sequence",
-                                          "issuedAt", NULL};
+    static const char *const allowed[] = {"eventId",  "couponId", "userId",
+                                          "sequence", "issuedAt", NULL};
     struct json_object *obj = NULL;
     const char *s;
     size_t n;
@@ -154,8 +154,8 @@ int event_encode_redemption(const struct redemption_event *ev, char *buf, size_t
     int n = snprintf(buf, cap,
                      "{\"type\":\"%s\",\"couponId\":%" PRId64 ",\"userId\":%" PRId64
                      ",\"sequence\":%" PRId64 ",\"orderId\":\"%s\",\"%s\":\"%s\"}",
-                     cancelled ? "coupon.redemption_cancelled" : "coupon.redeemed",
-                     ev->coupon_id, ev->user_id, ev->sequence, ev->order_id,
+                     cancelled ? "coupon.redemption_cancelled" : "coupon.redeemed", ev->coupon_id,
+                     ev->user_id, ev->sequence, ev->order_id,
                      cancelled ? "cancelledAt" : "redeemedAt", at);
     if (n < 0 || (size_t)n >= cap)
         return CP_ERR_LIMIT;

@@ -65,7 +65,9 @@ static int json_bare_byte(char c)
  */
 static int scan_structure(const char *buf, size_t len, size_t *nnames_out, const char **reason)
 {
-    struct { size_t off, len; } names[CP_MAX_JSON_KEYS];
+    struct {
+        size_t off, len;
+    } names[CP_MAX_JSON_KEYS];
     size_t nnames = 0;
     int depth = 0;
     int expect_name = 0;
@@ -123,8 +125,7 @@ static int scan_structure(const char *buf, size_t len, size_t *nnames_out, const
     return CP_OK;
 }
 
-int jsonv_parse_object(const char *buf, size_t len, struct json_object **out,
-                       const char **reason)
+int jsonv_parse_object(const char *buf, size_t len, struct json_object **out, const char **reason)
 {
     const char *why = "malformed JSON";
     int rc = CP_ERR_INVALID;
@@ -215,8 +216,8 @@ int jsonv_get_id(struct json_object *obj, const char *key, int64_t *out)
     return jsonv_get_int_range(obj, key, 1, INT64_MAX, out);
 }
 
-int jsonv_get_string(struct json_object *obj, const char *key, size_t max_chars,
-                     const char **out, size_t *len)
+int jsonv_get_string(struct json_object *obj, const char *key, size_t max_chars, const char **out,
+                     size_t *len)
 {
     struct json_object *v;
     if (!json_object_object_get_ex(obj, key, &v) || v == NULL)

@@ -18,8 +18,7 @@
 #include <json-c/json.h>
 
 /* On success *out holds a new reference the caller puts. */
-int jsonv_parse_object(const char *buf, size_t len, struct json_object **out,
-                       const char **reason);
+int jsonv_parse_object(const char *buf, size_t len, struct json_object **out, const char **reason);
 
 /* A positive 64-bit id. CP_ERR_NOT_FOUND if the member is absent, CP_ERR_INVALID
  * if it is present but not an integer in range. */
@@ -32,12 +31,11 @@ int jsonv_get_int_range(struct json_object *obj, const char *key, int64_t min, i
 
 /* A string member of 1..max_chars Unicode characters (not bytes). Pointer is owned
  * by obj. Same absent/invalid convention; JSON null counts as absent. */
-int jsonv_get_string(struct json_object *obj, const char *key, size_t max_chars,
-                     const char **out, size_t *len);
+int jsonv_get_string(struct json_object *obj, const char *key, size_t max_chars, const char **out,
+                     size_t *len);
 
 /* Returns 1 if every member of obj is in the NULL-terminated list `allowed`. */
-int jsonv_only_keys(struct json_object *obj, const char *const *allowed,
-                    const char **unknown);
+int jsonv_only_keys(struct json_object *obj, const char *const *allowed, const char **unknown);
 
 /* Counts Unicode code points of valid UTF-8; returns CP_ERR_INVALID if not valid. */
 int jsonv_utf8_chars(const char *s, size_t len, size_t *chars);

@@ -53,9 +53,9 @@ void log_write(enum log_level level, const char *fmt, ...)
     gmtime_r(&now.tv_sec, &tm);
     int n = snprintf(line, sizeof line,
                      "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s level=%s pid=%d req=%s msg=\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, now.tv_nsec / 1000000L, log_program, level_names[level],
-                     (int)getpid(), log_request_id[0] ? log_request_id : "-");
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     now.tv_nsec / 1000000L, log_program, level_names[level], (int)getpid(),
+                     log_request_id[0] ? log_request_id : "-");
     if (n < 0 || (size_t)n >= sizeof line)
         return;
     va_list ap;

@@ -17,12 +17,11 @@ void log_init(const char *program, enum log_level level);
 int log_level_parse(const char *text, enum log_level *out);
 /* Sets (or clears with NULL) this thread's request id, copied. */
 void log_set_request_id(const char *request_id);
-void log_write(enum log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_write(LOG_LEVEL_DEBUG, __VA_ARGS__)
-#define log_info(...) log_write(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_warn(...) log_write(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...)  log_write(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_write(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_error(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
 
 #endif

@@ -17,8 +17,8 @@ int rconn_connect(const struct cp_conf *conf, redisContext **out, char *errbuf, 
         return CP_ERR_NOMEM;
     }
     if (c->err) {
-        snprintf(errbuf, errlen, "connect to Redis %s:%d: %s", conf->redis_host,
-                 conf->redis_port, c->errstr);
+        snprintf(errbuf, errlen, "connect to Redis %s:%d: %s", conf->redis_host, conf->redis_port,
+                 c->errstr);
         redisFree(c);
         return CP_ERR_UNAVAILABLE;
     }

@@ -25,8 +25,7 @@ int rkey_coupon(char *buf, size_t cap, enum rkey_kind kind, int64_t coupon_id)
 {
     if ((unsigned)kind >= sizeof suffixes / sizeof suffixes[0] || coupon_id <= 0)
         return CP_ERR_INVALID;
-    return fitted(snprintf(buf, cap, "coupon:{%" PRId64 "}:%s", coupon_id, suffixes[kind]),
-                  cap);
+    return fitted(snprintf(buf, cap, "coupon:{%" PRId64 "}:%s", coupon_id, suffixes[kind]), cap);
 }
 
 /* "<a>:<b>" with a >= 1 (a sequence) and b >= 0 (milliseconds). */
@@ -46,8 +45,7 @@ int rkey_issuance_encode(const struct rkey_issuance *v, char *buf, size_t cap)
 {
     if (v->sequence < 1 || v->issued_at_ms < 0)
         return CP_ERR_INVALID;
-    return fitted(snprintf(buf, cap, "%" PRId64 ":%" PRId64, v->sequence, v->issued_at_ms),
-                  cap);
+    return fitted(snprintf(buf, cap, "%" PRId64 ":%" PRId64, v->sequence, v->issued_at_ms), cap);
 }
 
 int rkey_issuance_decode(const char *s, size_t len, struct rkey_issuance *out)
@@ -59,12 +57,12 @@ int rkey_issuance_decode(const char *s, size_t len, struct rkey_issuance *out)
 
 int rkey_pending_encode(const struct rkey_pending *v, char *buf, size_t cap)
 {
-    if (!event_id_valid(v->event_id, strnlen(v->event_id, sizeof v->event_id)) ||
-        v->sequence < 1 || v->issued_at_ms < 0)
+    if (!event_id_valid(v->event_id, strnlen(v->event_id, sizeof v->event_id)) || v->sequence < 1 ||
+        v->issued_at_ms < 0)
         return CP_ERR_INVALID;
-    return fitted(snprintf(buf, cap, "%s:%" PRId64 ":%" PRId64, v->event_id, v->sequence,
-                           v->issued_at_ms),
-                  cap);
+    return fitted(
+        snprintf(buf, cap, "%s:%" PRId64 ":%" PRId64, v->event_id, v->sequence, v->issued_at_ms),
+        cap);
 }
 
 int rkey_pending_decode(const char *s, size_t len, struct rkey_pending *out)
@@ -92,24 +90,24 @@ int rkey_user_decode(const char *s, size_t len, int64_t *user_id)
     return decimal_parse_id(s, len, user_id);
 }
 
-int rkey_meta_hset(struct rkey_meta_cmd *cmd, int64_t coupon_id, int64_t total,
-                   int64_t start_ms, int64_t end_ms)
+int rkey_meta_hset(struct rkey_meta_cmd *cmd, int64_t coupon_id, int64_t total, int64_t start_ms,
+                   int64_t end_ms)
 {
     int klen = rkey_coupon(cmd->key, sizeof cmd->key, RKEY_META, coupon_id);
     if (klen < 0)
         return klen;
     if (total < -1)
         return CP_ERR_INVALID;
-    int tl = fitted(snprintf(cmd->total, sizeof cmd->total, "%" PRId64, total),
-                    sizeof cmd->total);
+    int tl = fitted(snprintf(cmd->total, sizeof cmd->total, "%" PRId64, total), sizeof cmd->total);
     int sl = fitted(snprintf(cmd->start_ms, sizeof cmd->start_ms, "%" PRId64, start_ms),
                     sizeof cmd->start_ms);
-    int el = fitted(snprintf(cmd->end_ms, sizeof cmd->end_ms, "%" PRId64, end_ms),
-                    sizeof cmd->end_ms);
+    int el =
+        fitted(snprintf(cmd->end_ms, sizeof cmd->end_ms, "%" PRId64, end_ms), sizeof cmd->end_ms);
     if (tl < 0 || sl < 0 || el < 0)
         return CP_ERR_LIMIT;
-    const char *argv[8] = {"HSET",     cmd->key,         RKEY_META_TOTAL, cmd->total,
-                           RKEY_META_START_MS, cmd->start_ms, RKEY_META_END_MS, cmd->end_ms};
+    const char *argv[8] = {"HSET",           cmd->key,           RKEY_META_TOTAL,
+                           cmd->total,       RKEY_META_START_MS, cmd->start_ms,
+                           RKEY_META_END_MS, cmd->end_ms};
     for (int i = 0; i < 8; i++) {
         cmd->argv[i] = argv[i];
         cmd->argvlen[i] = strlen(argv[i]);

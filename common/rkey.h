@@ -27,7 +27,7 @@
 enum rkey_kind { RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE, RKEY_PENDING, RKEY_DOC };
 
 /* Longest key rkey_coupon writes (coupon:{INT64_MAX}:pending) plus its NUL. */
-#define RKEY_MAX 48
+#define RKEY_MAX       48
 /* Longest value of users ("seq:ms") and pending ("eventId:seq:ms") plus NUL. */
 #define RKEY_VALUE_MAX (CP_EVENT_ID_HEX + 2 * 19 + 3) /* 2 colons, 2 x 19 digits, NUL */
 
@@ -35,9 +35,9 @@ enum rkey_kind { RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE, RKEY_PENDING, RKEY_
 #define RKEY_INVALIDATE_CHANNEL "coupon:invalidate"
 
 /* Hash fields of coupon:{ID}:meta. */
-#define RKEY_META_TOTAL "total"
+#define RKEY_META_TOTAL    "total"
 #define RKEY_META_START_MS "start_ms"
-#define RKEY_META_END_MS "end_ms"
+#define RKEY_META_END_MS   "end_ms"
 
 /* Writes coupon:{ID}:<kind>; returns its length, or CP_ERR_LIMIT / CP_ERR_INVALID. */
 int rkey_coupon(char *buf, size_t cap, enum rkey_kind kind, int64_t coupon_id);
@@ -76,7 +76,7 @@ struct rkey_meta_cmd {
     size_t argvlen[8];
 };
 
-int rkey_meta_hset(struct rkey_meta_cmd *cmd, int64_t coupon_id, int64_t total,
-                   int64_t start_ms, int64_t end_ms);
+int rkey_meta_hset(struct rkey_meta_cmd *cmd, int64_t coupon_id, int64_t total, int64_t start_ms,
+                   int64_t end_ms);
 
 #endif

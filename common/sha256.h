@@ -17,13 +17,13 @@
 #include <stdint.h>
 
 #define SHA256_DIGEST_BYTES 32
-#define SHA256_BLOCK_BYTES 64
+#define SHA256_BLOCK_BYTES  64
 
 struct sha256 {
     uint32_t h[8];
     uint64_t total; /* bytes hashed so far */
     unsigned char block[SHA256_BLOCK_BYTES];
-    size_t fill;    /* bytes waiting in block */
+    size_t fill; /* bytes waiting in block */
 };
 
 void sha256_init(struct sha256 *s);

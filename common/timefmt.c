@@ -54,8 +54,8 @@ int timefmt_parse_ms(const char *s, size_t len, int64_t *epoch_ms)
 {
     int y, mo, d, h, mi, sec;
     /* YYYY-MM-DDTHH:MM:SS is 19 bytes; then fraction and offset. */
-    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-        s[13] != ':' || s[16] != ':')
+    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':')
         return CP_ERR_INVALID;
     if (digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
         digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec))

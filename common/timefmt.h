@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TIMEFMT_LEN 25 /* "YYYY-MM-DDTHH:MM:SS.mmmZ" + NUL */
+#define TIMEFMT_LEN    25                  /* "YYYY-MM-DDTHH:MM:SS.mmmZ" + NUL */
 #define TIMEFMT_MIN_MS (-62167219200000LL) /* 0000-01-01T00:00:00.000Z */
 #define TIMEFMT_MAX_MS 253402300799999LL   /* 9999-12-31T23:59:59.999Z */
 

@@ -202,8 +202,8 @@ static void set_paused(struct consumer *c, int pause)
     rd_kafka_topic_partition_list_t *parts = NULL;
     if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || parts == NULL)
         return;
-    rd_kafka_resp_err_t e = pause ? rd_kafka_pause_partitions(c->rk, parts)
-                                  : rd_kafka_resume_partitions(c->rk, parts);
+    rd_kafka_resp_err_t e =
+        pause ? rd_kafka_pause_partitions(c->rk, parts) : rd_kafka_resume_partitions(c->rk, parts);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
         c->paused = pause;
     rd_kafka_topic_partition_list_destroy(parts);
@@ -430,8 +430,8 @@ static int queue_downstream(struct consumer *c, size_t n, const char **reasons,
 {
     int64_t backoff = 100;
     for (;;) {
-        int rc = downstream_queue(c->outbox, &c->conf, c->batch.msgs, c->batch.n, reasons,
-                                  c->items, n, counts);
+        int rc = downstream_queue(c->outbox, &c->conf, c->batch.msgs, c->batch.n, reasons, c->items,
+                                  n, counts);
         if (rc == CP_OK)
             return CP_OK;
         outbox_discard(c->outbox);
@@ -442,7 +442,7 @@ static int queue_downstream(struct consumer *c, size_t n, const char **reasons,
                   c->batch.n, cp_strerror(rc), backoff);
         clock_sleep_ms(backoff);
         backoff = backoff * 2 > c->conf.consumer_backoff_max_ms ? c->conf.consumer_backoff_max_ms
-                                                                 : backoff * 2;
+                                                                : backoff * 2;
     }
 }
 
@@ -486,7 +486,7 @@ static void process(struct consumer *c)
             goto out;
         }
         backoff = backoff * 2 > c->conf.consumer_backoff_max_ms ? c->conf.consumer_backoff_max_ms
-                                                                 : backoff * 2;
+                                                                : backoff * 2;
     }
     set_paused(c, 0);
     int64_t t_persisted = clock_mono_us();
@@ -543,8 +543,9 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strlen(c.conf.code_secret) < CP_CODE_SECRET_MIN_BYTES) {
-        fprintf(stderr, "coupon-consumer: code_secret must be set (at least %d bytes; "
-                        "the same as coupon-fcgi's)\n",
+        fprintf(stderr,
+                "coupon-consumer: code_secret must be set (at least %d bytes; "
+                "the same as coupon-fcgi's)\n",
                 CP_CODE_SECRET_MIN_BYTES);
         return 2;
     }

@@ -14,8 +14,7 @@ static int add_dlq(struct outbox *o, const struct cp_conf *conf, const rd_kafka_
 {
     const char *key = m->key != NULL ? m->key : "";
     const char *value = m->payload != NULL ? m->payload : "";
-    int rc = outbox_add(o, conf->kafka_dlq_topic, key, m->key_len, value, m->len, "reason",
-                        reason);
+    int rc = outbox_add(o, conf->kafka_dlq_topic, key, m->key_len, value, m->len, "reason", reason);
     if (rc != CP_OK) {
         log_error("poison event at %s[%" PRId32 "]@%" PRId64 ": cannot queue it for the DLQ: %s",
                   rd_kafka_topic_name(m->rkt), m->partition, m->offset, cp_strerror(rc));
@@ -34,8 +33,8 @@ static int add_unknown_coupon(struct outbox *o, const struct cp_conf *conf,
     int vlen = event_encode(&it->ev, value, sizeof value);
     int rc = klen > 0 && vlen > 0 ? CP_OK : CP_ERR_INTERNAL;
     if (rc == CP_OK)
-        rc = outbox_add(o, conf->kafka_dlq_topic, key, (size_t)klen, value, (size_t)vlen,
-                        "reason", "unknown coupon");
+        rc = outbox_add(o, conf->kafka_dlq_topic, key, (size_t)klen, value, (size_t)vlen, "reason",
+                        "unknown coupon");
     if (rc != CP_OK) {
         log_error("event %s (coupon %" PRId64 " does not exist): cannot queue it for the DLQ: %s",
                   it->ev.event_id, it->ev.coupon_id, cp_strerror(rc));
@@ -46,10 +45,9 @@ static int add_unknown_coupon(struct outbox *o, const struct cp_conf *conf,
     return CP_OK;
 }
 
-int downstream_queue(struct outbox *o, const struct cp_conf *conf,
-                     rd_kafka_message_t *const *msgs, size_t nmsgs, const char *const *reasons,
-                     const struct persist_item *items, size_t n,
-                     struct downstream_counts *counts)
+int downstream_queue(struct outbox *o, const struct cp_conf *conf, rd_kafka_message_t *const *msgs,
+                     size_t nmsgs, const char *const *reasons, const struct persist_item *items,
+                     size_t n, struct downstream_counts *counts)
 {
     int rc = CP_OK;
     counts->inserted = 0;

@@ -37,9 +37,8 @@ struct downstream_counts {
  * of the batch may be queued already: the caller discards it (outbox_discard)
  * and must not commit the batch.
  */
-int downstream_queue(struct outbox *o, const struct cp_conf *conf,
-                     rd_kafka_message_t *const *msgs, size_t nmsgs, const char *const *reasons,
-                     const struct persist_item *items, size_t n,
-                     struct downstream_counts *counts);
+int downstream_queue(struct outbox *o, const struct cp_conf *conf, rd_kafka_message_t *const *msgs,
+                     size_t nmsgs, const char *const *reasons, const struct persist_item *items,
+                     size_t n, struct downstream_counts *counts);
 
 #endif

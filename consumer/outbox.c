@@ -15,7 +15,7 @@
 #include "kafka_log.h"
 #include "log.h"
 
-#define FLUSH_STEP_MS 1000
+#define FLUSH_STEP_MS  1000
 #define RETRY_PAUSE_MS 500
 
 struct pending_msg {
@@ -123,10 +123,10 @@ static int send_one(struct outbox *o, struct pending_msg *pm)
         rd_kafka_header_add(hdrs, pm->header_name, -1, pm->header_value, -1);
     }
     pm->state = 0;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        o->rk, RD_KAFKA_V_TOPIC(pm->topic), RD_KAFKA_V_KEY(pm->key, pm->klen),
-        RD_KAFKA_V_VALUE(pm->value, pm->vlen), RD_KAFKA_V_MSGFLAGS(0),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(pm), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(o->rk, RD_KAFKA_V_TOPIC(pm->topic), RD_KAFKA_V_KEY(pm->key, pm->klen),
+                          RD_KAFKA_V_VALUE(pm->value, pm->vlen), RD_KAFKA_V_MSGFLAGS(0),
+                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(pm), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (hdrs != NULL)
             rd_kafka_headers_destroy(hdrs);
@@ -138,8 +138,8 @@ static int send_one(struct outbox *o, struct pending_msg *pm)
     return CP_OK;
 }
 
-int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen,
-               const char *value, size_t vlen, const char *header_name, const char *header_value)
+int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen, const char *value,
+               size_t vlen, const char *header_name, const char *header_value)
 {
     if (o->n == o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 1024;

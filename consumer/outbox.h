@@ -29,8 +29,8 @@ void outbox_free(struct outbox *o);
  * the header name (31) or value (255) would not fit; CP_ERR_NOMEM. Nothing is
  * queued on an error.
  */
-int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen,
-               const char *value, size_t vlen, const char *header_name, const char *header_value);
+int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen, const char *value,
+               size_t vlen, const char *header_name, const char *header_value);
 
 /* Drops the messages queued since the last outbox_flush began (none of them was sent). */
 void outbox_discard(struct outbox *o);

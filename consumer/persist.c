@@ -16,11 +16,11 @@
 #include "log.h"
 #include "timefmt.h"
 
-#define CHUNK_ROWS 500      /* rows per multi-row statement */
-#define KNOWN_COUPONS 256   /* coupons remembered (never deleted; validity never changes) */
-#define INSERT_COLUMNS 8
-#define OUTBOX_COLUMNS 3
-#define MS_PER_DAY 86400000LL
+#define CHUNK_ROWS        500 /* rows per multi-row statement */
+#define KNOWN_COUPONS     256 /* coupons remembered (never deleted; validity never changes) */
+#define INSERT_COLUMNS    8
+#define OUTBOX_COLUMNS    3
+#define MS_PER_DAY        86400000LL
 #define ER_DUP_ENTRY_CODE 1062 /* MariaDB's "Duplicate entry" */
 
 /* What a batch needs of a coupon: that it exists, and its validity after issuance
@@ -41,15 +41,15 @@ struct persist {
      * auto_increment_increment 1): the optimistic path may then skip both SELECTs.
      * 0 = no, -1 = not asked yet on this connection. */
     int consecutive_ids;
-    int dup_is_conflict;      /* run(): a duplicate key is CP_ERR_CONFLICT, no reconnect */
-    uint64_t last_insert_id;  /* run(): first id of the last INSERT */
+    int dup_is_conflict;     /* run(): a duplicate key is CP_ERR_CONFLICT, no reconnect */
+    uint64_t last_insert_id; /* run(): first id of the last INSERT */
     /* The INSERT of a full chunk, prepared once per connection: a drain sends the same
      * CHUNK_ROWS-row statement again and again, and its text is ~32 KiB to parse. */
     MYSQL_STMT *insert_full;
     MYSQL_STMT *outbox_full; /* the same for a full chunk of coupon.issued outbox rows */
-    char *sql;           /* scratch for statement text */
+    char *sql;               /* scratch for statement text */
     size_t sql_cap;
-    MYSQL_BIND *binds;   /* scratch for parameters */
+    MYSQL_BIND *binds; /* scratch for parameters */
     int64_t *ints;
     unsigned long *lens;
     /* Per row of a chunk: its code, whether usable_until is NULL, and its outbox row. */
@@ -79,8 +79,8 @@ struct persist *persist_new(const struct cp_conf *conf)
     p->outbox_lens = calloc((size_t)CHUNK_ROWS * OUTBOX_COLUMNS, sizeof *p->outbox_lens);
     p->outbox_binds = calloc((size_t)CHUNK_ROWS * OUTBOX_COLUMNS, sizeof *p->outbox_binds);
     if (p->sql == NULL || p->binds == NULL || p->ints == NULL || p->lens == NULL ||
-        p->codes == NULL || p->code_lens == NULL || p->until_null == NULL ||
-        p->payloads == NULL || p->outbox_lens == NULL || p->outbox_binds == NULL) {
+        p->codes == NULL || p->code_lens == NULL || p->until_null == NULL || p->payloads == NULL ||
+        p->outbox_lens == NULL || p->outbox_binds == NULL) {
         persist_free(p);
         return NULL;
     }
@@ -169,8 +169,7 @@ static int run_stmt(struct persist *p, MYSQL_STMT **cache, const char *what, MYS
         return fail(p, what, "out of memory");
     int rc = CP_OK;
     if ((!prepared && mysql_stmt_prepare(st, p->sql, strlen(p->sql)) != 0) ||
-        (params != NULL && mysql_stmt_bind_param(st, params) != 0) ||
-        mysql_stmt_execute(st) != 0) {
+        (params != NULL && mysql_stmt_bind_param(st, params) != 0) || mysql_stmt_execute(st) != 0) {
         if (p->dup_is_conflict && mysql_stmt_errno(st) == ER_DUP_ENTRY_CODE)
             rc = CP_ERR_CONFLICT; /* the connection is fine; the caller rolls back */
         else
@@ -206,8 +205,8 @@ out:
     return rc;
 }
 
-static int run(struct persist *p, const char *what, MYSQL_BIND *params, row_fn on_row,
-               void *arg, uint64_t *affected)
+static int run(struct persist *p, const char *what, MYSQL_BIND *params, row_fn on_row, void *arg,
+               uint64_t *affected)
 {
     return run_stmt(p, NULL, what, params, on_row, arg, affected);
 }
@@ -373,8 +372,8 @@ static int insert_outbox(struct persist *p, int64_t coupon_id, struct group *g,
         k++;
     }
     uint64_t affected = 0;
-    int rc = run_stmt(p, n == CHUNK_ROWS ? &p->outbox_full : NULL, "outbox rows",
-                      p->outbox_binds, NULL, NULL, &affected);
+    int rc = run_stmt(p, n == CHUNK_ROWS ? &p->outbox_full : NULL, "outbox rows", p->outbox_binds,
+                      NULL, NULL, &affected);
     if (rc == CP_OK && affected != n)
         return fail(p, "outbox rows", "row count differs from the rows sent");
     return rc;
@@ -458,8 +457,8 @@ static int persist_group(struct persist *p, int64_t coupon_id, const struct know
         return CP_OK;
     uint64_t affected = 0;
     p->dup_is_conflict = optimistic;
-    rc = run_stmt(p, fresh == CHUNK_ROWS ? &p->insert_full : NULL, "insert issues", p->binds,
-                  NULL, NULL, &affected);
+    rc = run_stmt(p, fresh == CHUNK_ROWS ? &p->insert_full : NULL, "insert issues", p->binds, NULL,
+                  NULL, &affected);
     p->dup_is_conflict = 0;
     if (rc != CP_OK)
         return rc;
@@ -550,10 +549,9 @@ static int learn_id_allocation(struct persist *p)
     if (rc != CP_OK)
         return rc;
     p->consecutive_ids = (v[0] == 0 || v[0] == 1) && v[1] == 1;
-    log_info("mariadb: innodb_autoinc_lock_mode %" PRId64 ", auto_increment_increment %" PRId64
-             ": %s",
-             v[0], v[1],
-             p->consecutive_ids ? "inserting optimistically" : "checking every batch first");
+    log_info(
+        "mariadb: innodb_autoinc_lock_mode %" PRId64 ", auto_increment_increment %" PRId64 ": %s",
+        v[0], v[1], p->consecutive_ids ? "inserting optimistically" : "checking every batch first");
     return CP_OK;
 }
 
@@ -624,8 +622,7 @@ rollback:
     return rc;
 }
 
-int persist_batch(struct persist *p, struct persist_item *items, size_t n,
-                  int64_t *persisted_at_ms)
+int persist_batch(struct persist *p, struct persist_item *items, size_t n, int64_t *persisted_at_ms)
 {
     if (ensure_db(p) != CP_OK || learn_id_allocation(p) != CP_OK)
         return CP_ERR_UNAVAILABLE;

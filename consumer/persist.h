@@ -37,9 +37,9 @@
 enum persist_outcome { PERSIST_NEW, PERSIST_DUPLICATE, PERSIST_UNKNOWN_COUPON };
 
 struct persist_item {
-    struct issue_event ev;     /* in */
+    struct issue_event ev;        /* in */
     enum persist_outcome outcome; /* out */
-    int64_t row_id;            /* out, PERSIST_NEW only */
+    int64_t row_id;               /* out, PERSIST_NEW only */
 };
 
 struct persist_stats {

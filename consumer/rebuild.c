@@ -91,8 +91,8 @@ static int restore_chunk(redisContext *r, int64_t coupon_id, struct chunk *ck, s
                          long long *added)
 {
     char users[48], seq_key[48], maxseq[24];
-    int64_t (*rows)[3] = ck->rows;
-    char (*vals)[2][48] = ck->vals;
+    int64_t(*rows)[3] = ck->rows;
+    char(*vals)[2][48] = ck->vals;
     const char **argv = ck->argv;
     size_t *argvlen = ck->argvlen;
     int64_t max = 0;
@@ -124,7 +124,9 @@ static int restore_chunk(redisContext *r, int64_t coupon_id, struct chunk *ck, s
     redisReply *rep = redisCommandArgv(r, (int)(6 + 2 * n), argv, argvlen);
     if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
         fprintf(stderr, "coupon-admin: redis restore: %s\n",
-                rep == NULL ? r->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+                rep == NULL                      ? r->errstr
+                : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                 : "bad reply");
         if (rep != NULL)
             freeReplyObject(rep);
         return CP_ERR_UNAVAILABLE;
@@ -134,8 +136,8 @@ static int restore_chunk(redisContext *r, int64_t coupon_id, struct chunk *ck, s
     return CP_OK;
 }
 
-static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c,
-                       struct chunk *ck, FILE *out)
+static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c, struct chunk *ck,
+                       FILE *out)
 {
     struct rkey_meta_cmd cmd;
     int argc = rkey_meta_hset(&cmd, c->id, c->total, c->start_ms, c->end_ms);
@@ -149,10 +151,9 @@ static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c,
         return CP_ERR_UNAVAILABLE;
     }
     freeReplyObject(rep);
-    static const char sql[] =
-        "SELECT CAST(user_id AS SIGNED), CAST(sequence AS SIGNED), "
-        "CAST(UNIX_TIMESTAMP(issued_at) * 1000 AS SIGNED) FROM coupon_issue "
-        "WHERE coupon_id = ? ORDER BY id";
+    static const char sql[] = "SELECT CAST(user_id AS SIGNED), CAST(sequence AS SIGNED), "
+                              "CAST(UNIX_TIMESTAMP(issued_at) * 1000 AS SIGNED) FROM coupon_issue "
+                              "WHERE coupon_id = ? ORDER BY id";
     MYSQL_STMT *st = mysql_stmt_init(db);
     if (st == NULL)
         return CP_ERR_NOMEM;

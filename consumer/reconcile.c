@@ -16,7 +16,7 @@
 #include "timefmt.h"
 
 #define PASS_INTERVAL_MS 5000
-#define MAX_COUPONS 1000
+#define MAX_COUPONS      1000
 #define SAFETY_MARGIN_MS 1000
 
 struct reconciler {
@@ -141,8 +141,7 @@ static int reconcile_coupon(struct reconciler *r, redisContext *redis, int64_t c
     if (h == NULL)
         return CP_ERR_UNAVAILABLE;
     int rc = CP_OK;
-    for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements && rc == CP_OK;
-         i += 2)
+    for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements && rc == CP_OK; i += 2)
         if (h->element[i]->type == REDIS_REPLY_STRING &&
             h->element[i + 1]->type == REDIS_REPLY_STRING)
             rc = settle_record(r, redis, coupon_id, h->element[i], h->element[i + 1], requeued);

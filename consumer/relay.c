@@ -20,12 +20,12 @@
 #include "event.h"
 #include "log.h"
 
-#define DELETE_CHUNK 500          /* ids per DELETE ... IN (...) */
-#define LOCK_RETRY_MS 1000        /* a relay without the lock asks again this often */
-#define ERROR_BACKOFF_MS 1000     /* after a MariaDB failure */
-#define FLUSH_STEP_MS 100
-#define RETRY_PAUSE_MS 500
-#define STAMPED_MAX (CP_OUTBOX_PAYLOAD_MAX + 32) /* payload + "eventId":N, */
+#define DELETE_CHUNK     500  /* ids per DELETE ... IN (...) */
+#define LOCK_RETRY_MS    1000 /* a relay without the lock asks again this often */
+#define ERROR_BACKOFF_MS 1000 /* after a MariaDB failure */
+#define FLUSH_STEP_MS    100
+#define RETRY_PAUSE_MS   500
+#define STAMPED_MAX      (CP_OUTBOX_PAYLOAD_MAX + 32) /* payload + "eventId":N, */
 
 static const char lock_sql[] = "SELECT GET_LOCK('coupon_outbox_relay', 0)";
 static const char fetch_sql[] = "SELECT CAST(id AS SIGNED), topic, msg_key, payload "
@@ -82,8 +82,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     } else {
         row->state = -1;
         atomic_fetch_add(&r->failures, 1);
-        log_warn("relay: event %" PRId64 " to %s not delivered (%s); producing it again",
-                 row->id, row->topic, rd_kafka_err2str(m->err));
+        log_warn("relay: event %" PRId64 " to %s not delivered (%s); producing it again", row->id,
+                 row->topic, rd_kafka_err2str(m->err));
     }
 }
 
@@ -129,9 +129,8 @@ static int become_leader(struct relay *r)
     db_bind_i64(&res, &got, NULL);
     res.is_null = &is_null;
     int rc = CP_OK;
-    if (mysql_stmt_prepare(st, lock_sql, sizeof lock_sql - 1) != 0 ||
-        mysql_stmt_execute(st) != 0 || mysql_stmt_bind_result(st, &res) != 0 ||
-        mysql_stmt_fetch(st) != 0) {
+    if (mysql_stmt_prepare(st, lock_sql, sizeof lock_sql - 1) != 0 || mysql_stmt_execute(st) != 0 ||
+        mysql_stmt_bind_result(st, &res) != 0 || mysql_stmt_fetch(st) != 0) {
         log_warn("relay: GET_LOCK: %s", mysql_stmt_error(st));
         rc = CP_ERR_UNAVAILABLE;
     } else if (is_null || got != 1) {

@@ -44,8 +44,8 @@ struct relay_stats {
     uint64_t published; /* events acknowledged by the broker */
     uint64_t deleted;   /* outbox rows deleted after their acknowledgement */
     uint64_t batches;
-    uint64_t failures;  /* deliveries that failed and were produced again */
-    int leader;         /* holds the relay lock now */
+    uint64_t failures; /* deliveries that failed and were produced again */
+    int leader;        /* holds the relay lock now */
 };
 
 /* Starts the relay thread. NULL with errbuf filled on failure. */

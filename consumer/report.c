@@ -12,8 +12,8 @@
 #include "clock.h"
 #include "cp_err.h"
 
-#define TICK_MS 1000
-#define EXPIRE_S 15
+#define TICK_MS        1000
+#define EXPIRE_S       15
 #define MAX_PARTITIONS 64
 
 struct report {
@@ -124,9 +124,9 @@ int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
             for (int i = 0; i < parts->cnt && i < MAX_PARTITIONS; i++) {
                 int64_t lo = 0, hi = 0;
                 const rd_kafka_topic_partition_t *p = &parts->elems[i];
-                if (p->offset < 0 || rd_kafka_get_watermark_offsets(rk, p->topic, p->partition,
-                                                                    &lo, &hi) !=
-                                         RD_KAFKA_RESP_ERR_NO_ERROR)
+                if (p->offset < 0 ||
+                    rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) !=
+                        RD_KAFKA_RESP_ERR_NO_ERROR)
                     continue;
                 char name[96];
                 snprintf(name, sizeof name, "coupon_consumer_lag{partition=\"%" PRId32 "\"}",

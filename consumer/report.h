@@ -26,14 +26,25 @@
 #include "persist.h"
 
 enum report_counter {
-    REPORT_EVENTS, REPORT_BATCHES, REPORT_INSERTED, REPORT_DLQ, REPORT_DB_RETRIES,
+    REPORT_EVENTS,
+    REPORT_BATCHES,
+    REPORT_INSERTED,
+    REPORT_DLQ,
+    REPORT_DB_RETRIES,
     REPORT_BATCH_SIZE_LAST,
     /* Where a batch's time goes, summed over batches (microseconds). */
-    REPORT_DECODE_US, REPORT_PERSIST_US, REPORT_PUBLISH_US, REPORT_SETTLE_US, REPORT_COMMIT_US,
+    REPORT_DECODE_US,
+    REPORT_PERSIST_US,
+    REPORT_PUBLISH_US,
+    REPORT_SETTLE_US,
+    REPORT_COMMIT_US,
     /* The outbox relay: events acknowledged by Kafka, and 1 while it holds the lock. */
-    REPORT_RELAYED, REPORT_RELAY_LEADER,
+    REPORT_RELAYED,
+    REPORT_RELAY_LEADER,
     /* Gauges from the reconciler's last pass (reconcile.h). */
-    REPORT_PENDING_RECORDS, REPORT_OLDEST_PENDING_S, REPORT_COUNT_
+    REPORT_PENDING_RECORDS,
+    REPORT_OLDEST_PENDING_S,
+    REPORT_COUNT_
 };
 
 struct report;

@@ -130,8 +130,7 @@ void admin_create_handle(struct app_thread *t, const struct http_request *req,
     if (r == NULL || coupon_meta_write(r, &c) != CP_OK) {
         if (r != NULL)
             app_redis_failed(t);
-        log_warn("coupon %" PRId64 " created; its issuance state is loaded on first issue",
-                 c.id);
+        log_warn("coupon %" PRId64 " created; its issuance state is loaded on first issue", c.id);
     }
     forget_everywhere(t, c.id); /* an earlier 404 for this id may be cached */
     log_info("coupon %" PRId64 " created (total %" PRId64 ")", c.id, c.total_quantity);
@@ -145,8 +144,7 @@ static void answer_lookup_failure(struct app_thread *t, struct http_response *re
                                   int64_t coupon_id, int rc)
 {
     if (rc == CP_ERR_NOT_FOUND) {
-        problem_fail(resp, CP_ERR_NO_COUPON, "coupon %" PRId64 " does not exist",
-                    coupon_id);
+        problem_fail(resp, CP_ERR_NO_COUPON, "coupon %" PRId64 " does not exist", coupon_id);
         return;
     }
     app_db_failed(t);
@@ -217,8 +215,8 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
         }
         if (c.total_quantity < persisted) {
             problem_fail(resp, CP_ERR_BELOW_ISSUED,
-                        "totalQuantity %" PRId64 " is below the %" PRId64 " already issued",
-                        c.total_quantity, persisted);
+                         "totalQuantity %" PRId64 " is below the %" PRId64 " already issued",
+                         c.total_quantity, persisted);
             return;
         }
     }
@@ -229,8 +227,8 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
     }
     if (rc == 0) {
         problem_fail(resp, CP_ERR_BELOW_ISSUED,
-                    "totalQuantity %" PRId64 " is below the %" PRId64 " already issued",
-                    c.total_quantity, issued);
+                     "totalQuantity %" PRId64 " is below the %" PRId64 " already issued",
+                     c.total_quantity, issued);
         return;
     }
     rc = coupon_store_update(db, &c);
@@ -260,8 +258,7 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
     MYSQL *db = app_db(t);
     redisContext *r = app_redis(t);
     if (db == NULL || r == NULL) {
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "%s unavailable",
-                    db == NULL ? "database" : "redis");
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "%s unavailable", db == NULL ? "database" : "redis");
         return;
     }
     struct coupon c;

@@ -43,8 +43,7 @@ static int only_params(const char *query, const char *const *allowed, char *why,
             if (strlen(allowed[i]) == nlen && memcmp(allowed[i], p, nlen) == 0)
                 known = 1;
         if (!known) {
-            snprintf(why, cap, "unknown query parameter '%.*s'", (int)(nlen > 32 ? 32 : nlen),
-                     p);
+            snprintf(why, cap, "unknown query parameter '%.*s'", (int)(nlen > 32 ? 32 : nlen), p);
             return CP_ERR_INVALID;
         }
         p = amp ? amp + 1 : NULL;
@@ -53,8 +52,8 @@ static int only_params(const char *query, const char *const *allowed, char *why,
 }
 
 /* An optional integer parameter in lo..hi; *out keeps its default when absent. */
-static int int_param(const char *query, const char *name, int64_t lo, int64_t hi,
-                     int64_t *out, char *why, size_t cap)
+static int int_param(const char *query, const char *name, int64_t lo, int64_t hi, int64_t *out,
+                     char *why, size_t cap)
 {
     const char *v;
     size_t len;
@@ -110,11 +109,10 @@ failed:
     return CP_ERR_UNAVAILABLE;
 }
 
-static int write_item(struct http_response *resp, const struct coupon_summary *c,
-                      long long issued, long long pending, int first)
+static int write_item(struct http_response *resp, const struct coupon_summary *c, long long issued,
+                      long long pending, int first)
 {
-    char start[TIMEFMT_LEN] = "", end[TIMEFMT_LEN] = "", total[24] = "null",
-         remaining[24] = "null";
+    char start[TIMEFMT_LEN] = "", end[TIMEFMT_LEN] = "", total[24] = "null", remaining[24] = "null";
     (void)timefmt_format_ms(c->start_ms, start, sizeof start);
     (void)timefmt_format_ms(c->end_ms, end, sizeof end);
     if (c->total_quantity >= 0) {
@@ -122,17 +120,17 @@ static int write_item(struct http_response *resp, const struct coupon_summary *c
         snprintf(total, sizeof total, "%" PRId64, c->total_quantity);
         snprintf(remaining, sizeof remaining, "%lld", left);
     }
-    int rc = http_response_printf(resp, "%s{\"id\":%" PRId64 ",\"title\":\"", first ? "" : ",",
-                                  c->id);
+    int rc =
+        http_response_printf(resp, "%s{\"id\":%" PRId64 ",\"title\":\"", first ? "" : ",", c->id);
     if (rc == CP_OK)
         rc = problem_json_escape(resp, c->title, strlen(c->title));
     if (rc == CP_OK)
-        rc = http_response_printf(resp,
-                                  "\",\"startAt\":\"%s\",\"endAt\":\"%s\",\"totalQuantity\":%s,"
-                                  "\"issued\":%lld,\"persisted\":%" PRId64 ",\"pending\":%lld,"
-                                  "\"remaining\":%s}",
-                                  start, end, total, issued, c->issued_quantity, pending,
-                                  remaining);
+        rc =
+            http_response_printf(resp,
+                                 "\",\"startAt\":\"%s\",\"endAt\":\"%s\",\"totalQuantity\":%s,"
+                                 "\"issued\":%lld,\"persisted\":%" PRId64 ",\"pending\":%lld,"
+                                 "\"remaining\":%s}",
+                                 start, end, total, issued, c->issued_quantity, pending, remaining);
     return rc;
 }
 
@@ -202,18 +200,16 @@ static int write_values(struct http_response *resp, const uint32_t *v, int n)
     return rc;
 }
 
-static int write_series(struct http_response *resp, int64_t coupon_id,
-                        const struct series_view *v)
+static int write_series(struct http_response *resp, int64_t coupon_id, const struct series_view *v)
 {
     char end[TIMEFMT_LEN] = "";
     (void)timefmt_format_ms(v->last_sec * 1000, end, sizeof end);
-    int rc = http_response_printf(resp,
-                                  "{\"couponId\":%" PRId64 ",\"intervalSeconds\":1,"
-                                  "\"seconds\":%d,\"end\":%s%s%s,\"endEpochSeconds\":%" PRId64
-                                  ",\"tracked\":%s,\"claims\":",
-                                  coupon_id, v->seconds, v->last_sec ? "\"" : "",
-                                  v->last_sec ? end : "null", v->last_sec ? "\"" : "",
-                                  v->last_sec, v->tracked ? "true" : "false");
+    int rc = http_response_printf(
+        resp,
+        "{\"couponId\":%" PRId64 ",\"intervalSeconds\":1,"
+        "\"seconds\":%d,\"end\":%s%s%s,\"endEpochSeconds\":%" PRId64 ",\"tracked\":%s,\"claims\":",
+        coupon_id, v->seconds, v->last_sec ? "\"" : "", v->last_sec ? end : "null",
+        v->last_sec ? "\"" : "", v->last_sec, v->tracked ? "true" : "false");
     if (rc == CP_OK)
         rc = write_values(resp, v->claims, v->seconds);
     if (rc == CP_OK)
@@ -226,8 +222,8 @@ static int write_series(struct http_response *resp, int64_t coupon_id,
         if (sum == 0)
             continue; /* only the statuses that occurred in the window */
         if (v->status_code[i] == 0)
-            rc = http_response_printf(resp, "%s{\"status\":\"other\",\"values\":",
-                                      first ? "" : ",");
+            rc =
+                http_response_printf(resp, "%s{\"status\":\"other\",\"values\":", first ? "" : ",");
         else
             rc = http_response_printf(resp, "%s{\"status\":\"%d\",\"values\":", first ? "" : ",",
                                       v->status_code[i]);
@@ -265,8 +261,7 @@ void console_series_handle(struct app_thread *t, const struct http_request *req,
     struct coupon c;
     int rc = coupon_store_get(db, coupon_id, &c);
     if (rc == CP_ERR_NOT_FOUND) {
-        problem_fail(resp, CP_ERR_NO_COUPON, "coupon %" PRId64 " does not exist",
-                    coupon_id);
+        problem_fail(resp, CP_ERR_NO_COUPON, "coupon %" PRId64 " does not exist", coupon_id);
         return;
     }
     if (rc != CP_OK) {

@@ -92,8 +92,7 @@ static int member_present(struct json_object *obj, const char *key)
 }
 
 static int copy_string(struct json_object *obj, const char *key, size_t max_chars, char *dst,
-                       size_t cap, int required, int *present, const char **why,
-                       const char *what)
+                       size_t cap, int required, int *present, const char **why, const char *what)
 {
     const char *s;
     size_t len;
@@ -192,9 +191,9 @@ static int parse_quantity(struct json_object *obj, int64_t *out, const char **wh
 
 int coupon_doc_parse_create(const char *body, size_t len, struct coupon *out, const char **why)
 {
-    static const char *const keys[] = {"title", "code", "couponType", "discountType",
-                                       "discountValue", "totalQuantity", "startAt", "endAt",
-                                       "description", "usableDays", "usableUntil", NULL};
+    static const char *const keys[] = {
+        "title",   "code",  "couponType",  "discountType", "discountValue", "totalQuantity",
+        "startAt", "endAt", "description", "usableDays",   "usableUntil",   NULL};
     static const char *const coupon_types[] = {"FIRST_COME_FIRST_SERVED", "GENERAL", NULL};
     static const char *const discount_types[] = {"PERCENTAGE", "AMOUNT", NULL};
     struct json_object *obj = NULL;
@@ -208,17 +207,16 @@ int coupon_doc_parse_create(const char *body, size_t len, struct coupon *out, co
         *why = "unknown member in body";
         goto out;
     }
-    if (copy_string(obj, "title", CP_TITLE_MAX_CHARS, out->title, sizeof out->title, 1,
-                    &present, why, "title must be a string of 1..200 characters") != CP_OK ||
-        copy_string(obj, "code", CP_CODE_MAX_CHARS, out->code, sizeof out->code, 0,
-                    &out->has_code, why, "code must be a string of 1..64 characters or null") !=
-            CP_OK ||
+    if (copy_string(obj, "title", CP_TITLE_MAX_CHARS, out->title, sizeof out->title, 1, &present,
+                    why, "title must be a string of 1..200 characters") != CP_OK ||
+        copy_string(obj, "code", CP_CODE_MAX_CHARS, out->code, sizeof out->code, 0, &out->has_code,
+                    why, "code must be a string of 1..64 characters or null") != CP_OK ||
         copy_string(obj, "description", CP_DESCRIPTION_MAX_CHARS, out->description,
                     sizeof out->description, 0, &out->has_description, why,
                     "description must be a string of 1..2000 characters or null") != CP_OK)
         goto out;
-    if (parse_enum(obj, "couponType", coupon_types, out->coupon_type, sizeof out->coupon_type,
-                   why, "couponType must be FIRST_COME_FIRST_SERVED or GENERAL") != CP_OK ||
+    if (parse_enum(obj, "couponType", coupon_types, out->coupon_type, sizeof out->coupon_type, why,
+                   "couponType must be FIRST_COME_FIRST_SERVED or GENERAL") != CP_OK ||
         parse_enum(obj, "discountType", discount_types, out->discount_type,
                    sizeof out->discount_type, why,
                    "discountType must be PERCENTAGE or AMOUNT") != CP_OK)
@@ -248,15 +246,13 @@ int coupon_doc_parse_create(const char *body, size_t len, struct coupon *out, co
     out->usable_days = -1;
     out->usable_until_ms = -1;
     if (member_present(obj, "usableDays") && !member_is_null(obj, "usableDays") &&
-        jsonv_get_int_range(obj, "usableDays", 1, CP_USABLE_DAYS_MAX, &out->usable_days) !=
-            CP_OK) {
+        jsonv_get_int_range(obj, "usableDays", 1, CP_USABLE_DAYS_MAX, &out->usable_days) != CP_OK) {
         *why = "usableDays must be an integer in 1..3650 or null";
         goto out;
     }
     if (member_present(obj, "usableUntil") && !member_is_null(obj, "usableUntil")) {
         if (parse_time(obj, "usableUntil", &out->usable_until_ms, why,
-                       "usableUntil must be an RFC 3339 time within 2000..2099 or null") !=
-            CP_OK)
+                       "usableUntil must be an RFC 3339 time within 2000..2099 or null") != CP_OK)
             goto out;
         if (out->usable_until_ms <= out->start_ms) {
             *why = "usableUntil must be after startAt";
@@ -291,8 +287,8 @@ int coupon_doc_apply_patch(const char *body, size_t len, struct coupon *orig, in
         goto out;
     }
     if (member_present(obj, "title") &&
-        copy_string(obj, "title", CP_TITLE_MAX_CHARS, c->title, sizeof c->title, 1, &present,
-                    why, "title must be a string of 1..200 characters") != CP_OK)
+        copy_string(obj, "title", CP_TITLE_MAX_CHARS, c->title, sizeof c->title, 1, &present, why,
+                    "title must be a string of 1..200 characters") != CP_OK)
         goto out;
     if (member_present(obj, "description") &&
         copy_string(obj, "description", CP_DESCRIPTION_MAX_CHARS, c->description,

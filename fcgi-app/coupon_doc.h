@@ -15,8 +15,8 @@
 
 #include "coupon_store.h"
 
-#define COUPON_TIME_MIN_MS 946684800000LL  /* 2000-01-01T00:00:00Z */
-#define COUPON_TIME_MAX_MS 4102444800000LL /* 2100-01-01T00:00:00Z */
+#define COUPON_TIME_MIN_MS  946684800000LL  /* 2000-01-01T00:00:00Z */
+#define COUPON_TIME_MAX_MS  4102444800000LL /* 2100-01-01T00:00:00Z */
 #define COUPON_QUANTITY_MAX 1000000000000LL
 
 /* Writes the document (no live stock); returns its length or CP_ERR_LIMIT. */

@@ -277,8 +277,9 @@ int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, struct
             rc = stmt_error(st, "select issue");
         } else {
             int f = mysql_stmt_fetch(st);
-            rc = f == 0 ? CP_OK : f == MYSQL_NO_DATA ? CP_ERR_NOT_FOUND
-                                                     : stmt_error(st, "fetch issue");
+            rc = f == 0               ? CP_OK
+                 : f == MYSQL_NO_DATA ? CP_ERR_NOT_FOUND
+                                      : stmt_error(st, "fetch issue");
         }
     }
     if (rc == CP_OK)
@@ -290,10 +291,10 @@ int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, struct
 int coupon_store_user_coupons(MYSQL *db, int64_t user_id, int64_t before_id, int limit,
                               coupon_store_row_fn fn, void *arg)
 {
-    static const char sql[] =
-        "SELECT CAST(ci.id AS SIGNED), CAST(ci.coupon_id AS SIGNED), c.title, "
-        COUPON_STORE_ISSUANCE_COLUMNS "FROM coupon_issue ci JOIN coupon c ON c.id = ci.coupon_id "
-        "WHERE ci.user_id = ? AND ci.id < ? ORDER BY ci.id DESC LIMIT ?";
+    static const char sql[] = "SELECT CAST(ci.id AS SIGNED), CAST(ci.coupon_id AS SIGNED), "
+                              "c.title, " COUPON_STORE_ISSUANCE_COLUMNS
+                              "FROM coupon_issue ci JOIN coupon c ON c.id = ci.coupon_id "
+                              "WHERE ci.user_id = ? AND ci.id < ? ORDER BY ci.id DESC LIMIT ?";
     MYSQL_STMT *st = mysql_stmt_init(db);
     if (st == NULL)
         return CP_ERR_UNAVAILABLE;

@@ -62,10 +62,10 @@ struct issuance {
 
 /* The columns of struct issuance in a SELECT over `coupon_issue ci`, in the order
  * coupon_store_bind_issuance() binds them (COUPON_STORE_ISSUANCE_NCOLS of them). */
-#define COUPON_STORE_ISSUANCE_COLUMNS                                                           \
-    "CAST(ci.sequence AS SIGNED), CAST(UNIX_TIMESTAMP(ci.issued_at) * 1000 AS SIGNED), "        \
-    "COALESCE(CAST(UNIX_TIMESTAMP(ci.used_at) * 1000 AS SIGNED), -1), "                         \
-    "COALESCE(CAST(UNIX_TIMESTAMP(ci.usable_until) * 1000 AS SIGNED), -1), "                    \
+#define COUPON_STORE_ISSUANCE_COLUMNS                                                    \
+    "CAST(ci.sequence AS SIGNED), CAST(UNIX_TIMESTAMP(ci.issued_at) * 1000 AS SIGNED), " \
+    "COALESCE(CAST(UNIX_TIMESTAMP(ci.used_at) * 1000 AS SIGNED), -1), "                  \
+    "COALESCE(CAST(UNIX_TIMESTAMP(ci.usable_until) * 1000 AS SIGNED), -1), "             \
     "COALESCE(ci.code, ''), COALESCE(ci.redeemed_order_id, '') "
 #define COUPON_STORE_ISSUANCE_NCOLS 6
 

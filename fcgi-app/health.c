@@ -60,8 +60,7 @@ static void component(struct http_response *resp, const char *name, int up, cons
     (void)http_response_printf(resp, "}%s", last ? "" : ",");
 }
 
-void health_handle(struct app_thread *t, const struct http_request *req,
-                   struct http_response *resp)
+void health_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp)
 {
     (void)req;
     const char *redis_why, *db_why;
@@ -80,8 +79,7 @@ void health_handle(struct app_thread *t, const struct http_request *req,
 }
 
 /* Appends one consumer's hash as samples with an instance label. */
-static void render_consumer(struct http_response *resp, const char *instance,
-                            const redisReply *h)
+static void render_consumer(struct http_response *resp, const char *instance, const redisReply *h)
 {
     for (size_t i = 0; i + 1 < h->elements; i += 2) {
         const redisReply *k = h->element[i], *v = h->element[i + 1];
@@ -93,10 +91,9 @@ static void render_consumer(struct http_response *resp, const char *instance,
             (void)http_response_printf(resp, "%.*s{instance=\"%s\"} %.*s\n", (int)k->len, k->str,
                                        instance, (int)v->len, v->str);
         else
-            (void)http_response_printf(resp, "%.*s{instance=\"%s\",%.*s %.*s\n",
-                                       (int)(brace - k->str), k->str, instance,
-                                       (int)(k->len - (size_t)(brace - k->str) - 1), brace + 1,
-                                       (int)v->len, v->str);
+            (void)http_response_printf(
+                resp, "%.*s{instance=\"%s\",%.*s %.*s\n", (int)(brace - k->str), k->str, instance,
+                (int)(k->len - (size_t)(brace - k->str) - 1), brace + 1, (int)v->len, v->str);
     }
 }
 
@@ -117,8 +114,7 @@ static void render_consumers(struct app_thread *t, struct http_response *resp)
         return;
     }
     int header = 0;
-    for (size_t i = 0; members->type == REDIS_REPLY_ARRAY && i < members->elements && i < 64;
-         i++) {
+    for (size_t i = 0; members->type == REDIS_REPLY_ARRAY && i < members->elements && i < 64; i++) {
         const redisReply *m = members->element[i];
         if (m->type != REDIS_REPLY_STRING || m->len > 128 || memchr(m->str, '"', m->len) ||
             memchr(m->str, '\\', m->len) || memchr(m->str, '\n', m->len))
@@ -129,8 +125,7 @@ static void render_consumers(struct app_thread *t, struct http_response *resp)
             break;
         }
         if (h->type == REDIS_REPLY_ARRAY && h->elements == 0) {
-            redisReply *gone = redisCommand(r, "SREM coupon:metrics:consumers %b", m->str,
-                                            m->len);
+            redisReply *gone = redisCommand(r, "SREM coupon:metrics:consumers %b", m->str, m->len);
             if (gone == NULL) {
                 freeReplyObject(h);
                 app_redis_failed(t);

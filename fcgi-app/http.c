@@ -13,9 +13,12 @@
 
 static enum http_method method_of(const char *m)
 {
-    static const struct { const char *name; enum http_method m; } table[] = {
-        {"GET", HTTP_GET},     {"HEAD", HTTP_HEAD},     {"POST", HTTP_POST},
-        {"PUT", HTTP_PUT},     {"PATCH", HTTP_PATCH},   {"DELETE", HTTP_DELETE},
+    static const struct {
+        const char *name;
+        enum http_method m;
+    } table[] = {
+        {"GET", HTTP_GET},         {"HEAD", HTTP_HEAD},   {"POST", HTTP_POST},
+        {"PUT", HTTP_PUT},         {"PATCH", HTTP_PATCH}, {"DELETE", HTTP_DELETE},
         {"OPTIONS", HTTP_OPTIONS},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -24,8 +27,8 @@ static enum http_method method_of(const char *m)
     return HTTP_OTHER;
 }
 
-enum http_read_error http_request_read(FCGX_Request *fcgi, struct http_request *req,
-                                       char *body_buf, size_t body_cap, size_t max_body)
+enum http_read_error http_request_read(FCGX_Request *fcgi, struct http_request *req, char *body_buf,
+                                       size_t body_cap, size_t max_body)
 {
     memset(req, 0, sizeof *req);
     const char *m = FCGX_GetParam("REQUEST_METHOD", fcgi->envp);
@@ -44,8 +47,8 @@ enum http_read_error http_request_read(FCGX_Request *fcgi, struct http_request *
     req->request_id = FCGX_GetParam("HTTP_X_REQUEST_ID", fcgi->envp);
     if (req->request_id != NULL && strnlen(req->request_id, 65) > 64)
         req->request_id = NULL;
-    if (uri_len > CP_MAX_URI_BYTES || strnlen(req->query, CP_MAX_QUERY_BYTES + 1) >
-                                          CP_MAX_QUERY_BYTES)
+    if (uri_len > CP_MAX_URI_BYTES ||
+        strnlen(req->query, CP_MAX_QUERY_BYTES + 1) > CP_MAX_QUERY_BYTES)
         return HTTP_READ_URI_TOO_LONG;
     const char *qmark = memchr(uri, '?', uri_len);
     req->path_len = qmark ? (size_t)(qmark - uri) : uri_len;
@@ -158,8 +161,7 @@ int http_response_send(FCGX_Request *fcgi, const struct http_response *resp, int
     int n = snprintf(head, sizeof head,
                      "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\n",
-                     resp->status, http_reason(resp->status), resp->content_type,
-                     resp->body_len);
+                     resp->status, http_reason(resp->status), resp->content_type, resp->body_len);
     for (int i = 0; i < resp->nheaders && n > 0 && (size_t)n < sizeof head; i++)
         n += snprintf(head + n, sizeof head - (size_t)n, "%s: %s\r\n", resp->headers[i].name,
                       resp->headers[i].value);

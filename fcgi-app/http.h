@@ -22,25 +22,38 @@
 
 #include "cp_limits.h"
 
-enum http_method { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE,
-                   HTTP_OPTIONS, HTTP_OTHER };
+enum http_method {
+    HTTP_GET,
+    HTTP_HEAD,
+    HTTP_POST,
+    HTTP_PUT,
+    HTTP_PATCH,
+    HTTP_DELETE,
+    HTTP_OPTIONS,
+    HTTP_OTHER
+};
 
 /* Why a request could not even be read; turned into a problem by the caller. */
-enum http_read_error { HTTP_READ_OK = 0, HTTP_READ_URI_TOO_LONG, HTTP_READ_BODY_TOO_LARGE,
-                       HTTP_READ_BAD_LENGTH, HTTP_READ_IO };
+enum http_read_error {
+    HTTP_READ_OK = 0,
+    HTTP_READ_URI_TOO_LONG,
+    HTTP_READ_BODY_TOO_LARGE,
+    HTTP_READ_BAD_LENGTH,
+    HTTP_READ_IO
+};
 
 struct http_request {
     enum http_method method;
     const char *method_text;
     char path[CP_MAX_URI_BYTES + 1]; /* REQUEST_URI up to '?', not decoded */
     size_t path_len;
-    const char *query;   /* QUERY_STRING, may be "" */
-    const char *content_type; /* may be NULL */
+    const char *query;         /* QUERY_STRING, may be "" */
+    const char *content_type;  /* may be NULL */
     const char *authorization; /* may be NULL; a secret: never log it */
     const char *request_id;
-    char *body;          /* NUL-terminated copy, body_len bytes */
+    char *body; /* NUL-terminated copy, body_len bytes */
     size_t body_len;
-    int body_present;    /* CONTENT_LENGTH given and > 0 */
+    int body_present; /* CONTENT_LENGTH given and > 0 */
 };
 
 #define HTTP_MAX_EXTRA_HEADERS 4
@@ -49,15 +62,18 @@ struct http_request {
 struct http_response {
     int status;
     const char *content_type;
-    struct { const char *name; char value[160]; } headers[HTTP_MAX_EXTRA_HEADERS];
+    struct {
+        const char *name;
+        char value[160];
+    } headers[HTTP_MAX_EXTRA_HEADERS];
     int nheaders;
-    char *body;          /* caller-provided buffer of body_cap bytes */
+    char *body; /* caller-provided buffer of body_cap bytes */
     size_t body_len, body_cap;
 };
 
 /* Reads parameters and body (body into body_buf of body_cap bytes). */
-enum http_read_error http_request_read(FCGX_Request *fcgi, struct http_request *req,
-                                       char *body_buf, size_t body_cap, size_t max_body);
+enum http_read_error http_request_read(FCGX_Request *fcgi, struct http_request *req, char *body_buf,
+                                       size_t body_cap, size_t max_body);
 
 void http_response_init(struct http_response *resp, char *buf, size_t cap);
 /* Adds a header; value is copied (truncated to fit). */
@@ -74,7 +90,6 @@ const char *http_reason(int status);
 
 /* True if the Content-Type is application/json (any parameters, e.g. charset, allowed). */
 int http_is_json(const char *content_type);
-
 
 /* Finds `name` in an application/x-www-form-urlencoded query; returns CP_ERR_NOT_FOUND,
  * CP_ERR_INVALID for a repeated name, else points value and len at the raw value. */

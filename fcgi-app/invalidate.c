@@ -17,8 +17,8 @@
 #include "rconn.h"
 #include "rkey.h"
 
-#define CHANNEL RKEY_INVALIDATE_CHANNEL
-#define POLL_MS 200 /* how often the thread looks at the stop flag */
+#define CHANNEL            RKEY_INVALIDATE_CHANNEL
+#define POLL_MS            200 /* how often the thread looks at the stop flag */
 #define RECONNECT_DELAY_MS 250
 
 struct invalidator {

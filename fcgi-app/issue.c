@@ -253,15 +253,12 @@ static int op_producer_has_room(void *ctx)
 static enum producer_outcome op_send_sync(void *ctx, const char *key, size_t klen,
                                           const char *value, size_t vlen)
 {
-    return producer_send_sync(((struct app_thread *)ctx)->app->producer, key, klen, value,
-                              vlen);
+    return producer_send_sync(((struct app_thread *)ctx)->app->producer, key, klen, value, vlen);
 }
 
-static int op_send_async(void *ctx, const char *key, size_t klen, const char *value,
-                         size_t vlen)
+static int op_send_async(void *ctx, const char *key, size_t klen, const char *value, size_t vlen)
 {
-    int rc = producer_send_async(((struct app_thread *)ctx)->app->producer, key, klen, value,
-                                 vlen);
+    int rc = producer_send_async(((struct app_thread *)ctx)->app->producer, key, klen, value, vlen);
     if (rc != CP_OK)
         log_warn("issuance %.*s: event not queued; the reconciler produces it from its "
                  "pending record",
@@ -325,8 +322,8 @@ out:
 }
 
 /* The problem for a refused claim (its status from problem_from_err), with its detail. */
-static void answer_refusal(struct http_response *resp, int rc, int64_t coupon_id,
-                           int64_t user_id, const struct issue_result *res)
+static void answer_refusal(struct http_response *resp, int rc, int64_t coupon_id, int64_t user_id,
+                           const struct issue_result *res)
 {
     switch (rc) {
     case CP_ERR_NO_COUPON:
@@ -334,8 +331,8 @@ static void answer_refusal(struct http_response *resp, int rc, int64_t coupon_id
         return;
     case CP_ERR_DUPLICATE:
         problem_fail(resp, rc,
-                    "user %" PRId64 " already holds coupon %" PRId64 " (sequence %" PRId64 ")",
-                    user_id, coupon_id, res->sequence);
+                     "user %" PRId64 " already holds coupon %" PRId64 " (sequence %" PRId64 ")",
+                     user_id, coupon_id, res->sequence);
         return;
     case CP_ERR_SOLD_OUT:
         problem_fail(resp, rc, "coupon %" PRId64 " is sold out", coupon_id);
@@ -352,14 +349,13 @@ static void answer_refusal(struct http_response *resp, int rc, int64_t coupon_id
     }
 }
 
-void issue_handle(struct app_thread *t, const struct http_request *req,
-                  struct http_response *resp, int64_t path_coupon_id)
+void issue_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
+                  int64_t path_coupon_id)
 {
     int64_t coupon_id = 0, user_id = 0;
     const char *why = NULL;
     if (!http_is_json(req->content_type)) {
-        problem_fail(resp, CP_ERR_MEDIA_TYPE,
-                    "send the body as application/json");
+        problem_fail(resp, CP_ERR_MEDIA_TYPE, "send the body as application/json");
         return;
     }
     if (parse_issue_body(req, path_coupon_id, &coupon_id, &user_id, &why) != CP_OK) {
@@ -367,8 +363,8 @@ void issue_handle(struct app_thread *t, const struct http_request *req,
         return;
     }
     struct issue_result res;
-    int rc = issue_decide(&real_ops, t, t->app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA,
-                          coupon_id, user_id, &res);
+    int rc = issue_decide(&real_ops, t, t->app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA, coupon_id,
+                          user_id, &res);
     if (rc != CP_OK && rc != CP_ERR_AMBIGUOUS) {
         answer_refusal(resp, rc, coupon_id, user_id, &res);
         return;
@@ -378,8 +374,7 @@ void issue_handle(struct app_thread *t, const struct http_request *req,
     /* The consumer stores the same code with the row (same secret, same MAC). */
     const char *secret = t->app->conf->code_secret;
     char code[CP_ISSUE_CODE_CHARS + 1] = "";
-    if (issuecode_compute(secret, strlen(secret), coupon_id, user_id, res.sequence, code) !=
-        CP_OK)
+    if (issuecode_compute(secret, strlen(secret), coupon_id, user_id, res.sequence, code) != CP_OK)
         code[0] = '\0';
     resp->status = rc == CP_OK ? 201 : 202;
     series_claim(t->app->series, coupon_id); /* the console's claims per second */
@@ -387,9 +382,9 @@ void issue_handle(struct app_thread *t, const struct http_request *req,
                                "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
                                ",\"sequence\":%" PRId64 ",\"status\":\"%s\","
                                "\"issuedAt\":\"%s\",\"code\":%s%s%s}",
-                               coupon_id, user_id, res.sequence,
-                               rc == CP_OK ? "ISSUED" : "PENDING", at, code[0] ? "\"" : "",
-                               code[0] ? code : "null", code[0] ? "\"" : "");
-    http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64,
-                         coupon_id, user_id);
+                               coupon_id, user_id, res.sequence, rc == CP_OK ? "ISSUED" : "PENDING",
+                               at, code[0] ? "\"" : "", code[0] ? code : "null",
+                               code[0] ? "\"" : "");
+    http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64, coupon_id,
+                         user_id);
 }

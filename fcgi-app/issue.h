@@ -19,7 +19,7 @@
 #include "http.h"
 
 /* path_coupon_id > 0: POST /api/coupons/{id}/issue; 0: POST /api/coupons/issue. */
-void issue_handle(struct app_thread *t, const struct http_request *req,
-                  struct http_response *resp, int64_t path_coupon_id);
+void issue_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
+                  int64_t path_coupon_id);
 
 #endif

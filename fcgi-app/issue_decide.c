@@ -24,8 +24,7 @@ static const char outbox_full[] = "too many issuance events wait for the event l
  * (the time left until the answer stops being true) when that comes sooner. */
 static int64_t flag_ttl(long long until_ms)
 {
-    return until_ms < ISSUE_FLAG_TTL_MS ? until_ms - ISSUE_FLAG_EDGE_MARGIN_MS
-                                        : ISSUE_FLAG_TTL_MS;
+    return until_ms < ISSUE_FLAG_TTL_MS ? until_ms - ISSUE_FLAG_EDGE_MARGIN_MS : ISSUE_FLAG_TTL_MS;
 }
 
 static int unavailable(struct issue_result *out, const char *detail)
@@ -35,8 +34,8 @@ static int unavailable(struct issue_result *out, const char *detail)
 }
 
 /* CP_ERR_NOT_FOUND when no flag decides; otherwise the flag's answer. */
-static int fast_path(const struct issue_ops *ops, void *ctx, int64_t coupon_id,
-                     int64_t user_id, struct issue_result *out)
+static int fast_path(const struct issue_ops *ops, void *ctx, int64_t coupon_id, int64_t user_id,
+                     struct issue_result *out)
 {
     char flag;
     if (ops->flag_get(ctx, coupon_id, &flag) != CP_OK)
@@ -74,9 +73,7 @@ static int script_answer(const struct issue_ops *ops, void *ctx, int64_t coupon_
     case SCRIPT_ENDED:
         ops->flag_set(ctx, coupon_id, ISSUE_FLAG_ENDED, ISSUE_FLAG_TTL_MS);
         return CP_ERR_ENDED;
-    case SCRIPT_OUTBOX_FULL:
-        ops->count(ctx, M_OUTBOX_FULL);
-        return unavailable(out, outbox_full);
+    case SCRIPT_OUTBOX_FULL: ops->count(ctx, M_OUTBOX_FULL); return unavailable(out, outbox_full);
     default: return unavailable(out, "issuance state missing");
     }
 }

@@ -35,7 +35,7 @@ enum issue_flag {
     ISSUE_FLAG_NO_COUPON = 'X',
 };
 
-#define ISSUE_FLAG_TTL_MS 1000 /* a flag answers for at most this long */
+#define ISSUE_FLAG_TTL_MS         1000 /* a flag answers for at most this long */
 /* A flag whose answer stops being true at a known moment expires this much before it:
  * Redis measured the moment, the flag is set once the reply has travelled back. */
 #define ISSUE_FLAG_EDGE_MARGIN_MS 10
@@ -57,17 +57,17 @@ struct issue_ops {
     void (*invalidate)(void *ctx, int64_t coupon_id);
     int (*producer_up)(void *ctx);
     int (*producer_has_room)(void *ctx);
-    enum producer_outcome (*send_sync)(void *ctx, const char *key, size_t klen,
-                                       const char *value, size_t vlen);
+    enum producer_outcome (*send_sync)(void *ctx, const char *key, size_t klen, const char *value,
+                                       size_t vlen);
     int (*send_async)(void *ctx, const char *key, size_t klen, const char *value, size_t vlen);
     int (*new_event_id)(char out[CP_EVENT_ID_HEX + 1]);
     void (*count)(void *ctx, enum metrics_counter counter);
 };
 
 struct issue_result {
-    int64_t sequence;     /* issued (or already held: CP_ERR_DUPLICATE) */
+    int64_t sequence; /* issued (or already held: CP_ERR_DUPLICATE) */
     int64_t issued_at_ms;
-    const char *detail;   /* static text for CP_ERR_UNAVAILABLE */
+    const char *detail; /* static text for CP_ERR_UNAVAILABLE */
 };
 
 /*

@@ -39,14 +39,14 @@
 #include "series.h"
 #include "worker.h"
 
-#define MAX_WORKERS 256
-#define NSLOTS (MAX_WORKERS * 2) /* a reload runs two generations side by side */
-#define LISTEN_BACKLOG 1024
+#define MAX_WORKERS            256
+#define NSLOTS                 (MAX_WORKERS * 2) /* a reload runs two generations side by side */
+#define LISTEN_BACKLOG         1024
 /* Delay before respawning a slot whose worker died young or could not be forked. */
 #define RESPAWN_BACKOFF_MIN_MS 500
 #define RESPAWN_BACKOFF_MAX_MS 10000
 /* A worker that lived this long was not failing at start: replaced at once, backoff reset. */
-#define WORKER_STABLE_MS 5000
+#define WORKER_STABLE_MS       5000
 
 struct cli {
     const char *config_path;
@@ -71,20 +71,21 @@ struct streak {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: coupon-fcgi [-c FILE] [--listen unix:PATH|HOST:PORT] [--workers N]\n"
-            "                   [--threads N] [--print-config]\n"
-            "Serves the coupon API over FastCGI. With fd 0 a listening socket (spawn-fcgi)\n"
-            "it runs as one worker; otherwise it pre-forks N workers on --listen.\n");
+    fprintf(out, "usage: coupon-fcgi [-c FILE] [--listen unix:PATH|HOST:PORT] [--workers N]\n"
+                 "                   [--threads N] [--print-config]\n"
+                 "Serves the coupon API over FastCGI. With fd 0 a listening socket (spawn-fcgi)\n"
+                 "it runs as one worker; otherwise it pre-forks N workers on --listen.\n");
 }
 
 static int parse_cli(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
-        {"workers", required_argument, NULL, 'w'}, {"threads", required_argument, NULL, 't'},
-        {"print-config", no_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"workers", required_argument, NULL, 'w'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"print-config", no_argument, NULL, 'p'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     memset(cli, 0, sizeof *cli);
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -119,10 +120,10 @@ static int load_conf(const struct cli *cli, struct cp_conf *conf)
     }
     /* The codes of the issuances are a MAC under this key: without it they would be
      * computable by anyone (and the consumer must hold the same one). */
-    if (rc == CP_OK && !cli->print_config &&
-        strlen(conf->code_secret) < CP_CODE_SECRET_MIN_BYTES) {
-        snprintf(err, sizeof err, "code_secret must be set (at least %d bytes, the same as "
-                                  "coupon-consumer's)",
+    if (rc == CP_OK && !cli->print_config && strlen(conf->code_secret) < CP_CODE_SECRET_MIN_BYTES) {
+        snprintf(err, sizeof err,
+                 "code_secret must be set (at least %d bytes, the same as "
+                 "coupon-consumer's)",
                  CP_CODE_SECRET_MIN_BYTES);
         rc = CP_ERR_INVALID;
     }

@@ -18,14 +18,14 @@
 
 #define METRICS_VERSION 0x434f5503u /* "COU" v3: redemption routes and outcomes */
 
-static const int status_slots[] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 409,
-                                   410, 413, 414, 415, 422, 429, 500, 503};
-#define NSTATUS (sizeof status_slots / sizeof status_slots[0])
+static const int status_slots[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
+                                   409, 410, 413, 414, 415, 422, 429, 500, 503};
+#define NSTATUS      (sizeof status_slots / sizeof status_slots[0])
 #define STATUS_OTHER NSTATUS
 
 /* Upper bounds in microseconds. */
-static const int64_t buckets_us[] = {500, 1000, 2000, 5000, 10000, 20000, 50000,
-                                     100000, 250000, 1000000, 5000000};
+static const int64_t buckets_us[] = {500,   1000,   2000,   5000,    10000,  20000,
+                                     50000, 100000, 250000, 1000000, 5000000};
 #define NBUCKETS (sizeof buckets_us / sizeof buckets_us[0])
 
 struct metrics_shm {
@@ -42,9 +42,10 @@ struct metrics {
 };
 
 static const char *const route_names[ROUTE_COUNT_] = {
-    "issue", "issue_reference", "coupon_get", "coupon_create", "coupon_patch",
-    "issue_status", "user_coupons", "admin_stats", "health", "metrics", "redeem",
-    "redeem_cancel", "redeem_by_code", "admin_list", "admin_series", "unknown"};
+    "issue",          "issue_reference", "coupon_get",   "coupon_create",
+    "coupon_patch",   "issue_status",    "user_coupons", "admin_stats",
+    "health",         "metrics",         "redeem",       "redeem_cancel",
+    "redeem_by_code", "admin_list",      "admin_series", "unknown"};
 
 const char *metrics_route_name(enum metrics_route r)
 {
@@ -167,7 +168,10 @@ static double ratio(uint64_t hits, uint64_t misses)
 int metrics_render(struct metrics *m, struct http_response *resp)
 {
     struct metrics_shm *s = m->shm;
-    static const struct { enum metrics_counter c; const char *name, *help; } named[] = {
+    static const struct {
+        enum metrics_counter c;
+        const char *name, *help;
+    } named[] = {
         {M_REDIS_ERRORS, "coupon_redis_errors_total", "Redis calls that failed"},
         {M_KAFKA_ERRORS, "coupon_kafka_errors_total", "Kafka sends that were not delivered"},
         {M_DB_ERRORS, "coupon_db_errors_total", "MariaDB calls that failed"},
@@ -205,10 +209,11 @@ int metrics_render(struct metrics *m, struct http_response *resp)
             if (v == 0)
                 continue;
             if (i == STATUS_OTHER)
-                rc = http_response_printf(resp,
-                                          "coupon_http_requests_total{route=\"%s\",status=\"other\"}"
-                                          " %llu\n",
-                                          route_names[r], (unsigned long long)v);
+                rc =
+                    http_response_printf(resp,
+                                         "coupon_http_requests_total{route=\"%s\",status=\"other\"}"
+                                         " %llu\n",
+                                         route_names[r], (unsigned long long)v);
             else
                 rc = http_response_printf(resp,
                                           "coupon_http_requests_total{route=\"%s\",status=\"%d\"}"
@@ -247,12 +252,20 @@ int metrics_render(struct metrics *m, struct http_response *resp)
         rc = http_response_printf(resp, "# HELP %s %s.\n# TYPE %s counter\n%s %llu\n",
                                   named[i].name, named[i].help, named[i].name, named[i].name,
                                   (unsigned long long)load(&s->counters[named[i].c]));
-    static const struct { enum metrics_counter c; const char *outcome; } outcomes[] = {
-        {M_REDEEM_REDEEMED, "redeemed"},     {M_REDEEM_REPLAYED, "replayed"},
-        {M_REDEEM_CONFLICT, "already_redeemed"}, {M_REDEEM_EXPIRED, "expired"},
-        {M_REDEEM_NOT_FOUND, "not_found"},   {M_REDEEM_NOT_PERSISTED, "not_yet_persisted"},
-        {M_REDEEM_AMBIGUOUS, "ambiguous_code"}, {M_REDEEM_CANCELLED, "cancelled"},
-        {M_REDEEM_CANCEL_NOOP, "cancel_noop"}, {M_REDEEM_CANCEL_CONFLICT, "cancel_order_mismatch"},
+    static const struct {
+        enum metrics_counter c;
+        const char *outcome;
+    } outcomes[] = {
+        {M_REDEEM_REDEEMED, "redeemed"},
+        {M_REDEEM_REPLAYED, "replayed"},
+        {M_REDEEM_CONFLICT, "already_redeemed"},
+        {M_REDEEM_EXPIRED, "expired"},
+        {M_REDEEM_NOT_FOUND, "not_found"},
+        {M_REDEEM_NOT_PERSISTED, "not_yet_persisted"},
+        {M_REDEEM_AMBIGUOUS, "ambiguous_code"},
+        {M_REDEEM_CANCELLED, "cancelled"},
+        {M_REDEEM_CANCEL_NOOP, "cancel_noop"},
+        {M_REDEEM_CANCEL_CONFLICT, "cancel_order_mismatch"},
         {M_REDEEM_UNAVAILABLE, "unavailable"},
     };
     if (rc == CP_OK)
@@ -280,8 +293,8 @@ int metrics_render(struct metrics *m, struct http_response *resp)
     return rc;
 }
 
-int metrics_route_answers(struct metrics *m, enum metrics_route r, int *codes,
-                          uint64_t *counts, size_t cap)
+int metrics_route_answers(struct metrics *m, enum metrics_route r, int *codes, uint64_t *counts,
+                          size_t cap)
 {
     size_t n = 0;
     for (size_t i = 0; i <= NSTATUS && n < cap; i++, n++) {

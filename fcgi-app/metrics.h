@@ -20,21 +20,57 @@
 #include "http.h"
 
 enum metrics_route {
-    ROUTE_ISSUE, ROUTE_ISSUE_REF, ROUTE_COUPON_GET, ROUTE_COUPON_CREATE, ROUTE_COUPON_PATCH,
-    ROUTE_ISSUE_STATUS, ROUTE_USER_COUPONS, ROUTE_ADMIN_STATS, ROUTE_HEALTH, ROUTE_METRICS,
-    ROUTE_REDEEM, ROUTE_REDEEM_CANCEL, ROUTE_REDEEM_BY_CODE, ROUTE_ADMIN_LIST, ROUTE_ADMIN_SERIES,
-    ROUTE_UNKNOWN, ROUTE_COUNT_
+    ROUTE_ISSUE,
+    ROUTE_ISSUE_REF,
+    ROUTE_COUPON_GET,
+    ROUTE_COUPON_CREATE,
+    ROUTE_COUPON_PATCH,
+    ROUTE_ISSUE_STATUS,
+    ROUTE_USER_COUPONS,
+    ROUTE_ADMIN_STATS,
+    ROUTE_HEALTH,
+    ROUTE_METRICS,
+    ROUTE_REDEEM,
+    ROUTE_REDEEM_CANCEL,
+    ROUTE_REDEEM_BY_CODE,
+    ROUTE_ADMIN_LIST,
+    ROUTE_ADMIN_SERIES,
+    ROUTE_UNKNOWN,
+    ROUTE_COUNT_
 };
 
 enum metrics_counter {
-    M_REDIS_ERRORS, M_KAFKA_ERRORS, M_DB_ERRORS, M_ROLLBACKS, M_PENDING, M_ISSUED,
-    M_L1_HITS, M_L1_MISSES, M_L2_HITS, M_L2_MISSES, M_FASTPATH_REJECTS, M_SCRIPT_RELOADS,
-    M_INVALIDATIONS, M_EVENTS_ACKED, M_EVENTS_UNACKED, M_SETTLED, M_OUTBOX_FULL,
+    M_REDIS_ERRORS,
+    M_KAFKA_ERRORS,
+    M_DB_ERRORS,
+    M_ROLLBACKS,
+    M_PENDING,
+    M_ISSUED,
+    M_L1_HITS,
+    M_L1_MISSES,
+    M_L2_HITS,
+    M_L2_MISSES,
+    M_FASTPATH_REJECTS,
+    M_SCRIPT_RELOADS,
+    M_INVALIDATIONS,
+    M_EVENTS_ACKED,
+    M_EVENTS_UNACKED,
+    M_SETTLED,
+    M_OUTBOX_FULL,
     /* Redemptions by outcome (coupon_redemptions_total{outcome=...}). */
-    M_REDEEM_REDEEMED, M_REDEEM_REPLAYED, M_REDEEM_CONFLICT, M_REDEEM_EXPIRED,
-    M_REDEEM_NOT_FOUND, M_REDEEM_NOT_PERSISTED, M_REDEEM_AMBIGUOUS, M_REDEEM_CANCELLED,
-    M_REDEEM_CANCEL_NOOP, M_REDEEM_CANCEL_CONFLICT, M_REDEEM_UNAVAILABLE,
-    M_WORKER_RESTARTS, M_COUNTER_COUNT_
+    M_REDEEM_REDEEMED,
+    M_REDEEM_REPLAYED,
+    M_REDEEM_CONFLICT,
+    M_REDEEM_EXPIRED,
+    M_REDEEM_NOT_FOUND,
+    M_REDEEM_NOT_PERSISTED,
+    M_REDEEM_AMBIGUOUS,
+    M_REDEEM_CANCELLED,
+    M_REDEEM_CANCEL_NOOP,
+    M_REDEEM_CANCEL_CONFLICT,
+    M_REDEEM_UNAVAILABLE,
+    M_WORKER_RESTARTS,
+    M_COUNTER_COUNT_
 };
 
 enum metrics_gauge { G_IN_FLIGHT, G_WORKERS, G_GAUGE_COUNT_ };
@@ -62,7 +98,7 @@ const char *metrics_route_name(enum metrics_route r);
 
 /* Answers of one route so far, by status slot: codes[i] (0 = a status without a slot of
  * its own) and counts[i]. Returns the number of slots filled (at most cap). */
-int metrics_route_answers(struct metrics *m, enum metrics_route r, int *codes,
-                          uint64_t *counts, size_t cap);
+int metrics_route_answers(struct metrics *m, enum metrics_route r, int *codes, uint64_t *counts,
+                          size_t cap);
 
 #endif

@@ -79,8 +79,7 @@ int problem_json_escape(struct http_response *resp, const char *s, size_t len)
     return CP_OK;
 }
 
-static void problem_vset(struct http_response *resp, enum problem p, const char *fmt,
-                         va_list ap)
+static void problem_vset(struct http_response *resp, enum problem p, const char *fmt, va_list ap)
 {
     char detail[512];
     if (vsnprintf(detail, sizeof detail, fmt, ap) < 0)

@@ -275,8 +275,8 @@ int producer_send_async(struct producer *p, const char *key, size_t klen, const 
     pthread_rwlock_rdlock(&p->handle_lock);
     int rc = -1;
     if (p->rk != NULL)
-        rc = rd_kafka_produce(p->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                              (void *)value, vlen, key, klen, NULL);
+        rc = rd_kafka_produce(p->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value,
+                              vlen, key, klen, NULL);
     pthread_rwlock_unlock(&p->handle_lock);
     if (rc != 0) {
         log_warn("kafka produce refused: %s", rd_kafka_err2str(rd_kafka_last_error()));
@@ -302,8 +302,8 @@ enum producer_outcome producer_send_sync(struct producer *p, const char *key, si
     pthread_rwlock_rdlock(&p->handle_lock);
     int rc = -1;
     if (p->rk != NULL)
-        rc = rd_kafka_produce(p->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                              (void *)value, vlen, key, klen, &w);
+        rc = rd_kafka_produce(p->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value,
+                              vlen, key, klen, &w);
     pthread_rwlock_unlock(&p->handle_lock);
     if (rc != 0) {
         /* Not enqueued at all (queue full, fatal state): certainly not persisted. */

@@ -150,8 +150,7 @@ void read_coupon_handle(struct app_thread *t, const struct http_request *req,
     size_t len = 0;
     int rc = coupon_document(t, coupon_id, doc, sizeof doc, &len);
     if (rc == CP_ERR_NOT_FOUND) {
-        problem_fail(resp, CP_ERR_NO_COUPON, "coupon %" PRId64 " does not exist",
-                    coupon_id);
+        problem_fail(resp, CP_ERR_NO_COUPON, "coupon %" PRId64 " does not exist", coupon_id);
         return;
     }
     if (rc != CP_OK || len < 2 || doc[len - 1] != '}') {
@@ -168,14 +167,12 @@ void read_coupon_handle(struct app_thread *t, const struct http_request *req,
     /* The cached document without its closing brace, then the live members. */
     (void)http_response_append(resp, doc, len - 1);
     if (total < 0)
-        (void)http_response_printf(resp,
-                                   ",\"issuedQuantity\":%" PRId64 ",\"remainingQuantity\":null}",
-                                   issued);
+        (void)http_response_printf(
+            resp, ",\"issuedQuantity\":%" PRId64 ",\"remainingQuantity\":null}", issued);
     else
-        (void)http_response_printf(resp,
-                                   ",\"issuedQuantity\":%" PRId64
-                                   ",\"remainingQuantity\":%" PRId64 "}",
-                                   issued, total > issued ? total - issued : 0);
+        (void)http_response_printf(
+            resp, ",\"issuedQuantity\":%" PRId64 ",\"remainingQuantity\":%" PRId64 "}", issued,
+            total > issued ? total - issued : 0);
 }
 
 /* PERSISTED, REDEEMED or EXPIRED: what a row in MariaDB says at now_ms. */
@@ -261,18 +258,16 @@ void read_issue_status_handle(struct app_thread *t, const struct http_request *r
         /* issue_ack=redis: the pending record only means "event not yet acknowledged by
          * Kafka" - the claim itself was acknowledged (201) and is durable. In
          * issue_ack=kafka it is what a 202 left: Kafka's outcome unknown. */
-        status = pending && t->app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? "PENDING"
-                                                                              : "ISSUED";
+        status = pending && t->app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? "PENDING" : "ISSUED";
         /* Not in MariaDB yet: the code is the one the consumer will store (same MAC);
          * validity and redemption exist once the row does. */
         const char *secret = t->app->conf->code_secret;
-        if (issuecode_compute(secret, strlen(secret), coupon_id, user_id, seq, is.code) !=
-            CP_OK)
+        if (issuecode_compute(secret, strlen(secret), coupon_id, user_id, seq, is.code) != CP_OK)
             is.code[0] = '\0';
         is.used_ms = is.usable_until_ms = -1;
     } else if (db_rc == CP_ERR_NOT_FOUND && redis_known) {
         problem_fail(resp, CP_ERR_NO_ISSUANCE,
-                    "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
+                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
         return;
     } else {
         problem_fail(resp, CP_ERR_UNAVAILABLE, "issuance state unavailable");
@@ -325,11 +320,10 @@ static int append_row(void *arg, const struct user_coupon *row)
     if (rc == CP_OK)
         rc = problem_json_escape(resp, row->title, strlen(row->title));
     if (rc == CP_OK)
-        rc = http_response_printf(resp,
-                                  "\",\"status\":\"%s\",\"sequence\":%" PRId64
-                                  ",\"issuedAt\":\"%s\",\"usedAt\":%s,%s}",
-                                  issuance_status(&row->is, pg->now_ms), row->is.sequence,
-                                  issued, used, extra);
+        rc = http_response_printf(
+            resp,
+            "\",\"status\":\"%s\",\"sequence\":%" PRId64 ",\"issuedAt\":\"%s\",\"usedAt\":%s,%s}",
+            issuance_status(&row->is, pg->now_ms), row->is.sequence, issued, used, extra);
     pg->count++;
     pg->last_id = row->issue_id;
     return rc;

@@ -150,9 +150,8 @@ static void send_redemption(struct http_response *resp, int status, int64_t coup
                                coupon_id, user_id, red->is.order_id, redeemed, code, until,
                                red->discount_type,
                                red->discount_value[0] ? red->discount_value : "null");
-    http_response_header(resp, "Location",
-                         "/api/coupons/%" PRId64 "/issues/%" PRId64 "/redemption", coupon_id,
-                         user_id);
+    http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64 "/redemption",
+                         coupon_id, user_id);
 }
 
 /* The redemption of (coupon, user) by order, answered in resp. */
@@ -168,8 +167,8 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
     }
     enum redeem_outcome outcome = REDEEM_NO_ROW;
     struct redemption red;
-    int rc = redemption_store_redeem(db, t->app->conf->kafka_redemption_topic, coupon_id,
-                                     user_id, order, timefmt_now_ms(), &outcome, &red);
+    int rc = redemption_store_redeem(db, t->app->conf->kafka_redemption_topic, coupon_id, user_id,
+                                     order, timefmt_now_ms(), &outcome, &red);
     if (rc != CP_OK) {
         if (rc == CP_ERR_UNAVAILABLE)
             app_db_failed(t);
@@ -189,16 +188,16 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
     case REDEEM_CONFLICT:
         metrics_add(m, M_REDEEM_CONFLICT, 1);
         problem_fail(resp, CP_ERR_ALREADY_REDEEMED,
-                    "coupon %" PRId64 " of user %" PRId64 " is redeemed by another order",
-                    coupon_id, user_id);
+                     "coupon %" PRId64 " of user %" PRId64 " is redeemed by another order",
+                     coupon_id, user_id);
         return;
     case REDEEM_EXPIRED: {
         char until[TIMEFMT_LEN] = "";
         (void)timefmt_format_ms(red.is.usable_until_ms, until, sizeof until);
         metrics_add(m, M_REDEEM_EXPIRED, 1);
         problem_fail(resp, CP_ERR_EXPIRED,
-                    "coupon %" PRId64 " of user %" PRId64 " was usable until %s", coupon_id,
-                    user_id, until);
+                     "coupon %" PRId64 " of user %" PRId64 " was usable until %s", coupon_id,
+                     user_id, until);
         return;
     }
     case REDEEM_NO_ROW: break;
@@ -210,18 +209,18 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
     } else if (claimed) {
         metrics_add(m, M_REDEEM_NOT_PERSISTED, 1);
         problem_fail(resp, CP_ERR_NOT_PERSISTED,
-                    "coupon %" PRId64 " was issued to user %" PRId64
-                    " moments ago and is being persisted; retry after the Retry-After delay",
-                    coupon_id, user_id);
+                     "coupon %" PRId64 " was issued to user %" PRId64
+                     " moments ago and is being persisted; retry after the Retry-After delay",
+                     coupon_id, user_id);
     } else {
         metrics_add(m, M_REDEEM_NOT_FOUND, 1);
         problem_fail(resp, CP_ERR_NO_ISSUANCE,
-                    "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
+                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
     }
 }
 
-void redeem_handle(struct app_thread *t, const struct http_request *req,
-                   struct http_response *resp, int64_t coupon_id, int64_t user_id)
+void redeem_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
+                   int64_t coupon_id, int64_t user_id)
 {
     char order[CP_ORDER_ID_MAX_CHARS + 1];
     const char *why = "invalid body";
@@ -260,15 +259,15 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
         metrics_add(m, M_REDEEM_NOT_FOUND, 1);
         /* The code itself is not echoed: a problem document may end up in logs. */
         problem_fail(resp, CP_ERR_NO_CODE,
-                    "no issuance has this code (an issuance's code is redeemable once it is "
-                    "persisted, usually within a second of its 201)");
+                     "no issuance has this code (an issuance's code is redeemable once it is "
+                     "persisted, usually within a second of its 201)");
         return;
     case CP_ERR_CONFLICT:
         metrics_add(m, M_REDEEM_AMBIGUOUS, 1);
         log_warn("a redemption code is shared by two issuances (a MAC collision)");
         problem_fail(resp, CP_ERR_CONFLICT,
-                    "this code is shared by two issuances; redeem through "
-                    "/api/coupons/{id}/issues/{userId}/redemption");
+                     "this code is shared by two issuances; redeem through "
+                     "/api/coupons/{id}/issues/{userId}/redemption");
         return;
     default:
         if (rc == CP_ERR_UNAVAILABLE)
@@ -298,8 +297,8 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
         return;
     }
     enum cancel_outcome outcome = CANCEL_NO_ROW;
-    int rc = redemption_store_cancel(db, t->app->conf->kafka_redemption_topic, coupon_id,
-                                     user_id, order, timefmt_now_ms(), &outcome);
+    int rc = redemption_store_cancel(db, t->app->conf->kafka_redemption_topic, coupon_id, user_id,
+                                     order, timefmt_now_ms(), &outcome);
     if (rc != CP_OK) {
         if (rc == CP_ERR_UNAVAILABLE)
             app_db_failed(t);
@@ -320,8 +319,8 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
     case CANCEL_MISMATCH:
         metrics_add(m, M_REDEEM_CANCEL_CONFLICT, 1);
         problem_fail(resp, CP_ERR_ORDER_MISMATCH,
-                    "coupon %" PRId64 " of user %" PRId64 " is redeemed by another order",
-                    coupon_id, user_id);
+                     "coupon %" PRId64 " of user %" PRId64 " is redeemed by another order",
+                     coupon_id, user_id);
         return;
     case CANCEL_NO_ROW:
         /* Not in MariaDB: an issuance not yet persisted cannot have been redeemed, so
@@ -338,6 +337,6 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
     } else {
         metrics_add(m, M_REDEEM_NOT_FOUND, 1);
         problem_fail(resp, CP_ERR_NO_ISSUANCE,
-                    "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
+                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
     }
 }

@@ -44,8 +44,8 @@ int redeem_parse_order_body(const char *body, size_t len, char order[CP_ORDER_ID
 int redeem_parse_code_body(const char *body, size_t len, char code[CP_ISSUE_CODE_CHARS + 1],
                            char order[CP_ORDER_ID_MAX_CHARS + 1], const char **why);
 
-void redeem_handle(struct app_thread *t, const struct http_request *req,
-                   struct http_response *resp, int64_t coupon_id, int64_t user_id);
+void redeem_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
+                   int64_t coupon_id, int64_t user_id);
 void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
                           struct http_response *resp, int64_t coupon_id, int64_t user_id);
 void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,

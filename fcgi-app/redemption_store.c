@@ -12,17 +12,16 @@
 #include "issuecode.h"
 #include "log.h"
 
-#define REDEMPTION_ATTEMPTS 3
+#define REDEMPTION_ATTEMPTS       3
 #define ER_LOCK_WAIT_TIMEOUT_CODE 1205
-#define ER_LOCK_DEADLOCK_CODE 1213
+#define ER_LOCK_DEADLOCK_CODE     1213
 
 static const char redeem_sql[] =
     "UPDATE coupon_issue SET used_at = FROM_UNIXTIME(? / 1000), redeemed_order_id = ? "
     "WHERE coupon_id = ? AND user_id = ? AND used_at IS NULL "
     "AND (usable_until IS NULL OR usable_until > FROM_UNIXTIME(? / 1000))";
-static const char cancel_sql[] =
-    "UPDATE coupon_issue SET used_at = NULL, redeemed_order_id = NULL "
-    "WHERE coupon_id = ? AND user_id = ? AND redeemed_order_id = ?";
+static const char cancel_sql[] = "UPDATE coupon_issue SET used_at = NULL, redeemed_order_id = NULL "
+                                 "WHERE coupon_id = ? AND user_id = ? AND redeemed_order_id = ?";
 static const char read_sql[] =
     "SELECT " COUPON_STORE_ISSUANCE_COLUMNS ", c.discount_type, CAST(c.discount_value AS CHAR) "
     "FROM coupon_issue ci JOIN coupon c ON c.id = ci.coupon_id "
@@ -115,16 +114,14 @@ out:
 static int insert_event(MYSQL *db, const char *topic, int64_t coupon_id, const char *payload,
                         size_t payload_len)
 {
-    char key[CP_OUTBOX_KEY_MAX], topic_buf[CP_OUTBOX_TOPIC_MAX + 1],
-        value[CP_OUTBOX_PAYLOAD_MAX];
+    char key[CP_OUTBOX_KEY_MAX], topic_buf[CP_OUTBOX_TOPIC_MAX + 1], value[CP_OUTBOX_PAYLOAD_MAX];
     int klen = event_outbox_key(coupon_id, key, sizeof key);
     size_t tlen = strlen(topic);
     if (klen < 0 || tlen > CP_OUTBOX_TOPIC_MAX || payload_len > sizeof value)
         return CP_ERR_INTERNAL;
     memcpy(topic_buf, topic, tlen + 1);
     memcpy(value, payload, payload_len);
-    unsigned long lens[3] = {(unsigned long)tlen, (unsigned long)klen,
-                             (unsigned long)payload_len};
+    unsigned long lens[3] = {(unsigned long)tlen, (unsigned long)klen, (unsigned long)payload_len};
     MYSQL_BIND p[3];
     db_bind_text(&p[0], topic_buf, lens[0], &lens[0], NULL);
     db_bind_text(&p[1], key, lens[1], &lens[1], NULL);
@@ -189,7 +186,7 @@ static int redeem_once(MYSQL *db, const char *topic, int64_t coupon_id, int64_t 
     int n = 0;
     if (rc == CP_OK) {
         struct redemption_event ev = {REDEMPTION_REDEEMED, coupon_id, user_id,
-                                      out->is.sequence, order_id, out->is.used_ms};
+                                      out->is.sequence,    order_id,  out->is.used_ms};
         n = event_encode_redemption(&ev, payload, sizeof payload);
         if (n < 0)
             rc = CP_ERR_INTERNAL;
@@ -273,8 +270,8 @@ static int cancel_once(MYSQL *db, const char *topic, int64_t coupon_id, int64_t 
     char payload[CP_OUTBOX_PAYLOAD_MAX];
     int n = 0;
     if (rc == CP_OK) {
-        struct redemption_event ev = {REDEMPTION_CANCELLED, coupon_id, user_id, row.is.sequence,
-                                      order_id, now_ms};
+        struct redemption_event ev = {REDEMPTION_CANCELLED, coupon_id, user_id,
+                                      row.is.sequence,      order_id,  now_ms};
         n = event_encode_redemption(&ev, payload, sizeof payload);
         if (n < 0)
             rc = CP_ERR_INTERNAL;
@@ -327,8 +324,7 @@ int redemption_store_cancel(MYSQL *db, const char *topic, int64_t coupon_id, int
     return CP_ERR_TIMEOUT;
 }
 
-int redemption_store_find_code(MYSQL *db, const char *code, int64_t *coupon_id,
-                               int64_t *user_id)
+int redemption_store_find_code(MYSQL *db, const char *code, int64_t *coupon_id, int64_t *user_id)
 {
     static const char dummy[CP_ISSUE_CODE_CHARS + 1] = "000000000000";
     char want[CP_ISSUE_CODE_CHARS + 1], got[CP_ISSUE_CODE_CHARS + 1];

@@ -47,7 +47,7 @@ enum cancel_outcome {
 };
 
 struct redemption {
-    struct issuance is;    /* the row after the call (not for REDEEM_NO_ROW) */
+    struct issuance is; /* the row after the call (not for REDEEM_NO_ROW) */
     char discount_type[16];
     char discount_value[32]; /* DECIMAL as text */
 };
@@ -68,7 +68,6 @@ int redemption_store_cancel(MYSQL *db, const char *topic, int64_t coupon_id, int
  * CP_OK, CP_ERR_NOT_FOUND, CP_ERR_CONFLICT (two issuances share it), or
  * CP_ERR_UNAVAILABLE.
  */
-int redemption_store_find_code(MYSQL *db, const char *code, int64_t *coupon_id,
-                               int64_t *user_id);
+int redemption_store_find_code(MYSQL *db, const char *code, int64_t *coupon_id, int64_t *user_id);
 
 #endif

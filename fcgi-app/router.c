@@ -47,8 +47,19 @@ static int seg_is(const struct segments *sg, int i, const char *lit)
 }
 
 enum route_id {
-    R_NONE, R_ISSUE_REF, R_CREATE, R_COUPON, R_ISSUE, R_ISSUE_STATUS, R_USER_COUPONS,
-    R_ADMIN_STATS, R_HEALTH, R_METRICS, R_REDEMPTION, R_REDEEM_BY_CODE, R_ADMIN_LIST,
+    R_NONE,
+    R_ISSUE_REF,
+    R_CREATE,
+    R_COUPON,
+    R_ISSUE,
+    R_ISSUE_STATUS,
+    R_USER_COUPONS,
+    R_ADMIN_STATS,
+    R_HEALTH,
+    R_METRICS,
+    R_REDEMPTION,
+    R_REDEEM_BY_CODE,
+    R_ADMIN_LIST,
     R_ADMIN_SERIES
 };
 
@@ -164,20 +175,19 @@ enum metrics_route router_dispatch(struct app_thread *t, const struct http_reque
     }
     enum metrics_route mr = metrics_route_of(r, req->method);
     if (!method_allowed(r, req->method)) {
-        problem_fail(resp, CP_ERR_METHOD, "this endpoint accepts %s",
-                    allowed_methods(r));
+        problem_fail(resp, CP_ERR_METHOD, "this endpoint accepts %s", allowed_methods(r));
         http_response_header(resp, "Allow", "%s", allowed_methods(r));
         return mr;
     }
     int64_t id = 0, id2 = 0;
     if (id_at >= 0 && decimal_parse_id(sg.s[id_at], sg.len[id_at], &id) != CP_OK) {
         problem_fail(resp, CP_ERR_INVALID,
-                    "the id in the path must be an integer in 1..9223372036854775807");
+                     "the id in the path must be an integer in 1..9223372036854775807");
         return mr;
     }
     if (id2_at >= 0 && decimal_parse_id(sg.s[id2_at], sg.len[id2_at], &id2) != CP_OK) {
         problem_fail(resp, CP_ERR_INVALID,
-                    "the user id in the path must be an integer in 1..9223372036854775807");
+                     "the user id in the path must be an integer in 1..9223372036854775807");
         return mr;
     }
     switch (r) {

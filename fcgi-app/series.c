@@ -200,8 +200,8 @@ void series_sample(struct series *s, struct metrics *m, int64_t now_sec)
         }
     }
     for (int i = 0; i < SERIES_STATUSES; i++) {
-        uint64_t d = i < n && answers[i] >= p->seen_answers[i] ? answers[i] - p->seen_answers[i]
-                                                               : 0;
+        uint64_t d =
+            i < n && answers[i] >= p->seen_answers[i] ? answers[i] - p->seen_answers[i] : 0;
         atomic_store_explicit(&e->answers[i], clamp32(d), memory_order_relaxed);
         p->seen_answers[i] = i < n ? answers[i] : 0;
     }

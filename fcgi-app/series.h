@@ -34,9 +34,9 @@
 
 #include "metrics.h"
 
-#define SERIES_SECONDS 300
+#define SERIES_SECONDS   300
 #define SERIES_CAMPAIGNS 64
-#define SERIES_STATUSES 24 /* status slots kept per second (metrics.c has fewer) */
+#define SERIES_STATUSES  24 /* status slots kept per second (metrics.c has fewer) */
 
 struct series;
 
@@ -55,9 +55,9 @@ void series_sample(struct series *s, struct metrics *m, int64_t now_sec);
 
 /* What a reader gets: `seconds` samples ending at `last_sec` (oldest first). */
 struct series_view {
-    int64_t last_sec;      /* newest complete second, 0 when nothing was sampled yet */
+    int64_t last_sec; /* newest complete second, 0 when nothing was sampled yet */
     int seconds;
-    int tracked;           /* the campaign has a slot now (else claims are zeros) */
+    int tracked; /* the campaign has a slot now (else claims are zeros) */
     uint32_t claims[SERIES_SECONDS];
     int nstatus;
     int status_code[SERIES_STATUSES]; /* 0 = any status metrics.c has no slot for */

@@ -19,10 +19,10 @@
 #include "rconn.h"
 #include "rkey.h"
 
-#define SETTLE_QUEUE_MAX 65536   /* records waiting for removal; more are dropped */
-#define SETTLE_INTERVAL_MS 5     /* gather this long after the first report */
-#define SETTLE_FIELDS_MAX 1024   /* user ids in one HDEL */
-#define SETTLE_RECONNECT_MS 250  /* no reconnect attempt more often */
+#define SETTLE_QUEUE_MAX    65536 /* records waiting for removal; more are dropped */
+#define SETTLE_INTERVAL_MS  5     /* gather this long after the first report */
+#define SETTLE_FIELDS_MAX   1024  /* user ids in one HDEL */
+#define SETTLE_RECONNECT_MS 250   /* no reconnect attempt more often */
 
 struct settle_record {
     int64_t coupon_id;
@@ -96,8 +96,8 @@ static int append_hdel(struct settler *s, size_t from, size_t to)
     s->argvlen[1] = (size_t)n;
     int argc = 2;
     for (size_t i = from; i < to; i++, argc++) {
-        int len = rkey_user_encode(s->batch[i].user_id, s->uid_text[argc],
-                                   sizeof s->uid_text[argc]);
+        int len =
+            rkey_user_encode(s->batch[i].user_id, s->uid_text[argc], sizeof s->uid_text[argc]);
         if (len < 0)
             return len;
         s->argv[argc] = s->uid_text[argc];
@@ -156,8 +156,7 @@ static void *settle_main(void *arg)
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             add_ms(&until, SETTLE_INTERVAL_MS);
-            while (!s->stopping &&
-                   pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT)
+            while (!s->stopping && pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT)
                 ;
         }
         struct settle_record *full = s->queue;
@@ -253,8 +252,7 @@ int settler_add(struct settler *s, int64_t coupon_id, int64_t user_id)
     return rc;
 }
 
-void settler_on_report(void *opaque, const void *key, size_t klen,
-                       enum producer_outcome outcome)
+void settler_on_report(void *opaque, const void *key, size_t klen, enum producer_outcome outcome)
 {
     struct settler *s = opaque;
     int64_t coupon_id = 0, user_id = 0;

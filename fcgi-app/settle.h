@@ -39,7 +39,6 @@ int settler_add(struct settler *s, int64_t coupon_id, int64_t user_id);
 
 /* producer_report_fn (opaque = the settler): a delivered event's key is queued;
  * any other outcome is counted and logged, and its record stays. */
-void settler_on_report(void *opaque, const void *key, size_t klen,
-                       enum producer_outcome outcome);
+void settler_on_report(void *opaque, const void *key, size_t klen, enum producer_outcome outcome);
 
 #endif

@@ -34,7 +34,7 @@ struct worker {
 };
 
 /* How long a blocked accept(2) waits before the thread looks at the stop flag. */
-#define ACCEPT_TIMEOUT_MS 250
+#define ACCEPT_TIMEOUT_MS  250
 /*
  * A connection nginx keeps open (fastcgi_keep_conn) belongs to the web server
  * (FastCGI 3.5: "the Web server retains responsibility for the connection"):
@@ -46,7 +46,7 @@ struct worker {
  * to be picked at that moment. nginx closes kept connections itself after
  * keepalive_requests or keepalive_timeout (deploy/nginx).
  */
-#define KEPT_POLL_MS 250
+#define KEPT_POLL_MS       250
 #define KEPT_DRAIN_IDLE_MS 500
 
 static void serve_one(struct app_thread *t, FCGX_Request *fcgi)
@@ -69,12 +69,9 @@ static void serve_one(struct app_thread *t, FCGX_Request *fcgi)
         problem_fail(&resp, CP_ERR_URI_TOO_LONG, "request URI or query string too long");
         break;
     case HTTP_READ_BODY_TOO_LARGE:
-        problem_fail(&resp, CP_ERR_LIMIT, "request body over %d bytes",
-                    app->conf->max_body_bytes);
+        problem_fail(&resp, CP_ERR_LIMIT, "request body over %d bytes", app->conf->max_body_bytes);
         break;
-    case HTTP_READ_BAD_LENGTH:
-        problem_fail(&resp, CP_ERR_INVALID, "invalid Content-Length");
-        break;
+    case HTTP_READ_BAD_LENGTH: problem_fail(&resp, CP_ERR_INVALID, "invalid Content-Length"); break;
     case HTTP_READ_IO:
         problem_fail(&resp, CP_ERR_INVALID, "request body shorter than Content-Length");
         break;
@@ -228,8 +225,7 @@ int worker_run(const struct cp_conf *conf, int listen_fd)
      * same value from each is harmless.
      */
     struct timeval accept_timeout = {0, ACCEPT_TIMEOUT_MS * 1000};
-    if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &accept_timeout,
-                   sizeof accept_timeout) != 0)
+    if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &accept_timeout, sizeof accept_timeout) != 0)
         log_warn("SO_RCVTIMEO on the listening socket: %s; stopping may wait for a request",
                  strerror(errno));
     signal(SIGPIPE, SIG_IGN);

@@ -7,6 +7,10 @@ AM_TESTS_ENVIRONMENT = \
 	COUPON_BUILD_DIR='$(abs_top_builddir)'; COUPON_SRC_DIR='$(abs_top_srcdir)'; \
 	export COUPON_BUILD_DIR COUPON_SRC_DIR;
 
+# The committed .clang-format holds for every C file (fast, so it runs first).
+TESTS += tests/format.sh
+EXTRA_DIST += tests/format.sh .clang-format
+
 TESTS += tests/integration/run
 # Every suite file must be listed here to be in the tarball (make dist/distcheck); the
 # runner itself finds them by name (test_*.py), listed or not.

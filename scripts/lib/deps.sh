@@ -26,7 +26,8 @@ DEPS_PACKAGES=(
     # Kafka runs on the JDK; Maven fetches its jars
     maven default-jdk-headless
     # tests, benchmarks, sanitizers and fuzzing
-    kcat wrk clang gnuplot-nox valgrind curl python3 procps psmisc libclang-rt-14-dev
+    kcat wrk clang clang-format gnuplot-nox valgrind curl python3 procps psmisc
+    libclang-rt-14-dev
     # the operator console: npm installs its chart library (and playwright-core) from
     # deploy/console/package-lock.json during the build; the browser suite drives
     # Debian's Chromium headless; promtool checks deploy/prometheus/. (npm: see

@@ -85,8 +85,7 @@ void __wrap_read_coupon_handle(struct app_thread *t, const struct http_request *
 }
 
 void __wrap_read_issue_status_handle(struct app_thread *t, const struct http_request *req,
-                                     struct http_response *resp, int64_t coupon_id,
-                                     int64_t user_id)
+                                     struct http_response *resp, int64_t coupon_id, int64_t user_id)
 {
     (void)t;
     (void)req;
@@ -185,11 +184,9 @@ void __wrap_redeem_handle(struct app_thread *t, const struct http_request *req,
 void __real_redeem_handle(struct app_thread *t, const struct http_request *req,
                           struct http_response *resp, int64_t coupon_id, int64_t user_id);
 void __wrap_redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
-                                 struct http_response *resp, int64_t coupon_id,
-                                 int64_t user_id);
+                                 struct http_response *resp, int64_t coupon_id, int64_t user_id);
 void __real_redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
-                                 struct http_response *resp, int64_t coupon_id,
-                                 int64_t user_id);
+                                 struct http_response *resp, int64_t coupon_id, int64_t user_id);
 void __wrap_redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
                                   struct http_response *resp);
 void __real_redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
@@ -216,8 +213,7 @@ void __wrap_redeem_handle(struct app_thread *t, const struct http_request *req,
 }
 
 void __wrap_redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
-                                 struct http_response *resp, int64_t coupon_id,
-                                 int64_t user_id)
+                                 struct http_response *resp, int64_t coupon_id, int64_t user_id)
 {
     CHECK(coupon_id > 0 && user_id > 0 && req->method == HTTP_DELETE);
     if (order_body_is_valid(req)) {
@@ -251,8 +247,8 @@ static char body_buf[CP_MAX_BODY_BYTES + 1];
 static char ct_buf[CP_MAX_HEADER_BYTES + 1];
 static char resp_buf[HTTP_RESPONSE_BODY_MAX];
 
-static const char *method_names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                     "OPTIONS", "BREW"};
+static const char *method_names[] = {"GET",   "HEAD",   "POST",    "PUT",
+                                     "PATCH", "DELETE", "OPTIONS", "BREW"};
 
 /* Length of the bytes from p up to the next '\n' (or the end). */
 static size_t take_line(const uint8_t *p, const uint8_t *end)

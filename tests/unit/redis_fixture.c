@@ -33,9 +33,8 @@ int redis_fixture_start(void)
     if (server_pid < 0)
         return -1;
     if (server_pid == 0) {
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock_path,
-               "--save", "", "--appendonly", "no", "--dir", tmpdir, "--loglevel", "warning",
-               (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock_path, "--save",
+               "", "--appendonly", "no", "--dir", tmpdir, "--loglevel", "warning", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 200; i++) {

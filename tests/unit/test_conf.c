@@ -42,10 +42,10 @@ static void remove_conf(void)
 /* The tests own the COUPON_* environment: none may leak in from the caller. */
 static int suite_init(void)
 {
-    static const char *const names[] = {"COUPON_REDIS_PORT", "COUPON_REDIS_HOST",
-                                        "COUPON_DB_PASSWORD", "COUPON_ADMIN_TOKEN",
-                                        "COUPON_THREADS", "COUPON_KAFKA_TOPIC",
-                                        "COUPON_LOG_LEVEL", "COUPON_WORKERS", NULL};
+    static const char *const names[] = {
+        "COUPON_REDIS_PORT",  "COUPON_REDIS_HOST", "COUPON_DB_PASSWORD",
+        "COUPON_ADMIN_TOKEN", "COUPON_THREADS",    "COUPON_KAFKA_TOPIC",
+        "COUPON_LOG_LEVEL",   "COUPON_WORKERS",    NULL};
     for (size_t i = 0; names[i] != NULL; i++)
         unsetenv(names[i]);
     return 0;
@@ -145,15 +145,24 @@ static void conf_integer_values_are_range_checked(void)
         const char *line;
         int ok;
     } rows[] = {
-        {"redis_port = 1\n", 1},        {"redis_port = 65535\n", 1},
-        {"redis_port = 0\n", 0},        {"redis_port = 65536\n", 0},
-        {"redis_port = -1\n", 0},       {"redis_port = abc\n", 0},
-        {"redis_port = 12x\n", 0},      {"redis_port = \n", 0},
-        {"redis_port = 1.5\n", 0},      {"redis_port = 99999999999999999999\n", 0},
-        {"threads = 0\n", 0},           {"threads = 1024\n", 1},
-        {"threads = 1025\n", 0},        {"max_body_bytes = 4097\n", 0},
-        {"max_body_bytes = 63\n", 0},   {"max_body_bytes = 64\n", 1},
-        {"workers = 256\n", 1},         {"workers = 257\n", 0},
+        {"redis_port = 1\n", 1},
+        {"redis_port = 65535\n", 1},
+        {"redis_port = 0\n", 0},
+        {"redis_port = 65536\n", 0},
+        {"redis_port = -1\n", 0},
+        {"redis_port = abc\n", 0},
+        {"redis_port = 12x\n", 0},
+        {"redis_port = \n", 0},
+        {"redis_port = 1.5\n", 0},
+        {"redis_port = 99999999999999999999\n", 0},
+        {"threads = 0\n", 0},
+        {"threads = 1024\n", 1},
+        {"threads = 1025\n", 0},
+        {"max_body_bytes = 4097\n", 0},
+        {"max_body_bytes = 63\n", 0},
+        {"max_body_bytes = 64\n", 1},
+        {"workers = 256\n", 1},
+        {"workers = 257\n", 0},
         {"kafka_delivery_timeout_ms = 99\n", 0},
         {"consumer_batch_max = 5001\n", 0},
     };
@@ -219,8 +228,7 @@ static void conf_missing_file_is_a_system_error(void)
 {
     struct cp_conf c;
     char err[512] = "";
-    CU_ASSERT_EQUAL(conf_load(&c, "/nonexistent/coupon.conf", err, sizeof err),
-                    CP_ERR_SYSTEM);
+    CU_ASSERT_EQUAL(conf_load(&c, "/nonexistent/coupon.conf", err, sizeof err), CP_ERR_SYSTEM);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/coupon.conf"));
 }
 
@@ -322,10 +330,10 @@ static void conf_dump_lists_every_key_once(void)
         CU_ASSERT_PTR_NULL(strstr(nl, again)); /* not repeated below */
         line = nl + 1;
     }
-    static const char *const documented[] = {"listen", "workers", "threads", "admin_token",
-                                             "redis_host", "redis_port", "kafka_brokers",
-                                             "kafka_topic", "db_host", "db_password",
-                                             "l1_capacity", "consumer_group", "log_level"};
+    static const char *const documented[] = {
+        "listen",      "workers",        "threads",     "admin_token", "redis_host",
+        "redis_port",  "kafka_brokers",  "kafka_topic", "db_host",     "db_password",
+        "l1_capacity", "consumer_group", "log_level"};
     for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++) {
         char want[64];
         snprintf(want, sizeof want, "%s = ", documented[i]);

@@ -14,9 +14,9 @@
 #include "cp_err.h"
 #include "unit_main.h"
 
-#define VALID_CREATE                                                                            \
-    "{\"title\":\"Flash\",\"couponType\":\"FIRST_COME_FIRST_SERVED\","                          \
-    "\"discountType\":\"PERCENTAGE\",\"discountValue\":10,\"totalQuantity\":100,"                \
+#define VALID_CREATE                                                              \
+    "{\"title\":\"Flash\",\"couponType\":\"FIRST_COME_FIRST_SERVED\","            \
+    "\"discountType\":\"PERCENTAGE\",\"discountValue\":10,\"totalQuantity\":100," \
     "\"startAt\":\"2026-01-01T00:00:00Z\",\"endAt\":\"2030-01-01T00:00:00Z\"}"
 
 static int create(const char *body, struct coupon *c, const char **why)
@@ -103,19 +103,20 @@ static void patch_changes_only_what_it_names(void)
     CU_ASSERT_EQUAL_FATAL(create(VALID_CREATE, &c, &why), CP_OK);
     int total_changed = -1;
     const char *patch = "{\"title\":\"Flash 2\",\"totalQuantity\":200}";
-    CU_ASSERT_EQUAL(coupon_doc_apply_patch(patch, strlen(patch), &c, &total_changed, &why),
-                    CP_OK);
+    CU_ASSERT_EQUAL(coupon_doc_apply_patch(patch, strlen(patch), &c, &total_changed, &why), CP_OK);
     CU_ASSERT_STRING_EQUAL(c.title, "Flash 2");
     CU_ASSERT_EQUAL(c.total_quantity, 200);
     CU_ASSERT_EQUAL(total_changed, 1);
     CU_ASSERT_EQUAL(c.end_ms, 1893456000000LL);
     patch = "{\"endAt\":\"2031-01-01T00:00:00Z\"}";
-    CU_ASSERT_EQUAL(coupon_doc_apply_patch(patch, strlen(patch), &c, &total_changed, &why),
-                    CP_OK);
+    CU_ASSERT_EQUAL(coupon_doc_apply_patch(patch, strlen(patch), &c, &total_changed, &why), CP_OK);
     CU_ASSERT_EQUAL(total_changed, 0);
-    static const char *const bad[] = {"{}", "{\"startAt\":\"2026-01-01T00:00:00Z\"}",
+    static const char *const bad[] = {"{}",
+                                      "{\"startAt\":\"2026-01-01T00:00:00Z\"}",
                                       "{\"endAt\":\"2025-01-01T00:00:00Z\"}",
-                                      "{\"totalQuantity\":-5}", "{\"title\":\"\"}", "null"};
+                                      "{\"totalQuantity\":-5}",
+                                      "{\"title\":\"\"}",
+                                      "null"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct coupon before = c;
         int rc = coupon_doc_apply_patch(bad[i], strlen(bad[i]), &c, &total_changed, &why);
@@ -147,8 +148,7 @@ int main(void)
 {
     static const struct unit_case tests[] = {
         {"create_accepts_a_valid_body_exactly", create_accepts_a_valid_body_exactly},
-        {"create_refuses_each_bad_field_and_names_it",
-         create_refuses_each_bad_field_and_names_it},
+        {"create_refuses_each_bad_field_and_names_it", create_refuses_each_bad_field_and_names_it},
         {"patch_changes_only_what_it_names", patch_changes_only_what_it_names},
         {"document_carries_the_stored_values", document_carries_the_stored_values},
     };

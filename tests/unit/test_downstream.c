@@ -37,8 +37,8 @@ static struct {
 } fake;
 
 /* The fake outbox: records what would be queued. */
-int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen,
-               const char *value, size_t vlen, const char *header_name, const char *header_value)
+int outbox_add(struct outbox *o, const char *topic, const char *key, size_t klen, const char *value,
+               size_t vlen, const char *header_name, const char *header_value)
 {
     (void)o;
     (void)value;

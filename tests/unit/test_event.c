@@ -105,8 +105,10 @@ static void event_key_parse_reads_back_what_event_key_wrote(void)
     CU_ASSERT_EQUAL(event_key_parse(key, (size_t)n, &c, &u), CP_OK);
     CU_ASSERT_EQUAL(c, INT64_MAX);
     CU_ASSERT_EQUAL(u, 7);
-    static const char *const bad[] = {"", ":", "1:", ":1", "1", "0:1", "1:0", "01:2", "1:2:3",
-                                      "-1:2", "1: 2", "9223372036854775808:1", "1:2x"};
+    static const char *const bad[] = {"",      ":",    "1:",   ":1",
+                                      "1",     "0:1",  "1:0",  "01:2",
+                                      "1:2:3", "-1:2", "1: 2", "9223372036854775808:1",
+                                      "1:2x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = event_key_parse(bad[i], strlen(bad[i]), &c, &u);
         if (rc != CP_ERR_INVALID)
@@ -138,9 +140,9 @@ static void event_new_id_is_32_lowercase_hex_and_random(void)
 /* Each row is a valid event with one thing wrong; the reason must name it. */
 static void event_decode_rejects_bad_events(void)
 {
-#define EV(id, c, u, s, at)                                                                    \
-    "{\"eventId\":" id ",\"couponId\":" c ",\"userId\":" u ",\"sequence\":" s               \
-    ",\"issuedAt\":" at "}"
+#define EV(id, c, u, s, at)                                                                       \
+    "{\"eventId\":" id ",\"couponId\":" c ",\"userId\":" u ",\"sequence\":" s ",\"issuedAt\":" at \
+    "}"
 #define QID "\"" GOOD_ID "\""
 #define QAT "\"" GOOD_AT "\""
     static const struct {
@@ -156,15 +158,13 @@ static void event_decode_rejects_bad_events(void)
          "eventId"},
         {"eventId non-hex", EV("\"0123456789abcdeg0123456789abcdef\"", "1", "2", "3", QAT),
          "eventId"},
-        {"eventId with dashes", EV("\"01234567-89ab-cdef-0123-456789abcdef\"", "1", "2", "3",
-                                   QAT),
+        {"eventId with dashes", EV("\"01234567-89ab-cdef-0123-456789abcdef\"", "1", "2", "3", QAT),
          "eventId"},
         {"eventId empty", EV("\"\"", "1", "2", "3", QAT), "eventId"},
         {"eventId number", EV("1234", "1", "2", "3", QAT), "eventId"},
         {"eventId null", EV("null", "1", "2", "3", QAT), "eventId"},
-        {"eventId escaped NUL", EV("\"0123456789abcdef0123456789abcde\\u0000\"", "1", "2", "3",
-                                   QAT),
-         "eventId"},
+        {"eventId escaped NUL",
+         EV("\"0123456789abcdef0123456789abcde\\u0000\"", "1", "2", "3", QAT), "eventId"},
         {"couponId 0", EV(QID, "0", "2", "3", QAT), "couponId"},
         {"couponId -1", EV(QID, "-1", "2", "3", QAT), "couponId"},
         {"couponId 2^63", EV(QID, "9223372036854775808", "2", "3", QAT), "couponId"},
@@ -184,16 +184,16 @@ static void event_decode_rejects_bad_events(void)
         {"issuedAt empty", EV(QID, "1", "2", "3", "\"\""), "issuedAt"},
         {"issuedAt too long",
          EV(QID, "1", "2", "3", "\"2026-11-24T19:31:41.1234567890123456789Z\""), "issuedAt"},
-        {"missing eventId",
-         "{\"couponId\":1,\"userId\":2,\"sequence\":3,\"issuedAt\":" QAT "}", "eventId"},
+        {"missing eventId", "{\"couponId\":1,\"userId\":2,\"sequence\":3,\"issuedAt\":" QAT "}",
+         "eventId"},
         {"missing couponId",
          "{\"eventId\":" QID ",\"userId\":2,\"sequence\":3,\"issuedAt\":" QAT "}", "couponId"},
         {"missing userId",
          "{\"eventId\":" QID ",\"couponId\":1,\"sequence\":3,\"issuedAt\":" QAT "}", "userId"},
         {"missing sequence",
          "{\"eventId\":" QID ",\"couponId\":1,\"userId\":2,\"issuedAt\":" QAT "}", "sequence"},
-        {"missing issuedAt",
-         "{\"eventId\":" QID ",\"couponId\":1,\"userId\":2,\"sequence\":3}", "issuedAt"},
+        {"missing issuedAt", "{\"eventId\":" QID ",\"couponId\":1,\"userId\":2,\"sequence\":3}",
+         "issuedAt"},
         {"extra member",
          "{\"eventId\":" QID ",\"couponId\":1,\"userId\":2,\"sequence\":3,\"issuedAt\":" QAT
          ",\"x\":1}",

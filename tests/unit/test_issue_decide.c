@@ -114,8 +114,7 @@ static int f_room(void *ctx)
     return fk.has_room;
 }
 
-static enum producer_outcome f_sync(void *ctx, const char *k, size_t kl, const char *v,
-                                    size_t vl)
+static enum producer_outcome f_sync(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 {
     (void)ctx, (void)v, (void)vl;
     fk.syncs++;

@@ -128,9 +128,9 @@ static void issuecode_matches_independent_known_answers(void)
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char code[CP_ISSUE_CODE_CHARS + 1];
-        CU_ASSERT_EQUAL(issuecode_compute(SECRET, strlen(SECRET), rows[i].c, rows[i].u,
-                                          rows[i].s, code),
-                        CP_OK);
+        CU_ASSERT_EQUAL(
+            issuecode_compute(SECRET, strlen(SECRET), rows[i].c, rows[i].u, rows[i].s, code),
+            CP_OK);
         CU_ASSERT_STRING_EQUAL(code, rows[i].want);
     }
 }
@@ -161,11 +161,11 @@ static void issuecode_normalise_reads_codes_the_crockford_way(void)
         {"w1851y4xdjqw", "W1851Y4XDJQW"},
         {"W185-1Y4X-DJQW", "W1851Y4XDJQW"},
         {"-W185--1Y4XDJQW-", "W1851Y4XDJQW"},
-        {"WI85lY4XDJQW", "W1851Y4XDJQW"},  /* I and l read as 1 */
-        {"oOOOOOOOOOOO", "000000000000"},  /* O and o read as 0 */
-        {"W1851Y4XDJQ", NULL},             /* 11 symbols */
-        {"W1851Y4XDJQWX", NULL},           /* 13 */
-        {"W1851Y4XDJQU", NULL},            /* U is not Crockford */
+        {"WI85lY4XDJQW", "W1851Y4XDJQW"}, /* I and l read as 1 */
+        {"oOOOOOOOOOOO", "000000000000"}, /* O and o read as 0 */
+        {"W1851Y4XDJQ", NULL},            /* 11 symbols */
+        {"W1851Y4XDJQWX", NULL},          /* 13 */
+        {"W1851Y4XDJQU", NULL},           /* U is not Crockford */
         {"W1851Y4XDJQ*", NULL},
         {"W1851 Y4XDJQW", NULL},
         {"W1851Y4XDJQ\xc3\xa9", NULL},
@@ -221,8 +221,12 @@ static void redeem_body_parsers_take_exactly_their_members(void)
     const char *ok = "{\"orderId\":\"o-1\"}";
     CU_ASSERT_EQUAL(redeem_parse_order_body(ok, strlen(ok), order, &why), CP_OK);
     CU_ASSERT_STRING_EQUAL(order, "o-1");
-    const char *bad[] = {"", "{}", "{\"orderId\":\"\"}", "{\"orderId\":7}",
-                         "{\"orderId\":\"o\",\"x\":1}", "{\"orderId\":\"o\"} x",
+    const char *bad[] = {"",
+                         "{}",
+                         "{\"orderId\":\"\"}",
+                         "{\"orderId\":7}",
+                         "{\"orderId\":\"o\",\"x\":1}",
+                         "{\"orderId\":\"o\"} x",
                          "{\"orderId\":\"o o\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why = NULL;

@@ -28,20 +28,32 @@ struct body_row {
     const char *reason; /* expected reason (NULL = do not check) */
 };
 
-#define OK(label, body) {label, body, 0, CP_OK, NULL}
-#define BAD(label, body, why) {label, body, 0, CP_ERR_INVALID, why}
-#define BADN(label, body, len, why) {label, body, len, CP_ERR_INVALID, why}
-#define LIMIT(label, body, why) {label, body, 0, CP_ERR_LIMIT, why}
+#define OK(label, body)             \
+    {                               \
+        label, body, 0, CP_OK, NULL \
+    }
+#define BAD(label, body, why)               \
+    {                                       \
+        label, body, 0, CP_ERR_INVALID, why \
+    }
+#define BADN(label, body, len, why)           \
+    {                                         \
+        label, body, len, CP_ERR_INVALID, why \
+    }
+#define LIMIT(label, body, why)           \
+    {                                     \
+        label, body, 0, CP_ERR_LIMIT, why \
+    }
 
 #define R_EMPTY "empty body"
-#define R_NUL "NUL byte in body"
-#define R_UTF8 "body is not valid UTF-8"
-#define R_DEEP "nesting too deep"
-#define R_MANY "too many members"
-#define R_DUP "duplicate member name"
-#define R_OBJ "body must be a JSON object"
-#define R_MAL "malformed JSON"
-#define R_CTRL "control character inside a string"
+#define R_NUL   "NUL byte in body"
+#define R_UTF8  "body is not valid UTF-8"
+#define R_DEEP  "nesting too deep"
+#define R_MANY  "too many members"
+#define R_DUP   "duplicate member name"
+#define R_OBJ   "body must be a JSON object"
+#define R_MAL   "malformed JSON"
+#define R_CTRL  "control character inside a string"
 
 static const struct body_row body_rows[] = {
     OK("flat object", "{\"userId\":1}"),
@@ -146,12 +158,10 @@ static void jsonv_body_table(void)
         if (r->rc == CP_OK)
             bad |= obj == NULL || why != NULL;
         else
-            bad |= obj != NULL || why == NULL ||
-                   (r->reason != NULL && strcmp(why, r->reason) != 0);
+            bad |= obj != NULL || why == NULL || (r->reason != NULL && strcmp(why, r->reason) != 0);
         if (bad)
-            fprintf(stderr, "\n  row %zu (%s): rc %d want %d, reason '%s' want '%s'\n", i,
-                    r->label, rc, r->rc, why ? why : "(null)",
-                    r->reason ? r->reason : "(any)");
+            fprintf(stderr, "\n  row %zu (%s): rc %d want %d, reason '%s' want '%s'\n", i, r->label,
+                    rc, r->rc, why ? why : "(null)", r->reason ? r->reason : "(any)");
         CU_ASSERT_FALSE(bad);
         if (rc == CP_OK && obj != sentinel)
             json_object_put(obj);
@@ -273,9 +283,13 @@ static void jsonv_get_int_range_checks_both_bounds(void)
         const char *body;
         int rc;
     } rows[] = {
-        {"{\"n\":0}", CP_OK},     {"{\"n\":100}", CP_OK},       {"{\"n\":-1}", CP_ERR_INVALID},
-        {"{\"n\":101}", CP_ERR_INVALID}, {"{\"n\":50.0}", CP_ERR_INVALID},
-        {"{\"n\":\"50\"}", CP_ERR_INVALID}, {"{}", CP_ERR_NOT_FOUND},
+        {"{\"n\":0}", CP_OK},
+        {"{\"n\":100}", CP_OK},
+        {"{\"n\":-1}", CP_ERR_INVALID},
+        {"{\"n\":101}", CP_ERR_INVALID},
+        {"{\"n\":50.0}", CP_ERR_INVALID},
+        {"{\"n\":\"50\"}", CP_ERR_INVALID},
+        {"{}", CP_ERR_NOT_FOUND},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct json_object *obj = NULL;
@@ -297,8 +311,7 @@ static void jsonv_get_int_range_checks_both_bounds(void)
     CU_ASSERT_EQUAL(jsonv_get_int_range(obj, "lo", INT64_MIN, INT64_MAX, &v), CP_OK);
     CU_ASSERT_EQUAL(v, -INT64_MAX);
     CU_ASSERT_EQUAL(jsonv_get_int_range(obj, "min", INT64_MIN, INT64_MAX, &v), CP_ERR_INVALID);
-    CU_ASSERT_EQUAL(jsonv_get_int_range(obj, "under", INT64_MIN, INT64_MAX, &v),
-                    CP_ERR_INVALID);
+    CU_ASSERT_EQUAL(jsonv_get_int_range(obj, "under", INT64_MIN, INT64_MAX, &v), CP_ERR_INVALID);
     CU_ASSERT_EQUAL(jsonv_get_int_range(obj, "hi", INT64_MIN, INT64_MAX, &v), CP_OK);
     CU_ASSERT_EQUAL(v, INT64_MAX);
     json_object_put(obj);
@@ -314,14 +327,14 @@ static void jsonv_get_string_counts_characters_not_bytes(void)
     } rows[] = {
         {"\"abc\"", 3, CP_OK, 3},
         {"\"abc\"", 2, CP_ERR_INVALID, 0},
-        {"\"\xed\x95\x9c\xea\xb8\x80\"", 2, CP_OK, 6},          /* 2 Hangul syllables */
+        {"\"\xed\x95\x9c\xea\xb8\x80\"", 2, CP_OK, 6}, /* 2 Hangul syllables */
         {"\"\xed\x95\x9c\xea\xb8\x80\"", 1, CP_ERR_INVALID, 0},
-        {"\"\xf0\x9f\x98\x80\"", 1, CP_OK, 4},                  /* one emoji */
-        {"\"\\ud83d\\ude00\"", 1, CP_OK, 4},                    /* same, escaped */
+        {"\"\xf0\x9f\x98\x80\"", 1, CP_OK, 4}, /* one emoji */
+        {"\"\\ud83d\\ude00\"", 1, CP_OK, 4},   /* same, escaped */
         {"\"\\u00e9t\\u00e9\"", 3, CP_OK, 5},
         {"\"caf\xc3\xa9\"", 4, CP_OK, 5},
-        {"\"\"", 10, CP_ERR_INVALID, 0},                        /* empty */
-        {"\"\\u0000\"", 10, CP_ERR_INVALID, 0},                 /* NUL inside */
+        {"\"\"", 10, CP_ERR_INVALID, 0},        /* empty */
+        {"\"\\u0000\"", 10, CP_ERR_INVALID, 0}, /* NUL inside */
         {"\"a\\u0000b\"", 10, CP_ERR_INVALID, 0},
         {"1", 10, CP_ERR_INVALID, 0},
         {"true", 10, CP_ERR_INVALID, 0},
@@ -415,16 +428,16 @@ static void jsonv_utf8_chars_validates_and_counts(void)
     } rows[] = {
         {"", CP_OK, 0},
         {"abc", CP_OK, 3},
-        {"\xc2\x80", CP_OK, 1},                 /* U+0080, smallest 2-byte */
-        {"\xdf\xbf", CP_OK, 1},                 /* U+07FF */
-        {"\xe0\xa0\x80", CP_OK, 1},             /* U+0800, smallest 3-byte */
-        {"\xed\x9f\xbf", CP_OK, 1},             /* U+D7FF, just below surrogates */
-        {"\xee\x80\x80", CP_OK, 1},             /* U+E000, just above */
-        {"\xef\xbf\xbf", CP_OK, 1},             /* U+FFFF */
-        {"\xf0\x90\x80\x80", CP_OK, 1},         /* U+10000 */
-        {"\xf4\x8f\xbf\xbf", CP_OK, 1},         /* U+10FFFF, the last */
+        {"\xc2\x80", CP_OK, 1},         /* U+0080, smallest 2-byte */
+        {"\xdf\xbf", CP_OK, 1},         /* U+07FF */
+        {"\xe0\xa0\x80", CP_OK, 1},     /* U+0800, smallest 3-byte */
+        {"\xed\x9f\xbf", CP_OK, 1},     /* U+D7FF, just below surrogates */
+        {"\xee\x80\x80", CP_OK, 1},     /* U+E000, just above */
+        {"\xef\xbf\xbf", CP_OK, 1},     /* U+FFFF */
+        {"\xf0\x90\x80\x80", CP_OK, 1}, /* U+10000 */
+        {"\xf4\x8f\xbf\xbf", CP_OK, 1}, /* U+10FFFF, the last */
         {"a\xc3\xa9z\xf0\x9f\x98\x80", CP_OK, 4},
-        {"\xc0\x80", CP_ERR_INVALID, 0},         /* overlong NUL */
+        {"\xc0\x80", CP_ERR_INVALID, 0}, /* overlong NUL */
         {"\xc1\xbf", CP_ERR_INVALID, 0},
         {"\xe0\x9f\xbf", CP_ERR_INVALID, 0},     /* overlong U+07FF */
         {"\xf0\x8f\xbf\xbf", CP_ERR_INVALID, 0}, /* overlong U+FFFF */
@@ -432,10 +445,10 @@ static void jsonv_utf8_chars_validates_and_counts(void)
         {"\xed\xb0\x80", CP_ERR_INVALID, 0},     /* U+DC00 */
         {"\xf4\x90\x80\x80", CP_ERR_INVALID, 0}, /* U+110000 */
         {"\xf5\x80\x80\x80", CP_ERR_INVALID, 0},
-        {"\xc3", CP_ERR_INVALID, 0},             /* truncated */
+        {"\xc3", CP_ERR_INVALID, 0}, /* truncated */
         {"\xe2\x82", CP_ERR_INVALID, 0},
         {"\xf0\x9f\x98", CP_ERR_INVALID, 0},
-        {"\xc3\x28", CP_ERR_INVALID, 0},         /* bad continuation */
+        {"\xc3\x28", CP_ERR_INVALID, 0}, /* bad continuation */
         {"\xe2\x28\xa1", CP_ERR_INVALID, 0},
         {"\x80", CP_ERR_INVALID, 0},
         {"\xbf", CP_ERR_INVALID, 0},
@@ -473,8 +486,7 @@ int main(void)
          jsonv_get_string_counts_characters_not_bytes},
         {"jsonv_get_string_enforces_max_chars_exactly",
          jsonv_get_string_enforces_max_chars_exactly},
-        {"jsonv_only_keys_reports_the_unknown_member",
-         jsonv_only_keys_reports_the_unknown_member},
+        {"jsonv_only_keys_reports_the_unknown_member", jsonv_only_keys_reports_the_unknown_member},
         {"jsonv_utf8_chars_validates_and_counts", jsonv_utf8_chars_validates_and_counts},
     };
     int status = unit_run_suite("jsonv", NULL, UNIT_CASES(tests));

@@ -61,10 +61,10 @@ static void kafka_log_routes_librdkafka_lines_through_the_log_module(void)
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     kafka_log_install(kc);
     /* Port 1 on loopback refuses; idempotence makes the producer connect at once. */
-    int conf_ok = rd_kafka_conf_set(kc, "bootstrap.servers", "127.0.0.1:1", err, sizeof err) ==
-                      RD_KAFKA_CONF_OK &&
-                  rd_kafka_conf_set(kc, "enable.idempotence", "true", err, sizeof err) ==
-                      RD_KAFKA_CONF_OK;
+    int conf_ok =
+        rd_kafka_conf_set(kc, "bootstrap.servers", "127.0.0.1:1", err, sizeof err) ==
+            RD_KAFKA_CONF_OK &&
+        rd_kafka_conf_set(kc, "enable.idempotence", "true", err, sizeof err) == RD_KAFKA_CONF_OK;
     rd_kafka_t *rk = conf_ok ? rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof err) : NULL;
     if (rk == NULL)
         rd_kafka_conf_destroy(kc);

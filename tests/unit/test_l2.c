@@ -23,8 +23,8 @@
 
 struct loader {
     atomic_int calls;
-    int rc;           /* what it answers */
-    int delay_ms;     /* how long a load takes */
+    int rc;       /* what it answers */
+    int delay_ms; /* how long a load takes */
     const char *value;
 };
 
@@ -48,8 +48,10 @@ static int load(void *arg, char *buf, size_t cap, size_t *len)
 
 static struct l2 *make(int64_t negative_ttl_ms)
 {
-    struct l2_config cfg = {.ttl_ms = 60000, .negative_ttl_ms = negative_ttl_ms,
-                            .lock_ttl_ms = 2000, .wait_step_ms = 2};
+    struct l2_config cfg = {.ttl_ms = 60000,
+                            .negative_ttl_ms = negative_ttl_ms,
+                            .lock_ttl_ms = 2000,
+                            .wait_step_ms = 2};
     struct l2 *l2 = l2_new(&cfg, &l2_redis_ops);
     CU_ASSERT_PTR_NOT_NULL_FATAL(l2);
     return l2;

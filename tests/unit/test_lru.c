@@ -182,9 +182,9 @@ static void binary_keys_and_invalid_config(void)
     lru_free(NULL);
 }
 
-#define THREADS 8
-#define OPS 20000
-#define KEYS 64
+#define THREADS  8
+#define OPS      20000
+#define KEYS     64
 #define CAPACITY 32
 
 static void *hammer(void *arg)

@@ -32,8 +32,8 @@ static int64_t redis_now_ms(void)
 {
     redisReply *r = redisCommand(rc, "TIME");
     CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
-    int64_t ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
-                 strtoll(r->element[1]->str, NULL, 10) / 1000;
+    int64_t ms =
+        strtoll(r->element[0]->str, NULL, 10) * 1000 + strtoll(r->element[1]->str, NULL, 10) / 1000;
     freeReplyObject(r);
     return ms;
 }
@@ -43,17 +43,16 @@ static int64_t coupon_with_meta(int64_t total, int64_t start_offset_ms, int64_t 
 {
     int64_t id = next_coupon++;
     int64_t now = redis_now_ms();
-    redisReply *r = redisCommand(rc, "HSET coupon:{%" PRId64 "}:meta total %" PRId64
-                                     " start_ms %" PRId64 " end_ms %" PRId64,
-                                 id, total, now + start_offset_ms, now + end_offset_ms);
+    redisReply *r = redisCommand(
+        rc, "HSET coupon:{%" PRId64 "}:meta total %" PRId64 " start_ms %" PRId64 " end_ms %" PRId64,
+        id, total, now + start_offset_ms, now + end_offset_ms);
     CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_INTEGER);
     freeReplyObject(r);
     return id;
 }
 
 /* Runs issue.lua with an outbox bound (event id derived from the user); reply {code, a, b}. */
-static void run_issue_bounded(int64_t coupon, int64_t user, long long max_pending,
-                              long long out[3])
+static void run_issue_bounded(int64_t coupon, int64_t user, long long max_pending, long long out[3])
 {
     char event_id[33];
     snprintf(event_id, sizeof event_id, "%032" PRIx64, (uint64_t)user);
@@ -291,13 +290,12 @@ static void rollback_of_a_missing_or_foreign_reservation_changes_nothing(void)
 }
 
 /* meta_update.lua: {written, issued}. */
-static void run_meta_update(int64_t coupon, long long total, long long start_ms,
-                            long long end_ms, long long out[2])
+static void run_meta_update(int64_t coupon, long long total, long long start_ms, long long end_ms,
+                            long long out[2])
 {
-    redisReply *r = redisCommand(rc,
-                                 "EVAL %s 2 coupon:{%" PRId64 "}:meta coupon:{%" PRId64
-                                 "}:users %lld %lld %lld",
-                                 lua_meta_update_script, coupon, coupon, total, start_ms, end_ms);
+    redisReply *r = redisCommand(
+        rc, "EVAL %s 2 coupon:{%" PRId64 "}:meta coupon:{%" PRId64 "}:users %lld %lld %lld",
+        lua_meta_update_script, coupon, coupon, total, start_ms, end_ms);
     CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
     out[0] = r->element[0]->integer;
     out[1] = r->element[1]->integer;
@@ -323,7 +321,7 @@ static void meta_update_refuses_a_total_below_issued_and_writes_otherwise(void)
     run_meta_update(c, 3, now - 1000, now + 60000, m); /* exactly issued: allowed */
     CU_ASSERT_EQUAL(m[0], 1);
     run_issue(c, 4, a);
-    CU_ASSERT_EQUAL(a[0], -3); /* the new total holds at once */
+    CU_ASSERT_EQUAL(a[0], -3);                          /* the new total holds at once */
     run_meta_update(c, -1, now - 1000, now + 60000, m); /* unlimited */
     CU_ASSERT_EQUAL(m[0], 1);
     run_issue(c, 4, a);

@@ -28,9 +28,9 @@
 #include "log.h"
 #include "metrics.h"
 
-#define OPENERS 8
+#define OPENERS   8
 #define ADDS_EACH 20000
-#define ROUNDS 500
+#define ROUNDS    500
 
 static char tmpdir[64];
 

@@ -36,8 +36,8 @@
 #include "log.h"
 #include "producer.h"
 
-#define PRODUCE_API_KEY 0 /* Kafka protocol ApiKey of ProduceRequest */
-#define TOPIC "coupon.issue"
+#define PRODUCE_API_KEY     0 /* Kafka protocol ApiKey of ProduceRequest */
+#define TOPIC               "coupon.issue"
 #define DELIVERY_TIMEOUT_MS 1500
 
 struct fixture {
@@ -82,8 +82,7 @@ static struct {
     char last_key[32];
 } reports = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void record_report(void *opaque, const void *key, size_t klen,
-                          enum producer_outcome outcome)
+static void record_report(void *opaque, const void *key, size_t klen, enum producer_outcome outcome)
 {
     (void)opaque;
     pthread_mutex_lock(&reports.lock);
@@ -214,13 +213,12 @@ static const char *outcome_name(enum producer_outcome o)
     return "?";
 }
 
-#define ASSERT_OUTCOME(got, want)                                                               \
-    do {                                                                                        \
-        enum producer_outcome got_ = (got);                                                     \
-        if (got_ != (want))                                                                     \
-            fprintf(stderr, "\n  outcome %s, want %s\n", outcome_name(got_),                    \
-                    outcome_name(want));                                                        \
-        CU_ASSERT_EQUAL(got_, (want));                                                          \
+#define ASSERT_OUTCOME(got, want)                                                                 \
+    do {                                                                                          \
+        enum producer_outcome got_ = (got);                                                       \
+        if (got_ != (want))                                                                       \
+            fprintf(stderr, "\n  outcome %s, want %s\n", outcome_name(got_), outcome_name(want)); \
+        CU_ASSERT_EQUAL(got_, (want));                                                            \
     } while (0)
 
 static void producer_delivers_to_a_healthy_broker(void)
@@ -310,9 +308,9 @@ static void producer_reports_possibly_persisted_when_no_broker_was_ever_reached(
  * after the delivery timeout. */
 static void hold_next_produce_answer(void)
 {
-    CU_ASSERT_EQUAL(rd_kafka_mock_broker_push_request_error_rtts(
-                        fx.mcluster, 1, PRODUCE_API_KEY, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
-                        DELIVERY_TIMEOUT_MS * 3),
+    CU_ASSERT_EQUAL(rd_kafka_mock_broker_push_request_error_rtts(fx.mcluster, 1, PRODUCE_API_KEY, 1,
+                                                                 RD_KAFKA_RESP_ERR_NO_ERROR,
+                                                                 DELIVERY_TIMEOUT_MS * 3),
                     RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 

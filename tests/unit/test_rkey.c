@@ -48,9 +48,9 @@ static void rkey_issuance_round_trips_and_refuses_non_canonical_text(void)
     CU_ASSERT_EQUAL(rkey_issuance_decode(buf, (size_t)n, &back), CP_OK);
     CU_ASSERT_EQUAL(back.sequence, 7);
     CU_ASSERT_EQUAL(back.issued_at_ms, 1764581234567);
-    static const char *const bad[] = {"", ":", "7", "7:", ":5", "0:5", "07:5", "7:05", "-7:5",
-                                      "7:-5", "7:5:1", "7 :5", "7:5 ", "7:1e3",
-                                      "9223372036854775808:1"};
+    static const char *const bad[] = {"",      ":",    "7",    "7:",    ":5",
+                                      "0:5",   "07:5", "7:05", "-7:5",  "7:-5",
+                                      "7:5:1", "7 :5", "7:5 ", "7:1e3", "9223372036854775808:1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = rkey_issuance_decode(bad[i], strlen(bad[i]), &back);
         if (rc != CP_ERR_INVALID)
@@ -112,8 +112,8 @@ static void rkey_meta_hset_builds_the_one_meta_write(void)
 {
     struct rkey_meta_cmd cmd;
     CU_ASSERT_EQUAL(rkey_meta_hset(&cmd, 5, -1, 1000, 2000), 8);
-    static const char *const want[] = {"HSET", "coupon:{5}:meta", "total",  "-1",
-                                       "start_ms", "1000", "end_ms", "2000"};
+    static const char *const want[] = {"HSET", "coupon:{5}:meta", "total", "-1", "start_ms",
+                                       "1000", "end_ms",          "2000"};
     for (int i = 0; i < 8; i++) {
         CU_ASSERT_EQUAL(cmd.argvlen[i], strlen(want[i]));
         CU_ASSERT_NSTRING_EQUAL(cmd.argv[i], want[i], cmd.argvlen[i]);

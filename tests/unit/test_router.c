@@ -44,43 +44,44 @@ struct row {
     const char *detail_part; /* text the detail must contain; NULL = not checked */
 };
 
-#define ROW(m, path, ct, body, status, code, allow, detail)                                     \
-    {HTTP_##m, #m, path, ct, body, 0, status, code, allow, detail}
+#define ROW(m, path, ct, body, status, code, allow, detail)          \
+    {                                                                \
+        HTTP_##m, #m, path, ct, body, 0, status, code, allow, detail \
+    }
 
 /* 404: no endpoint has this shape (whatever the method). */
-#define NF(m, path) ROW(m, path, NULL, NULL, 404, "NOT_FOUND", NULL, "no endpoint")
+#define NF(m, path)           ROW(m, path, NULL, NULL, 404, "NOT_FOUND", NULL, "no endpoint")
 /* 405 with the route's Allow list. */
-#define NA(m, path, allow) ROW(m, path, NULL, NULL, 405, "METHOD_NOT_ALLOWED", allow, allow)
+#define NA(m, path, allow)    ROW(m, path, NULL, NULL, 405, "METHOD_NOT_ALLOWED", allow, allow)
 /* 400 from the path id. */
 #define BADID(m, path, which) ROW(m, path, NULL, NULL, 400, "INVALID_REQUEST", NULL, which)
 /* 415 on an issue endpoint (a body that would be valid, to show the type decides). */
-#define UMT(path, ct, body)                                                                     \
+#define UMT(path, ct, body) \
     ROW(POST, path, ct, body, 415, "UNSUPPORTED_MEDIA_TYPE", NULL, "application/json")
 /* 400 from the body of POST /api/coupons/1/issue and of the reference path. */
-#define BADB(body, detail)                                                                      \
-    ROW(POST, "/api/coupons/1/issue", "application/json", body, 400, "INVALID_REQUEST", NULL,   \
+#define BADB(body, detail)                                                                    \
+    ROW(POST, "/api/coupons/1/issue", "application/json", body, 400, "INVALID_REQUEST", NULL, \
         detail)
-#define BADR(body, detail)                                                                      \
-    ROW(POST, "/api/coupons/issue", "application/json", body, 400, "INVALID_REQUEST", NULL,     \
-        detail)
+#define BADR(body, detail) \
+    ROW(POST, "/api/coupons/issue", "application/json", body, 400, "INVALID_REQUEST", NULL, detail)
 
-#define ISSUE_ALLOW "POST"
+#define ISSUE_ALLOW  "POST"
 #define REDEEM_ALLOW "POST, DELETE"
-#define ORDERID "orderId must be"
-#define CODE "code must be"
-#define O65 "ooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo"
+#define ORDERID      "orderId must be"
+#define CODE         "code must be"
+#define O65          "ooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo"
 /* 400 from the body of POST /api/coupons/1/issues/2/redemption and of /api/redemptions. */
-#define BADO(body, detail)                                                                      \
-    ROW(POST, "/api/coupons/1/issues/2/redemption", "application/json", body, 400,              \
+#define BADO(body, detail)                                                         \
+    ROW(POST, "/api/coupons/1/issues/2/redemption", "application/json", body, 400, \
         "INVALID_REQUEST", NULL, detail)
-#define BADC(body, detail)                                                                      \
+#define BADC(body, detail) \
     ROW(POST, "/api/redemptions", "application/json", body, 400, "INVALID_REQUEST", NULL, detail)
 #define COUPON_ALLOW "GET, HEAD, PATCH"
-#define GET_ALLOW "GET, HEAD"
-#define PATH_ID "the id in the path"
-#define PATH_UID "the user id in the path"
-#define USERID "userId must be"
-#define COUPONID "couponId must be"
+#define GET_ALLOW    "GET, HEAD"
+#define PATH_ID      "the id in the path"
+#define PATH_UID     "the user id in the path"
+#define USERID       "userId must be"
+#define COUPONID     "couponId must be"
 
 static const struct row rows[] = {
     /* ---- 404: unknown paths ---- */
@@ -203,7 +204,7 @@ static const struct row rows[] = {
     BADID(POST, "/api/coupons/0x1/issue", PATH_ID),
     BADID(POST, "/api/coupons/%20/issue", PATH_ID),
     BADID(POST, "/api/coupons/1%00/issue", PATH_ID),
-    BADID(POST, "/api/coupons/\xd9\xa1/issue", PATH_ID), /* ARABIC-INDIC DIGIT ONE */
+    BADID(POST, "/api/coupons/\xd9\xa1/issue", PATH_ID),     /* ARABIC-INDIC DIGIT ONE */
     BADID(POST, "/api/coupons/\xef\xbc\x91/issue", PATH_ID), /* FULLWIDTH DIGIT ONE */
     BADID(GET, "/api/coupons/0", PATH_ID),
     BADID(GET, "/api/coupons/-1", PATH_ID),
@@ -400,7 +401,7 @@ static const struct row rows[] = {
 
 #define NROWS (sizeof rows / sizeof rows[0])
 
-static struct app test_app;          /* no dependencies at all */
+static struct app test_app;           /* no dependencies at all */
 static struct app_thread test_thread; /* large (buffers): static */
 static char body_copy[CP_MAX_BODY_BYTES + 1];
 static char resp_buf[HTTP_RESPONSE_BODY_MAX];
@@ -441,8 +442,7 @@ static const char *check_row(const struct row *r, const struct http_response *re
         snprintf(why, sizeof why, "status %d, want %d", resp->status, r->status);
         return why;
     }
-    if (resp->content_type == NULL ||
-        strcmp(resp->content_type, "application/problem+json") != 0)
+    if (resp->content_type == NULL || strcmp(resp->content_type, "application/problem+json") != 0)
         return "content type is not application/problem+json";
     if (resp->body_len != strlen(resp->body))
         return "body_len does not match the body";
@@ -452,8 +452,7 @@ static const char *check_row(const struct row *r, const struct http_response *re
     snprintf(want, sizeof want, "\"status\":%d,", r->status);
     if (strstr(resp->body, want) == NULL)
         return "problem status member differs";
-    if (strncmp(resp->body, "{\"type\":\"", 9) != 0 ||
-        strstr(resp->body, "\"title\":\"") == NULL ||
+    if (strncmp(resp->body, "{\"type\":\"", 9) != 0 || strstr(resp->body, "\"title\":\"") == NULL ||
         strstr(resp->body, "\"detail\":\"") == NULL || resp->body[resp->body_len - 1] != '}')
         return "problem document lacks type/title/detail";
     const char *allow = header_value(resp, "Allow");
