@@ -66,6 +66,7 @@ static const struct key_desc keys[] = {
     STR(kafka_redemption_topic, "coupon.redemption"),
     INT(kafka_delivery_timeout_ms, "5000", 100, 300000),
     INT(kafka_linger_ms, "5", 0, 1000),
+    INT(kafka_async_linger_ms, "50", 0, 1000),
     CHOICE(issue_ack, "redis", issue_ack_words),
     INT(outbox_max_pending, "100000", 1, 100000000),
     STR(db_host, "127.0.0.1"),

@@ -45,8 +45,9 @@ struct cp_conf {
     char kafka_redemption_topic[CP_CONF_STR_MAX]; /* coupon.redemption (redeemed, cancelled) */
     int kafka_delivery_timeout_ms;
     int kafka_linger_ms;
-    int issue_ack;          /* enum conf_issue_ack: when the issue path answers 201 */
-    int outbox_max_pending; /* pending records one coupon may hold before 503 */
+    int kafka_async_linger_ms; /* issue_ack=redis: no request waits, so batch longer */
+    int issue_ack;             /* enum conf_issue_ack: when the issue path answers 201 */
+    int outbox_max_pending;    /* pending records one coupon may hold before 503 */
     /* MariaDB */
     char db_host[CP_CONF_STR_MAX];
     int db_port;

@@ -114,7 +114,12 @@ static int create_handle(struct producer *p, char *errbuf, size_t errlen)
      */
     snprintf(msg_timeout, sizeof msg_timeout, "%d",
              p->conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? p->conf->kafka_delivery_timeout_ms : 0);
-    snprintf(linger, sizeof linger, "%d", p->conf->kafka_linger_ms);
+    /* issue_ack=redis: no request waits for the broker, so events are gathered longer into
+     * fewer, larger batches (the broker's cost is per batch and partition, and the key
+     * spreads a hot coupon over every partition). */
+    snprintf(linger, sizeof linger, "%d",
+             p->conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? p->conf->kafka_linger_ms
+                                                        : p->conf->kafka_async_linger_ms);
     snprintf(queue_max, sizeof queue_max, "%d", CP_PRODUCER_QUEUE_MAX);
     const char *const settings[][2] = {
         {"bootstrap.servers", p->conf->kafka_brokers},

@@ -137,6 +137,7 @@ static int fixture_setup_mode(int ack_mode)
     snprintf(fx.conf.kafka_topic, sizeof fx.conf.kafka_topic, "%s", TOPIC);
     fx.conf.kafka_delivery_timeout_ms = DELIVERY_TIMEOUT_MS;
     fx.conf.kafka_linger_ms = 0;
+    fx.conf.kafka_async_linger_ms = 0;
     fx.conf.issue_ack = fx.ack_mode;
     fx.p = producer_new(&fx.conf, record_report, NULL, err, sizeof err);
     if (fx.p == NULL) {
