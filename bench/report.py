@@ -443,7 +443,7 @@ def markdown(doc, chart):
     return "\n".join(L)
 
 
-ORDER = ["ceiling", "ceiling-kept", "issue", "issue-kafka", "issue-fsync-always", "reference",
+ORDER = ["ceiling", "ceiling-kept", "issue", "issue-kafka", "issue-fsync-everysec", "reference",
          "read", "soldout"]
 CEILINGS = ("ceiling", "ceiling-kept")
 

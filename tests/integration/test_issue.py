@@ -307,6 +307,10 @@ class DependencyOutages(unittest.TestCase):
         # once it is back, each exactly once.
         cid = sql_coupon(total=10)
         self.assertEqual(issue(cid, harness.new_user()).status, 201)
+        # Its event is acknowledged (the workers batch for kafka_async_linger_ms first).
+        harness.wait_until(
+            lambda: harness.redis("HLEN", "coupon:{%d}:pending" % cid) == 0, timeout=30,
+            message="the first record settled")
         harness.server_stop("kafka")
         try:
             for _ in range(3):
@@ -359,6 +363,10 @@ class DependencyOutages(unittest.TestCase):
 
     def test_kafka_down_then_back_rolls_back_and_recovers(self):
         # issue_ack=kafka: Kafka known down -> 503 before anything is reserved.
+        # (After an earlier suite's Kafka restart its producers may still be probing.)
+        harness.wait_until(
+            lambda: harness.http("GET", "/api/health", server="kafka-ack").status == 200,
+            timeout=30, interval=0.5, message="the issue_ack=kafka workers see Kafka")
         cid = sql_coupon(total=10)
         self.assertEqual(issue(cid, harness.new_user(), server="kafka-ack").status, 201)
         harness.server_stop("kafka")

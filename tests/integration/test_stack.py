@@ -39,7 +39,7 @@ class StackServers(unittest.TestCase):
         self.assertEqual(harness.redis("PING"), "PONG")
         self.assertEqual(harness.redis("CONFIG", "GET", "appendonly"), ["appendonly", "yes"])
         self.assertEqual(harness.redis("CONFIG", "GET", "appendfsync"),
-                         ["appendfsync", "everysec"])
+                         ["appendfsync", "always"])
 
     def test_mariadb_has_the_schema_in_utc(self):
         tables = {row[0] for row in harness.sql("SHOW TABLES")}
