@@ -141,7 +141,10 @@ class IssueOutcomes(unittest.TestCase):
             r = issue(cid, u)
             self.assertEqual(r.status, 201, r)
             answers[u] = r.json()
-        events = issue_events(cid)
+        # issue_ack=redis: the 201 comes before the event reaches Kafka (the workers batch
+        # for kafka_async_linger_ms), so it is awaited rather than expected at once.
+        events = harness.wait_until(lambda: (lambda e: e if len(e) >= 4 else None)(
+            issue_events(cid)), timeout=30, interval=0.5, message="4 events in coupon.issue")
         self.assertEqual(len(events), 4)
         for m, v in events:
             a = answers[v["userId"]]
@@ -259,6 +262,8 @@ class IssueRace(unittest.TestCase):
         self.assertEqual(sorted(seq for _, seq in winners), list(range(1, self.STOCK + 1)))
         self.assertEqual(set(by_status) - {201, 409, 410}, set(), by_status)
         self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), self.STOCK)
+        harness.wait_until(lambda: len(issue_events(cid)) >= self.STOCK, timeout=60,
+                           interval=0.5, message="%d events in coupon.issue" % self.STOCK)
         self.assertEqual(len(issue_events(cid)), self.STOCK)
         harness.wait_until(lambda: persisted_rows(cid) == self.STOCK, timeout=60,
                            message="%d rows in coupon_issue" % self.STOCK)
