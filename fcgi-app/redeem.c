@@ -90,6 +90,17 @@ out:
     return rc;
 }
 
+/* The thread's MariaDB connection, or NULL with the 503 answered and counted. */
+static MYSQL *redemption_db(struct app_thread *t, struct http_response *resp)
+{
+    MYSQL *db = app_db(t);
+    if (db == NULL) {
+        metrics_add(t->app->metrics, M_REDEEM_UNAVAILABLE, 1);
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+    }
+    return db;
+}
+
 /* 1 when Redis holds the claim of (coupon, user), 0 when not, CP_ERR_UNAVAILABLE. */
 static int claimed_in_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id)
 {
@@ -159,12 +170,9 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
                    int64_t user_id, const char *order)
 {
     struct metrics *m = t->app->metrics;
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+    MYSQL *db = redemption_db(t, resp);
+    if (db == NULL)
         return;
-    }
     enum redeem_outcome outcome = REDEEM_NO_ROW;
     struct redemption red;
     int rc = redemption_store_redeem(db, t->app->conf->kafka_redemption_topic, coupon_id, user_id,
@@ -245,12 +253,9 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
         return;
     }
     struct metrics *m = t->app->metrics;
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+    MYSQL *db = redemption_db(t, resp);
+    if (db == NULL)
         return;
-    }
     int64_t coupon_id = 0, user_id = 0;
     int rc = redemption_store_find_code(db, code, &coupon_id, &user_id);
     switch (rc) {
@@ -290,12 +295,9 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
         return;
     }
     struct metrics *m = t->app->metrics;
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+    MYSQL *db = redemption_db(t, resp);
+    if (db == NULL)
         return;
-    }
     enum cancel_outcome outcome = CANCEL_NO_ROW;
     int rc = redemption_store_cancel(db, t->app->conf->kafka_redemption_topic, coupon_id, user_id,
                                      order, timefmt_now_ms(), &outcome);
