@@ -229,6 +229,15 @@ stack_group_alive() {
     return 1
 }
 
+# stack_wait_jobs PID... : wait for each of the caller's background jobs; fails if any did.
+stack_wait_jobs() {
+    local pid rc=0
+    for pid in "$@"; do
+        wait "$pid" || rc=1
+    done
+    return "$rc"
+}
+
 # stack_running STATE : true when any process recorded under STATE/pids is alive.
 stack_running() {
     local f
@@ -243,9 +252,11 @@ stack_running() {
 
 # ---------------------------------------------------------------- Redis ----
 
+# stack_redis_launch STATE PORT [NAME [EXTRA]] : redis-server in STATE/NAME (default redis),
+# pidfile, log and STATE/NAME.sock named NAME; EXTRA: more redis.conf lines (cluster.sh's).
 stack_redis_launch() {
-    local state=$1 port=$2
-    local dir=$state/redis
+    local state=$1 port=$2 name=${3:-redis} extra=${4:-}
+    local dir=$state/$name
     mkdir -p "$dir" "$state/logs"
     # daemonize no: we background it ourselves and own its pidfile. protected-mode off
     # because it only guards servers without a bind address; we bind loopback.
@@ -262,10 +273,11 @@ appendonly yes
 # and -9.9 % issue throughput in three runs (Redis fsyncs once per event-loop turn, for
 # every reply of that turn).
 appendfsync always
-unixsocket $state/redis.sock
+unixsocket $state/$name.sock
 unixsocketperm 700
 EOF
-    stack_spawn "$state/pids/redis.pid" "$state/logs/redis.log" redis-server "$dir/redis.conf"
+    [[ -z "$extra" ]] || printf '%s\n' "$extra" >>"$dir/redis.conf"
+    stack_spawn "$state/pids/$name.pid" "$state/logs/$name.log" redis-server "$dir/redis.conf"
 }
 
 stack_redis_ping() {
@@ -273,10 +285,10 @@ stack_redis_ping() {
 }
 
 stack_redis_wait() {
-    local state=$1 port=$2
+    local state=$1 port=$2 name=${3:-redis}
     # Loading a large AOF answers LOADING instead of PONG: wait it out.
-    stack_wait "${COUPON_STACK_REDIS_TIMEOUT:-60}" "Redis" "$state/pids/redis.pid" \
-        "$state/logs/redis.log" stack_redis_ping "$port"
+    stack_wait "${COUPON_STACK_REDIS_TIMEOUT:-60}" "Redis${3:+ $3}" "$state/pids/$name.pid" \
+        "$state/logs/$name.log" stack_redis_ping "$port"
 }
 
 stack_redis_start() {
@@ -381,22 +393,26 @@ stack_mariadb_version() {
 
 # ---------------------------------------------------------------- Kafka ----
 
-# stack_kafka_launch STATE PORT CONTROLLER_PORT : one KRaft node (broker and controller
-# in one JVM). The storage is formatted in the same background job, right before the
-# broker, so that a start does not wait for two JVM start-ups in a row.
+# stack_kafka_launch STATE PORT CONTROLLER_PORT [NAME NODE_ID VOTERS RF MIN_ISR JVM_OPT...] :
+# a KRaft node (broker and controller in one JVM) in STATE/NAME, pidfile and log named NAME;
+# VOTERS = controller.quorum.voters, RF and MIN_ISR those of all topics. Defaults: the one
+# node cluster (kafka 1, itself, 1, 1, -Xms512m -Xmx1g). The storage is formatted in the
+# same job, right before the broker: a start does not wait for two JVM start-ups in a row.
 stack_kafka_launch() {
-    local state=$1 port=$2 cport=$3
-    local dir=$state/kafka jars src
+    local state=$1 port=$2 cport=$3 name=${4:-kafka} id=${5:-1} voters=${6:-1@127.0.0.1:$3}
+    local rf=${7:-1} min_isr=${8:-1} dir=$state/${4:-kafka} jars src
+    shift $(($# < 8 ? $# : 8))
+    (($# > 0)) || set -- -Xms512m -Xmx1g
     jars=$(stack_kafka_jars_dir)
     src=$(cp_src_dir)
     [[ -f "$jars/kafka_2.13-$STACK_KAFKA_VERSION.jar" ]] ||
         cp_die "Kafka jars missing in $jars (scripts/lib/deps.sh fetches them)"
     mkdir -p "$dir/data" "$state/logs"
     cat >"$dir/server.properties" <<EOF
-# Single-node KRaft cluster for development and tests (written by scripts/lib/stack.sh).
+# KRaft node for development and tests (written by scripts/lib/stack.sh).
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$cport
+node.id=$id
+controller.quorum.voters=$voters
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
 advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
@@ -404,25 +420,26 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$dir/data
 num.partitions=6
-default.replication.factor=1
+default.replication.factor=$rf
+min.insync.replicas=$min_isr
 # Topics are created explicitly with their partition counts; a typo must not create one.
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-# One node: no point waiting for more group members before the first rebalance.
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$min_isr
+# Development and tests: no point waiting for more members before the first rebalance.
 group.initial.rebalance.delay.ms=0
 num.network.threads=3
 num.io.threads=4
 EOF
-    local -a java=(java -Xms512m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+    local -a java=(java "$@" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
         -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
         -cp "$jars/*")
     # log4j 1 (reload4j) wants a URL here, not a plain path, or the broker logs nothing.
     local log4j="-Dlog4j.configuration=file:$src/scripts/kafka/log4j.properties"
     local tools_log4j="-Dlog4j.configuration=file:$src/scripts/kafka/tools-log4j.properties"
     # shellcheck disable=SC2016
-    stack_spawn "$state/pids/kafka.pid" "$state/logs/kafka.log" bash -c '
+    stack_spawn "$state/pids/$name.pid" "$state/logs/$name.log" bash -c '
         props=$1; log4j=$2; tools_log4j=$3; cluster=$4; shift 4
         "$@" "$tools_log4j" kafka.tools.StorageTool format -t "$cluster" -c "$props" \
             --ignore-formatted || exit 1
@@ -430,15 +447,15 @@ EOF
         "$dir/server.properties" "$log4j" "$tools_log4j" "$STACK_KAFKA_CLUSTER_ID" "${java[@]}"
 }
 
-# Ready when the broker answers a metadata request and lists itself.
+# stack_kafka_ping PORT [NODE_ID] : the broker answers a metadata request, listing itself.
 stack_kafka_ping() {
-    kcat -L -b "127.0.0.1:$1" -m 3 2>/dev/null | grep -q "broker 1 at 127.0.0.1:$1"
+    kcat -L -b "127.0.0.1:$1" -m 3 2>/dev/null | grep -q "broker ${2:-1} at 127.0.0.1:$1"
 }
 
 stack_kafka_wait() {
-    local state=$1 port=$2
-    stack_wait "${COUPON_STACK_KAFKA_TIMEOUT:-120}" "Kafka" "$state/pids/kafka.pid" \
-        "$state/logs/kafka.log" stack_kafka_ping "$port"
+    local state=$1 port=$2 name=${3:-kafka} id=${4:-1}
+    stack_wait "${COUPON_STACK_KAFKA_TIMEOUT:-120}" "Kafka${3:+ $3}" "$state/pids/$name.pid" \
+        "$state/logs/$name.log" stack_kafka_ping "$port" "$id"
 }
 
 stack_kafka_start() {
@@ -454,11 +471,11 @@ stack_kafka_partitions() {
     printf '%s\n' "${n:-0}"
 }
 
-# stack_kafka_topics STATE PORT : create the topics of STACK_KAFKA_TOPICS (no-op for
-# those that exist) and check their partition counts. The creations run in parallel:
-# each is a JVM start-up of a few seconds.
+# stack_kafka_topics STATE PORT [RF] : create the topics of STACK_KAFKA_TOPICS with
+# replication factor RF (default 1; no-op for those that exist) and check their partition
+# counts. The creations run in parallel: each is a JVM start-up of a few seconds.
 stack_kafka_topics() {
-    local state=$1 port=$2 jars src spec topic parts rc=0
+    local state=$1 port=$2 rf=${3:-1} jars src spec topic parts
     jars=$(stack_kafka_jars_dir)
     src=$(cp_src_dir)
     local -a pids=()
@@ -472,14 +489,10 @@ stack_kafka_topics() {
             "-Dlog4j.configuration=file:$src/scripts/kafka/tools-log4j.properties" \
             org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$port" \
             --create --if-not-exists --topic "$topic" --partitions "$parts" \
-            --replication-factor 1 >>"$state/logs/kafka-topics.log" 2>&1 &
+            --replication-factor "$rf" >>"$state/logs/kafka-topics.log" 2>&1 &
         pids+=($!)
     done
-    local pid
-    for pid in "${pids[@]}"; do
-        wait "$pid" || rc=1
-    done
-    if ((rc != 0)); then
+    if ! stack_wait_jobs "${pids[@]}"; then
         tail -n 20 "$state/logs/kafka-topics.log" >&2
         cp_warn "topic creation failed (see $state/logs/kafka-topics.log)"
         return 1
@@ -533,20 +546,18 @@ stack_servers_start() {
     cp_say "servers ready in $(($(cp_now_ms) - t0)) ms"
 }
 
-# stack_servers_stop STATE : the three servers, in parallel (they do not depend on each
-# other once the programs using them are gone).
+# stack_servers_stop STATE : every server under STATE (Redis, MariaDB, Kafka; a cluster's
+# redis-N and kafka-N too), in parallel: none depends on another once the programs are gone.
 stack_servers_stop() {
-    local state=$1 rc=0
-    stack_kafka_stop "$state" &
-    local k=$!
-    stack_mariadb_stop "$state" &
-    local m=$!
-    stack_redis_stop "$state" &
-    local r=$!
-    wait "$k" || rc=1
-    wait "$m" || rc=1
-    wait "$r" || rc=1
-    return "$rc"
+    local state=$1 f name
+    local -a pids=()
+    for f in "$state"/pids/redis*.pid "$state"/pids/mariadb.pid "$state"/pids/kafka*.pid; do
+        [[ -e "$f" ]] || continue
+        name=$(basename "$f" .pid)
+        stack_stop_pidfile "$f" "$name" "$([[ "$name" == redis* ]] && echo 30 || echo 60)" &
+        pids+=($!)
+    done
+    stack_wait_jobs "${pids[@]}"
 }
 
 # ------------------------------------------------------- our programs ----
@@ -594,9 +605,7 @@ stack_app_stop() {
         stack_stop_pidfile "$f" "$(basename "$f" .pid)" 30 &
         pids+=($!)
     done
-    for pid in "${pids[@]}"; do
-        wait "$pid" || rc=1
-    done
+    stack_wait_jobs "${pids[@]}" || rc=1
     return "$rc"
 }
 
