@@ -3,8 +3,12 @@
 # from the very files in deploy/ that production uses, for scripts/up and the tests.
 # Sourced, never executed; defining the functions is all it does at source time.
 #
-#   web_start nginx|lighttpd STATE_DIR HTTP_PORT FCGI_SOCKET
+#   web_start nginx|lighttpd STATE_DIR HTTP_PORT FCGI_SOCKET[,FCGI_SOCKET...]
 #   web_stop  nginx|lighttpd STATE_DIR
+#
+# Several sockets (nginx only: the cluster layout's two app hosts) become one upstream
+# with a `server unix:SOCKET;` line each, in place of the template's single line; with
+# one socket the rendering is exactly the template's.
 #
 # web_start renders deploy/<server>/ into STATE_DIR/<server>/, substituting only the
 # placeholders for addresses, ports and paths (@HTTP_ADDR@ = 127.0.0.1, @HTTP_PORT@,
@@ -116,16 +120,45 @@ web_run_as() {
     fi
 }
 
-# web_render_nginx STATE PORT SOCKET : STATE/nginx/{coupon-http.conf,coupon.conf,nginx.conf}
+# web_upstream_servers TEMPLATE SOCKET... : TEMPLATE with its line `server
+# unix:@FCGI_SOCKET@;` repeated once per SOCKET (same indentation), on stdout.
+web_upstream_servers() {
+    local src=$1 line s found=0
+    shift
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        if [[ "$line" =~ ^([[:space:]]*)server\ unix:@FCGI_SOCKET@\;$ ]]; then
+            for s in "$@"; do
+                printf '%sserver unix:%s;\n' "${BASH_REMATCH[1]}" "$s"
+            done
+            found=1
+        else
+            printf '%s\n' "$line"
+        fi
+    done <"$src"
+    ((found)) || cp_warn "$src: no line 'server unix:@FCGI_SOCKET@;' to repeat"
+    ((found))
+}
+
+# web_render_nginx STATE PORT SOCKET[,SOCKET...] : STATE/nginx/{coupon-http.conf,
+# coupon.conf,nginx.conf}
 web_render_nginx() {
     local state=$1 port=$2 sock=$3
-    local dir=$state/nginx src user group
+    local dir=$state/nginx src http_src user group
+    local -a socks
+    IFS=, read -r -a socks <<<"$sock"
     src=$(web_deploy_dir)/nginx
+    http_src=$src/coupon-http.conf
     mkdir -p "$dir/tmp" "$state/logs" || return 1
     web_stage_console "$state" || return 1
+    if ((${#socks[@]} > 1)); then
+        http_src=$dir/coupon-http.conf.in
+        web_upstream_servers "$src/coupon-http.conf" "${socks[@]}" >"$http_src" || return 1
+        sock="${socks[*]}" # what the header comment's @FCGI_SOCKET@ becomes
+    fi
     local -a subst=(HTTP_ADDR=127.0.0.1 "HTTP_PORT=$port" "FCGI_SOCKET=$sock"
         "LOG_DIR=$state/logs" "CONF_DIR=$dir" "CONSOLE_DIR=$state/console")
-    web_render_file "$src/coupon-http.conf" "$dir/coupon-http.conf" "${subst[@]}" || return 1
+    web_render_file "$http_src" "$dir/coupon-http.conf" "${subst[@]}" || return 1
+    rm -f "$dir/coupon-http.conf.in"
     web_render_file "$src/coupon.conf" "$dir/coupon.conf" "${subst[@]}" || return 1
     read -r user group < <(web_run_as "$state") || true
     {
@@ -212,9 +245,11 @@ web_config_test() {
     fi
 }
 
-# web_start SERVER STATE_DIR HTTP_PORT FCGI_SOCKET
+# web_start SERVER STATE_DIR HTTP_PORT FCGI_SOCKET[,FCGI_SOCKET...]
 web_start() {
-    local server=$1 state=$2 port=$3 sock=$4
+    local server=$1 state=$2 port=$3 sock=$4 s
+    local -a socks
+    IFS=, read -r -a socks <<<"$sock"
     web_check_server "$server" || return 1
     if ! command -v "$server" >/dev/null 2>&1; then
         cp_warn "$server is not installed"
@@ -226,7 +261,13 @@ web_start() {
     fi
     state=$(cd "$state" && pwd) || return 1
     web_check_path "state folder" "$state" || return 1
-    web_check_path "FastCGI socket" "$sock" || return 1
+    for s in "${socks[@]}"; do
+        web_check_path "FastCGI socket" "$s" || return 1
+    done
+    if [[ "$server" == lighttpd && ${#socks[@]} -gt 1 ]]; then
+        cp_warn "lighttpd: one FastCGI socket only (several app hosts: nginx)"
+        return 1
+    fi
     local pidfile=$state/pids/$server.pid log=$state/logs/$server-error.log pid
     if pid=$(stack_pidfile_pid "$pidfile"); then
         cp_warn "$server already runs for $state (pid $pid); web_stop it first"
