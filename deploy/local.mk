@@ -2,10 +2,18 @@
 # $(pkgdatadir)/deploy/ (they carry placeholders or fixed production paths; see
 # deploy/README.md), and the default configuration file.
 deploydir = $(pkgdatadir)/deploy
-dist_deploy_DATA = deploy/README.md deploy/coupon.conf.example
+dist_deploy_DATA = deploy/README.md deploy/coupon.conf.example \
+	deploy/coupon-cluster.conf.example
 
 deploynginxdir = $(deploydir)/nginx
-dist_deploynginx_DATA = deploy/nginx/coupon.conf deploy/nginx/coupon-http.conf
+dist_deploynginx_DATA = deploy/nginx/coupon.conf deploy/nginx/coupon-http.conf \
+	deploy/nginx/upstream-two-hosts.conf
+
+# The multi-host layout's Redis Cluster node and Kafka broker (examples, issue #14).
+deployredisdir = $(deploydir)/redis
+dist_deployredis_DATA = deploy/redis/redis-cluster-node.conf
+deploykafkadir = $(deploydir)/kafka
+dist_deploykafka_DATA = deploy/kafka/broker.properties
 
 deploylighttpddir = $(deploydir)/lighttpd
 dist_deploylighttpd_DATA = deploy/lighttpd/coupon.conf deploy/lighttpd/lighttpd.conf \
