@@ -12,6 +12,9 @@ TESTS += tests/format.sh
 EXTRA_DIST += tests/format.sh .clang-format
 
 TESTS += tests/integration/run
+# The cluster layout's suites (test_cluster*.py) run with `tests/integration/run
+# --cluster`, which scripts/check calls once, outside make check (not in TESTS, so the
+# sanitizer pass does not run it again).
 # Every suite file must be listed here to be in the tarball (make dist/distcheck); the
 # runner itself finds them by name (test_*.py), listed or not.
 EXTRA_DIST += \
@@ -28,4 +31,5 @@ EXTRA_DIST += \
 	tests/integration/test_faults.py \
 	tests/integration/test_console.py \
 	tests/integration/test_monitoring.py \
+	tests/integration/test_cluster.py \
 	tests/browser/console.mjs

@@ -20,6 +20,22 @@ with every address; this module reads it at import and offers small, blocking he
   env: dict of the file (REDIS_PORT, DB_PORT, DB_SOCKET, KAFKA_BOOTSTRAP, HTTP_NGINX,
        HTTP_LIGHTTPD, ADMIN_TOKEN, CONFIG, STATE_DIR, BUILD_DIR, SRC_DIR, LOG_DIR, ...)
 
+The cluster layout (tests/integration/run --cluster, CLUSTER = True; env adds
+REDIS_NODES, REDIS_MASTERS, KAFKA_BOOTSTRAP of 3 brokers, FCGI_SOCKETS, CONFIGS,
+CONSUMER_CONFIG, CONSUMERS, CONSUMER_GROUP, NGINX_CONF_DIR). Nodes are numbered from 1,
+like their processes (redis-1..6, kafka-1..3, consumer-1..3, app 1..2 = coupon-fcgi-1..2):
+  redis(*args)                   routed by key: MOVED and ASK followed, a dead node skipped
+  redis_node(i, *args)           straight to node i, no redirection
+  key_slot(key) / coupon_slot(coupon_id)       the hash slot (CRC16, hash tags)
+  cluster_slots() -> [(lo, hi, master, [replicas])]    cluster_master_of(key) -> index
+  cluster_wait_failover(key, timeout) -> index of the live master serving key's slot
+  node_stop(kind, i) / node_start(kind, i) / node_kill(kind, i)   kind: 'redis', 'kafka',
+      'consumer', 'app' (SIGTERM / start again from its data / SIGKILL)
+  pick_coupon_ids_per_master(ids, per_master=2) -> {master: [id, ...]}
+  create_coupons_per_master(per_master=2, **fields) -> {master: [id, ...]}
+  kafka_partitions(topic) -> [{partition, leader, replicas, isrs}]
+  kafka_group_members(group=None) -> [{consumer_id, host, client_id, partitions}]
+
 Every helper opens what it needs per call (a socket, a CLI process), so it keeps working
 across server_stop/server_start. Servers and programs are stopped by the runner at the
 end, whatever a suite left running; a suite that stops a server should start it again
@@ -49,6 +65,10 @@ __all__ = [
     "fcgi_master_pid", "fcgi_worker_pids", "child_pids", "create_coupon", "admin_headers",
     "new_user", "consumer_holds_all_partitions",
     "wait_until", "log_path",
+    "CLUSTER", "redis_node", "key_slot", "coupon_slot", "cluster_slots", "cluster_master_of",
+    "cluster_wait_failover", "node_stop", "node_start", "node_kill",
+    "pick_coupon_ids_per_master", "create_coupons_per_master", "kafka_brokers",
+    "kafka_partitions", "kafka_group_members",
 ]
 
 
@@ -71,6 +91,7 @@ def _load_env():
 
 env = _load_env()
 APP = env.get("APP", "1") == "1"
+CLUSTER = env.get("CLUSTER", "0") == "1"
 
 
 def log_path(name):
@@ -234,17 +255,185 @@ def _resp_read(f):
     raise ConnectionError("unexpected reply from Redis: %r" % line)
 
 
+def _redis_call(host, port, commands, timeout):
+    """Send COMMANDS (lists of arguments) on one new connection; the last one's reply.
+    An error reply to any of them raises RedisError."""
+    req = b""
+    for args in commands:
+        parts = [a if isinstance(a, bytes) else str(a).encode("utf-8") for a in args]
+        req += b"*%d\r\n" % len(parts) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(req)
+        with s.makefile("rb") as f:
+            return [_resp_read(f) for _ in commands][-1]
+
+
 def redis(*args, timeout=10):
     """One command on a new connection: redis('HGET', 'coupon:{1}:meta', 'total').
     Replies: str, int, None, list; bulk strings that are not UTF-8 stay bytes; error
-    replies raise RedisError."""
-    parts = [a if isinstance(a, bytes) else str(a).encode("utf-8") for a in args]
-    req = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-    with socket.create_connection((env["REDIS_HOST"], int(env["REDIS_PORT"])),
-                                  timeout=timeout) as s:
-        s.sendall(req)
-        with s.makefile("rb") as f:
-            return _resp_read(f)
+    replies raise RedisError. In the cluster layout the command goes to the node that
+    serves the slot of its first argument after the name (the key of most commands),
+    following MOVED and ASK; keyless commands go to the first node that answers."""
+    if CLUSTER:
+        return _redis_routed(args, timeout)
+    return _redis_call(env["REDIS_HOST"], int(env["REDIS_PORT"]), [args], timeout)
+
+
+# ------------------------------------------------------------- Redis Cluster ----
+
+def _redis_nodes():
+    """[(host, port)] of the cluster's nodes; node i is at index i - 1."""
+    return [_host_port(a) for a in env["REDIS_NODES"].split(",")]
+
+
+def _node_index(addr):
+    """Index of the node at 'host:port' (as MOVED/ASK and CLUSTER SLOTS name them)."""
+    want = _host_port(addr)
+    for i, node in enumerate(_redis_nodes(), 1):
+        if node == want:
+            return i
+    raise RuntimeError("%s is not a node of this cluster" % addr)
+
+
+def redis_node(i, *args, timeout=10):
+    """One command on node I (1..6) itself, no redirection: redis_node(2, 'INFO')."""
+    host, port = _redis_nodes()[i - 1]
+    return _redis_call(host, port, [args], timeout)
+
+
+def _crc16(data):
+    """CRC16-CCITT (XMODEM), the one Redis Cluster hashes keys with."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def key_slot(key):
+    """The hash slot of KEY: the part between the first '{' and the next '}' when that
+    part is not empty (the hash tag), otherwise the whole key; CRC16 mod 16384."""
+    k = key if isinstance(key, bytes) else str(key).encode("utf-8")
+    start = k.find(b"{")
+    if start >= 0:
+        end = k.find(b"}", start + 1)
+        if end > start + 1:
+            k = k[start + 1:end]
+    return _crc16(k) % 16384
+
+
+def coupon_slot(coupon_id):
+    """The slot of every key of one coupon (they share the hash tag {ID})."""
+    return key_slot("coupon:{%d}:meta" % coupon_id)
+
+
+_slot_owner = {}  # slot -> node index, learnt from MOVED replies
+
+
+def _redis_routed(args, timeout):
+    slot = key_slot(args[1]) if len(args) > 1 else None
+    n = len(_redis_nodes())
+    target = _slot_owner.get(slot) or 1
+    asking = False
+    last = None
+    for _ in range(4 * n):
+        host, port = _redis_nodes()[target - 1]
+        try:
+            return _redis_call(host, port, [["ASKING"], args] if asking else [args], timeout)
+        except RedisError as e:
+            words = str(e).split()
+            if words and words[0] in ("MOVED", "ASK") and len(words) == 3:
+                target, asking = _node_index(words[2]), words[0] == "ASK"
+                if not asking:
+                    _slot_owner[int(words[1])] = target
+                last = e
+                continue
+            raise
+        except OSError as e:  # that node is down: any other one answers MOVED
+            _slot_owner.pop(slot, None)
+            target, asking, last = target % n + 1, False, e
+    raise RedisError("no node served %r (last: %r)" % (args[:2], last))
+
+
+def cluster_slots():
+    """[(lo, hi, master index, [replica indices])] from CLUSTER SLOTS of the first node
+    that answers, sorted by lo."""
+    last = None
+    for i in range(1, len(_redis_nodes()) + 1):
+        try:
+            rows = redis_node(i, "CLUSTER", "SLOTS", timeout=2)
+        except (OSError, RedisError) as e:
+            last = e
+            continue
+        out = [(r[0], r[1], _node_index("%s:%s" % (r[2][0], r[2][1])),
+                [_node_index("%s:%s" % (x[0], x[1])) for x in r[3:]]) for r in rows]
+        return sorted(out)
+    raise RuntimeError("no Redis node answered CLUSTER SLOTS: %r" % last)
+
+
+def cluster_master_of(key):
+    """Index of the master serving KEY's slot (KEY an int: a slot)."""
+    slot = key if isinstance(key, int) else key_slot(key)
+    for lo, hi, master, _ in cluster_slots():
+        if lo <= slot <= hi:
+            return master
+    raise RuntimeError("slot %d is not served" % slot)
+
+
+def cluster_wait_failover(key, timeout=30):
+    """Wait until KEY's slot (KEY an int: a slot) is served by a live master that knows
+    it, and every live node says cluster_state:ok; returns that master's index."""
+    slot = key if isinstance(key, int) else key_slot(key)
+    out = _stack("cluster_redis_wait_failover", env["STATE_DIR"], slot, int(timeout),
+                 lib="cluster.sh", timeout=timeout + 30)
+    return int(out.split()[-1])
+
+
+def node_stop(kind, i):
+    """SIGTERM node I of KIND ('redis', 'kafka', 'consumer', 'app'): a clean stop."""
+    _stack("cluster_node_stop", env["STATE_DIR"], kind, i, lib="cluster.sh")
+
+
+def node_start(kind, i):
+    """Start node I of KIND again from its data; returns once it answers."""
+    _stack("cluster_node_start", env["STATE_DIR"], kind, i, lib="cluster.sh")
+
+
+def node_kill(kind, i):
+    """SIGKILL node I of KIND (a crash); returns once it is gone."""
+    _stack("cluster_node_kill", env["STATE_DIR"], kind, i, lib="cluster.sh")
+
+
+def pick_coupon_ids_per_master(ids, per_master=2):
+    """{master index: [PER_MASTER coupon ids]} for every master serving slots now, the
+    ids taken in order from IDS (any iterable); raises when IDS runs out first."""
+    slots = cluster_slots()
+    out = {master: [] for _, _, master, _ in slots}
+    for cid in ids:
+        slot = coupon_slot(cid)
+        master = next(m for lo, hi, m, _ in slots if lo <= slot <= hi)
+        if len(out[master]) < per_master:
+            out[master].append(cid)
+        if all(len(v) == per_master for v in out.values()):
+            return out
+    raise RuntimeError("not enough ids for %d per master: %r" % (per_master, out))
+
+
+def create_coupons_per_master(per_master=2, limit=200, **fields):
+    """Create coupons (create_coupon(**FIELDS)) until every master serves PER_MASTER of
+    them; returns {master index: [ids]}. The ids come from MariaDB's AUTO_INCREMENT, so
+    a few more coupons than needed may be created; those are not returned."""
+    made = []
+
+    def more():
+        while len(made) < limit:
+            made.append(create_coupon(**fields))
+            yield made[-1]
+
+    return pick_coupon_ids_per_master(more(), per_master)
 
 
 # --------------------------------------------------------------------- MariaDB ----
@@ -325,26 +514,73 @@ def kafka_produce(topic, messages, headers=None, timeout=60):
             raise RuntimeError("kcat -P %s failed: %s" % (topic, r.stderr.decode().strip()))
 
 
-def kafka_topics():
-    """{topic name: partition count} of every topic, internal ones included."""
+def _kafka_metadata():
     r = subprocess.run(["kcat", "-L", "-J", "-b", env["KAFKA_BOOTSTRAP"], "-m", "10"],
                        capture_output=True, text=True, timeout=30, check=False)
     if r.returncode != 0:
         raise RuntimeError("kcat -L failed: %s" % r.stderr.strip())
-    meta = json.loads(r.stdout)
-    return {t["topic"]: len(t.get("partitions") or []) for t in meta.get("topics", [])}
+    return json.loads(r.stdout)
+
+
+def kafka_topics():
+    """{topic name: partition count} of every topic, internal ones included."""
+    return {t["topic"]: len(t.get("partitions") or [])
+            for t in _kafka_metadata().get("topics", [])}
+
+
+def kafka_brokers():
+    """{broker id: 'host:port'} of the brokers in the cluster's metadata."""
+    return {b["id"]: b["name"] for b in _kafka_metadata().get("brokers", [])}
+
+
+def kafka_partitions(topic):
+    """[{partition, leader, replicas, isrs}] of TOPIC (broker ids), by partition."""
+    for t in _kafka_metadata().get("topics", []):
+        if t["topic"] == topic:
+            return sorted(({"partition": p["partition"], "leader": p.get("leader"),
+                            "replicas": [x["id"] for x in p.get("replicas") or []],
+                            "isrs": [x["id"] for x in p.get("isrs") or []]}
+                           for p in t.get("partitions") or []),
+                          key=lambda p: p["partition"])
+    raise RuntimeError("no topic %s" % topic)
+
+
+def kafka_group_members(group=None, timeout=60):
+    """The members of consumer group GROUP (default env CONSUMER_GROUP, else the
+    programs' default) as the group coordinator lists them: [{consumer_id, host,
+    client_id, partitions}]; [] when the group has no active member. Runs Kafka's own
+    ConsumerGroupCommand (a JVM start: seconds)."""
+    group = group or env.get("CONSUMER_GROUP", "coupon-consumer-group")
+    log4j = os.path.join(env["SRC_DIR"], "scripts", "kafka", "tools-log4j.properties")
+    r = subprocess.run(
+        ["java", "-Xmx256m", "-cp", os.path.join(env["KAFKA_JARS"], "*"),
+         "-Dlog4j.configuration=file:" + log4j,
+         "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+         "--bootstrap-server", env["KAFKA_BOOTSTRAP"], "--describe", "--members",
+         "--group", group],
+        capture_output=True, text=True, timeout=timeout, check=False)
+    if r.returncode != 0:
+        raise RuntimeError("ConsumerGroupCommand failed: %s" % (r.stdout + r.stderr).strip())
+    members = []
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 5 and f[0] == group and f[-1].isdigit():
+            members.append({"consumer_id": f[1], "host": f[2], "client_id": f[3],
+                            "partitions": int(f[-1])})
+    return members
 
 
 # ----------------------------------------------------------- servers, programs ----
 
-def _stack(*cmd, timeout=240):
-    """Call a function of scripts/lib/stack.sh in a bash process."""
-    lib = os.path.join(env["SRC_DIR"], "scripts", "lib", "stack.sh")
+def _stack(*cmd, lib="stack.sh", timeout=240):
+    """Call a function of scripts/lib/LIB in a bash process; returns its stdout."""
+    lib = os.path.join(env["SRC_DIR"], "scripts", "lib", lib)
     r = subprocess.run(["bash", "-c", 'set -euo pipefail; source "$0"; "$@"', lib] +
                        [str(c) for c in cmd],
                        capture_output=True, text=True, timeout=timeout, check=False)
     if r.returncode != 0:
         raise RuntimeError("%s failed: %s" % (cmd[0], (r.stdout + r.stderr).strip()))
+    return r.stdout
 
 
 _SERVERS = {
