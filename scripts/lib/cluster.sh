@@ -337,9 +337,13 @@ cluster_kafka_launch() {
     done
     local -a heap
     read -r -a heap <<<"${COUPON_CLUSTER_KAFKA_HEAP:--Xms128m -Xmx384m}"
+    # A broker that stops asks the controller quorum for its controlled shutdown and is
+    # let go at its next heartbeat. When all three stop at once, the last one's heartbeat
+    # (every 2 s by default) may come after the others' controllers are gone: without a
+    # quorum it waits 5 minutes. Heartbeats every 250 ms close that window.
     stack_kafka_launch "$state" "${CLUSTER_KAFKA_PORTS[i - 1]}" \
         "${CLUSTER_KAFKA_CONTROLLER_PORTS[i - 1]}" "kafka-$i" "$i" "$voters" \
-        "$CLUSTER_KAFKA_NODES" 2 "${heap[@]}"
+        "$CLUSTER_KAFKA_NODES" 2 "broker.heartbeat.interval.ms=250" "${heap[@]}"
 }
 
 cluster_kafka_wait() {

@@ -393,15 +393,15 @@ stack_mariadb_version() {
 
 # ---------------------------------------------------------------- Kafka ----
 
-# stack_kafka_launch STATE PORT CONTROLLER_PORT [NAME NODE_ID VOTERS RF MIN_ISR JVM_OPT...] :
+# stack_kafka_launch STATE PORT CONTROLLER_PORT [NAME ID VOTERS RF MIN_ISR EXTRA JVM_OPT...]
 # a KRaft node (broker and controller in one JVM) in STATE/NAME, pidfile and log named NAME;
-# VOTERS = controller.quorum.voters, RF and MIN_ISR those of all topics. Defaults: the one
-# node cluster (kafka 1, itself, 1, 1, -Xms512m -Xmx1g). The storage is formatted in the
-# same job, right before the broker: a start does not wait for two JVM start-ups in a row.
+# VOTERS = controller.quorum.voters, RF and MIN_ISR those of all topics, EXTRA more lines.
+# Defaults: the one-node cluster (kafka 1, itself, 1, 1, none, -Xms512m -Xmx1g). The storage
+# is formatted in the same job, right before the broker: no two JVM start-ups in a row.
 stack_kafka_launch() {
     local state=$1 port=$2 cport=$3 name=${4:-kafka} id=${5:-1} voters=${6:-1@127.0.0.1:$3}
-    local rf=${7:-1} min_isr=${8:-1} dir=$state/${4:-kafka} jars src
-    shift $(($# < 8 ? $# : 8))
+    local rf=${7:-1} min_isr=${8:-1} extra=${9:-} dir=$state/${4:-kafka} jars src
+    shift $(($# < 9 ? $# : 9))
     (($# > 0)) || set -- -Xms512m -Xmx1g
     jars=$(stack_kafka_jars_dir)
     src=$(cp_src_dir)
@@ -432,6 +432,7 @@ group.initial.rebalance.delay.ms=0
 num.network.threads=3
 num.io.threads=4
 EOF
+    [[ -z "$extra" ]] || printf '%s\n' "$extra" >>"$dir/server.properties"
     local -a java=(java "$@" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
         -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
         -cp "$jars/*")
