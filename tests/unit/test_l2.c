@@ -241,17 +241,5 @@ int main(void)
         {"invalidate_forces_a_new_load", invalidate_forces_a_new_load},
         {"without_redis_the_loader_serves", without_redis_the_loader_serves},
     };
-    int started = redis_fixture_start();
-    if (started == 77) {
-        fprintf(stderr, "redis-server not found: skipped\n");
-        return 77;
-    }
-    if (started != 0) {
-        fprintf(stderr, "could not start redis-server\n");
-        redis_fixture_stop();
-        return 2;
-    }
-    int status = unit_run_suite("l2", NULL, UNIT_CASES(tests));
-    redis_fixture_stop();
-    return status;
+    return redis_fixture_run("l2", UNIT_CASES(tests));
 }
