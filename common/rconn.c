@@ -33,11 +33,6 @@ int rconn_connect_to(const struct cp_conf *conf, const char *host, int port, red
     return CP_OK;
 }
 
-int rconn_connect(const struct cp_conf *conf, redisContext **out, char *errbuf, size_t errlen)
-{
-    return rconn_connect_to(conf, conf->redis_host, conf->redis_port, out, errbuf, errlen);
-}
-
 static void *hi_connect(const void *opaque, const char *host, int port, char *errbuf, size_t errlen)
 {
     redisContext *ctx = NULL;

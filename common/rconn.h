@@ -24,8 +24,6 @@
 /* Returns CP_OK and *out, or CP_ERR_UNAVAILABLE / CP_ERR_NOMEM with the reason in errbuf. */
 int rconn_connect_to(const struct cp_conf *conf, const char *host, int port, redisContext **out,
                      char *errbuf, size_t errlen);
-/* The same to redis_host:redis_port. */
-int rconn_connect(const struct cp_conf *conf, redisContext **out, char *errbuf, size_t errlen);
 
 /* One connection to one node as a client uses it. */
 struct rconn_ops {
