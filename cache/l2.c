@@ -2,7 +2,6 @@
 
 #include "l2.h"
 
-#include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 
 #include "clock.h"
 #include "cp_err.h"
+#include "rcli.h"
 
 /* A stored negative entry: one NUL byte. No serialised document is a lone NUL. */
 #define NEGATIVE_MARK "\0"
@@ -251,11 +251,11 @@ int l2_invalidate(struct l2 *l2, void *conn, const char *key, size_t klen)
     return rc;
 }
 
-/* ---- l2_redis_ops: the operations over a hiredis connection ---- */
+/* ---- l2_redis_ops: the operations over a Redis client (struct rcli) ---- */
 
 static int redis_get(void *conn, const char *key, size_t klen, char *buf, size_t cap, size_t *len)
 {
-    redisReply *r = redisCommand(conn, "GET %b", key, klen);
+    redisReply *r = rcli_command(conn, "GET %b", key, klen);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
     int rc;
@@ -289,13 +289,13 @@ static int redis_set(void *conn, const char *key, size_t klen, const char *val, 
                      int64_t ttl_ms)
 {
     return redis_status(
-        redisCommand(conn, "SET %b %b PX %lld", key, klen, val, vlen, (long long)ttl_ms),
+        rcli_command(conn, "SET %b %b PX %lld", key, klen, val, vlen, (long long)ttl_ms),
         REDIS_REPLY_STATUS);
 }
 
 static int redis_del(void *conn, const char *key, size_t klen)
 {
-    return redis_status(redisCommand(conn, "DEL %b", key, klen), REDIS_REPLY_INTEGER);
+    return redis_status(rcli_command(conn, "DEL %b", key, klen), REDIS_REPLY_INTEGER);
 }
 
 /*
@@ -307,7 +307,7 @@ static int redis_lock(void *conn, const char *key, size_t klen, int64_t ttl_ms)
 {
     char holder[32];
     int hlen = snprintf(holder, sizeof holder, "%ld", (long)getpid());
-    redisReply *r = redisCommand(conn, "SET %b %b NX PX %lld", key, klen, holder, (size_t)hlen,
+    redisReply *r = rcli_command(conn, "SET %b %b NX PX %lld", key, klen, holder, (size_t)hlen,
                                  (long long)ttl_ms);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
@@ -326,7 +326,7 @@ static int redis_unlock(void *conn, const char *key, size_t klen)
     char holder[32];
     int hlen = snprintf(holder, sizeof holder, "%ld", (long)getpid());
     return redis_status(
-        redisCommand(conn, "EVAL %s 1 %b %b", script, key, klen, holder, (size_t)hlen),
+        rcli_command(conn, "EVAL %s 1 %b %b", script, key, klen, holder, (size_t)hlen),
         REDIS_REPLY_INTEGER);
 }
 

@@ -21,8 +21,10 @@
  *
  * Storage goes through a small operation table so the cache logic is
  * independent of the client library; l2_redis_ops implements it over a
- * hiredis redisContext passed as `conn` (each caller thread owns its own
- * connection). The cache knows nothing about coupons. Thread-safe.
+ * struct rcli (common/rcli: one server or a cluster) passed as `conn` (each
+ * caller thread owns its own). A key and its lock (<key>:lock) share the
+ * key's hash tag, so on a cluster the unlock script's one key routes with it.
+ * The cache knows nothing about coupons. Thread-safe.
  */
 #ifndef COUPON_L2_H
 #define COUPON_L2_H
@@ -54,7 +56,7 @@ struct l2_ops {
     int (*unlock)(void *conn, const char *key, size_t klen);
 };
 
-/* conn is a redisContext *. */
+/* conn is a struct rcli *. */
 extern const struct l2_ops l2_redis_ops;
 
 /*

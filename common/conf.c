@@ -16,37 +16,46 @@ enum key_type { KEY_STR, KEY_INT, KEY_CHOICE };
 struct key_desc {
     const char *name;
     enum key_type type;
-    size_t offset;
+    size_t offset, size; /* of the field in struct cp_conf */
     const char *default_value;
     long min, max; /* for KEY_INT */
     int secret;
     /* KEY_CHOICE: the allowed words, NULL-terminated; the int field holds the index.
      * KEY_STR with choices: the text must be one of them. */
     const char *const *choices;
+    /* KEY_STR: a further check of the text (NULL: any text that fits). */
+    int (*check)(const char *value, char *errbuf, size_t errlen);
 };
 
 static const char *const issue_ack_words[] = {"redis", "kafka", NULL};
 static const char *const log_level_words[] = {"debug", "info", "warn", "error", NULL};
 
-#define STR(f, d)                                                  \
-    {                                                              \
-#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 0, NULL \
+static int check_endpoints(const char *value, char *errbuf, size_t errlen);
+
+#define FIELD(f) offsetof(struct cp_conf, f), sizeof(((struct cp_conf *)0)->f)
+#define STR(f, d)                                     \
+    {                                                 \
+#f, KEY_STR, FIELD(f), d, 0, 0, 0, NULL, NULL \
     }
-#define SECRET(f, d)                                               \
-    {                                                              \
-#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 1, NULL \
+#define SECRET(f, d)                                  \
+    {                                                 \
+#f, KEY_STR, FIELD(f), d, 0, 0, 1, NULL, NULL \
     }
-#define INT(f, d, lo, hi)                                            \
-    {                                                                \
-#f, KEY_INT, offsetof(struct cp_conf, f), d, lo, hi, 0, NULL \
+#define INT(f, d, lo, hi)                               \
+    {                                                   \
+#f, KEY_INT, FIELD(f), d, lo, hi, 0, NULL, NULL \
     }
-#define CHOICE(f, d, words)                                            \
-    {                                                                  \
-#f, KEY_CHOICE, offsetof(struct cp_conf, f), d, 0, 0, 0, words \
+#define CHOICE(f, d, words)                               \
+    {                                                     \
+#f, KEY_CHOICE, FIELD(f), d, 0, 0, 0, words, NULL \
     }
-#define WORD(f, d, words)                                           \
-    {                                                               \
-#f, KEY_STR, offsetof(struct cp_conf, f), d, 0, 0, 0, words \
+#define WORD(f, d, words)                              \
+    {                                                  \
+#f, KEY_STR, FIELD(f), d, 0, 0, 0, words, NULL \
+    }
+#define CHECKED(f, d, fn)                           \
+    {                                               \
+#f, KEY_STR, FIELD(f), d, 0, 0, 0, NULL, fn \
     }
 
 static const struct key_desc keys[] = {
@@ -59,6 +68,7 @@ static const struct key_desc keys[] = {
     STR(redis_host, "127.0.0.1"),
     INT(redis_port, "6379", 1, 65535),
     INT(redis_timeout_ms, "1000", 10, 60000),
+    CHECKED(redis_cluster, "", check_endpoints),
     STR(kafka_brokers, "127.0.0.1:9092"),
     STR(kafka_topic, "coupon.issue"),
     STR(kafka_issued_topic, "coupon.issued"),
@@ -117,6 +127,97 @@ static void choice_error(const struct key_desc *k, char *errbuf, size_t errlen)
         n += (size_t)snprintf(errbuf + n, errlen - n, "%s%s", i ? "|" : "", k->choices[i]);
 }
 
+/* A host as a list entry may name it: a DNS name or IPv4 address, or an IPv6 address
+ * (in brackets in the list, so its colons are not the port's). */
+static int host_char(char ch, int bracketed)
+{
+    if (isalnum((unsigned char)ch) || ch == '.')
+        return 1;
+    return bracketed ? ch == ':' || ch == '%' : ch == '-' || ch == '_';
+}
+
+/* One entry, [s, end) without surrounding blanks, into *ep. */
+static int parse_endpoint(const char *s, const char *end, struct conf_endpoint *ep, char *errbuf,
+                          size_t errlen)
+{
+    const char *colon = NULL;
+    for (const char *p = s; p < end; p++)
+        if (*p == ':')
+            colon = p;
+    if (s == end) {
+        snprintf(errbuf, errlen, "empty entry (expected host:port,host:port,...)");
+        return CP_ERR_INVALID;
+    }
+    const char *host = s, *host_end = colon;
+    int bracketed = colon != NULL && *s == '[' && colon > s + 1 && colon[-1] == ']';
+    if (bracketed) {
+        host++;
+        host_end--;
+    }
+    if (colon == NULL || host == host_end) {
+        snprintf(errbuf, errlen, "'%.*s': expected host:port", (int)(end - s), s);
+        return CP_ERR_INVALID;
+    }
+    for (const char *p = host; p < host_end; p++)
+        if (!host_char(*p, bracketed)) {
+            snprintf(errbuf, errlen, "'%.*s': not a host name or address", (int)(end - s), s);
+            return CP_ERR_INVALID;
+        }
+    if ((size_t)(host_end - host) >= sizeof ep->host) {
+        snprintf(errbuf, errlen, "host longer than %zu bytes", sizeof ep->host - 1);
+        return CP_ERR_INVALID;
+    }
+    long port = 0;
+    const char *p = colon + 1;
+    for (; p < end && isdigit((unsigned char)*p) && port <= 65535; p++)
+        port = port * 10 + (*p - '0');
+    if (p == colon + 1 || p != end || port < 1 || port > 65535) {
+        snprintf(errbuf, errlen, "'%.*s': port must be in 1..65535", (int)(end - s), s);
+        return CP_ERR_INVALID;
+    }
+    memcpy(ep->host, host, (size_t)(host_end - host));
+    ep->host[host_end - host] = '\0';
+    ep->port = (int)port;
+    return CP_OK;
+}
+
+int conf_endpoints_parse(const char *text, struct conf_endpoint *out, size_t max, size_t *n,
+                         char *errbuf, size_t errlen)
+{
+    *n = 0;
+    const char *s = text;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (*s == '\0')
+        return CP_OK;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        const char *end = comma != NULL ? comma : s + strlen(s);
+        const char *a = s, *b = end;
+        while (a < b && isspace((unsigned char)*a))
+            a++;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
+        if (*n == max) {
+            snprintf(errbuf, errlen, "more than %zu entries", max);
+            return CP_ERR_INVALID;
+        }
+        if (parse_endpoint(a, b, &out[*n], errbuf, errlen) != CP_OK)
+            return CP_ERR_INVALID;
+        (*n)++;
+        if (comma == NULL)
+            return CP_OK;
+        s = comma + 1;
+    }
+}
+
+static int check_endpoints(const char *value, char *errbuf, size_t errlen)
+{
+    struct conf_endpoint seeds[CP_REDIS_SEEDS_MAX];
+    size_t n;
+    return conf_endpoints_parse(value, seeds, CP_REDIS_SEEDS_MAX, &n, errbuf, errlen);
+}
+
 static int set_value(struct cp_conf *conf, const struct key_desc *k, const char *value,
                      char *errbuf, size_t errlen)
 {
@@ -130,10 +231,16 @@ static int set_value(struct cp_conf *conf, const struct key_desc *k, const char 
         return CP_OK;
     }
     if (k->type == KEY_STR) {
-        size_t cap = (strcmp(k->name, "log_level") == 0) ? sizeof conf->log_level : CP_CONF_STR_MAX;
-        if (strlen(value) >= cap) {
-            snprintf(errbuf, errlen, "%s: value longer than %zu bytes", k->name, cap - 1);
+        if (strlen(value) >= k->size) {
+            snprintf(errbuf, errlen, "%s: value longer than %zu bytes", k->name, k->size - 1);
             return CP_ERR_INVALID;
+        }
+        if (k->check != NULL) {
+            char msg[160];
+            if (k->check(value, msg, sizeof msg) != CP_OK) {
+                snprintf(errbuf, errlen, "%s: %s", k->name, msg);
+                return CP_ERR_INVALID;
+            }
         }
         memcpy(field, value, strlen(value) + 1);
         return CP_OK;

@@ -37,6 +37,7 @@ struct cp_conf {
     char redis_host[CP_CONF_STR_MAX];
     int redis_port;
     int redis_timeout_ms;
+    char redis_cluster[CP_REDIS_CLUSTER_MAX]; /* seeds host:port,...; empty = one server */
     /* Kafka */
     char kafka_brokers[CP_CONF_STR_MAX];
     char kafka_topic[CP_CONF_STR_MAX];            /* coupon.issue */
@@ -74,6 +75,22 @@ struct cp_conf {
     /* all */
     char log_level[16];
 };
+
+/* One host:port of a list such as redis_cluster. */
+struct conf_endpoint {
+    char host[CP_REDIS_HOST_MAX];
+    int port;
+};
+
+/*
+ * Parses "host:port,host:port,..." (redis_cluster; blanks around entries allowed, an
+ * IPv6 address in brackets) into out[0..*n), at most `max` entries; "" gives none.
+ * CP_ERR_INVALID with the reason in errbuf for an empty entry, a host of other
+ * characters or too long, a port outside 1..65535, or more than `max` entries. The one
+ * parser of the list: conf validates the key with it, rcli takes its seeds from it.
+ */
+int conf_endpoints_parse(const char *text, struct conf_endpoint *out, size_t max, size_t *n,
+                         char *errbuf, size_t errlen);
 
 /* Fills every field with its default. */
 void conf_defaults(struct cp_conf *conf);

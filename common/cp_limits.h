@@ -60,4 +60,10 @@
 #define CP_CONF_LINE_MAX 1024
 #define CP_CONF_STR_MAX  256
 
+/* Redis Cluster seeds (redis_cluster = host:port,...): the whole list, one host name or
+ * address, and how many entries. */
+#define CP_REDIS_CLUSTER_MAX 1024 /* the list's text, NUL included */
+#define CP_REDIS_HOST_MAX    256  /* one host, NUL included */
+#define CP_REDIS_SEEDS_MAX   16
+
 #endif

@@ -17,4 +17,7 @@ common_libcommon_a_SOURCES = \
 	common/issuecode.h common/issuecode.c \
 	common/db.h common/db.c \
 	common/rconn.h common/rconn.c \
+	common/rslot.h common/rslot.c \
+	common/rnodes.h common/rnodes.c \
+	common/rcli.h common/rcli.c \
 	common/kafka_log.h common/kafka_log.c

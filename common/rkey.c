@@ -28,6 +28,13 @@ int rkey_coupon(char *buf, size_t cap, enum rkey_kind kind, int64_t coupon_id)
     return fitted(snprintf(buf, cap, "coupon:{%" PRId64 "}:%s", coupon_id, suffixes[kind]), cap);
 }
 
+int rkey_consumer_metrics(char *buf, size_t cap, const char *instance, size_t len)
+{
+    if (len > INT32_MAX)
+        return CP_ERR_LIMIT;
+    return fitted(snprintf(buf, cap, RKEY_CONSUMERS_SET ":%.*s", (int)len, instance), cap);
+}
+
 /* "<a>:<b>" with a >= 1 (a sequence) and b >= 0 (milliseconds). */
 static int parse_pair(const char *s, size_t len, int64_t *a, int64_t *b)
 {

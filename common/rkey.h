@@ -10,6 +10,7 @@
  *   coupon:{ID}:free      zset of sequences released by a rollback
  *   coupon:{ID}:pending   hash  userId -> "<eventId>:<sequence>:<issuedAtMs>" (outbox)
  *   coupon:{ID}:doc       string, the L2 copy of the coupon document
+ * and, outside any coupon, the consumers' metrics (RKEY_CONSUMERS_SET).
  * Values are written by lua/issue.lua (the only writer of users and pending on
  * the issue path) and lua/restore.lua; the C side writes the same formats with
  * these encoders and reads them with these decoders. Decoders are strict: the
@@ -33,6 +34,18 @@ enum rkey_kind { RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE, RKEY_PENDING, RKEY_
 
 /* Channel on which "coupon <id> changed" is published to every worker's L1. */
 #define RKEY_INVALIDATE_CHANNEL "coupon:invalidate"
+
+/*
+ * The consumers' metrics (consumer/report.c writes, fcgi-app/health.c reads): the
+ * set of instances and one hash per instance, written in one MULTI/EXEC. They share
+ * the hash tag {consumers}, so on a cluster the transaction touches one slot
+ * (keys of different slots would be refused: CROSSSLOT).
+ */
+#define RKEY_CONSUMERS_SET    "coupon:metrics:{consumers}"
+#define RKEY_INSTANCE_MAX     128 /* bytes of an instance name */
+#define RKEY_CONSUMER_KEY_MAX (sizeof RKEY_CONSUMERS_SET + 1 + RKEY_INSTANCE_MAX)
+/* Writes coupon:metrics:{consumers}:<instance>; its length or CP_ERR_LIMIT. */
+int rkey_consumer_metrics(char *buf, size_t cap, const char *instance, size_t len);
 
 /* Hash fields of coupon:{ID}:meta. */
 #define RKEY_META_TOTAL    "total"

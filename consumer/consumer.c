@@ -35,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 #include <mysql.h>
 
@@ -48,7 +47,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "persist.h"
-#include "rconn.h"
+#include "rcli.h"
 #include "reconcile.h"
 #include "relay.h"
 #include "report.h"
@@ -79,8 +78,7 @@ struct consumer {
     struct report *report;
     struct reconciler *reconciler;
     struct relay *relay;
-    redisContext *redis;
-    int64_t redis_retry_at;
+    struct rcli *redis; /* opened at start (no I/O); connects on first use */
     struct batch batch;
     struct persist_item *items;
     size_t items_cap;
@@ -129,29 +127,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-static redisContext *consumer_redis(struct consumer *c)
-{
-    if (c->redis != NULL)
-        return c->redis;
-    int64_t now = clock_mono_ms();
-    if (now < c->redis_retry_at)
-        return NULL;
-    char err[256];
-    if (rconn_connect(&c->conf, &c->redis, err, sizeof err) != CP_OK) {
-        c->redis = NULL;
-        c->redis_retry_at = now + 1000;
-        log_warn("%s", err);
-    }
-    return c->redis;
-}
-
+/* After a failed or unexpected reply: what is in flight is forgotten (rcli_reset). The
+ * client warned about the failure itself, once, where it happened. */
 static void consumer_redis_failed(struct consumer *c)
 {
-    if (c->redis != NULL) {
-        log_warn("redis: %s", c->redis->errstr[0] ? c->redis->errstr : "bad reply");
-        redisFree(c->redis);
-        c->redis = NULL;
-    }
+    log_debug("redis: %s", rcli_errstr(c->redis)[0] ? rcli_errstr(c->redis) : "bad reply");
+    rcli_reset(c->redis);
 }
 
 static int setup_kafka(struct consumer *c, char *err, size_t errlen)
@@ -305,7 +286,7 @@ static int cmp_item_coupon(const void *a, const void *b)
 }
 
 /* Queues `HDEL coupon:{ID}:pending user...` for items[0..n), all of one coupon. */
-static int append_settle(redisContext *r, const struct persist_item *const *items, size_t n)
+static int append_settle(struct rcli *r, const struct persist_item *const *items, size_t n)
 {
     const char *argv[SETTLE_CHUNK + 2];
     size_t argvlen[SETTLE_CHUNK + 2];
@@ -324,8 +305,7 @@ static int append_settle(redisContext *r, const struct persist_item *const *item
         argv[i + 2] = users[i];
         argvlen[i + 2] = (size_t)ulen;
     }
-    return redisAppendCommandArgv(r, (int)n + 2, argv, argvlen) == REDIS_OK ? CP_OK
-                                                                            : CP_ERR_UNAVAILABLE;
+    return rcli_append_argv(r, (int)n + 2, argv, argvlen);
 }
 
 /*
@@ -337,9 +317,7 @@ static int append_settle(redisContext *r, const struct persist_item *const *item
  */
 static void settle_pending(struct consumer *c, const struct persist_item *items, size_t n)
 {
-    redisContext *r = consumer_redis(c);
-    if (r == NULL)
-        return; /* the reconciler settles them later */
+    struct rcli *r = c->redis;
     const struct persist_item **sorted = malloc((n ? n : 1) * sizeof *sorted);
     if (sorted == NULL)
         return; /* the reconciler settles them later */
@@ -354,14 +332,14 @@ static void settle_pending(struct consumer *c, const struct persist_item *items,
         while (j < m && j - i < SETTLE_CHUNK && sorted[j]->ev.coupon_id == sorted[i]->ev.coupon_id)
             j++;
         if (append_settle(r, sorted + i, j - i) != CP_OK)
-            break;
+            break; /* Redis down: the reconciler settles the rest later */
         sent++;
         i = j;
     }
     free(sorted);
     for (size_t i = 0; i < sent; i++) {
         redisReply *rep = NULL;
-        if (redisGetReply(r, (void **)&rep) != REDIS_OK) {
+        if (rcli_get_reply(r, &rep) != CP_OK) {
             consumer_redis_failed(c);
             return;
         }
@@ -572,6 +550,10 @@ int main(int argc, char **argv)
         log_error("start failed: %s", c.outbox == NULL ? err : "out of memory");
         goto out;
     }
+    if (rcli_open(&c.conf, &c.redis, err, sizeof err) != CP_OK) {
+        log_error("start failed: %s", err);
+        goto out;
+    }
     c.reconciler = reconciler_new(&c.conf, c.persist, c.outbox);
     if (c.reconciler == NULL || setup_kafka(&c, err, sizeof err) != CP_OK) {
         log_error("start failed: %s", c.reconciler == NULL ? "out of memory" : err);
@@ -592,7 +574,6 @@ int main(int argc, char **argv)
         reassign_if_due(&c);
         collect(&c);
         process(&c);
-        redisContext *r = consumer_redis(&c);
         struct persist_stats ps;
         persist_get_stats(c.persist, &ps);
         struct relay_stats rs;
@@ -603,10 +584,9 @@ int main(int argc, char **argv)
         reconciler_pending(c.reconciler, &pending_records, &oldest_pending_s);
         report_set(c.report, REPORT_PENDING_RECORDS, pending_records);
         report_set(c.report, REPORT_OLDEST_PENDING_S, oldest_pending_s);
-        if (report_tick(c.report, r, c.rk, &ps) != CP_OK)
+        if (report_tick(c.report, c.redis, c.rk, &ps) != CP_OK)
             consumer_redis_failed(&c);
-        r = consumer_redis(&c);
-        if (reconciler_tick(c.reconciler, r, &stop_requested) == CP_ERR_UNAVAILABLE)
+        if (reconciler_tick(c.reconciler, c.redis, &stop_requested) == CP_ERR_UNAVAILABLE)
             consumer_redis_failed(&c);
     }
     /* The batch in hand was finished by process(); leave the group cleanly. */
@@ -624,8 +604,7 @@ out:
     outbox_free(c.outbox);
     report_free(c.report);
     persist_free(c.persist);
-    if (c.redis != NULL)
-        redisFree(c.redis);
+    rcli_free(c.redis);
     mysql_library_end();
     return rc;
 }

@@ -6,14 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/hiredis.h>
 #include <mysql.h>
 
 #include "cp_err.h"
 #include "db.h"
 #include "log.h"
 #include "lua_scripts.h"
-#include "rconn.h"
+#include "rcli.h"
 #include "rkey.h"
 
 #define CHUNK 500
@@ -87,7 +86,7 @@ out:
 }
 
 /* EVAL restore.lua for ck->rows[0..n) as (user, "<seq>:<issuedAtMs>") pairs. */
-static int restore_chunk(redisContext *r, int64_t coupon_id, struct chunk *ck, size_t n,
+static int restore_chunk(struct rcli *r, int64_t coupon_id, struct chunk *ck, size_t n,
                          long long *added)
 {
     char users[48], seq_key[48], maxseq[24];
@@ -121,10 +120,12 @@ static int restore_chunk(redisContext *r, int64_t coupon_id, struct chunk *ck, s
         argv[7 + 2 * i] = vals[i][1];
         argvlen[7 + 2 * i] = strlen(vals[i][1]);
     }
-    redisReply *rep = redisCommandArgv(r, (int)(6 + 2 * n), argv, argvlen);
+    /* EVAL, not EVALSHA: an operator's command, run where the key lives (both keys
+     * carry the coupon's {ID}, one slot on a cluster). */
+    redisReply *rep = rcli_command_argv(r, (int)(6 + 2 * n), argv, argvlen);
     if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
         fprintf(stderr, "coupon-admin: redis restore: %s\n",
-                rep == NULL                      ? r->errstr
+                rep == NULL                      ? rcli_errstr(r)
                 : rep->type == REDIS_REPLY_ERROR ? rep->str
                                                  : "bad reply");
         if (rep != NULL)
@@ -136,18 +137,18 @@ static int restore_chunk(redisContext *r, int64_t coupon_id, struct chunk *ck, s
     return CP_OK;
 }
 
-static int rebuild_one(MYSQL *db, redisContext *r, const struct coupon_meta *c, struct chunk *ck,
+static int rebuild_one(MYSQL *db, struct rcli *r, const struct coupon_meta *c, struct chunk *ck,
                        FILE *out)
 {
     struct rkey_meta_cmd cmd;
     int argc = rkey_meta_hset(&cmd, c->id, c->total, c->start_ms, c->end_ms);
     if (argc < 0)
         return CP_ERR_INTERNAL;
-    redisReply *rep = redisCommandArgv(r, argc, cmd.argv, cmd.argvlen);
+    redisReply *rep = rcli_command_argv(r, argc, cmd.argv, cmd.argvlen);
     if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "coupon-admin: redis meta: %s\n", rep != NULL ? rep->str : rcli_errstr(r));
         if (rep != NULL)
             freeReplyObject(rep);
-        fprintf(stderr, "coupon-admin: redis meta: %s\n", r->errstr);
         return CP_ERR_UNAVAILABLE;
     }
     freeReplyObject(rep);
@@ -197,7 +198,7 @@ int rebuild_redis(const struct cp_conf *conf, int64_t coupon_id, FILE *out)
 {
     char err[512];
     MYSQL *db = NULL;
-    redisContext *r = NULL;
+    struct rcli *r = NULL;
     struct coupon_meta *coupons = NULL;
     struct chunk *ck = malloc(sizeof *ck);
     size_t n = 0;
@@ -211,7 +212,7 @@ int rebuild_redis(const struct cp_conf *conf, int64_t coupon_id, FILE *out)
         free(ck);
         return rc;
     }
-    if ((rc = rconn_connect(conf, &r, err, sizeof err)) != CP_OK) {
+    if ((rc = rcli_open(conf, &r, err, sizeof err)) != CP_OK) {
         fprintf(stderr, "coupon-admin: %s\n", err);
         goto out;
     }
@@ -229,8 +230,7 @@ int rebuild_redis(const struct cp_conf *conf, int64_t coupon_id, FILE *out)
 out:
     free(ck);
     free(coupons);
-    if (r != NULL)
-        redisFree(r);
+    rcli_free(r);
     mysql_close(db);
     return rc;
 }

@@ -81,7 +81,7 @@ static int parse_record(int64_t coupon_id, const redisReply *field, const redisR
 }
 
 /* Runs "<command> coupon:{ID}:pending [field]"; the reply or NULL (connection lost). */
-static redisReply *pending_command(redisContext *redis, const char *command, int64_t coupon_id,
+static redisReply *pending_command(struct rcli *redis, const char *command, int64_t coupon_id,
                                    const redisReply *field)
 {
     char key[RKEY_MAX];
@@ -90,10 +90,10 @@ static redisReply *pending_command(redisContext *redis, const char *command, int
         return NULL;
     const char *argv[3] = {command, key, field != NULL ? field->str : NULL};
     size_t argvlen[3] = {strlen(command), (size_t)klen, field != NULL ? field->len : 0};
-    return redisCommandArgv(redis, field != NULL ? 3 : 2, argv, argvlen);
+    return rcli_command_argv(redis, field != NULL ? 3 : 2, argv, argvlen);
 }
 
-static int hdel(redisContext *redis, int64_t coupon_id, const redisReply *field)
+static int hdel(struct rcli *redis, int64_t coupon_id, const redisReply *field)
 {
     redisReply *d = pending_command(redis, "HDEL", coupon_id, field);
     if (d == NULL)
@@ -103,7 +103,7 @@ static int hdel(redisContext *redis, int64_t coupon_id, const redisReply *field)
 }
 
 /* One record: too young (leave it), persisted (drop it) or lost (produce again). */
-static int settle_record(struct reconciler *r, redisContext *redis, int64_t coupon_id,
+static int settle_record(struct reconciler *r, struct rcli *redis, int64_t coupon_id,
                          const redisReply *field, const redisReply *value, int *requeued)
 {
     struct issue_event ev;
@@ -134,14 +134,18 @@ static int settle_record(struct reconciler *r, redisContext *redis, int64_t coup
     return CP_OK; /* the record goes when the event is persisted */
 }
 
-static int reconcile_coupon(struct reconciler *r, redisContext *redis, int64_t coupon_id,
+static int reconcile_coupon(struct reconciler *r, struct rcli *redis, int64_t coupon_id,
                             int *requeued)
 {
     redisReply *h = pending_command(redis, "HGETALL", coupon_id, NULL);
     if (h == NULL)
         return CP_ERR_UNAVAILABLE;
+    if (h->type != REDIS_REPLY_ARRAY) { /* CLUSTERDOWN, LOADING, ...: next pass */
+        freeReplyObject(h);
+        return CP_ERR_UNAVAILABLE;
+    }
     int rc = CP_OK;
-    for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements && rc == CP_OK; i += 2)
+    for (size_t i = 0; i + 1 < h->elements && rc == CP_OK; i += 2)
         if (h->element[i]->type == REDIS_REPLY_STRING &&
             h->element[i + 1]->type == REDIS_REPLY_STRING)
             rc = settle_record(r, redis, coupon_id, h->element[i], h->element[i + 1], requeued);
@@ -155,7 +159,7 @@ void reconciler_pending(const struct reconciler *r, uint64_t *records, uint64_t 
     *oldest_s = r->last_oldest_s;
 }
 
-int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile sig_atomic_t *stop)
+int reconciler_tick(struct reconciler *r, struct rcli *redis, const volatile sig_atomic_t *stop)
 {
     int64_t now = clock_mono_ms();
     if (now < r->next_pass_ms || redis == NULL)
@@ -168,36 +172,38 @@ int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile si
     for (size_t i = 0; i < n; i++) {
         char key[RKEY_MAX];
         if (rkey_coupon(key, sizeof key, RKEY_PENDING, r->ids[i]) < 0 ||
-            redisAppendCommand(redis, "HLEN %s", key) != REDIS_OK)
+            rcli_append(redis, "HLEN %s", key) != CP_OK)
             return CP_ERR_UNAVAILABLE;
     }
     long long *counts = calloc(n + 1, sizeof *counts);
-    int rc = CP_OK;
+    int partial = counts == NULL;
     for (size_t i = 0; i < n; i++) {
+        /* No reply or an error (one node of a cluster down): the other coupons are
+         * still looked at, but this pass's totals would be wrong. */
         redisReply *rep = NULL;
-        if (redisGetReply(redis, (void **)&rep) != REDIS_OK) {
-            free(counts);
-            return CP_ERR_UNAVAILABLE;
-        }
-        if (counts != NULL && rep->type == REDIS_REPLY_INTEGER)
+        if (rcli_get_reply(redis, &rep) != CP_OK || rep->type != REDIS_REPLY_INTEGER)
+            partial = 1;
+        else if (counts != NULL)
             counts[i] = rep->integer;
-        freeReplyObject(rep);
+        if (rep != NULL)
+            freeReplyObject(rep);
     }
     int requeued = 0;
     r->pass_records = 0;
     r->pass_oldest_ms = INT64_MAX;
-    for (size_t i = 0; counts != NULL && i < n && rc == CP_OK; i++)
+    for (size_t i = 0; counts != NULL && i < n; i++)
         if (counts[i] > 0) {
             r->pass_records += (uint64_t)counts[i];
-            rc = reconcile_coupon(r, redis, r->ids[i], &requeued);
+            if (reconcile_coupon(r, redis, r->ids[i], &requeued) != CP_OK)
+                partial = 1; /* the next coupon may be on a node that works */
         }
     free(counts);
-    if (rc == CP_OK) {
+    if (!partial) {
         int64_t age = r->pass_oldest_ms == INT64_MAX ? 0 : timefmt_now_ms() - r->pass_oldest_ms;
         r->last_records = r->pass_records;
         r->last_oldest_s = age > 0 ? (uint64_t)(age / 1000) : 0;
     }
     if (requeued > 0 && outbox_flush(r->outbox, stop) != CP_OK)
         log_warn("re-produced issuance events not yet acknowledged");
-    return rc;
+    return partial ? CP_ERR_UNAVAILABLE : CP_OK;
 }

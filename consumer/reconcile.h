@@ -20,11 +20,10 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include <hiredis/hiredis.h>
-
 #include "conf.h"
 #include "outbox.h"
 #include "persist.h"
+#include "rcli.h"
 
 struct reconciler;
 
@@ -37,7 +36,8 @@ void reconciler_free(struct reconciler *r);
  * coupon_consumer_pending_records and coupon_consumer_oldest_pending_seconds. */
 void reconciler_pending(const struct reconciler *r, uint64_t *records, uint64_t *oldest_s);
 
-/* Runs a pass when due. CP_ERR_UNAVAILABLE when Redis failed (caller drops it). */
-int reconciler_tick(struct reconciler *r, redisContext *redis, const volatile sig_atomic_t *stop);
+/* Runs a pass when due. CP_ERR_UNAVAILABLE when Redis failed or answered an error
+ * (the caller resets the client; the pass's gauges keep their last values). */
+int reconciler_tick(struct reconciler *r, struct rcli *redis, const volatile sig_atomic_t *stop);
 
 #endif

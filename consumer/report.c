@@ -11,6 +11,8 @@
 
 #include "clock.h"
 #include "cp_err.h"
+#include "log.h"
+#include "rkey.h"
 
 #define TICK_MS        1000
 #define EXPIRE_S       15
@@ -20,7 +22,7 @@ struct report {
     uint64_t counters[REPORT_COUNT_];
     uint64_t events_at_last_tick;
     int64_t last_tick_ms;
-    char instance[96];
+    char instance[RKEY_INSTANCE_MAX + 1];
 };
 
 struct report *report_new(void)
@@ -69,7 +71,7 @@ static void add_field(char (*fields)[96], char (*values)[32], const char **argv,
     *argc += 2;
 }
 
-int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
+int report_tick(struct report *r, struct rcli *redis, rd_kafka_t *rk,
                 const struct persist_stats *ps)
 {
     int64_t now = clock_mono_ms();
@@ -93,11 +95,12 @@ int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
                                         "coupon_consumer_pending_records",
                                         "coupon_consumer_oldest_pending_seconds"};
     _Static_assert(sizeof names / sizeof names[0] == REPORT_COUNT_, "a name per counter");
-    char fields[MAX_FIELDS][96], values[MAX_FIELDS][32], key[160];
+    char fields[MAX_FIELDS][96], values[MAX_FIELDS][32], key[RKEY_CONSUMER_KEY_MAX];
     const char *argv[2 + 2 * MAX_FIELDS];
     size_t argvlen[2 + 2 * MAX_FIELDS];
     int argc = 2;
-    snprintf(key, sizeof key, "coupon:metrics:consumer:%s", r->instance);
+    if (rkey_consumer_metrics(key, sizeof key, r->instance, strlen(r->instance)) < 0)
+        return CP_ERR_INTERNAL;
     argv[0] = "HSET";
     argvlen[0] = 4;
     argv[1] = key;
@@ -139,22 +142,29 @@ int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
     }
     /*
      * Replaced as a whole, so a partition no longer assigned leaves no stale lag.
-     * Nothing is sent before the first redisGetReply: a command that could not be
-     * queued leaves a partial transaction in the context's buffer only, and the
-     * caller drops the context on CP_ERR_UNAVAILABLE.
+     * Nothing is sent before the first reply is asked for: a command that could not
+     * be queued leaves a partial transaction on our side only, and the caller resets
+     * the client on CP_ERR_UNAVAILABLE. Both keys carry {consumers}: one slot.
      */
-    if (redisAppendCommand(redis, "MULTI") != REDIS_OK ||
-        redisAppendCommand(redis, "DEL %s", key) != REDIS_OK ||
-        redisAppendCommandArgv(redis, argc, argv, argvlen) != REDIS_OK ||
-        redisAppendCommand(redis, "EXPIRE %s %d", key, EXPIRE_S) != REDIS_OK ||
-        redisAppendCommand(redis, "SADD coupon:metrics:consumers %s", r->instance) != REDIS_OK ||
-        redisAppendCommand(redis, "EXEC") != REDIS_OK)
+    if (rcli_append(redis, "MULTI") != CP_OK || rcli_append(redis, "DEL %s", key) != CP_OK ||
+        rcli_append_argv(redis, argc, argv, argvlen) != CP_OK ||
+        rcli_append(redis, "EXPIRE %s %d", key, EXPIRE_S) != CP_OK ||
+        rcli_append(redis, "SADD " RKEY_CONSUMERS_SET " %s", r->instance) != CP_OK ||
+        rcli_append(redis, "EXEC") != CP_OK)
         return CP_ERR_UNAVAILABLE;
+    int rc = CP_OK;
     for (int i = 0; i < 6; i++) {
         redisReply *reply = NULL;
-        if (redisGetReply(redis, (void **)&reply) != REDIS_OK)
+        if (rcli_get_reply(redis, &reply) != CP_OK)
             return CP_ERR_UNAVAILABLE;
+        /* EXEC's array is the transaction's outcome; an error (EXECABORT, CROSSSLOT,
+         * CLUSTERDOWN) or nil means nothing was written. */
+        if (i == 5 && reply->type != REDIS_REPLY_ARRAY) {
+            log_warn("consumer metrics not written: %s",
+                     reply->type == REDIS_REPLY_ERROR ? reply->str : "transaction aborted");
+            rc = CP_ERR_UNAVAILABLE;
+        }
         freeReplyObject(reply);
     }
-    return CP_OK;
+    return rc;
 }

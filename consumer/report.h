@@ -3,8 +3,9 @@
  * coupon-fcgi's GET /metrics.
  *
  * Every second report_tick() writes the samples into the Redis hash
- * coupon:metrics:consumer:<host>-<pid> (expiring after 15 s, so a dead consumer
- * disappears) and registers the instance in the set coupon:metrics:consumers;
+ * coupon:metrics:{consumers}:<host>-<pid> (expiring after 15 s, so a dead consumer
+ * disappears) and registers the instance in the set coupon:metrics:{consumers}
+ * (rkey.h: one hash tag, so the MULTI/EXEC that writes both is one slot's);
  * coupon-fcgi merges every live instance into its /metrics output with an
  * `instance` label. That keeps one scrape target and no hand-written HTTP
  * server in the consumer. Samples: events, batches, rows inserted, duplicates,
@@ -20,10 +21,10 @@
 
 #include <stdint.h>
 
-#include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 
 #include "persist.h"
+#include "rcli.h"
 
 enum report_counter {
     REPORT_EVENTS,
@@ -56,7 +57,7 @@ void report_add(struct report *r, enum report_counter c, uint64_t n);
 void report_set(struct report *r, enum report_counter c, uint64_t v);
 
 /* Publishes at most once a second; CP_ERR_UNAVAILABLE when Redis failed (drop it). */
-int report_tick(struct report *r, redisContext *redis, rd_kafka_t *rk,
+int report_tick(struct report *r, struct rcli *redis, rd_kafka_t *rk,
                 const struct persist_stats *ps);
 
 #endif

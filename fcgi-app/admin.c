@@ -74,7 +74,7 @@ static void forget_everywhere(struct app_thread *t, int64_t coupon_id)
 {
     char key[RKEY_MAX];
     int n = rkey_coupon(key, sizeof key, RKEY_DOC, coupon_id);
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (r != NULL && n > 0 && l2_invalidate(t->app->l2, r, key, (size_t)n) != CP_OK)
         app_redis_failed(t);
     app_publish_invalidation(t, coupon_id);
@@ -126,7 +126,7 @@ void admin_create_handle(struct app_thread *t, const struct http_request *req,
         problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
         return;
     }
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (r == NULL || coupon_meta_write(r, &c) != CP_OK) {
         if (r != NULL)
             app_redis_failed(t);
@@ -256,7 +256,7 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
     if (!authorised(t, req, resp))
         return;
     MYSQL *db = app_db(t);
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (db == NULL || r == NULL) {
         problem_fail(resp, CP_ERR_UNAVAILABLE, "%s unavailable", db == NULL ? "database" : "redis");
         return;
@@ -273,8 +273,8 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
     char users_key[RKEY_MAX], pending_key[RKEY_MAX];
     (void)rkey_coupon(users_key, sizeof users_key, RKEY_USERS, coupon_id);
     (void)rkey_coupon(pending_key, sizeof pending_key, RKEY_PENDING, coupon_id);
-    redisReply *users = redisCommand(r, "HLEN %s", users_key);
-    redisReply *pending = users == NULL ? NULL : redisCommand(r, "HLEN %s", pending_key);
+    redisReply *users = rcli_command(r, "HLEN %s", users_key);
+    redisReply *pending = users == NULL ? NULL : rcli_command(r, "HLEN %s", pending_key);
     if (users == NULL || pending == NULL || users->type != REDIS_REPLY_INTEGER ||
         pending->type != REDIS_REPLY_INTEGER) {
         if (users != NULL)

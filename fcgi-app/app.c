@@ -11,7 +11,6 @@
 #include "cp_err.h"
 #include "db.h"
 #include "log.h"
-#include "rconn.h"
 #include "rkey.h"
 
 #define RECONNECT_INTERVAL_MS 250
@@ -37,39 +36,26 @@ static int connection_closed(int fd)
     return poll(&pfd, 1, 0) != 0;
 }
 
-redisContext *app_redis(struct app_thread *t)
+struct rcli *app_redis(struct app_thread *t)
 {
-    if (t->redis != NULL && connection_closed(t->redis->fd)) {
-        log_info("redis connection closed by the server; reconnecting");
-        redisFree(t->redis);
-        t->redis = NULL;
-        t->redis_retry_at_ms = 0;
+    if (t->redis == NULL) {
+        char err[256];
+        if (rcli_open(t->app->conf, &t->redis, err, sizeof err) != CP_OK) {
+            log_error("%s", err);
+            return NULL;
+        }
     }
-    if (t->redis != NULL)
-        return t->redis;
-    int64_t now = clock_mono_ms();
-    if (now < t->redis_retry_at_ms)
-        return NULL;
-    char err[256];
-    if (rconn_connect(t->app->conf, &t->redis, err, sizeof err) != CP_OK) {
-        t->redis_retry_at_ms = now + RECONNECT_INTERVAL_MS;
-        metrics_add(t->app->metrics, M_REDIS_ERRORS, 1);
-        log_warn("%s", err);
-        return NULL;
-    }
-    for (int i = 0; i < SCRIPT_COUNT_; i++)
-        t->script_sha[i][0] = '\0';
+    rcli_drop_closed(t->redis);
     return t->redis;
 }
 
+/* rcli has logged what failed (a lost connection, a refused connect) once, where it
+ * happened; a request answered 503 meanwhile is counted here, not logged again. */
 void app_redis_failed(struct app_thread *t)
 {
     metrics_add(t->app->metrics, M_REDIS_ERRORS, 1);
-    if (t->redis != NULL) {
-        log_warn("redis connection lost: %s", t->redis->errstr);
-        redisFree(t->redis);
-        t->redis = NULL;
-    }
+    if (t->redis != NULL)
+        rcli_reset(t->redis);
 }
 
 MYSQL *app_db(struct app_thread *t)
@@ -125,10 +111,11 @@ void app_l1_forget_coupon(struct app *app, int64_t coupon_id)
 void app_publish_invalidation(struct app_thread *t, int64_t coupon_id)
 {
     app_l1_forget_coupon(t->app, coupon_id);
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (r == NULL)
         return;
-    redisReply *reply = redisCommand(r, "PUBLISH " RKEY_INVALIDATE_CHANNEL " %" PRId64, coupon_id);
+    /* Any node: PUBLISH reaches every node of a cluster (rcli.h). */
+    redisReply *reply = rcli_command(r, "PUBLISH " RKEY_INVALIDATE_CHANNEL " %" PRId64, coupon_id);
     if (reply == NULL)
         app_redis_failed(t);
     else

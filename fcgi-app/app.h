@@ -6,17 +6,18 @@
  * Ownership: struct app is created after fork by worker.c and shared
  * read-mostly by the process's threads (producer, L1, L2 and metrics are
  * thread-safe themselves). Each struct app_thread belongs to exactly one
- * thread: its Redis and MariaDB connections are never shared, so no lock is
- * taken on the hot path. After an I/O error a handle is dropped and reopened
- * on the next use, at most once per reconnect interval, so a dead server costs
- * one bounded connect attempt rather than one per request.
+ * thread: its Redis client (common/rcli: one server or every node of a
+ * cluster) and MariaDB connection are never shared, so no lock is taken on the
+ * hot path. After an I/O error a connection is dropped and reopened on the
+ * next use, at most once per reconnect interval, so a dead server costs one
+ * bounded connect attempt rather than one per request (rcli does this per
+ * Redis node).
  */
 #ifndef COUPON_APP_H
 #define COUPON_APP_H
 
 #include <stdint.h>
 
-#include <hiredis/hiredis.h>
 #include <mysql.h>
 
 #include "conf.h"
@@ -26,6 +27,7 @@
 #include "lru.h"
 #include "metrics.h"
 #include "producer.h"
+#include "rcli.h"
 #include "script.h"
 #include "series.h"
 #include "settle.h"
@@ -42,17 +44,19 @@ struct app {
 
 struct app_thread {
     struct app *app;
-    redisContext *redis;
+    struct rcli *redis; /* opened on first use (no I/O): see app_redis */
     MYSQL *db;
-    int64_t redis_retry_at_ms, db_retry_at_ms; /* monotonic; no reconnect before */
-    char script_sha[SCRIPT_COUNT_][41]; /* see script.h; "" = not loaded on this connection */
+    int64_t db_retry_at_ms;             /* monotonic; no reconnect before */
+    char script_sha[SCRIPT_COUNT_][41]; /* see script.h; "" = not learnt yet */
     char body_buf[CP_MAX_BODY_BYTES + 1];
     char resp_buf[HTTP_RESPONSE_BODY_MAX];
 };
 
-/* Returns the thread's Redis connection, connecting if needed; NULL when Redis is down. */
-redisContext *app_redis(struct app_thread *t);
-/* Drops the connection after an I/O error (counted in metrics). */
+/* Returns the thread's Redis client (NULL only when it could not be allocated), its
+ * connections the server closed already dropped. Whether Redis is reachable shows in
+ * the commands: NULL at once while a node is down (rcli.h). */
+struct rcli *app_redis(struct app_thread *t);
+/* After a NULL or unexpected reply: counted in metrics, and rcli_reset. */
 void app_redis_failed(struct app_thread *t);
 MYSQL *app_db(struct app_thread *t);
 void app_db_failed(struct app_thread *t);

@@ -77,7 +77,7 @@ static int int_param(const char *query, const char *name, int64_t lo, int64_t hi
 static int live_counts(struct app_thread *t, const struct coupon_summary *rows, size_t n,
                        long long *issued, long long *pending)
 {
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
     char users[RKEY_MAX], pend[RKEY_MAX];
@@ -85,13 +85,12 @@ static int live_counts(struct app_thread *t, const struct coupon_summary *rows, 
         if (rkey_coupon(users, sizeof users, RKEY_USERS, rows[i].id) < 0 ||
             rkey_coupon(pend, sizeof pend, RKEY_PENDING, rows[i].id) < 0)
             return CP_ERR_INTERNAL;
-        if (redisAppendCommand(r, "HLEN %s", users) != REDIS_OK ||
-            redisAppendCommand(r, "HLEN %s", pend) != REDIS_OK)
+        if (rcli_append(r, "HLEN %s", users) != CP_OK || rcli_append(r, "HLEN %s", pend) != CP_OK)
             goto failed;
     }
     for (size_t i = 0; i < 2 * n; i++) {
         redisReply *rep = NULL;
-        if (redisGetReply(r, (void **)&rep) != REDIS_OK || rep == NULL)
+        if (rcli_get_reply(r, &rep) != CP_OK)
             goto failed;
         int ok = rep->type == REDIS_REPLY_INTEGER;
         long long v = ok ? rep->integer : 0;

@@ -115,13 +115,13 @@ out:
     return rc;
 }
 
-int coupon_meta_write(redisContext *r, const struct coupon *c)
+int coupon_meta_write(struct rcli *r, const struct coupon *c)
 {
     struct rkey_meta_cmd cmd;
     int argc = rkey_meta_hset(&cmd, c->id, c->total_quantity, c->start_ms, c->end_ms);
     if (argc < 0)
         return CP_ERR_INTERNAL;
-    redisReply *reply = redisCommandArgv(r, argc, cmd.argv, cmd.argvlen);
+    redisReply *reply = rcli_command_argv(r, argc, cmd.argv, cmd.argvlen);
     if (reply == NULL)
         return CP_ERR_UNAVAILABLE;
     int rc = reply->type == REDIS_REPLY_ERROR ? CP_ERR_UNAVAILABLE : CP_OK;

@@ -13,10 +13,10 @@
 
 #include <stdint.h>
 
-#include <hiredis/hiredis.h>
 #include <mysql.h>
 
 #include "cp_limits.h"
+#include "rcli.h"
 
 struct coupon {
     int64_t id;
@@ -105,6 +105,6 @@ int coupon_store_list(MYSQL *db, int64_t before_id, int limit, struct coupon_sum
                       size_t *n);
 
 /* Writes the issuance parameters the Lua script reads (HSET coupon:{ID}:meta). */
-int coupon_meta_write(redisContext *r, const struct coupon *c);
+int coupon_meta_write(struct rcli *r, const struct coupon *c);
 
 #endif

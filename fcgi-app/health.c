@@ -6,7 +6,8 @@
  * state, so polling it every second adds no connection per poll.
  * /metrics renders the shared-memory counters of all workers, then appends the
  * consumers' samples that each coupon-consumer keeps in Redis
- * (coupon:metrics:consumer:<instance>), labelled by instance.
+ * (coupon:metrics:{consumers}:<instance>, rkey.h), labelled by instance. In a
+ * cluster the PING goes to any node: Redis is up when the thread reaches one.
  */
 #include "first.h"
 
@@ -15,18 +16,15 @@
 #include "cp_err.h"
 #include "handlers.h"
 #include "problem.h"
+#include "rkey.h"
 
 static int check_redis(struct app_thread *t, const char **why)
 {
-    redisContext *r = app_redis(t);
-    if (r == NULL) {
-        *why = "unreachable";
-        return 0;
-    }
-    redisReply *reply = redisCommand(r, "PING");
+    struct rcli *r = app_redis(t);
+    redisReply *reply = r != NULL ? rcli_command(r, "PING") : NULL;
     if (reply == NULL) {
         app_redis_failed(t);
-        *why = "connection lost";
+        *why = "unreachable";
         return 0;
     }
     int ok = reply->type == REDIS_REPLY_STATUS;
@@ -98,17 +96,17 @@ static void render_consumer(struct http_response *resp, const char *instance, co
 }
 
 /*
- * Consumers register their instance name in the set coupon:metrics:consumers and
+ * Consumers register their instance name in the set RKEY_CONSUMERS_SET and
  * refresh a hash with a 15 s expiry; a member whose hash expired (the consumer is
  * gone) is removed here. A set, not KEYS/SCAN, so /metrics costs O(consumers), never
  * a walk over the keyspace.
  */
 static void render_consumers(struct app_thread *t, struct http_response *resp)
 {
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (r == NULL)
         return;
-    redisReply *members = redisCommand(r, "SMEMBERS coupon:metrics:consumers");
+    redisReply *members = rcli_command(r, "SMEMBERS " RKEY_CONSUMERS_SET);
     if (members == NULL) {
         app_redis_failed(t);
         return;
@@ -116,16 +114,19 @@ static void render_consumers(struct app_thread *t, struct http_response *resp)
     int header = 0;
     for (size_t i = 0; members->type == REDIS_REPLY_ARRAY && i < members->elements && i < 64; i++) {
         const redisReply *m = members->element[i];
-        if (m->type != REDIS_REPLY_STRING || m->len > 128 || memchr(m->str, '"', m->len) ||
-            memchr(m->str, '\\', m->len) || memchr(m->str, '\n', m->len))
+        if (m->type != REDIS_REPLY_STRING || m->len > RKEY_INSTANCE_MAX ||
+            memchr(m->str, '"', m->len) || memchr(m->str, '\\', m->len) ||
+            memchr(m->str, '\n', m->len))
             continue; /* would break the label syntax */
-        redisReply *h = redisCommand(r, "HGETALL coupon:metrics:consumer:%b", m->str, m->len);
+        char key[RKEY_CONSUMER_KEY_MAX];
+        int klen = rkey_consumer_metrics(key, sizeof key, m->str, m->len);
+        redisReply *h = klen < 0 ? NULL : rcli_command(r, "HGETALL %b", key, (size_t)klen);
         if (h == NULL) {
             app_redis_failed(t);
             break;
         }
         if (h->type == REDIS_REPLY_ARRAY && h->elements == 0) {
-            redisReply *gone = redisCommand(r, "SREM coupon:metrics:consumers %b", m->str, m->len);
+            redisReply *gone = rcli_command(r, "SREM " RKEY_CONSUMERS_SET " %b", m->str, m->len);
             if (gone == NULL) {
                 freeReplyObject(h);
                 app_redis_failed(t);
@@ -137,7 +138,7 @@ static void render_consumers(struct app_thread *t, struct http_response *resp)
                 (void)http_response_printf(resp,
                                            "# Samples reported by coupon-consumer instances.\n");
             header = 1;
-            char instance[129];
+            char instance[RKEY_INSTANCE_MAX + 1];
             memcpy(instance, m->str, m->len);
             instance[m->len] = '\0';
             render_consumer(resp, instance, h);

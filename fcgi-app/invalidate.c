@@ -14,7 +14,7 @@
 #include "clock.h"
 #include "cp_err.h"
 #include "log.h"
-#include "rconn.h"
+#include "rcli.h"
 #include "rkey.h"
 
 #define CHANNEL            RKEY_INVALIDATE_CHANNEL
@@ -23,6 +23,7 @@
 
 struct invalidator {
     struct app *app;
+    struct rcli *nodes; /* where to subscribe next (rcli_connect_next); no command is sent */
     pthread_t thread;
     atomic_int stopping;
 };
@@ -57,8 +58,12 @@ static void handle_message(struct invalidator *inv, const redisReply *r)
 static void serve_connection(struct invalidator *inv, redisContext *r)
 {
     redisReply *reply = redisCommand(r, "SUBSCRIBE " CHANNEL);
-    if (reply == NULL) {
-        log_warn("invalidation subscriber: %s", r->errstr);
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        log_warn("invalidation subscriber: %s", reply == NULL                      ? r->errstr
+                                                : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                                                   : "?");
+        if (reply != NULL)
+            freeReplyObject(reply);
         return;
     }
     freeReplyObject(reply);
@@ -93,7 +98,7 @@ static void *invalidator_main(void *arg)
     while (!atomic_load(&inv->stopping)) {
         redisContext *r = NULL;
         char err[256];
-        if (rconn_connect(inv->app->conf, &r, err, sizeof err) != CP_OK) {
+        if (rcli_connect_next(inv->nodes, &r, err, sizeof err) != CP_OK) {
             clock_sleep_ms(RECONNECT_DELAY_MS);
             continue;
         }
@@ -110,7 +115,14 @@ struct invalidator *invalidator_start(struct app *app)
         return NULL;
     inv->app = app;
     atomic_init(&inv->stopping, 0);
+    char err[256];
+    if (rcli_open(app->conf, &inv->nodes, err, sizeof err) != CP_OK) {
+        log_error("invalidation subscriber: %s", err);
+        free(inv);
+        return NULL;
+    }
     if (pthread_create(&inv->thread, NULL, invalidator_main, inv) != 0) {
+        rcli_free(inv->nodes);
         free(inv);
         return NULL;
     }
@@ -123,5 +135,6 @@ void invalidator_stop(struct invalidator *inv)
         return;
     atomic_store(&inv->stopping, 1);
     pthread_join(inv->thread, NULL);
+    rcli_free(inv->nodes);
     free(inv);
 }

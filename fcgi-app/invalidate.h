@@ -9,6 +9,11 @@
  * (re)connect the whole L1 is cleared, because messages published while the
  * thread was disconnected are lost. While Redis is unreachable entries simply
  * expire by their TTL (l1_ttl_ms; the fast-path flags after 1 s).
+ *
+ * On a Redis Cluster classic PUBLISH is broadcast to every node (rcli.h says why
+ * not sharded pub/sub), so the thread subscribes on one node and, when that node
+ * fails, moves on to the next of the seeds and known nodes (rcli_connect_next);
+ * the L1 is cleared after each move as after any reconnect.
  */
 #ifndef COUPON_INVALIDATE_H
 #define COUPON_INVALIDATE_H

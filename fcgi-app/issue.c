@@ -48,11 +48,11 @@ static int op_holder(void *ctx, int64_t coupon_id, int64_t user_id, int64_t *seq
 {
     struct app_thread *t = ctx;
     char key[RKEY_MAX], uid[24];
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (r == NULL || rkey_coupon(key, sizeof key, RKEY_USERS, coupon_id) < 0 ||
         rkey_user_encode(user_id, uid, sizeof uid) < 0)
         return CP_ERR_UNAVAILABLE;
-    redisReply *reply = redisCommand(r, "HGET %s %s", key, uid);
+    redisReply *reply = rcli_command(r, "HGET %s %s", key, uid);
     if (reply == NULL) {
         app_redis_failed(t);
         return CP_ERR_UNAVAILABLE;
@@ -67,7 +67,7 @@ static int op_holder(void *ctx, int64_t coupon_id, int64_t user_id, int64_t *seq
         *at = v.issued_at_ms;
         rc = 1;
     } else {
-        metrics_add(t->app->metrics, M_REDIS_ERRORS, 1);
+        app_redis_failed(t); /* an error reply (CLUSTERDOWN, LOADING, ...) */
     }
     freeReplyObject(reply);
     return rc;
@@ -111,7 +111,7 @@ static int op_run_script(void *ctx, int64_t coupon_id, int64_t user_id, const ch
     } else {
         log_error("issue script: unexpected reply: %s",
                   r->type == REDIS_REPLY_ERROR ? r->str : "wrong shape");
-        metrics_add(t->app->metrics, M_REDIS_ERRORS, 1);
+        app_redis_failed(t);
     }
     freeReplyObject(r);
     return rc;
@@ -150,11 +150,11 @@ static void op_clear_pending(void *ctx, int64_t coupon_id, int64_t user_id)
 {
     struct app_thread *t = ctx;
     char key[RKEY_MAX], uid[24];
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (r == NULL || rkey_coupon(key, sizeof key, RKEY_PENDING, coupon_id) < 0 ||
         rkey_user_encode(user_id, uid, sizeof uid) < 0)
         return;
-    redisReply *reply = redisCommand(r, "HDEL %s %s", key, uid);
+    redisReply *reply = rcli_command(r, "HDEL %s %s", key, uid);
     if (reply == NULL)
         app_redis_failed(t);
     else
@@ -171,16 +171,16 @@ static void op_invalidate(void *ctx, int64_t coupon_id)
 static int issuance_state_exists(struct app_thread *t, int64_t coupon_id)
 {
     char users[RKEY_MAX], seq[RKEY_MAX];
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (r == NULL || rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
         rkey_coupon(seq, sizeof seq, RKEY_SEQ, coupon_id) < 0)
         return CP_ERR_UNAVAILABLE;
-    redisReply *reply = redisCommand(r, "EXISTS %s %s", users, seq);
+    /* Two keys in one command: one coupon's, so one slot ({ID}). */
+    redisReply *reply = rcli_command(r, "EXISTS %s %s", users, seq);
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        if (reply == NULL)
-            app_redis_failed(t);
-        else
+        if (reply != NULL)
             freeReplyObject(reply);
+        app_redis_failed(t);
         return CP_ERR_UNAVAILABLE;
     }
     int exists = reply->integer > 0;
@@ -229,9 +229,10 @@ static int op_reload_meta(void *ctx, int64_t coupon_id, const char **detail)
             return CP_ERR_UNAVAILABLE;
         }
     }
-    if (app_redis(t) == NULL)
+    struct rcli *r = app_redis(t);
+    if (r == NULL)
         return CP_ERR_UNAVAILABLE;
-    if (coupon_meta_write(t->redis, &c) != CP_OK) {
+    if (coupon_meta_write(r, &c) != CP_OK) {
         app_redis_failed(t);
         return CP_ERR_UNAVAILABLE;
     }

@@ -103,9 +103,9 @@ static int coupon_issued(struct app_thread *t, int64_t coupon_id, int64_t *issue
         len == sizeof *issued)
         return CP_OK;
     char users[RKEY_MAX];
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (r != NULL && rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) > 0) {
-        redisReply *reply = redisCommand(r, "HLEN %s", users);
+        redisReply *reply = rcli_command(r, "HLEN %s", users);
         if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
             *issued = reply->integer;
             freeReplyObject(reply);
@@ -214,15 +214,15 @@ void read_issue_status_handle(struct app_thread *t, const struct http_request *r
     int64_t seq = 0, at = 0;
     int redis_known = 0, in_redis = 0, pending = 0;
     char users[RKEY_MAX], pending_key[RKEY_MAX], uid[24];
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
         rkey_coupon(pending_key, sizeof pending_key, RKEY_PENDING, coupon_id) < 0 ||
         rkey_user_encode(user_id, uid, sizeof uid) < 0)
         r = NULL;
     if (r != NULL) {
-        redisReply *reply = redisCommand(r, "HGET %s %s", users, uid);
+        redisReply *reply = rcli_command(r, "HGET %s %s", users, uid);
         redisReply *pend =
-            reply == NULL ? NULL : redisCommand(r, "HEXISTS %s %s", pending_key, uid);
+            reply == NULL ? NULL : rcli_command(r, "HEXISTS %s %s", pending_key, uid);
         if (reply != NULL && pend != NULL && pend->type == REDIS_REPLY_INTEGER) {
             redis_known = 1;
             pending = pend->integer == 1;

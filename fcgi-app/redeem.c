@@ -105,16 +105,15 @@ static MYSQL *redemption_db(struct app_thread *t, struct http_response *resp)
 static int claimed_in_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id)
 {
     char users[RKEY_MAX], uid[24];
-    redisContext *r = app_redis(t);
+    struct rcli *r = app_redis(t);
     if (r == NULL || rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
         rkey_user_encode(user_id, uid, sizeof uid) < 0)
         return CP_ERR_UNAVAILABLE;
-    redisReply *reply = redisCommand(r, "HEXISTS %s %s", users, uid);
+    redisReply *reply = rcli_command(r, "HEXISTS %s %s", users, uid);
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        if (reply == NULL)
-            app_redis_failed(t);
-        else
+        if (reply != NULL)
             freeReplyObject(reply);
+        app_redis_failed(t); /* an error reply too: CLUSTERDOWN re-discovers the map */
         return CP_ERR_UNAVAILABLE;
     }
     int claimed = reply->integer == 1;

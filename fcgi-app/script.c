@@ -15,9 +15,10 @@ static const char *const sources[SCRIPT_COUNT_] = {
     [SCRIPT_META_UPDATE] = lua_meta_update_script,
 };
 
+/* Learns the script's SHA (the node keeps the script too). */
 static int load(struct app_thread *t, enum script_id id)
 {
-    redisReply *r = redisCommand(t->redis, "SCRIPT LOAD %s", sources[id]);
+    redisReply *r = rcli_command(t->redis, "SCRIPT LOAD %s", sources[id]);
     if (r == NULL) {
         app_redis_failed(t);
         return CP_ERR_UNAVAILABLE;
@@ -34,30 +35,35 @@ static int load(struct app_thread *t, enum script_id id)
     return rc;
 }
 
+static int is_noscript(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
 redisReply *script_run(struct app_thread *t, enum script_id id, int argc, const char **argv,
                        size_t *argvlen)
 {
     if (app_redis(t) == NULL)
         return NULL;
     char *sha = t->script_sha[id];
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (sha[0] == '\0' && load(t, id) != CP_OK)
-            return NULL;
-        argv[0] = "EVALSHA";
-        argvlen[0] = 7;
-        argv[1] = sha;
-        argvlen[1] = 40;
-        redisReply *r = redisCommandArgv(t->redis, argc, argv, argvlen);
-        if (r == NULL) {
-            app_redis_failed(t);
-            return NULL;
-        }
-        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            freeReplyObject(r);
-            sha[0] = '\0';
-            continue;
-        }
-        return r;
+    if (sha[0] == '\0' && load(t, id) != CP_OK)
+        return NULL;
+    argv[0] = "EVALSHA";
+    argvlen[0] = 7;
+    argv[1] = sha;
+    argvlen[1] = 40;
+    redisReply *r = rcli_command_argv(t->redis, argc, argv, argvlen);
+    if (r != NULL && is_noscript(r)) {
+        /* This node lacks the script: the source once, which caches it there. */
+        freeReplyObject(r);
+        metrics_add(t->app->metrics, M_SCRIPT_RELOADS, 1);
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = sources[id];
+        argvlen[1] = strlen(sources[id]);
+        r = rcli_command_argv(t->redis, argc, argv, argvlen);
     }
-    return NULL;
+    if (r == NULL)
+        app_redis_failed(t);
+    return r;
 }

@@ -1,12 +1,15 @@
 /*
- * script.h - runs the embedded Lua scripts (the files of lua/) by SHA on a request
- * thread's Redis connection.
+ * script.h - runs the embedded Lua scripts (the files of lua/) by SHA through a
+ * request thread's Redis client.
  *
- * Each thread keeps the SHA of every script it has loaded (struct app_thread's
- * script_sha, cleared when its connection is replaced): the first use on a
- * connection costs one SCRIPT LOAD, every later one is a plain EVALSHA, and a
- * NOSCRIPT (Redis restarted, SCRIPT FLUSH) reloads once and retries. Thread-safe
- * in the sense of app.h: a thread only touches its own struct app_thread.
+ * A script's SHA depends on its text only, so it is the same on every node of a
+ * cluster and after every reconnect: each thread learns it with one SCRIPT LOAD
+ * (on any node) and keeps it (struct app_thread's script_sha). EVALSHA is routed
+ * by the script's first key like any command; a node that does not have the
+ * script (a restart, SCRIPT FLUSH, a node that never ran it) answers NOSCRIPT,
+ * and the same call is made once as EVAL with the source, which also caches the
+ * script on that node. Thread-safe in the sense of app.h: a thread only touches
+ * its own struct app_thread.
  */
 #ifndef COUPON_SCRIPT_H
 #define COUPON_SCRIPT_H

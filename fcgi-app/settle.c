@@ -10,19 +10,16 @@
 #include <string.h>
 #include <time.h>
 
-#include <hiredis/hiredis.h>
-
 #include "clock.h"
 #include "cp_err.h"
 #include "event.h"
 #include "log.h"
-#include "rconn.h"
+#include "rcli.h"
 #include "rkey.h"
 
-#define SETTLE_QUEUE_MAX    65536 /* records waiting for removal; more are dropped */
-#define SETTLE_INTERVAL_MS  5     /* gather this long after the first report */
-#define SETTLE_FIELDS_MAX   1024  /* user ids in one HDEL */
-#define SETTLE_RECONNECT_MS 250   /* no reconnect attempt more often */
+#define SETTLE_QUEUE_MAX   65536 /* records waiting for removal; more are dropped */
+#define SETTLE_INTERVAL_MS 5     /* gather this long after the first report */
+#define SETTLE_FIELDS_MAX  1024  /* user ids in one HDEL */
 
 struct settle_record {
     int64_t coupon_id;
@@ -41,8 +38,7 @@ struct settler {
     pthread_t thread;
     /* The thread's own, never touched by settler_add: */
     struct settle_record *batch;
-    redisContext *redis;
-    int64_t retry_at_ms; /* monotonic; no reconnect before */
+    struct rcli *redis; /* its own client; rcli rests a node that refused a connect */
     const char **argv;
     size_t *argvlen;
     char (*uid_text)[24];
@@ -58,29 +54,11 @@ static void add_ms(struct timespec *ts, long ms)
     }
 }
 
-static redisContext *connection(struct settler *s)
-{
-    if (s->redis != NULL)
-        return s->redis;
-    int64_t now = clock_mono_ms();
-    if (now < s->retry_at_ms)
-        return NULL;
-    char err[256];
-    if (rconn_connect(s->conf, &s->redis, err, sizeof err) != CP_OK) {
-        s->retry_at_ms = now + SETTLE_RECONNECT_MS;
-        metrics_add(s->metrics, M_REDIS_ERRORS, 1);
-        log_warn("settler: %s", err);
-        return NULL;
-    }
-    return s->redis;
-}
-
-static void drop_connection(struct settler *s)
+/* After a failure: counted; what is in flight is forgotten (rcli logged the cause). */
+static void redis_failed(struct settler *s)
 {
     metrics_add(s->metrics, M_REDIS_ERRORS, 1);
-    log_warn("settler: redis connection lost: %s", s->redis->errstr);
-    redisFree(s->redis);
-    s->redis = NULL;
+    rcli_reset(s->redis);
 }
 
 /* Appends one HDEL for records [from, to) of one coupon. */
@@ -103,17 +81,13 @@ static int append_hdel(struct settler *s, size_t from, size_t to)
         s->argv[argc] = s->uid_text[argc];
         s->argvlen[argc] = (size_t)len;
     }
-    /* hiredis copies the arguments into its output buffer here. */
-    return redisAppendCommandArgv(s->redis, argc, s->argv, s->argvlen) == REDIS_OK
-               ? CP_OK
-               : CP_ERR_UNAVAILABLE;
+    /* The command is formatted (copied) here: the buffers are free for the next. */
+    return rcli_append_argv(s->redis, argc, s->argv, s->argvlen);
 }
 
 /* Removes the n records in s->batch; on any Redis failure the rest is left. */
 static void settle_batch(struct settler *s, size_t n)
 {
-    if (connection(s) == NULL)
-        return;
     size_t commands = 0;
     for (size_t from = 0; from < n;) {
         size_t to = from + 1;
@@ -121,7 +95,7 @@ static void settle_batch(struct settler *s, size_t n)
                s->batch[to].coupon_id == s->batch[from].coupon_id)
             to++;
         if (append_hdel(s, from, to) != CP_OK) {
-            drop_connection(s);
+            redis_failed(s);
             return;
         }
         commands++;
@@ -130,8 +104,8 @@ static void settle_batch(struct settler *s, size_t n)
     long long removed = 0;
     for (size_t i = 0; i < commands; i++) {
         redisReply *r = NULL;
-        if (redisGetReply(s->redis, (void **)&r) != REDIS_OK || r == NULL) {
-            drop_connection(s);
+        if (rcli_get_reply(s->redis, &r) != CP_OK) {
+            redis_failed(s);
             break;
         }
         if (r->type == REDIS_REPLY_INTEGER)
@@ -180,6 +154,7 @@ static void *settle_main(void *arg)
 
 static void free_buffers(struct settler *s)
 {
+    rcli_free(s->redis);
     free(s->uid_text);
     free(s->argvlen);
     free(s->argv);
@@ -200,9 +175,14 @@ struct settler *settler_new(const struct cp_conf *conf, struct metrics *metrics)
     s->argv = calloc(SETTLE_FIELDS_MAX + 2, sizeof *s->argv);
     s->argvlen = calloc(SETTLE_FIELDS_MAX + 2, sizeof *s->argvlen);
     s->uid_text = calloc(SETTLE_FIELDS_MAX + 2, sizeof *s->uid_text);
+    char err[256];
     if (s->queue == NULL || s->batch == NULL || s->argv == NULL || s->argvlen == NULL ||
         s->uid_text == NULL)
         goto fail_alloc;
+    if (rcli_open(conf, &s->redis, err, sizeof err) != CP_OK) {
+        log_error("settler: %s", err);
+        goto fail_alloc;
+    }
     if (pthread_mutex_init(&s->lock, NULL) != 0)
         goto fail_alloc;
     if (pthread_cond_init(&s->wake, NULL) != 0)
@@ -228,8 +208,6 @@ void settler_free(struct settler *s)
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
-    if (s->redis != NULL)
-        redisFree(s->redis);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     free_buffers(s);

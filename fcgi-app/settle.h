@@ -8,8 +8,8 @@
  * settler_on_report(), which only appends (coupon, user) to an array under a
  * mutex - it never blocks on I/O. The settler's own thread takes the whole
  * array every SETTLE_INTERVAL_MS and removes the records with pipelined HDELs
- * (one HDEL per run of the same coupon, many fields each) on its own Redis
- * connection.
+ * (one HDEL per run of the same coupon, many fields each) through its own Redis
+ * client (rcli: on a cluster, one round trip to each node the coupons live on).
  *
  * Losing a batch (Redis down, the array full, the process killed) is harmless:
  * the consumer removes a record when it persists the event, and the reconciler

@@ -142,8 +142,7 @@ static void *thread_main(void *arg)
         FCGX_Finish_r(&fcgi);
     }
     FCGX_Free(&fcgi, 1);
-    if (t->redis != NULL)
-        redisFree(t->redis);
+    rcli_free(t->redis);
     if (t->db != NULL)
         mysql_close(t->db);
     free(t);

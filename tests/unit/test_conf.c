@@ -376,6 +376,61 @@ static void conf_choice_keys_take_only_their_words(void)
     free(text);
 }
 
+static void conf_redis_cluster_is_a_checked_list_of_seeds(void)
+{
+    static const struct {
+        const char *value;
+        int ok;
+        const char *why;
+    } rows[] = {
+        {"", 1, NULL},
+        {"10.0.0.1:7000", 1, NULL},
+        {"a.example:7000, b-2.example:7001 ,c_3:65535", 1, NULL},
+        {"[::1]:7000,[fe80::1%eth0]:7001", 1, NULL},
+        {"10.0.0.1", 0, "expected host:port"},
+        {":7000", 0, "expected host:port"},
+        {"a:0", 0, "1..65535"},
+        {"a:65536", 0, "1..65535"},
+        {"a:70x", 0, "1..65535"},
+        {"a:7000,", 0, "empty entry"},
+        {"a:1,,b:2", 0, "empty entry"},
+        {"a b:7000", 0, "not a host"},
+        {"::1:7000", 0, "not a host"},
+        {"a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9,a:10,a:11,a:12,a:13,a:14,a:15,a:16", 1, NULL},
+        {"a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9,a:10,a:11,a:12,a:13,a:14,a:15,a:16,a:17", 0,
+         "more than 16"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct cp_conf c;
+        char err[512] = "";
+        conf_defaults(&c);
+        int rc = conf_set(&c, "redis_cluster", rows[i].value, err, sizeof err);
+        if ((rc == CP_OK) != rows[i].ok || (rows[i].why != NULL && !strstr(err, rows[i].why)))
+            fprintf(stderr, "\n  row %zu '%s': rc=%d err=%s\n", i, rows[i].value, rc, err);
+        CU_ASSERT_EQUAL(rc, rows[i].ok ? CP_OK : CP_ERR_INVALID);
+        if (!rows[i].ok) {
+            CU_ASSERT_PTR_NOT_NULL(strstr(err, "redis_cluster: "));
+            CU_ASSERT_PTR_NOT_NULL(strstr(err, rows[i].why));
+        }
+    }
+    /* What rcli takes its seeds from: the same parser. */
+    struct conf_endpoint ep[CP_REDIS_SEEDS_MAX];
+    size_t n = 0;
+    char err[200];
+    CU_ASSERT_EQUAL(
+        conf_endpoints_parse(" a:1 , [::1]:2", ep, CP_REDIS_SEEDS_MAX, &n, err, sizeof err), CP_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT(strcmp(ep[0].host, "a") == 0 && ep[0].port == 1);
+    CU_ASSERT(strcmp(ep[1].host, "::1") == 0 && ep[1].port == 2);
+    /* A host as long as the limit allows is refused, not cut. */
+    char big[CP_REDIS_HOST_MAX + 8];
+    memset(big, 'h', CP_REDIS_HOST_MAX);
+    snprintf(big + CP_REDIS_HOST_MAX, 8, ":1");
+    CU_ASSERT_EQUAL(conf_endpoints_parse(big, ep, CP_REDIS_SEEDS_MAX, &n, err, sizeof err),
+                    CP_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "longer than"));
+}
+
 int main(void)
 {
     static const struct unit_case tests[] = {
@@ -397,6 +452,8 @@ int main(void)
         {"conf_dump_masks_secrets", conf_dump_masks_secrets},
         {"conf_dump_lists_every_key_once", conf_dump_lists_every_key_once},
         {"conf_choice_keys_take_only_their_words", conf_choice_keys_take_only_their_words},
+        {"conf_redis_cluster_is_a_checked_list_of_seeds",
+         conf_redis_cluster_is_a_checked_list_of_seeds},
     };
     return unit_run_suite("conf", suite_init, UNIT_CASES(tests));
 }

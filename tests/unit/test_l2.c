@@ -4,6 +4,7 @@
  * instances ("processes") with 100 readers each call the loader exactly once;
  * "not found" is cached for the negative TTL only; loader errors are never
  * cached; invalidation; with no Redis connection the loader serves directly.
+ * The cache talks to Redis through rcli (single server), as coupon-fcgi does.
  */
 #include "first.h"
 
@@ -57,7 +58,7 @@ static struct l2 *make(int64_t negative_ttl_ms)
     return l2;
 }
 
-static int get(struct l2 *l2, redisContext *c, const char *key, struct loader *l, char *out)
+static int get(struct l2 *l2, struct rcli *c, const char *key, struct loader *l, char *out)
 {
     char buf[256];
     size_t len = 0;
@@ -72,7 +73,7 @@ static int get(struct l2 *l2, redisContext *c, const char *key, struct loader *l
 static void hit_after_load(void)
 {
     struct l2 *l2 = make(5000);
-    redisContext *c = redis_fixture_connect();
+    struct rcli *c = redis_fixture_client();
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     struct loader l = {.rc = CP_OK, .value = "{\"id\":1}"};
     char out[256];
@@ -86,10 +87,10 @@ static void hit_after_load(void)
     CU_ASSERT_EQUAL(st.hits, 1);
     CU_ASSERT_EQUAL(st.misses, 1);
     CU_ASSERT_EQUAL(st.loads, 1);
-    redisReply *r = redisCommand(c, "PTTL t:hit");
+    redisReply *r = rcli_command(c, "PTTL t:hit");
     CU_ASSERT(r != NULL && r->integer > 0 && r->integer <= 60000);
     freeReplyObject(r);
-    redisFree(c);
+    rcli_free(c);
     l2_free(l2);
 }
 
@@ -105,11 +106,10 @@ struct reader {
 static void *read_once(void *arg)
 {
     struct reader *rd = arg;
-    redisContext *c = redis_fixture_connect();
+    struct rcli *c = redis_fixture_client();
     pthread_barrier_wait(rd->start);
     rd->rc = c == NULL ? CP_ERR_UNAVAILABLE : get(rd->l2, c, rd->key, rd->l, rd->out);
-    if (c != NULL)
-        redisFree(c);
+    rcli_free(c);
     return NULL;
 }
 
@@ -161,7 +161,7 @@ static void one_load_across_two_instances(void)
 static void not_found_is_cached_for_the_negative_ttl(void)
 {
     struct l2 *l2 = make(150);
-    redisContext *c = redis_fixture_connect();
+    struct rcli *c = redis_fixture_client();
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     struct loader l = {.rc = CP_ERR_NOT_FOUND};
     for (int i = 0; i < 20; i++)
@@ -174,14 +174,14 @@ static void not_found_is_cached_for_the_negative_ttl(void)
     struct l2_stats st;
     l2_get_stats(l2, &st);
     CU_ASSERT_EQUAL(st.negative_hits, 19);
-    redisFree(c);
+    rcli_free(c);
     l2_free(l2);
 }
 
 static void loader_errors_are_not_cached(void)
 {
     struct l2 *l2 = make(5000);
-    redisContext *c = redis_fixture_connect();
+    struct rcli *c = redis_fixture_client();
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     struct loader l = {.rc = CP_ERR_UNAVAILABLE};
     CU_ASSERT_EQUAL(get(l2, c, "t:err", &l, NULL), CP_ERR_UNAVAILABLE);
@@ -192,17 +192,17 @@ static void loader_errors_are_not_cached(void)
     char out[256];
     CU_ASSERT_EQUAL(get(l2, c, "t:err", &l, out), CP_OK);
     CU_ASSERT_STRING_EQUAL(out, "back");
-    redisReply *r = redisCommand(c, "EXISTS t:err:lock");
+    redisReply *r = rcli_command(c, "EXISTS t:err:lock");
     CU_ASSERT(r != NULL && r->integer == 0); /* the loader's lock was released */
     freeReplyObject(r);
-    redisFree(c);
+    rcli_free(c);
     l2_free(l2);
 }
 
 static void invalidate_forces_a_new_load(void)
 {
     struct l2 *l2 = make(5000);
-    redisContext *c = redis_fixture_connect();
+    struct rcli *c = redis_fixture_client();
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     struct loader l = {.rc = CP_OK, .value = "v1"};
     char out[256];
@@ -214,7 +214,7 @@ static void invalidate_forces_a_new_load(void)
     CU_ASSERT_EQUAL(get(l2, c, "t:inv", &l, out), CP_OK);
     CU_ASSERT_STRING_EQUAL(out, "v2");
     CU_ASSERT_EQUAL(atomic_load(&l.calls), 2);
-    redisFree(c);
+    rcli_free(c);
     l2_free(l2);
 }
 
@@ -241,17 +241,5 @@ int main(void)
         {"invalidate_forces_a_new_load", invalidate_forces_a_new_load},
         {"without_redis_the_loader_serves", without_redis_the_loader_serves},
     };
-    int started = redis_fixture_start();
-    if (started == 77) {
-        fprintf(stderr, "redis-server not found: skipped\n");
-        return 77;
-    }
-    if (started != 0) {
-        fprintf(stderr, "could not start redis-server\n");
-        redis_fixture_stop();
-        return 2;
-    }
-    int status = unit_run_suite("l2", NULL, UNIT_CASES(tests));
-    redis_fixture_stop();
-    return status;
+    return redis_fixture_run("l2", UNIT_CASES(tests));
 }

@@ -122,6 +122,20 @@ static void rkey_meta_hset_builds_the_one_meta_write(void)
     CU_ASSERT_EQUAL(rkey_meta_hset(&cmd, 0, 1, 1000, 2000), CP_ERR_INVALID);
 }
 
+static void rkey_consumer_keys_share_one_hash_tag(void)
+{
+    char buf[RKEY_CONSUMER_KEY_MAX];
+    int n = rkey_consumer_metrics(buf, sizeof buf, "host-12xyz", 7);
+    CU_ASSERT_EQUAL(n, (int)strlen("coupon:metrics:{consumers}:host-12"));
+    CU_ASSERT_STRING_EQUAL(buf, "coupon:metrics:{consumers}:host-12");
+    /* The set and every hash: the tag {consumers}, so one MULTI/EXEC is one slot's. */
+    CU_ASSERT_PTR_NOT_NULL(strstr(RKEY_CONSUMERS_SET, "{consumers}"));
+    char longest[RKEY_INSTANCE_MAX];
+    memset(longest, 'i', sizeof longest);
+    CU_ASSERT(rkey_consumer_metrics(buf, sizeof buf, longest, sizeof longest) > 0);
+    CU_ASSERT_EQUAL(rkey_consumer_metrics(buf, 20, "h", 1), CP_ERR_LIMIT);
+}
+
 int main(void)
 {
     static const struct unit_case tests[] = {
@@ -133,6 +147,7 @@ int main(void)
          rkey_pending_round_trips_and_checks_the_event_id},
         {"rkey_user_fields_are_ids", rkey_user_fields_are_ids},
         {"rkey_meta_hset_builds_the_one_meta_write", rkey_meta_hset_builds_the_one_meta_write},
+        {"rkey_consumer_keys_share_one_hash_tag", rkey_consumer_keys_share_one_hash_tag},
     };
     return unit_run_suite("rkey", NULL, UNIT_CASES(tests));
 }

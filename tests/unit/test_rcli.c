@@ -1,0 +1,683 @@
+/*
+ * test_rcli.c - the Redis Cluster routing of common/rcli (and the key space of
+ * common/rslot) over fake connections: no server. The fake cluster serves slots
+ * from ports 7001..7004, answers -MOVED/-ASK as Redis does, and logs every
+ * command written as "<port> <argv joined by spaces>", so each case asserts the
+ * exact sequence of (node, command) the client sent and the replies it handed
+ * back. tests/unit/test_rcli_redis.c drives the single-server path against a
+ * real redis-server.
+ */
+#include "first.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include "conf.h"
+#include "cp_err.h"
+#include "rcli.h"
+#include "rslot.h"
+#include "unit_main.h"
+
+#define PORT0    7000
+#define NPORTS   5 /* 7001..7004 */
+#define LOG_MAX  64
+#define LINE_MAX 160
+
+/* One fake connection: the commands written and not yet answered. */
+struct fconn {
+    int port;
+    int asking; /* ASKING came before the next command */
+    char queued[32][LINE_MAX];
+    int head, tail;
+};
+
+/* The fake cluster. */
+static struct {
+    int owner[RSLOT_COUNT];  /* the port serving each slot */
+    int ask_to[RSLOT_COUNT]; /* a slot migrating to this port (0: none) */
+    int refuse[NPORTS];      /* connects refused */
+    int fail_read[NPORTS];   /* the next read fails (the node died) */
+    int closed[NPORTS];      /* the server closed the idle connection */
+    int ping_pong;           /* every keyed command is MOVED to the other of 7001/7002 */
+    int connects[NPORTS], closes[NPORTS];
+    int64_t now;
+    char log[LOG_MAX][LINE_MAX];
+    int nlog;
+} w;
+
+static void owner_range(int from, int to, int port)
+{
+    for (int s = from; s <= to; s++)
+        w.owner[s] = port;
+}
+
+/* 7001 serves 0..8191 (bar: 5061), 7002 serves 8192..16383 (foo: 12182). */
+static void world(void)
+{
+    memset(&w, 0, sizeof w);
+    owner_range(0, 8191, 7001);
+    owner_range(8192, RSLOT_COUNT - 1, 7002);
+}
+
+/* "*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n" -> "GET foo". */
+static void decode(const char *cmd, size_t len, char *out, size_t cap)
+{
+    const char *p = cmd + 1, *end = cmd + len;
+    long argc = strtol(p, (char **)&p, 10);
+    size_t n = 0;
+    out[0] = '\0';
+    for (long i = 0; i < argc && p < end; i++) {
+        long l = strtol(p + 3, (char **)&p, 10); /* skip "\r\n$" */
+        p += 2;
+        n += (size_t)snprintf(out + n, cap - n, "%s%.*s", i ? " " : "", (int)l, p);
+        p += l;
+    }
+}
+
+static redisReply *parse(const char *resp)
+{
+    redisReader *r = redisReaderCreate();
+    void *out = NULL;
+    CU_ASSERT_FATAL(r != NULL && redisReaderFeed(r, resp, strlen(resp)) == REDIS_OK);
+    CU_ASSERT_FATAL(redisReaderGetReply(r, &out) == REDIS_OK && out != NULL);
+    redisReaderFree(r);
+    return out;
+}
+
+static void cluster_slots_reply(char *out, size_t cap)
+{
+    char entries[4096] = "";
+    size_t n = 0;
+    int count = 0;
+    for (int s = 0; s < RSLOT_COUNT;) {
+        int e = s;
+        while (e + 1 < RSLOT_COUNT && w.owner[e + 1] == w.owner[s])
+            e++;
+        n += (size_t)snprintf(entries + n, sizeof entries - n,
+                              "*3\r\n:%d\r\n:%d\r\n*3\r\n$9\r\n127.0.0.1\r\n:%d\r\n$2\r\nid\r\n", s,
+                              e, w.owner[s]);
+        count++;
+        s = e + 1;
+    }
+    snprintf(out, cap, "*%d\r\n%s", count, entries);
+}
+
+/* What node `port` answers to one command. */
+static redisReply *answer(struct fconn *fc, const char *text)
+{
+    char resp[8192], cmd[LINE_MAX * 2];
+    int slot = -1;
+    /* Re-format to find the slot the way Redis does (from the key). */
+    char *args[8];
+    int argc = 0;
+    char copy[LINE_MAX];
+    snprintf(copy, sizeof copy, "%s", text);
+    for (char *t = strtok(copy, " "); t != NULL && argc < 8; t = strtok(NULL, " "))
+        args[argc++] = t;
+    char *formatted = NULL;
+    int flen = redisFormatCommandArgv(&formatted, argc, (const char **)args, NULL);
+    slot = rslot_of_command(formatted, (size_t)flen, NULL);
+    redisFreeCommand(formatted);
+    int asking = fc->asking;
+    fc->asking = 0;
+    if (strcmp(text, "CLUSTER SLOTS") == 0) {
+        cluster_slots_reply(resp, sizeof resp);
+    } else if (strcmp(text, "ASKING") == 0) {
+        fc->asking = 1;
+        snprintf(resp, sizeof resp, "+OK\r\n");
+    } else if (strncmp(text, "WAIT", 4) == 0) {
+        snprintf(resp, sizeof resp, ":%d\r\n", fc->port); /* says who answered */
+    } else if (slot >= 0 && w.ping_pong) {
+        snprintf(resp, sizeof resp, "-MOVED %d 127.0.0.1:%d\r\n", slot,
+                 fc->port == 7001 ? 7002 : 7001);
+    } else if (slot >= 0 && !(asking && w.ask_to[slot] == fc->port) && w.owner[slot] != fc->port) {
+        snprintf(resp, sizeof resp, "-MOVED %d 127.0.0.1:%d\r\n", slot, w.owner[slot]);
+    } else if (slot >= 0 && !asking && w.ask_to[slot] != 0) {
+        snprintf(resp, sizeof resp, "-ASK %d 127.0.0.1:%d\r\n", slot, w.ask_to[slot]);
+    } else {
+        snprintf(cmd, sizeof cmd, "%d %s", fc->port, text);
+        snprintf(resp, sizeof resp, "+%s\r\n", cmd);
+    }
+    return parse(resp);
+}
+
+static void *f_connect(const void *opaque, const char *host, int port, char *err, size_t errlen)
+{
+    (void)opaque;
+    CU_ASSERT_STRING_EQUAL(host, "127.0.0.1");
+    CU_ASSERT_FATAL(port > PORT0 && port < PORT0 + NPORTS);
+    w.connects[port - PORT0]++;
+    if (w.refuse[port - PORT0]) {
+        snprintf(err, errlen, "connect to 127.0.0.1:%d: Connection refused", port);
+        return NULL;
+    }
+    struct fconn *fc = calloc(1, sizeof *fc);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fc);
+    fc->port = port;
+    return fc;
+}
+
+static int f_write(void *conn, const char *cmd, size_t len)
+{
+    struct fconn *fc = conn;
+    CU_ASSERT_FATAL(w.nlog < LOG_MAX && fc->tail < 32);
+    char text[LINE_MAX];
+    decode(cmd, len, text, sizeof text);
+    snprintf(w.log[w.nlog++], LINE_MAX, "%d %s", fc->port, text);
+    snprintf(fc->queued[fc->tail++], LINE_MAX, "%s", text);
+    return CP_OK;
+}
+
+static int f_flush(void *conn, char *err, size_t errlen)
+{
+    (void)conn, (void)err, (void)errlen;
+    return CP_OK;
+}
+
+static int f_read(void *conn, redisReply **reply, char *err, size_t errlen)
+{
+    struct fconn *fc = conn;
+    CU_ASSERT_FATAL(fc->head < fc->tail); /* never a read without a command */
+    if (w.fail_read[fc->port - PORT0]) {
+        w.fail_read[fc->port - PORT0] = 0;
+        snprintf(err, errlen, "Connection reset by peer");
+        return CP_ERR_UNAVAILABLE;
+    }
+    *reply = answer(fc, fc->queued[fc->head++]);
+    return CP_OK;
+}
+
+static int f_closed(void *conn)
+{
+    return w.closed[((struct fconn *)conn)->port - PORT0];
+}
+
+static void f_close(void *conn)
+{
+    w.closes[((struct fconn *)conn)->port - PORT0]++;
+    free(conn);
+}
+
+static int64_t f_now(const void *opaque)
+{
+    (void)opaque;
+    return w.now;
+}
+
+static const struct rconn_ops fake_ops = {
+    .connect = f_connect,
+    .write = f_write,
+    .flush = f_flush,
+    .read = f_read,
+    .closed = f_closed,
+    .close = f_close,
+    .now_ms = f_now,
+};
+
+static struct cp_conf conf;
+
+static struct rcli *client(const char *seeds)
+{
+    char err[200];
+    struct rcli *c = NULL;
+    conf_defaults(&conf);
+    CU_ASSERT_EQUAL_FATAL(conf_set(&conf, "redis_cluster", seeds, err, sizeof err), CP_OK);
+    CU_ASSERT_EQUAL_FATAL(rcli_open_cluster(&conf, &fake_ops, NULL, &c, err, sizeof err), CP_OK);
+    return c;
+}
+
+/* The log since the last call, as one text ("7001 GET a | 7002 GET b"). */
+static const char *sent(void)
+{
+    static char out[LOG_MAX * LINE_MAX];
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < w.nlog; i++)
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", i ? " | " : "", w.log[i]);
+    w.nlog = 0;
+    return out;
+}
+
+/* The reply's text (status, error or integer), freed. */
+static const char *text_of(redisReply *r)
+{
+    static char out[LINE_MAX];
+    if (r == NULL)
+        snprintf(out, sizeof out, "(null)");
+    else if (r->type == REDIS_REPLY_INTEGER)
+        snprintf(out, sizeof out, "%lld", r->integer);
+    else
+        snprintf(out, sizeof out, "%s", r->str);
+    if (r != NULL)
+        freeReplyObject(r);
+    return out;
+}
+
+static const char *command(struct rcli *c, const char *fmt, const char *arg)
+{
+    return text_of(rcli_command(c, fmt, arg));
+}
+
+static const char *next_reply(struct rcli *c)
+{
+    redisReply *r = NULL;
+    int rc = rcli_get_reply(c, &r);
+    CU_ASSERT_EQUAL(rc, r != NULL ? CP_OK : CP_ERR_UNAVAILABLE);
+    return text_of(r);
+}
+
+/* ------------------------------------------------------------- key space ---- */
+
+static void crc16_is_the_cluster_spec_one(void)
+{
+    CU_ASSERT_EQUAL(rslot_crc16("123456789", 9), 0x31C3);
+    CU_ASSERT_EQUAL(rslot_of_key("123456789", 9), 0x31C3 % RSLOT_COUNT);
+    CU_ASSERT_EQUAL(rslot_of_key("foo", 3), 12182);
+    CU_ASSERT_EQUAL(rslot_of_key("bar", 3), 5061);
+    CU_ASSERT_EQUAL(rslot_crc16("", 0), 0);
+}
+
+static void hash_tags_decide_the_slot(void)
+{
+    int user = rslot_of_key("user1000", 8);
+    CU_ASSERT_EQUAL(rslot_of_key("{user1000}.following", 20), user);
+    CU_ASSERT_EQUAL(rslot_of_key("{user1000}.followers", 20), user);
+    /* The first '{' and the first '}' after it; an empty tag hashes the whole key. */
+    CU_ASSERT_EQUAL(rslot_of_key("foo{}{bar}", 10), rslot_crc16("foo{}{bar}", 10) % RSLOT_COUNT);
+    CU_ASSERT_EQUAL(rslot_of_key("foo{{bar}}zap", 13), rslot_of_key("{bar", 4));
+    CU_ASSERT_EQUAL(rslot_of_key("foo{bar}{zap}", 13), rslot_of_key("bar", 3));
+    CU_ASSERT_EQUAL(rslot_of_key("foo{bar", 7), rslot_crc16("foo{bar", 7) % RSLOT_COUNT);
+    /* Every key of a coupon, and the consumers' metrics keys, share their slot. */
+    CU_ASSERT_EQUAL(rslot_of_key("coupon:{42}:users", 17), rslot_of_key("42", 2));
+    CU_ASSERT_EQUAL(rslot_of_key("coupon:{42}:pending", 19), rslot_of_key("42", 2));
+    CU_ASSERT_EQUAL(rslot_of_key("coupon:metrics:{consumers}:h-1", 30),
+                    rslot_of_key("coupon:metrics:{consumers}", 26));
+}
+
+static int slot_of(const char *fmt, ...)
+{
+    char *buf = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = redisvFormatCommand(&buf, fmt, ap);
+    va_end(ap);
+    CU_ASSERT_FATAL(len > 0);
+    int slot = rslot_of_command(buf, (size_t)len, NULL);
+    redisFreeCommand(buf);
+    return slot;
+}
+
+static void the_key_of_a_command(void)
+{
+    CU_ASSERT_EQUAL(slot_of("GET foo"), 12182);
+    CU_ASSERT_EQUAL(slot_of("hset %s f v", "bar"), 5061); /* any case */
+    CU_ASSERT_EQUAL(slot_of("EVALSHA %s 2 {a}x {a}y 7", "0123"), rslot_of_key("a", 1));
+    CU_ASSERT_EQUAL(slot_of("EVAL %s 1 bar", "return 1"), 5061);
+    CU_ASSERT_EQUAL(slot_of("EVALSHA %s 0 foo", "0123"), -1); /* numkeys 0: no key */
+    CU_ASSERT_EQUAL(slot_of("EVAL %s 1", "return 1"), -1);
+    static const char *const keyless[] = {
+        "PING",          "MULTI",         "EXEC",    "WAIT 1 100", "PUBLISH ch 1", "SCRIPT LOAD x",
+        "CLUSTER SLOTS", "INFO keyspace", "DISCARD", "TIME",       "DBSIZE",       "CLIENT LIST"};
+    for (size_t i = 0; i < sizeof keyless / sizeof keyless[0]; i++)
+        CU_ASSERT_EQUAL(slot_of(keyless[i]), -1);
+    enum rslot_kind kind;
+    CU_ASSERT_EQUAL(rslot_of_command("*1\r\n$5\r\nmulti\r\n", 15, &kind), -1);
+    CU_ASSERT_EQUAL(kind, RSLOT_MULTI);
+    CU_ASSERT_EQUAL(rslot_of_command("*1\r\n$4\r\nEXEC\r\n", 14, &kind), -1);
+    CU_ASSERT_EQUAL(kind, RSLOT_END);
+    CU_ASSERT_EQUAL(rslot_of_command("*2\r\n$3\r\nGET\r\n$9\r\nfoo", 23, &kind), -1); /* cut */
+    CU_ASSERT_EQUAL(rslot_of_command("GET foo", 7, &kind), -1);
+}
+
+static void redirect_replies_are_parsed(void)
+{
+    char host[64];
+    int ask, slot, port;
+    redisReply *r = parse("-MOVED 3999 10.0.0.2:6381\r\n");
+    CU_ASSERT_EQUAL(rslot_redirect(r, "self", &ask, &slot, host, sizeof host, &port), 1);
+    CU_ASSERT(!ask && slot == 3999 && port == 6381 && strcmp(host, "10.0.0.2") == 0);
+    freeReplyObject(r);
+    r = parse("-ASK 12 :7002\r\n"); /* no host: the node that answered */
+    CU_ASSERT_EQUAL(rslot_redirect(r, "self", &ask, &slot, host, sizeof host, &port), 1);
+    CU_ASSERT(ask && slot == 12 && port == 7002 && strcmp(host, "self") == 0);
+    freeReplyObject(r);
+    static const char *const others[] = {"-MOVED 16384 a:1\r\n", "-MOVED 1 a:0\r\n",
+                                         "-MOVED 1 a\r\n", "-CLUSTERDOWN down\r\n",
+                                         "+MOVED 1 a:1\r\n"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        r = parse(others[i]);
+        CU_ASSERT_EQUAL(rslot_redirect(r, "self", &ask, &slot, host, sizeof host, &port), 0);
+        freeReplyObject(r);
+    }
+}
+
+/* --------------------------------------------------------------- routing ---- */
+
+static void the_first_command_loads_the_map_then_goes_to_its_slot(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7002 GET foo");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 CLUSTER SLOTS | 7002 GET foo");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 GET bar"); /* the map is known now */
+    /* Without a key: a node already connected, no map needed. */
+    CU_ASSERT_STRING_EQUAL(command(c, "PUBLISH coupon:invalidate %s", "5"),
+                           "7001 PUBLISH coupon:invalidate 5");
+    CU_ASSERT_EQUAL(w.connects[1] + w.connects[2], 2);
+    rcli_free(c);
+    CU_ASSERT_EQUAL(w.closes[1] + w.closes[2], 2);
+}
+
+static void moved_retries_on_the_new_node_and_refreshes_the_map(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7002 GET foo");
+    (void)sent();
+    w.owner[12182] = 7001; /* resharded behind the client's back */
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7001 GET foo");
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 GET foo | 7001 GET foo");
+    /* The slot is right at once; the whole map is asked for again, but not at once. */
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7001 GET foo");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 GET foo");
+    w.now += 200;
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 CLUSTER SLOTS | 7001 GET bar");
+    w.now += 200;
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 GET bar"); /* fresh again */
+    rcli_free(c);
+}
+
+static void ask_goes_to_the_importing_node_without_changing_the_map(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    (void)sent();
+    w.ask_to[12182] = 7003; /* foo's slot is migrating from 7002 to 7003 */
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7003 GET foo");
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 GET foo | 7003 ASKING | 7003 GET foo");
+    w.now += 1000;
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7003 GET foo");
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 GET foo | 7003 ASKING | 7003 GET foo"); /* no refresh */
+    rcli_free(c);
+}
+
+static void redirects_stop_after_five(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    (void)sent();
+    w.ping_pong = 1;
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "MOVED 12182 127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 GET foo | 7001 GET foo | 7002 GET foo | 7001 GET foo | "
+                                   "7002 GET foo | 7001 GET foo");
+    rcli_free(c);
+}
+
+static void a_failed_node_answers_null_and_the_map_is_found_again(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7002 GET foo");
+    (void)sent();
+    w.fail_read[2] = 1; /* 7002 dies */
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "(null)");
+    CU_ASSERT_PTR_NOT_NULL(strstr(rcli_errstr(c), "127.0.0.1:7002"));
+    CU_ASSERT_EQUAL(w.closes[2], 1);
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 GET foo");
+    /* Its replica 7003 takes over; 7002 refuses connections. Within the refresh
+     * interval the old map still says 7002: one refused connect, then NULL at once. */
+    w.refuse[2] = 1;
+    owner_range(8192, RSLOT_COUNT - 1, 7003);
+    w.now += 10;
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "(null)");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "(null)");
+    CU_ASSERT_EQUAL(w.connects[2], 2); /* the first connect, and one refused */
+    CU_ASSERT_STRING_EQUAL(sent(), "");
+    w.now += 300;
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7003 GET foo");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 CLUSTER SLOTS | 7003 GET foo");
+    /* 7002 comes back as the master (a failback): found by the -MOVED. */
+    w.refuse[2] = 0;
+    owner_range(8192, RSLOT_COUNT - 1, 7002);
+    w.now += 300;
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7002 GET foo");
+    CU_ASSERT_STRING_EQUAL(sent(), "7003 GET foo | 7002 GET foo");
+    rcli_free(c);
+}
+
+static void nodes_that_left_the_map_are_closed(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001"); /* 7002 is learnt from the map */
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7002 GET foo");
+    owner_range(8192, RSLOT_COUNT - 1, 7004);
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7004 GET foo");
+    w.now += 200;
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 CLUSTER SLOTS | 7002 GET foo | 7002 GET foo | "
+                                   "7004 GET foo | 7001 CLUSTER SLOTS | 7001 GET bar");
+    CU_ASSERT_EQUAL(w.closes[2], 1); /* no longer a master, not a seed */
+    CU_ASSERT_EQUAL(w.closes[4], 0);
+    rcli_free(c);
+}
+
+static void closed_connections_are_dropped_and_reset_keeps_healthy_ones(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7002 GET foo");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    (void)sent();
+    w.closed[2] = 1;
+    rcli_drop_closed(c);
+    CU_ASSERT_EQUAL(w.closes[2], 1);
+    w.closed[2] = 0;
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7002 GET foo");
+    CU_ASSERT_EQUAL(w.connects[2], 2);
+    /* After an error reply the caller resets: connections stay, the map is asked again. */
+    rcli_reset(c);
+    w.now += 200;
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    CU_ASSERT_EQUAL(w.connects[1] + w.connects[2], 3);
+    CU_ASSERT_EQUAL(w.closes[1], 0);
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 GET foo | 7001 CLUSTER SLOTS | 7001 GET bar");
+    rcli_free(c);
+}
+
+/* -------------------------------------------------------------- pipelines ---- */
+
+static void a_pipeline_goes_to_each_node_once_and_answers_in_order(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    (void)sent();
+    CU_ASSERT_EQUAL(rcli_append(c, "GET foo"), CP_OK);
+    CU_ASSERT_EQUAL(rcli_append(c, "GET bar"), CP_OK);
+    CU_ASSERT_EQUAL(rcli_append(c, "SET {foo}x 1"), CP_OK);
+    CU_ASSERT_EQUAL(rcli_append(c, "HLEN {bar}y"), CP_OK);
+    CU_ASSERT_STRING_EQUAL(sent(), ""); /* nothing before the first reply is asked for */
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7002 GET foo");
+    CU_ASSERT_STRING_EQUAL(sent(),
+                           "7001 GET bar | 7001 HLEN {bar}y | 7002 GET foo | 7002 SET {foo}x 1");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7001 GET bar");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7002 SET {foo}x 1");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7001 HLEN {bar}y");
+    redisReply *none = NULL;
+    CU_ASSERT_EQUAL(rcli_get_reply(c, &none), CP_ERR_INTERNAL);
+    /* A node failing takes its own replies only. */
+    w.fail_read[2] = 1;
+    CU_ASSERT_EQUAL(rcli_append(c, "GET foo") + rcli_append(c, "GET bar"), CP_OK);
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "(null)");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7001 GET bar");
+    rcli_free(c);
+}
+
+static void moved_inside_a_pipeline_resends_that_command_alone(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    (void)sent();
+    w.owner[12182] = 7001;
+    CU_ASSERT_EQUAL(rcli_append(c, "GET foo"), CP_OK);
+    CU_ASSERT_EQUAL(rcli_append(c, "GET bar"), CP_OK);
+    CU_ASSERT_EQUAL(rcli_append(c, "GET {foo}x"), CP_OK);
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7001 GET foo");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7001 GET bar");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7001 GET {foo}x");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 GET bar | 7002 GET foo | 7002 GET {foo}x | "
+                                   "7001 GET foo | 7001 GET {foo}x");
+    rcli_free(c);
+}
+
+static void keyless_commands_go_with_their_keyed_neighbours(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    (void)sent();
+    /* A transaction goes whole to the node of its first key. */
+    static const char *const tx[] = {"MULTI", "DEL {foo}a", "HSET {foo}b f v", "EXPIRE {foo}b 15",
+                                     "EXEC"};
+    for (size_t i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(rcli_append(c, tx[i]), CP_OK);
+    for (size_t i = 0; i < 5; i++) {
+        char want[LINE_MAX];
+        snprintf(want, sizeof want, "7002 %s", tx[i]);
+        CU_ASSERT_STRING_EQUAL(next_reply(c), want);
+    }
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 MULTI | 7002 DEL {foo}a | 7002 HSET {foo}b f v | "
+                                   "7002 EXPIRE {foo}b 15 | 7002 EXEC");
+    /* WAIT follows the write before it, on the same connection. */
+    CU_ASSERT_EQUAL(rcli_append(c, "EVALSHA abc 1 foo u"), CP_OK);
+    CU_ASSERT_EQUAL(rcli_append(c, "WAIT 1 100"), CP_OK);
+    CU_ASSERT_EQUAL(rcli_append(c, "GET bar"), CP_OK);
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7002 EVALSHA abc 1 foo u");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7002");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7001 GET bar");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 GET bar | 7002 EVALSHA abc 1 foo u | 7002 WAIT 1 100");
+    /* Nothing keyed before it: the one after it. */
+    CU_ASSERT_EQUAL(rcli_append(c, "PING"), CP_OK);
+    CU_ASSERT_EQUAL(rcli_append(c, "GET foo"), CP_OK);
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7002 PING");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7002 GET foo");
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 PING | 7002 GET foo");
+    rcli_free(c);
+}
+
+static void a_moved_write_takes_its_wait_along(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    (void)sent();
+    w.owner[12182] = 7001; /* the master of foo's slot changed */
+    CU_ASSERT_EQUAL(rcli_append(c, "EVALSHA abc 1 foo u"), CP_OK);
+    CU_ASSERT_EQUAL(rcli_append(c, "WAIT 1 100"), CP_OK);
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7001 EVALSHA abc 1 foo u");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7001"); /* WAIT counted the node that wrote */
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 EVALSHA abc 1 foo u | 7002 WAIT 1 100 | "
+                                   "7001 EVALSHA abc 1 foo u | 7001 WAIT 1 100");
+    rcli_free(c);
+}
+
+static void moved_inside_a_transaction_is_not_resent(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    (void)sent();
+    w.owner[12182] = 7001;
+    CU_ASSERT_EQUAL(rcli_append(c, "MULTI") + rcli_append(c, "SET foo 1") + rcli_append(c, "EXEC"),
+                    CP_OK);
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7002 MULTI");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "MOVED 12182 127.0.0.1:7001");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7002 EXEC"); /* Redis: EXECABORT */
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 MULTI | 7002 SET foo 1 | 7002 EXEC");
+    w.now += 200; /* the caller's retry: the map is asked again */
+    CU_ASSERT_STRING_EQUAL(command(c, "SET %s 1", "foo"), "7001 SET foo 1");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 CLUSTER SLOTS | 7001 SET foo 1");
+    rcli_free(c);
+}
+
+static void an_unread_pipeline_is_forgotten(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_EQUAL(rcli_append(c, "GET foo") + rcli_append(c, "GET bar"), CP_OK);
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7002 GET foo");
+    /* The caller stops reading: the next command is not answered by "GET bar". */
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "{bar}z"), "7001 GET {bar}z");
+    CU_ASSERT_EQUAL(rcli_append(c, "GET foo"), CP_OK);
+    rcli_reset(c); /* appended, never read */
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    rcli_free(c);
+}
+
+static void seeds_come_from_the_configuration(void)
+{
+    char err[200];
+    struct rcli *c = NULL;
+    conf_defaults(&conf);
+    CU_ASSERT_EQUAL(rcli_open_cluster(&conf, &fake_ops, NULL, &c, err, sizeof err), CP_ERR_INVALID);
+    CU_ASSERT_PTR_NULL(c);
+    world();
+    w.refuse[1] = 1;
+    c = client("127.0.0.1:7001, 127.0.0.1:7002,127.0.0.1:7001");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7002 GET foo");
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 CLUSTER SLOTS | 7002 GET foo"); /* 7001 refused */
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "(null)");       /* 7001 rests */
+    CU_ASSERT_EQUAL(w.connects[1], 1); /* listed twice, one node, one attempt */
+    rcli_free(c);
+    /* A command without a key is not failed by a dead seed in front of the list. */
+    world();
+    w.refuse[1] = 1;
+    c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "SCRIPT LOAD %s", "x"), "7002 SCRIPT LOAD x");
+    CU_ASSERT_EQUAL(w.connects[1] + w.connects[2], 2);
+    rcli_free(c);
+    rcli_free(NULL);
+}
+
+int main(void)
+{
+    static const struct unit_case tests[] = {
+        {"crc16_is_the_cluster_spec_one", crc16_is_the_cluster_spec_one},
+        {"hash_tags_decide_the_slot", hash_tags_decide_the_slot},
+        {"the_key_of_a_command", the_key_of_a_command},
+        {"redirect_replies_are_parsed", redirect_replies_are_parsed},
+        {"the_first_command_loads_the_map_then_goes_to_its_slot",
+         the_first_command_loads_the_map_then_goes_to_its_slot},
+        {"moved_retries_on_the_new_node_and_refreshes_the_map",
+         moved_retries_on_the_new_node_and_refreshes_the_map},
+        {"ask_goes_to_the_importing_node_without_changing_the_map",
+         ask_goes_to_the_importing_node_without_changing_the_map},
+        {"redirects_stop_after_five", redirects_stop_after_five},
+        {"a_failed_node_answers_null_and_the_map_is_found_again",
+         a_failed_node_answers_null_and_the_map_is_found_again},
+        {"nodes_that_left_the_map_are_closed", nodes_that_left_the_map_are_closed},
+        {"closed_connections_are_dropped_and_reset_keeps_healthy_ones",
+         closed_connections_are_dropped_and_reset_keeps_healthy_ones},
+        {"a_pipeline_goes_to_each_node_once_and_answers_in_order",
+         a_pipeline_goes_to_each_node_once_and_answers_in_order},
+        {"moved_inside_a_pipeline_resends_that_command_alone",
+         moved_inside_a_pipeline_resends_that_command_alone},
+        {"keyless_commands_go_with_their_keyed_neighbours",
+         keyless_commands_go_with_their_keyed_neighbours},
+        {"a_moved_write_takes_its_wait_along", a_moved_write_takes_its_wait_along},
+        {"moved_inside_a_transaction_is_not_resent", moved_inside_a_transaction_is_not_resent},
+        {"an_unread_pipeline_is_forgotten", an_unread_pipeline_is_forgotten},
+        {"seeds_come_from_the_configuration", seeds_come_from_the_configuration},
+    };
+    return unit_run_suite("rcli", NULL, UNIT_CASES(tests));
+}
