@@ -69,6 +69,8 @@ static const struct key_desc keys[] = {
     INT(redis_port, "6379", 1, 65535),
     INT(redis_timeout_ms, "1000", 10, 60000),
     CHECKED(redis_cluster, "", check_endpoints),
+    INT(redis_wait_replicas, "0", 0, 5),
+    INT(redis_wait_timeout_ms, "200", 1, 59999),
     STR(kafka_brokers, "127.0.0.1:9092"),
     STR(kafka_topic, "coupon.issue"),
     STR(kafka_issued_topic, "coupon.issued"),
@@ -351,6 +353,13 @@ int conf_load(struct cp_conf *conf, const char *path, char *errbuf, size_t errle
             snprintf(errbuf, errlen, "environment %s: %s", env_name, msg);
             return CP_ERR_INVALID;
         }
+    }
+    /* WAIT holds the connection for its time-out: a reply later than the read time-out
+     * would drop a healthy connection instead of answering "not replicated". */
+    if (conf->redis_wait_timeout_ms >= conf->redis_timeout_ms) {
+        snprintf(errbuf, errlen, "redis_wait_timeout_ms (%d) must be below redis_timeout_ms (%d)",
+                 conf->redis_wait_timeout_ms, conf->redis_timeout_ms);
+        return CP_ERR_INVALID;
     }
     return CP_OK;
 }

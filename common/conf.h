@@ -38,6 +38,8 @@ struct cp_conf {
     int redis_port;
     int redis_timeout_ms;
     char redis_cluster[CP_REDIS_CLUSTER_MAX]; /* seeds host:port,...; empty = one server */
+    int redis_wait_replicas;   /* issue path: WAIT for this many replicas; 0 = no WAIT */
+    int redis_wait_timeout_ms; /* WAIT's time-out; below redis_timeout_ms */
     /* Kafka */
     char kafka_brokers[CP_CONF_STR_MAX];
     char kafka_topic[CP_CONF_STR_MAX];            /* coupon.issue */

@@ -33,6 +33,7 @@ const char *cp_strerror(int err)
     case CP_ERR_ORDER_MISMATCH: return "order mismatch";
     case CP_ERR_NOT_PERSISTED: return "not yet persisted";
     case CP_ERR_EXPIRED: return "expired";
+    case CP_ERR_NOT_REPLICATED: return "not replicated";
     default: return "unknown error";
     }
 }

@@ -42,6 +42,8 @@ enum cp_err {
     CP_ERR_ORDER_MISMATCH = -25,   /* a cancel names another order than the redeeming one */
     CP_ERR_NOT_PERSISTED = -26,    /* issued, not yet in MariaDB: retry shortly */
     CP_ERR_EXPIRED = -27,          /* past the issuance's usableUntil */
+    /* Outcome of the issue path with redis_wait_replicas. */
+    CP_ERR_NOT_REPLICATED = -28, /* claimed, but not yet on enough Redis replicas */
 };
 
 /* Short stable name of an error code ("invalid", "unavailable", ...). */

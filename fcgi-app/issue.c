@@ -74,7 +74,7 @@ static int op_holder(void *ctx, int64_t coupon_id, int64_t user_id, int64_t *seq
 }
 
 static int op_run_script(void *ctx, int64_t coupon_id, int64_t user_id, const char *event_id,
-                         long long out[3])
+                         int wait_replicas, long long out[3], long long *acked)
 {
     struct app_thread *t = ctx;
     static const enum rkey_kind kinds[5] = {RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE,
@@ -100,7 +100,9 @@ static int op_run_script(void *ctx, int64_t coupon_id, int64_t user_id, const ch
     argvlen[9] = CP_EVENT_ID_HEX;
     argvlen[10] = (size_t)snprintf(bound, sizeof bound, "%d", t->app->conf->outbox_max_pending);
     argv[10] = bound;
-    redisReply *r = script_run(t, SCRIPT_ISSUE, 11, argv, argvlen);
+    /* With WAIT: in the same round trip, on the connection that ran the script. */
+    redisReply *r = script_run_wait(t, SCRIPT_ISSUE, 11, argv, argvlen, wait_replicas,
+                                    t->app->conf->redis_wait_timeout_ms, acked);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
     int rc = CP_ERR_UNAVAILABLE;
@@ -364,8 +366,9 @@ void issue_handle(struct app_thread *t, const struct http_request *req, struct h
         return;
     }
     struct issue_result res;
-    int rc = issue_decide(&real_ops, t, t->app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA, coupon_id,
-                          user_id, &res);
+    const struct issue_mode mode = {.ack_kafka = t->app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA,
+                                    .wait_replicas = t->app->conf->redis_wait_replicas};
+    int rc = issue_decide(&real_ops, t, &mode, coupon_id, user_id, &res);
     if (rc != CP_OK && rc != CP_ERR_AMBIGUOUS) {
         answer_refusal(resp, rc, coupon_id, user_id, &res);
         return;

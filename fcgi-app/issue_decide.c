@@ -103,9 +103,23 @@ static int durable_in_kafka(const struct issue_ops *ops, void *ctx, const struct
     return unavailable(out, "unknown delivery outcome");
 }
 
-int issue_decide(const struct issue_ops *ops, void *ctx, int ack_kafka, int64_t coupon_id,
-                 int64_t user_id, struct issue_result *out)
+/* WAIT counted fewer replicas than asked: the claim stands in Redis with its pending
+ * record and nothing is undone - a replica may have it after all (WAIT only timed out),
+ * and if this master survives the reconciler produces its event. What must not happen
+ * is an event (or a 201) for a claim a failover may still erase. */
+static int not_replicated(const struct issue_ops *ops, void *ctx, long long acked,
+                          struct issue_result *out)
 {
+    ops->count(ctx, M_NOT_REPLICATED);
+    out->detail = acked == 0 ? "the claim reached no Redis replica in time"
+                             : "the claim reached fewer Redis replicas than required in time";
+    return CP_ERR_NOT_REPLICATED;
+}
+
+int issue_decide(const struct issue_ops *ops, void *ctx, const struct issue_mode *mode,
+                 int64_t coupon_id, int64_t user_id, struct issue_result *out)
+{
+    int ack_kafka = mode->ack_kafka;
     memset(out, 0, sizeof *out);
     int rc = fast_path(ops, ctx, coupon_id, user_id, out);
     if (rc != CP_ERR_NOT_FOUND)
@@ -119,9 +133,10 @@ int issue_decide(const struct issue_ops *ops, void *ctx, int ack_kafka, int64_t 
     struct issue_event ev = {.coupon_id = coupon_id, .user_id = user_id};
     if (ops->new_event_id(ev.event_id) != CP_OK)
         return unavailable(out, "no randomness for the event id");
-    long long reply[3];
+    long long reply[3], acked = 0;
     for (int attempt = 0;; attempt++) {
-        if (ops->run_script(ctx, coupon_id, user_id, ev.event_id, reply) != CP_OK)
+        if (ops->run_script(ctx, coupon_id, user_id, ev.event_id, mode->wait_replicas, reply,
+                            &acked) != CP_OK)
             return unavailable(out, "redis unavailable");
         if (reply[0] != SCRIPT_NO_META || attempt == 1)
             break;
@@ -132,6 +147,8 @@ int issue_decide(const struct issue_ops *ops, void *ctx, int ack_kafka, int64_t 
     rc = script_answer(ops, ctx, coupon_id, reply, out);
     if (rc != CP_OK)
         return rc;
+    if (mode->wait_replicas > 0 && acked < mode->wait_replicas)
+        return not_replicated(ops, ctx, acked, out);
 
     ev.sequence = out->sequence = reply[1];
     ev.issued_at_ms = out->issued_at_ms = reply[2];

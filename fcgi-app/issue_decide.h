@@ -9,6 +9,12 @@
  *   2. issue_ack=kafka: Kafka known down -> unavailable before anything is reserved.
  *      issue_ack=redis: the producer's local queue full -> unavailable.
  *   3. ops->run_script (lua/issue.lua); meta missing -> ops->reload_meta, once.
+ *      redis_wait_replicas N >= 1: WAIT N in the same round trip; a claim fewer
+ *      than N replicas acknowledged -> CP_ERR_NOT_REPLICATED (503), no event
+ *      produced from here: the claim and its pending record stay in Redis, so
+ *      the consumer's reconciler produces the event if this master survives
+ *      (the user's retry then gets 409 with their sequence), and nothing was
+ *      published if a failover lost it. A 201 then means a replica has it.
  *   4. issue_ack=redis: ops->send_async, CP_OK (201) whatever it says - the claim
  *      and its pending record are in Redis, the reconciler covers a lost send.
  *      issue_ack=kafka: ops->send_sync; DELIVERED -> ops->clear_pending, CP_OK;
@@ -46,9 +52,11 @@ struct issue_ops {
     void (*flag_set)(void *ctx, int64_t coupon_id, char flag, int64_t ttl_ms);
     /* 1 = holds it (*seq, *at), 0 = not, CP_ERR_UNAVAILABLE. */
     int (*holder)(void *ctx, int64_t coupon_id, int64_t user_id, int64_t *seq, int64_t *at);
-    /* lua/issue.lua's reply {code, a, b}; CP_OK or CP_ERR_UNAVAILABLE. */
+    /* lua/issue.lua's reply {code, a, b}, and with wait_replicas > 0 the replicas a
+     * WAIT after it (same round trip, same connection) counted in *acked (0 when
+     * WAIT failed); CP_OK or CP_ERR_UNAVAILABLE. */
     int (*run_script)(void *ctx, int64_t coupon_id, int64_t user_id, const char *event_id,
-                      long long reply[3]);
+                      int wait_replicas, long long reply[3], long long *acked);
     /* Meta missing: CP_OK (written: run the script again), CP_ERR_NO_COUPON, or
      * CP_ERR_UNAVAILABLE with *detail. */
     int (*reload_meta)(void *ctx, int64_t coupon_id, const char **detail);
@@ -70,12 +78,19 @@ struct issue_result {
     const char *detail; /* static text for CP_ERR_UNAVAILABLE */
 };
 
+/* How a claim is acknowledged (issue_ack, redis_wait_replicas). */
+struct issue_mode {
+    int ack_kafka;     /* issue_ack=kafka: 201 once the broker has the event */
+    int wait_replicas; /* 0, or the Redis replicas that must have the claim before a 201 */
+};
+
 /*
  * Decides one claim. Returns CP_OK (201), CP_ERR_AMBIGUOUS (202, issue_ack=kafka
  * only), or CP_ERR_NO_COUPON, CP_ERR_DUPLICATE, CP_ERR_SOLD_OUT,
- * CP_ERR_NOT_STARTED, CP_ERR_ENDED, CP_ERR_UNAVAILABLE (out->detail says which).
+ * CP_ERR_NOT_STARTED, CP_ERR_ENDED, CP_ERR_NOT_REPLICATED, CP_ERR_UNAVAILABLE
+ * (out->detail says which).
  */
-int issue_decide(const struct issue_ops *ops, void *ctx, int ack_kafka, int64_t coupon_id,
-                 int64_t user_id, struct issue_result *out);
+int issue_decide(const struct issue_ops *ops, void *ctx, const struct issue_mode *mode,
+                 int64_t coupon_id, int64_t user_id, struct issue_result *out);
 
 #endif

@@ -16,7 +16,7 @@
 #include "cp_err.h"
 #include "log.h"
 
-#define METRICS_VERSION 0x434f5503u /* "COU" v3: redemption routes and outcomes */
+#define METRICS_VERSION 0x434f5504u /* "COU" v4: coupon_issue_not_replicated_total */
 
 static const int status_slots[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
                                    409, 410, 413, 414, 415, 422, 429, 500, 503};
@@ -192,6 +192,8 @@ int metrics_render(struct metrics *m, struct http_response *resp)
          "Issue requests refused (503) because too many events wait for Kafka"},
         {M_WORKER_RESTARTS, "coupon_worker_restarts_total",
          "Worker processes the master replaced after they died"},
+        {M_NOT_REPLICATED, "coupon_issue_not_replicated_total",
+         "Claims answered 503 because fewer Redis replicas than redis_wait_replicas had them"},
         {M_FASTPATH_REJECTS, "coupon_issue_fastpath_rejects_total",
          "Sold-out/expired answers served from L1 without Redis"},
         {M_SCRIPT_RELOADS, "coupon_redis_script_reloads_total",

@@ -70,6 +70,7 @@ enum metrics_counter {
     M_REDEEM_CANCEL_CONFLICT,
     M_REDEEM_UNAVAILABLE,
     M_WORKER_RESTARTS,
+    M_NOT_REPLICATED, /* issue claims answered 503: WAIT saw too few replicas */
     M_COUNTER_COUNT_
 };
 

@@ -45,6 +45,8 @@ static const struct {
     [PROBLEM_INTERNAL] = {500, "INTERNAL_ERROR", "Internal error"},
     [PROBLEM_SERVICE_UNAVAILABLE] = {503, "SERVICE_UNAVAILABLE",
                                      "A dependency is unavailable; retry later"},
+    [PROBLEM_NOT_REPLICATED] = {503, "REDIS_NOT_REPLICATED",
+                                "The claim is not yet on enough Redis replicas; retry shortly"},
 };
 
 int problem_status(enum problem p)
@@ -94,7 +96,8 @@ static void problem_vset(struct http_response *resp, enum problem p, const char 
                                problems[p].code);
     (void)problem_json_escape(resp, detail, strlen(detail));
     (void)http_response_append(resp, "\"}", 2);
-    if (p == PROBLEM_SERVICE_UNAVAILABLE || p == PROBLEM_NOT_YET_PERSISTED)
+    if (p == PROBLEM_SERVICE_UNAVAILABLE || p == PROBLEM_NOT_YET_PERSISTED ||
+        p == PROBLEM_NOT_REPLICATED)
         http_response_header(resp, "Retry-After", "%d", RETRY_AFTER_SECONDS);
 }
 
@@ -141,6 +144,7 @@ enum problem problem_from_err(int err)
     case CP_ERR_ORDER_MISMATCH: return PROBLEM_ORDER_MISMATCH;
     case CP_ERR_NOT_PERSISTED: return PROBLEM_NOT_YET_PERSISTED;
     case CP_ERR_EXPIRED: return PROBLEM_EXPIRED;
+    case CP_ERR_NOT_REPLICATED: return PROBLEM_NOT_REPLICATED;
     default: return PROBLEM_INTERNAL;
     }
 }

@@ -36,6 +36,7 @@ enum problem {
     PROBLEM_EXPIRED,                /* 410: past the issuance's usableUntil */
     PROBLEM_INTERNAL,               /* 500: a bug; never expected */
     PROBLEM_SERVICE_UNAVAILABLE,    /* 503 + Retry-After */
+    PROBLEM_NOT_REPLICATED,         /* 503 + Retry-After: the claim is on no Redis replica yet */
     PROBLEM_COUNT_
 };
 

@@ -40,9 +40,28 @@ static int is_noscript(const redisReply *r)
     return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
 }
 
-redisReply *script_run(struct app_thread *t, enum script_id id, int argc, const char **argv,
-                       size_t *argvlen)
+/* One attempt: the script (EVALSHA or EVAL) and, when replicas > 0, WAIT after it. */
+static redisReply *attempt(struct app_thread *t, int argc, const char **argv, const size_t *argvlen,
+                           int replicas, int timeout_ms, long long *acked)
 {
+    if (replicas <= 0)
+        return rcli_command_argv(t->redis, argc, argv, argvlen);
+    redisReply *r = NULL, *w = NULL;
+    if (rcli_append_argv(t->redis, argc, argv, argvlen) != CP_OK ||
+        rcli_append(t->redis, "WAIT %d %d", replicas, timeout_ms) != CP_OK)
+        return NULL;
+    int rc = rcli_get_reply(t->redis, &r);
+    if (rcli_get_reply(t->redis, &w) == CP_OK && rc == CP_OK && w->type == REDIS_REPLY_INTEGER)
+        *acked = w->integer;
+    if (w != NULL)
+        freeReplyObject(w);
+    return r;
+}
+
+redisReply *script_run_wait(struct app_thread *t, enum script_id id, int argc, const char **argv,
+                            size_t *argvlen, int replicas, int timeout_ms, long long *acked)
+{
+    *acked = 0;
     if (app_redis(t) == NULL)
         return NULL;
     char *sha = t->script_sha[id];
@@ -52,7 +71,7 @@ redisReply *script_run(struct app_thread *t, enum script_id id, int argc, const 
     argvlen[0] = 7;
     argv[1] = sha;
     argvlen[1] = 40;
-    redisReply *r = rcli_command_argv(t->redis, argc, argv, argvlen);
+    redisReply *r = attempt(t, argc, argv, argvlen, replicas, timeout_ms, acked);
     if (r != NULL && is_noscript(r)) {
         /* This node lacks the script: the source once, which caches it there. */
         freeReplyObject(r);
@@ -61,9 +80,16 @@ redisReply *script_run(struct app_thread *t, enum script_id id, int argc, const 
         argvlen[0] = 4;
         argv[1] = sources[id];
         argvlen[1] = strlen(sources[id]);
-        r = rcli_command_argv(t->redis, argc, argv, argvlen);
+        r = attempt(t, argc, argv, argvlen, replicas, timeout_ms, acked);
     }
     if (r == NULL)
         app_redis_failed(t);
     return r;
+}
+
+redisReply *script_run(struct app_thread *t, enum script_id id, int argc, const char **argv,
+                       size_t *argvlen)
+{
+    long long unused;
+    return script_run_wait(t, id, argc, argv, argvlen, 0, 0, &unused);
 }

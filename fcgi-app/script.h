@@ -30,4 +30,12 @@ struct app_thread;
 redisReply *script_run(struct app_thread *t, enum script_id id, int argc, const char **argv,
                        size_t *argvlen);
 
+/*
+ * script_run followed by WAIT replicas timeout_ms in the same round trip, on the
+ * same connection (so WAIT covers the script's writes): *acked is the number of
+ * replicas WAIT reported, 0 when it answered anything else. NULL as script_run.
+ */
+redisReply *script_run_wait(struct app_thread *t, enum script_id id, int argc, const char **argv,
+                            size_t *argvlen, int replicas, int timeout_ms, long long *acked);
+
 #endif

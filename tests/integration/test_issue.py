@@ -1,7 +1,8 @@
 """The issue path (issue #3) on the real stack: status codes and bodies of every outcome,
 both URL forms, no TTL on issuance state, the race for the last units counted exactly in
-Redis, Kafka and MariaDB, meta reloaded from MariaDB, and 503 + Retry-After while Redis
-or Kafka is down with automatic recovery afterwards.
+Redis, Kafka and MariaDB, meta reloaded from MariaDB, 503 + Retry-After while Redis
+or Kafka is down with automatic recovery afterwards, and redis_wait_replicas against a
+Redis without replicas.
 
 Coupons are inserted with SQL on purpose: the issue path must load a coupon's issuance
 parameters from MariaDB when Redis does not have them yet (the admin API writes them
@@ -9,11 +10,16 @@ eagerly; test_read_admin covers that route)."""
 
 import concurrent.futures
 import json
+import os
+import signal
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
 import uuid
 
+import fcgi_client
 import harness
 
 
@@ -391,6 +397,72 @@ class DependencyOutages(unittest.TestCase):
         self.assertEqual(len(issue_events(cid)), 2)
         harness.wait_until(lambda: persisted_rows(cid) == 2, timeout=60,
                            message="2 rows in coupon_issue")
+
+
+class WaitForReplicas(unittest.TestCase):
+    """redis_wait_replicas = 1 against the stack's Redis, which has no replica: WAIT counts
+    0, so a claim is answered 503 REDIS_NOT_REPLICATED + Retry-After and no event is
+    produced from the request; the claim stays in Redis, the user's retry is a 409 with
+    its sequence, and the consumer's reconciler (reconcile_after_s=6) persists it. A
+    coupon-fcgi of its own (socket, metrics file) runs with the setting."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="wait-", dir=harness.env["STATE_DIR"])
+        self.sock = os.path.join(self.tmp, "fcgi.sock")
+        binary = os.path.join(harness.env["BUILD_DIR"], "fcgi-app", "coupon-fcgi")
+        penv = dict(os.environ, COUPON_THREADS="2",
+                    COUPON_METRICS_PATH=os.path.join(self.tmp, "metrics"),
+                    COUPON_REDIS_WAIT_REPLICAS="1", COUPON_REDIS_WAIT_TIMEOUT_MS="50")
+        with open(harness.log_path("fcgi-wait"), "ab") as log:
+            self.proc = subprocess.Popen(
+                [binary, "-c", harness.env["CONFIG"], "--listen", "unix:" + self.sock,
+                 "--workers", "1"], stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, env=penv, start_new_session=True)
+
+    def tearDown(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def post(self, cid, user):
+        try:
+            status, headers, body = fcgi_client.request(
+                self.sock, "POST", "/api/coupons/%d/issue" % cid, b'{"userId":%d}' % user)
+        except OSError:
+            return None  # not listening yet
+        return status, headers, json.loads(body)
+
+    def test_a_claim_no_replica_has_is_503_then_409_and_persisted_by_the_reconciler(self):
+        cid = harness.create_coupon(totalQuantity=5)
+        u = harness.new_user()
+        # Until the workers serve, an answer is a plain 503 (or none) that claimed nothing.
+        r = harness.wait_until(
+            lambda: (lambda x: x if x and x[2].get("code") != "SERVICE_UNAVAILABLE" else None)(
+                self.post(cid, u)), timeout=20, message="the WAIT workers answering")
+        status, headers, doc = r
+        self.assertEqual((status, doc["code"]), (503, "REDIS_NOT_REPLICATED"), doc)
+        self.assertEqual(headers.get("retry-after"), "1")
+        # The claim is in Redis with its pending record: the retry learns its sequence.
+        self.assertEqual(harness.redis("HEXISTS", "coupon:{%d}:pending" % cid, str(u)), 1)
+        status, _, doc = self.post(cid, u)
+        self.assertEqual((status, doc["code"]), (409, "DUPLICATED_COUPON_ISSUE"), doc)
+        self.assertIn("(sequence 1)", doc["detail"])
+        record = harness.redis("HGET", "coupon:{%d}:pending" % cid, str(u))
+        harness.wait_until(lambda: persisted_rows(cid) == 1, timeout=60, interval=0.5,
+                           message="the reconciler produced the event and it was persisted")
+        self.assertEqual(harness.sql("SELECT event_id, sequence FROM coupon_issue "
+                                     "WHERE coupon_id = %d AND user_id = %d" % (cid, u)),
+                         [(record.split(":")[0], "1")])
+        # The request path produced nothing (the settler saw no acknowledgement).
+        status, _, body = fcgi_client.request(self.sock, "GET", "/metrics", b"",
+                                              content_type=None)
+        samples = dict(line.rsplit(" ", 1) for line in body.decode().splitlines()
+                       if line and not line.startswith("#") and " " in line)
+        self.assertEqual(samples.get("coupon_issue_events_acked_total", "0"), "0")
+        self.assertEqual(samples.get("coupon_issue_not_replicated_total"), "1")
 
 
 if __name__ == "__main__":

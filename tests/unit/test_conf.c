@@ -431,6 +431,29 @@ static void conf_redis_cluster_is_a_checked_list_of_seeds(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "longer than"));
 }
 
+static void conf_redis_wait_is_bounded_by_the_command_timeout(void)
+{
+    struct cp_conf c;
+    char err[512] = "";
+    CU_ASSERT_EQUAL(conf_load(&c, NULL, err, sizeof err), CP_OK);
+    CU_ASSERT_EQUAL(c.redis_wait_replicas, 0);
+    CU_ASSERT_EQUAL(c.redis_wait_timeout_ms, 200);
+    CU_ASSERT_STRING_EQUAL(c.redis_cluster, "");
+    CU_ASSERT_EQUAL(conf_set(&c, "redis_wait_replicas", "6", err, sizeof err), CP_ERR_INVALID);
+    CU_ASSERT_EQUAL(conf_set(&c, "redis_wait_replicas", "5", err, sizeof err), CP_OK);
+    CU_ASSERT_EQUAL(conf_set(&c, "redis_wait_timeout_ms", "0", err, sizeof err), CP_ERR_INVALID);
+    /* WAIT must answer before the read time-out would drop the connection. */
+    const char *path = write_conf("redis_timeout_ms = 500\nredis_wait_timeout_ms = 500\n");
+    CU_ASSERT_EQUAL(conf_load(&c, path, err, sizeof err), CP_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "redis_wait_timeout_ms (500) must be below"));
+    remove_conf();
+    path = write_conf("redis_timeout_ms = 500\nredis_wait_timeout_ms = 499\n"
+                      "redis_wait_replicas = 1\n");
+    CU_ASSERT_EQUAL(conf_load(&c, path, err, sizeof err), CP_OK);
+    CU_ASSERT_EQUAL(c.redis_wait_replicas, 1);
+    remove_conf();
+}
+
 int main(void)
 {
     static const struct unit_case tests[] = {
@@ -454,6 +477,8 @@ int main(void)
         {"conf_choice_keys_take_only_their_words", conf_choice_keys_take_only_their_words},
         {"conf_redis_cluster_is_a_checked_list_of_seeds",
          conf_redis_cluster_is_a_checked_list_of_seeds},
+        {"conf_redis_wait_is_bounded_by_the_command_timeout",
+         conf_redis_wait_is_bounded_by_the_command_timeout},
     };
     return unit_run_suite("conf", suite_init, UNIT_CASES(tests));
 }

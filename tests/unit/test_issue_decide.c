@@ -22,12 +22,14 @@ struct fake {
     int holder; /* 1, 0 or an error */
     long long replies[2][3];
     int nreplies, script_rc;
+    long long acked; /* what WAIT reports */
     int reload_rc;
     int producer_up, has_room;
     enum producer_outcome sync_outcome;
     int async_rc;
     /* recorded */
     int scripts, reloads, rollbacks, cleared, invalidated, syncs, asyncs, holder_calls;
+    int waited_for; /* the wait_replicas of the last script run */
     char flag_set;
     int64_t flag_ttl;
     char last_key[48];
@@ -63,15 +65,18 @@ static int f_holder(void *ctx, int64_t c, int64_t u, int64_t *seq, int64_t *at)
     return fk.holder;
 }
 
-static int f_run_script(void *ctx, int64_t c, int64_t u, const char *event_id, long long r[3])
+static int f_run_script(void *ctx, int64_t c, int64_t u, const char *event_id, int wait_replicas,
+                        long long r[3], long long *acked)
 {
     (void)ctx, (void)c, (void)u;
     CU_ASSERT_EQUAL(strlen(event_id), 32);
     int i = fk.scripts < fk.nreplies ? fk.scripts : fk.nreplies - 1;
     fk.scripts++;
+    fk.waited_for = wait_replicas;
     if (fk.script_rc != CP_OK)
         return fk.script_rc;
     memcpy(r, fk.replies[i], sizeof fk.replies[i]);
+    *acked = fk.acked;
     return CP_OK;
 }
 
@@ -174,7 +179,15 @@ static void world(long long code, long long a, long long b)
 
 static int decide(int ack_kafka, struct issue_result *res)
 {
-    return issue_decide(&fake_ops, NULL, ack_kafka, 42, 7, res);
+    const struct issue_mode mode = {.ack_kafka = ack_kafka};
+    return issue_decide(&fake_ops, NULL, &mode, 42, 7, res);
+}
+
+/* With redis_wait_replicas = wait. */
+static int decide_waiting(int ack_kafka, int wait, struct issue_result *res)
+{
+    const struct issue_mode mode = {.ack_kafka = ack_kafka, .wait_replicas = wait};
+    return issue_decide(&fake_ops, NULL, &mode, 42, 7, res);
 }
 
 static void redis_mode_answers_201_after_the_script_and_sends_asynchronously(void)
@@ -334,6 +347,74 @@ static void missing_meta_is_reloaded_once(void)
     CU_ASSERT_EQUAL(fk.asyncs, 0);
 }
 
+static void a_claim_on_too_few_replicas_is_503_and_produces_no_event(void)
+{
+    struct issue_result res;
+    for (int ack_kafka = 0; ack_kafka < 2; ack_kafka++) {
+        world(1, 5, 1000);
+        fk.acked = 1;
+        CU_ASSERT_EQUAL(decide_waiting(ack_kafka, 2, &res), CP_ERR_NOT_REPLICATED);
+        CU_ASSERT_EQUAL(fk.waited_for, 2); /* WAIT asked in the script's round trip */
+        CU_ASSERT_EQUAL(fk.asyncs + fk.syncs, 0);
+        /* Nothing undone: the claim and its pending record are the reconciler's. */
+        CU_ASSERT_EQUAL(fk.rollbacks + fk.cleared + fk.invalidated, 0);
+        CU_ASSERT_EQUAL(fk.counts[M_NOT_REPLICATED], 1);
+        CU_ASSERT_EQUAL(fk.counts[M_ISSUED], 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(res.detail, "replicas"));
+        world(1, 5, 1000);
+        fk.acked = 0;
+        CU_ASSERT_EQUAL(decide_waiting(ack_kafka, 1, &res), CP_ERR_NOT_REPLICATED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(res.detail, "no Redis replica"));
+    }
+}
+
+static void enough_replicas_is_a_201_as_without_wait(void)
+{
+    struct issue_result res;
+    world(1, 5, 1000);
+    fk.acked = 2;
+    CU_ASSERT_EQUAL(decide_waiting(0, 2, &res), CP_OK);
+    CU_ASSERT_EQUAL(fk.asyncs, 1);
+    CU_ASSERT_EQUAL(fk.counts[M_ISSUED], 1);
+    CU_ASSERT_EQUAL(res.sequence, 5);
+    world(1, 5, 1000);
+    fk.acked = 3; /* more than asked is as good */
+    CU_ASSERT_EQUAL(decide_waiting(1, 2, &res), CP_OK);
+    CU_ASSERT_EQUAL(fk.syncs, 1);
+    CU_ASSERT_EQUAL(fk.cleared, 1);
+    /* Without redis_wait_replicas no WAIT is asked and its count means nothing. */
+    world(1, 5, 1000);
+    CU_ASSERT_EQUAL(decide(0, &res), CP_OK);
+    CU_ASSERT_EQUAL(fk.waited_for, 0);
+}
+
+static void refusals_need_no_replica(void)
+{
+    /* Nothing was written: WAIT's count does not matter; each keeps its answer. */
+    struct issue_result res;
+    static const struct {
+        long long code;
+        int want;
+    } rows[] = {{-2, CP_ERR_DUPLICATE},
+                {-3, CP_ERR_SOLD_OUT},
+                {-4, CP_ERR_NOT_STARTED},
+                {-5, CP_ERR_ENDED},
+                {-6, CP_ERR_UNAVAILABLE}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        world(rows[i].code, 3, 500);
+        CU_ASSERT_EQUAL(decide_waiting(0, 1, &res), rows[i].want);
+        CU_ASSERT_EQUAL(fk.counts[M_NOT_REPLICATED], 0);
+    }
+    /* The duplicate's sequence is the user's 409, with or without a replica. */
+    world(-2, 3, 999);
+    CU_ASSERT_EQUAL(decide_waiting(0, 1, &res), CP_ERR_DUPLICATE);
+    CU_ASSERT_EQUAL(res.sequence, 3);
+    /* Redis down: unavailable as ever (not "not replicated"). */
+    world(1, 1, 1);
+    fk.script_rc = CP_ERR_UNAVAILABLE;
+    CU_ASSERT_EQUAL(decide_waiting(0, 1, &res), CP_ERR_UNAVAILABLE);
+}
+
 int main(void)
 {
     static const struct unit_case tests[] = {
@@ -350,6 +431,10 @@ int main(void)
         {"flags_never_outlive_the_moment_their_answer_changes",
          flags_never_outlive_the_moment_their_answer_changes},
         {"missing_meta_is_reloaded_once", missing_meta_is_reloaded_once},
+        {"a_claim_on_too_few_replicas_is_503_and_produces_no_event",
+         a_claim_on_too_few_replicas_is_503_and_produces_no_event},
+        {"enough_replicas_is_a_201_as_without_wait", enough_replicas_is_a_201_as_without_wait},
+        {"refusals_need_no_replica", refusals_need_no_replica},
     };
     return unit_run_suite("issue_decide", NULL, UNIT_CASES(tests));
 }

@@ -711,6 +711,7 @@ static void problem_codes_and_statuses_are_stable(void)
         {CP_ERR_UNAVAILABLE, 503, "SERVICE_UNAVAILABLE"},
         {CP_ERR_TIMEOUT, 503, "SERVICE_UNAVAILABLE"},
         {CP_ERR_NOMEM, 503, "SERVICE_UNAVAILABLE"},
+        {CP_ERR_NOT_REPLICATED, 503, "REDIS_NOT_REPLICATED"},
     };
     for (size_t i = 0; i < sizeof erows / sizeof erows[0]; i++) {
         enum problem p = problem_from_err(erows[i].err);
@@ -727,6 +728,12 @@ static void problem_codes_and_statuses_are_stable(void)
     problem_fail(&resp, CP_ERR_NOT_PERSISTED, "coupon %d not yet persisted", 7);
     CU_ASSERT_EQUAL(resp.status, 409);
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"detail\":\"coupon 7 not yet persisted\""));
+    /* Not replicated is a 503 the client retries, like any unavailable dependency. */
+    http_response_init(&resp, buf, sizeof buf);
+    problem_fail(&resp, CP_ERR_NOT_REPLICATED, "no replica");
+    CU_ASSERT_EQUAL(resp.status, 503);
+    CU_ASSERT_EQUAL_FATAL(resp.nheaders, 1);
+    CU_ASSERT_STRING_EQUAL(resp.headers[0].name, "Retry-After");
 }
 
 int main(void)
