@@ -26,8 +26,11 @@ def _nv(name, value):
     return length(len(name)) + length(len(value)) + name + value
 
 
-def request(socket_path, method, uri, body=b"", content_type="application/json", timeout=10):
-    """Sends one request; returns (status, headers dict lower-case, body bytes)."""
+def request(socket_path, method, uri, body=b"", content_type="application/json", timeout=10,
+            headers=None):
+    """Sends one request; returns (status, headers dict lower-case, body bytes). HEADERS
+    (dict) go as CGI HTTP_* parameters, the way a web server passes request headers
+    (Content-Type and Content-Length are CONTENT_TYPE / CONTENT_LENGTH instead)."""
     path, _, query = uri.partition("?")
     params = {
         "REQUEST_METHOD": method, "REQUEST_URI": uri, "SCRIPT_NAME": path,
@@ -37,6 +40,9 @@ def request(socket_path, method, uri, body=b"", content_type="application/json",
     }
     if content_type:
         params["CONTENT_TYPE"] = content_type
+    for k, v in (headers or {}).items():
+        if k.lower() not in ("content-type", "content-length"):
+            params["HTTP_" + k.upper().replace("-", "_")] = v
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:

@@ -6,7 +6,8 @@ with every address; this module reads it at import and offers small, blocking he
 
   http(method, path, body=None, headers=None, server='nginx', source=None) -> Resp
       server: 'nginx' | 'lighttpd' (the stack's coupon-fcgi, issue_ack=redis) |
-      'kafka-ack' (a second coupon-fcgi with issue_ack=kafka, over FastCGI directly)
+      'kafka-ack' (a second coupon-fcgi with issue_ack=kafka, over FastCGI directly) |
+      cluster layout: 'app-1' / 'app-2' (one app host, over FastCGI on its socket)
   redis(*args) -> decoded reply                 sql(query) -> [tuple of str/None]
   kafka_messages(topic) -> [dict]               kafka_produce(topic, [(key, value)], headers)
   kafka_topics() -> {name: partitions}
@@ -31,6 +32,11 @@ like their processes (redis-1..6, kafka-1..3, consumer-1..3, app 1..2 = coupon-f
   cluster_wait_failover(key, timeout) -> index of the live master serving key's slot
   node_stop(kind, i) / node_start(kind, i) / node_kill(kind, i)   kind: 'redis', 'kafka',
       'consumer', 'app' (SIGTERM / start again from its data / SIGKILL)
+  node_running(kind, i)          cluster_node_id(i)             cluster_replica_ready(i)    cluster_promote(i)
+      (a replica made master again by a manual CLUSTER FAILOVER)
+  cluster_migrate_slot(slot, dst) -> the old master   (IMPORTING/MIGRATING, MIGRATE, NODE)
+  kafka_wait_isr(timeout)        every partition back at ISR 3
+  app_socket(i), http(..., server='app-1'|'app-2'), app_metrics(i) -> {series: value}
   pick_coupon_ids_per_master(ids, per_master=2) -> {master: [id, ...]}
   create_coupons_per_master(per_master=2, **fields) -> {master: [id, ...]}
   kafka_partitions(topic) -> [{partition, leader, replicas, isrs}]
@@ -65,8 +71,11 @@ __all__ = [
     "fcgi_master_pid", "fcgi_worker_pids", "child_pids", "create_coupon", "admin_headers",
     "new_user", "consumer_holds_all_partitions",
     "wait_until", "log_path",
-    "CLUSTER", "redis_node", "key_slot", "coupon_slot", "cluster_slots", "cluster_master_of",
-    "cluster_wait_failover", "node_stop", "node_start", "node_kill",
+    "CLUSTER", "app_socket", "redis_node", "key_slot", "coupon_slot", "cluster_slots", "cluster_master_of",
+    "cluster_wait_failover", "node_stop", "node_start", "node_kill", "node_running",
+    "cluster_node_id",
+    "cluster_replica_ready", "cluster_promote", "cluster_migrate_slot", "kafka_wait_isr",
+    "app_metrics",
     "pick_coupon_ids_per_master", "create_coupons_per_master", "kafka_brokers",
     "kafka_partitions", "kafka_group_members",
 ]
@@ -131,9 +140,13 @@ def http(method, path, body=None, headers=None, server="nginx", timeout=10, sour
     """One request on a new connection to nginx or lighttpd. A dict/list body is sent as
     JSON with Content-Type application/json (unless headers set one); str/bytes as is.
     SOURCE: the client address to connect from, e.g. '127.0.0.2' (any 127.x works on
-    Linux) to look like another client to per-address limits."""
-    if server not in ("nginx", "lighttpd", "kafka-ack"):
-        raise ValueError("server must be 'nginx', 'lighttpd' or 'kafka-ack'")
+    Linux) to look like another client to per-address limits. 'kafka-ack', 'app-1' and
+    'app-2' talk FastCGI to that coupon-fcgi's socket (no web server: headers go as
+    HTTP_* parameters, SOURCE does not apply)."""
+    app_hosts = ("app-1", "app-2") if CLUSTER else ()
+    if server not in ("nginx", "lighttpd", "kafka-ack") + app_hosts:
+        raise ValueError("server must be 'nginx', 'lighttpd', 'kafka-ack'%s" % (
+            " or 'app-N'" if CLUSTER else ""))
     hdrs = dict(headers or {})
     has_ct = any(k.lower() == "content-type" for k in hdrs)
     if isinstance(body, (dict, list)):
@@ -146,6 +159,8 @@ def http(method, path, body=None, headers=None, server="nginx", timeout=10, sour
         data = body
     if server == "kafka-ack":
         return _fcgi(env["FCGI_KAFKA_SOCKET"], method, path, data or b"", hdrs, timeout)
+    if server in app_hosts:
+        return _fcgi(app_socket(int(server[4:])), method, path, data or b"", hdrs, timeout)
     host, port = _host_port(env["HTTP_NGINX" if server == "nginx" else "HTTP_LIGHTTPD"])
     conn = httpclient.HTTPConnection(host, port, timeout=timeout,
                                      source_address=(source, 0) if source else None)
@@ -161,12 +176,17 @@ def http(method, path, body=None, headers=None, server="nginx", timeout=10, sour
         conn.close()
 
 
+def app_socket(i):
+    """Cluster layout: the FastCGI socket of app host I (1 or 2)."""
+    return env["FCGI_SOCKETS"].split(",")[i - 1]
+
+
 def _fcgi(sock, method, path, data, hdrs, timeout):
-    """server='kafka-ack': straight to the second coupon-fcgi (issue_ack=kafka) over
-    FastCGI, no web server in between."""
+    """server='kafka-ack' (the second coupon-fcgi, issue_ack=kafka) or 'app-N': straight
+    to that coupon-fcgi over FastCGI, no web server in between."""
     ctype = next((v for k, v in hdrs.items() if k.lower() == "content-type"), None)
     status, got, body = fcgi_client.request(sock, method, path, data, content_type=ctype,
-                                            timeout=timeout)
+                                            timeout=timeout, headers=hdrs)
     return Resp(status, got, body)
 
 
@@ -405,6 +425,103 @@ def node_start(kind, i):
 def node_kill(kind, i):
     """SIGKILL node I of KIND (a crash); returns once it is gone."""
     _stack("cluster_node_kill", env["STATE_DIR"], kind, i, lib="cluster.sh")
+
+
+def node_running(kind, i):
+    """Whether node I of KIND runs (its pidfile names a live process)."""
+    name = "coupon-fcgi-%d" % i if kind == "app" else "%s-%d" % (kind, i)
+    return _pidfile_pid(os.path.join(env["PID_DIR"], name + ".pid")) is not None
+
+
+def cluster_node_id(i):
+    """Node I's 40-character cluster node id (CLUSTER MYID)."""
+    return redis_node(i, "CLUSTER", "MYID")
+
+
+def _info(i, section):
+    text = redis_node(i, "INFO", section, timeout=2)
+    return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
+
+
+def cluster_replica_ready(i):
+    """Whether node I is a replica whose link to its master is up and whose master
+    counts it as an online replica (so a WAIT on that master can count it)."""
+    try:
+        mine = _info(i, "replication")
+        if mine.get("role") != "slave" or mine.get("master_link_status") != "up":
+            return False
+        master = _node_index("%s:%s" % (mine["master_host"], mine["master_port"]))
+        theirs = _info(master, "replication")
+    except (OSError, RedisError, KeyError, RuntimeError):
+        return False
+    me = "port=%d," % _redis_nodes()[i - 1][1]
+    return any(k.startswith("slave") and me in v and "state=online" in v
+               for k, v in theirs.items())
+
+
+def cluster_promote(i, timeout=30):
+    """Make replica I the master of its master's slots again with a manual, coordinated
+    CLUSTER FAILOVER (no write is lost: the master pauses its clients until I has
+    caught up), once I is a ready replica; returns once I serves them, its old master
+    is its ready replica and every node says cluster_state:ok."""
+    wait_until(lambda: cluster_replica_ready(i), timeout=timeout, interval=0.2,
+               message="redis-%d a ready replica" % i)
+    old = _node_index("%s:%s" % tuple(_info(i, "replication")[k]
+                                      for k in ("master_host", "master_port")))
+    slots = [lo for lo, _, m, _ in cluster_slots() if m == old]
+    if redis_node(i, "CLUSTER", "FAILOVER") != "OK":
+        raise RuntimeError("CLUSTER FAILOVER refused by redis-%d" % i)
+    wait_until(lambda: all(cluster_master_of(s) == i for s in slots) and
+               cluster_replica_ready(old), timeout=timeout, interval=0.2,
+               message="redis-%d master again, redis-%d its replica" % (i, old))
+    cluster_wait_failover(slots[0], timeout)
+
+
+def cluster_migrate_slot(slot, dst, batch=100):
+    """Move SLOT to master DST the way `redis-cli --cluster reshard` moves each slot:
+    CLUSTER SETSLOT IMPORTING on DST and MIGRATING on the owner, MIGRATE ... KEYS in
+    batches of BATCH until the owner has none left, then SETSLOT NODE on DST, the
+    owner and every other master. Clients meanwhile get -ASK (a key already moved) or
+    -TRYAGAIN (a multi-key command finding some of its keys on each side), and -MOVED
+    once it is over. Returns the index of the master the slot came from."""
+    src = cluster_master_of(slot)
+    if src == dst:
+        raise ValueError("slot %d is already served by redis-%d" % (slot, dst))
+    src_id, dst_id = cluster_node_id(src), cluster_node_id(dst)
+    host, port = _redis_nodes()[dst - 1]
+    redis_node(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+    redis_node(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+    while True:
+        keys = redis_node(src, "CLUSTER", "GETKEYSINSLOT", slot, batch)
+        if not keys:
+            break
+        redis_node(src, "MIGRATE", host, port, "", 0, 10000, "KEYS", *keys)
+    others = [m for m in {m for _, _, m, _ in cluster_slots()} if m not in (src, dst)]
+    for i in [dst, src] + others:
+        redis_node(i, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    return src
+
+
+def kafka_wait_isr(timeout=90):
+    """Until every partition of the service's topics has all 3 brokers in sync again
+    (after a broker was stopped or killed and started)."""
+    _stack("cluster_kafka_wait_isr", env["STATE_DIR"], int(timeout), lib="cluster.sh",
+           timeout=timeout + 30)
+
+
+def app_metrics(i):
+    """{series: value} of app host I's own GET /metrics (over its socket, so the counts
+    are that host's alone), e.g.
+    m['coupon_http_requests_total{route="issue",status="201"}']."""
+    r = http("GET", "/metrics", server="app-%d" % i)
+    if r.status != 200:
+        raise AssertionError("GET /metrics on app-%d answered %r" % (i, r))
+    out = {}
+    for line in r.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
 
 
 def pick_coupon_ids_per_master(ids, per_master=2):
