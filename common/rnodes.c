@@ -32,7 +32,8 @@ struct rnodes {
     size_t n, cap;
     uint8_t *map, *next_map; /* cluster: the node of every slot; next_map: a refresh's */
     int map_loaded, map_stale;
-    int64_t refreshed_at_ms;
+    int asked;               /* CLUSTER SLOTS was tried at least once */
+    int64_t refreshed_at_ms; /* when it was last tried */
     char errstr[256];
 };
 
@@ -298,9 +299,13 @@ static int load_map_from(struct rnodes *ns, int u)
 void rnodes_refresh(struct rnodes *ns)
 {
     int64_t now = ns->ops->now_ms(ns->opaque);
-    if (ns->map == NULL ||
-        (ns->map_loaded && (!ns->map_stale || now - ns->refreshed_at_ms < REFRESH_MIN_MS)))
+    if (ns->map == NULL || (ns->map_loaded && !ns->map_stale))
         return;
+    /* Also without a map: seeds that all refuse, or answer that they are no cluster,
+     * are not asked again by every command. */
+    if (ns->asked && now - ns->refreshed_at_ms < REFRESH_MIN_MS)
+        return;
+    ns->asked = 1;
     ns->refreshed_at_ms = now;
     for (int pass = 0; pass < 2; pass++)
         for (size_t u = 0; u < ns->n; u++) {

@@ -10,8 +10,10 @@
  * reconnects at once, and the map is marked stale.
  *
  * The slot map is loaded on first use and re-loaded when stale (after a
- * -MOVED, a lost connection, a refused connect), at most every REFRESH_MIN_MS,
- * from a connected node first, else any node not resting. Loading it rebuilds
+ * -MOVED, a lost connection, a refused connect), from a connected node first,
+ * else any node not resting; CLUSTER SLOTS is tried at most every
+ * REFRESH_MIN_MS (100 ms), with or without a map, so seeds that refuse or are
+ * no cluster cost one attempt per interval, not one per command. Loading it rebuilds
  * the table from the seeds and the masters it names, so nodes that left the
  * cluster do not pile up; the numbers of the nodes may change then and only
  * then (rnodes_refresh). Errors are described in one text (rnodes_errstr),

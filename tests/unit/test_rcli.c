@@ -43,6 +43,7 @@ static struct {
     int fail_read[NPORTS];   /* the next read fails (the node died) */
     int closed[NPORTS];      /* the server closed the idle connection */
     int ping_pong;           /* every keyed command is MOVED to the other of 7001/7002 */
+    int no_cluster;          /* CLUSTER SLOTS: cluster support disabled */
     int connects[NPORTS], closes[NPORTS];
     int64_t now;
     char log[LOG_MAX][LINE_MAX];
@@ -124,7 +125,9 @@ static redisReply *answer(struct fconn *fc, const char *text)
     redisFreeCommand(formatted);
     int asking = fc->asking;
     fc->asking = 0;
-    if (strcmp(text, "CLUSTER SLOTS") == 0) {
+    if (strcmp(text, "CLUSTER SLOTS") == 0 && w.no_cluster) {
+        snprintf(resp, sizeof resp, "-ERR This instance has cluster support disabled\r\n");
+    } else if (strcmp(text, "CLUSTER SLOTS") == 0) {
         cluster_slots_reply(resp, sizeof resp);
     } else if (strcmp(text, "ASKING") == 0) {
         fc->asking = 1;
@@ -649,6 +652,21 @@ static void seeds_come_from_the_configuration(void)
     rcli_free(NULL);
 }
 
+static void without_a_map_the_seeds_are_asked_at_most_every_100_ms(void)
+{
+    world();
+    w.no_cluster = 1; /* redis_cluster names a server that is no cluster */
+    owner_range(0, RSLOT_COUNT - 1, 7001);
+    struct rcli *c = client("127.0.0.1:7001");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7001 GET foo");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 CLUSTER SLOTS | 7001 GET foo | 7001 GET bar");
+    w.now += 100;
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    CU_ASSERT_STRING_EQUAL(sent(), "7001 CLUSTER SLOTS | 7001 GET bar");
+    rcli_free(c);
+}
+
 int main(void)
 {
     static const struct unit_case tests[] = {
@@ -678,6 +696,8 @@ int main(void)
         {"moved_inside_a_transaction_is_not_resent", moved_inside_a_transaction_is_not_resent},
         {"an_unread_pipeline_is_forgotten", an_unread_pipeline_is_forgotten},
         {"seeds_come_from_the_configuration", seeds_come_from_the_configuration},
+        {"without_a_map_the_seeds_are_asked_at_most_every_100_ms",
+         without_a_map_the_seeds_are_asked_at_most_every_100_ms},
     };
     return unit_run_suite("rcli", NULL, UNIT_CASES(tests));
 }
