@@ -12,9 +12,11 @@ EXTRA_DIST += \
 	bench/report.lua \
 	bench/get.lua \
 	bench/issue.lua \
+	bench/issue-multi.lua \
 	bench/redeem.lua \
 	bench/reference.lua \
 	bench/report.py \
 	bench/plot.gp \
 	scripts/bench \
-	scripts/lib/benchstack.sh
+	scripts/lib/benchstack.sh \
+	scripts/lib/benchcluster.sh

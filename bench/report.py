@@ -8,6 +8,10 @@
   report.py cpu-snapshot --out FILE.json
       utime + stime of nginx, coupon-fcgi, Redis, the Kafka broker, the consumer,
       MariaDB and wrk, read from /proc.
+  report.py cluster --dir DIR --out PREFIX
+      What `scripts/bench --cluster` left in DIR -> PREFIX.json and PREFIX.md: the runs
+      beside the ceiling and the one-node run, each master's share of EVALSHA calls,
+      the cost of redis_wait_replicas=1, the audits of the 6 coupons of each run.
   report.py final --dir DIR --out PREFIX [--plot bench/plot.gp]
       Everything scripts/bench left in DIR (meta.json, scenario-*.json, audit-*.json,
       drain.json, rss.json) -> PREFIX.json, PREFIX.md and PREFIX.svg (gnuplot).
@@ -518,6 +522,113 @@ def cmd_final(a):
             print("  not met: %s (%s): %s" % (t["target"], t["goal"], t["measured"]))
 
 
+# -------------------------------------------------------------------- cluster ----
+
+CLUSTER_ORDER = ["ceiling-kept", "single", "cluster-wait1", "cluster-wait0"]
+
+
+def combined_audit(d, name):
+    """The audits of scenario NAME's coupons (audit-NAME-ID.json) summed into one, so
+    audit_verdict checks the run as a whole: every 201 nginx delivered == the users of
+    all 6 coupons in Redis == their rows == their issued_quantity."""
+    parts = [load(p) for p in sorted(glob.glob(os.path.join(d, "audit-%s-*.json" % name)))]
+    if not parts:
+        return None
+    total = {"scenario": name, "coupons": [a["coupon_id"] for a in parts], "stock": None,
+             "caught_up": all(a["caught_up"] for a in parts),
+             "waited_s": max(a["waited_s"] for a in parts)}
+    for k in ("redis_users", "redis_pending", "db_rows", "issued_quantity", "db_duplicates"):
+        total[k] = sum(a[k] or 0 for a in parts)
+    total["per_coupon_users"] = [a["redis_users"] for a in parts]
+    return total
+
+
+def master_balance(d, name):
+    """{"redis-I": EVALSHA calls} of each master over scenario NAME, and the spread."""
+    path = os.path.join(d, "masters-%s.json" % name)
+    if not os.path.exists(path):
+        return None
+    stats = load(path)
+    calls = {node: c.get("evalsha", {}).get("calls", 0) for node, c in sorted(stats.items())}
+    total = sum(calls.values())
+    return {"evalsha_calls": calls, "total": total,
+            "max_share": round(max(calls.values()) / total, 3) if total else None,
+            "usec_per_evalsha": {node: c.get("evalsha", {}).get("usec_per_call")
+                                 for node, c in sorted(stats.items())},
+            "wait_calls": {node: c.get("wait", {}).get("calls", 0)
+                           for node, c in sorted(stats.items())}}
+
+
+def cmd_cluster(a):
+    d = a.dir
+    meta = load(os.path.join(d, "meta.json"))
+    scen = [load(p) for p in glob.glob(os.path.join(d, "scenario-*.json"))]
+    scen.sort(key=lambda s: CLUSTER_ORDER.index(s["name"]) if s["name"] in CLUSTER_ORDER
+              else 99)
+    by = {s["name"]: s for s in scen}
+    ceil = by.get("ceiling-kept", {}).get("requests_per_s")
+    single = by.get("single", {}).get("requests_per_s")
+    audits = []
+    for s in scen:
+        s["ratio_to_ceiling"] = ratio(s["requests_per_s"], ceil) if ceil else None
+        s["ratio_to_single"] = ratio(s["requests_per_s"], single) if single else None
+        bal = master_balance(d, s["name"])
+        if bal:
+            s["masters"] = bal
+        au = combined_audit(d, s["name"])
+        if au:
+            audits.append(audit_verdict(au, s))
+    w1, w0 = by.get("cluster-wait1"), by.get("cluster-wait0")
+    wait_cost = None
+    if w1 and w0 and w0["requests_per_s"]:
+        wait_cost = {"throughput_ratio": ratio(w1["requests_per_s"], w0["requests_per_s"]),
+                     "p99_ms": [w1["latency_ms"]["p99"], w0["latency_ms"]["p99"]]}
+    doc = {"meta": meta, "scenarios": scen, "audits": audits, "wait_replicas_cost": wait_cost}
+    dump(doc, a.out + ".json")
+    lines = ["# scripts/bench --cluster, %s (git %s)" % (meta["started_utc"], meta["git"]), "",
+             "%d CPUs shared by every server and wrk (-t%d -c%d, %d s per run); each app host "
+             "%d workers x %d threads. Ratios are to the ceiling (trivial FastCGI responder, "
+             "kept connections) and to the one-node run, both measured in this run." % (
+                 meta["cpus"], meta["wrk_threads"], meta["connections"], meta["duration_s"],
+                 meta["workers_per_app_host"], meta["threads"]), "",
+             "| run | req/s | vs ceiling | vs one node | avg ms | p99 ms | 5xx | socket errors "
+             "| statuses |", "|---|---|---|---|---|---|---|---|---|"]
+    for s in scen:
+        lines.append("| %s | %s | %s | %s | %s | %s | %d | %d | %s |" % (
+            s["name"], fmt_int(s["requests_per_s"]),
+            "%.1f %%" % (s["ratio_to_ceiling"] * 100) if s["ratio_to_ceiling"] else "-",
+            "%.2f x" % s["ratio_to_single"] if s["ratio_to_single"] else "-",
+            fmt_ms(s["latency_ms"]["mean"]), fmt_ms(s["latency_ms"]["p99"]), s["http_5xx"],
+            s["socket_errors_total"],
+            ", ".join("%s: %s" % kv for kv in s["status_counts"].items())))
+    lines += ["", "## Balance over the masters (EVALSHA calls during the run)", ""]
+    for s in scen:
+        if "masters" in s:
+            m = s["masters"]
+            lines.append("- %s: %s (largest share %.1f %%; WAIT calls %s; µs per EVALSHA %s)" % (
+                s["name"], ", ".join("%s %s" % (k, fmt_int(v)) for k, v in
+                                     m["evalsha_calls"].items()),
+                (m["max_share"] or 0) * 100,
+                ", ".join("%s %s" % kv for kv in m["wait_calls"].items()),
+                ", ".join("%s %s" % kv for kv in m["usec_per_evalsha"].items())))
+    if wait_cost:
+        lines += ["", "## Cost of redis_wait_replicas=1", "",
+                  "wait 1 / wait 0 throughput: %.2f; p99 %s ms vs %s ms." % (
+                      wait_cost["throughput_ratio"], fmt_ms(wait_cost["p99_ms"][0]),
+                      fmt_ms(wait_cost["p99_ms"][1]))]
+    lines += ["", "## Audits (all 6 coupons of a run together)", ""]
+    for au in audits:
+        lines.append("- %s: %s - nginx 201 %d, Redis users %d (per coupon %s), rows %d, "
+                     "issued_quantity %s, twice %d, pending %d%s" % (
+                         au["scenario"], "PASS" if au["pass"] else "FAIL", au["nginx_201_202"],
+                         au["redis_users"], au["per_coupon_users"], au["db_rows"],
+                         au["issued_quantity"], au["db_duplicates"], au["redis_pending"],
+                         "".join("; " + p for p in au["problems"])))
+    with open(a.out + ".md", "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines[6:]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -541,11 +652,16 @@ def main():
     f.add_argument("--dir", required=True)
     f.add_argument("--out", required=True)
     f.add_argument("--plot")
+    k = sub.add_parser("cluster")
+    k.add_argument("--dir", required=True)
+    k.add_argument("--out", required=True)
     a = ap.parse_args()
     if a.cmd == "scenario":
         cmd_scenario(a)
     elif a.cmd == "cpu-snapshot":
         cmd_cpu_snapshot(a)
+    elif a.cmd == "cluster":
+        cmd_cluster(a)
     else:
         cmd_final(a)
 
