@@ -1,8 +1,8 @@
 # CUnit unit tests of common/ and of coupon-fcgi's request layer and producer.
 # Each is one program; `make check` runs them (exit status != 0 on a failure).
-# test_router, test_metrics and test_rcli (fake connections) need no server; test_lua,
-# test_l2 and test_rcli_redis start a private redis-server; test_producer and test_outbox
-# use librdkafka's in-process mock cluster (loopback only, ~15 s).
+# test_router, test_metrics, test_rslot and test_rcli (fake connections) need no server;
+# test_lua, test_l2 and test_rcli_redis start a private redis-server; test_producer and
+# test_outbox use librdkafka's in-process mock cluster (loopback only, ~15 s).
 # unit_main.c: the one registry/run/exit-status routine every program shares.
 check_LIBRARIES = tests/unit/libunitmain.a
 tests_unit_libunitmain_a_SOURCES = tests/unit/unit_main.c tests/unit/unit_main.h
@@ -17,14 +17,18 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_lua tests/unit/test_lru tests/unit/test_l2 tests/unit/test_rkey \
 	tests/unit/test_issue_decide tests/unit/test_coupon_doc tests/unit/test_metrics \
 	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log \
-	tests/unit/test_app tests/unit/test_issuecode tests/unit/test_series tests/unit/test_rcli \
-	tests/unit/test_rcli_redis
+	tests/unit/test_app tests/unit/test_issuecode tests/unit/test_series tests/unit/test_rslot \
+	tests/unit/test_rcli tests/unit/test_rcli_redis
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
 tests_unit_test_conf_SOURCES = tests/unit/test_conf.c
 tests_unit_test_conf_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_conf_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
+
+tests_unit_test_rslot_SOURCES = tests/unit/test_rslot.c
+tests_unit_test_rslot_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_rslot_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS) $(HIREDIS_LIBS)
 
 tests_unit_test_rcli_SOURCES = tests/unit/test_rcli.c
 tests_unit_test_rcli_CPPFLAGS = $(UNIT_CPPFLAGS)

@@ -1,6 +1,6 @@
 /*
- * test_rcli.c - the Redis Cluster routing of common/rcli (and the key space of
- * common/rslot) over fake connections: no server. The fake cluster serves slots
+ * test_rcli.c - the Redis Cluster routing of common/rcli over fake connections:
+ * no server (the key space itself, common/rslot, is tests/unit/test_rslot.c). The fake cluster serves slots
  * from ports 7001..7004, answers -MOVED/-ASK as Redis does, and logs every
  * command written as "<port> <argv joined by spaces>", so each case asserts the
  * exact sequence of (node, command) the client sent and the replies it handed
@@ -9,7 +9,6 @@
  */
 #include "first.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,91 +270,6 @@ static const char *next_reply(struct rcli *c)
     int rc = rcli_get_reply(c, &r);
     CU_ASSERT_EQUAL(rc, r != NULL ? CP_OK : CP_ERR_UNAVAILABLE);
     return text_of(r);
-}
-
-/* ------------------------------------------------------------- key space ---- */
-
-static void crc16_is_the_cluster_spec_one(void)
-{
-    CU_ASSERT_EQUAL(rslot_crc16("123456789", 9), 0x31C3);
-    CU_ASSERT_EQUAL(rslot_of_key("123456789", 9), 0x31C3 % RSLOT_COUNT);
-    CU_ASSERT_EQUAL(rslot_of_key("foo", 3), 12182);
-    CU_ASSERT_EQUAL(rslot_of_key("bar", 3), 5061);
-    CU_ASSERT_EQUAL(rslot_crc16("", 0), 0);
-}
-
-static void hash_tags_decide_the_slot(void)
-{
-    int user = rslot_of_key("user1000", 8);
-    CU_ASSERT_EQUAL(rslot_of_key("{user1000}.following", 20), user);
-    CU_ASSERT_EQUAL(rslot_of_key("{user1000}.followers", 20), user);
-    /* The first '{' and the first '}' after it; an empty tag hashes the whole key. */
-    CU_ASSERT_EQUAL(rslot_of_key("foo{}{bar}", 10), rslot_crc16("foo{}{bar}", 10) % RSLOT_COUNT);
-    CU_ASSERT_EQUAL(rslot_of_key("foo{{bar}}zap", 13), rslot_of_key("{bar", 4));
-    CU_ASSERT_EQUAL(rslot_of_key("foo{bar}{zap}", 13), rslot_of_key("bar", 3));
-    CU_ASSERT_EQUAL(rslot_of_key("foo{bar", 7), rslot_crc16("foo{bar", 7) % RSLOT_COUNT);
-    /* Every key of a coupon, and the consumers' metrics keys, share their slot. */
-    CU_ASSERT_EQUAL(rslot_of_key("coupon:{42}:users", 17), rslot_of_key("42", 2));
-    CU_ASSERT_EQUAL(rslot_of_key("coupon:{42}:pending", 19), rslot_of_key("42", 2));
-    CU_ASSERT_EQUAL(rslot_of_key("coupon:metrics:{consumers}:h-1", 30),
-                    rslot_of_key("coupon:metrics:{consumers}", 26));
-}
-
-static int slot_of(const char *fmt, ...)
-{
-    char *buf = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int len = redisvFormatCommand(&buf, fmt, ap);
-    va_end(ap);
-    CU_ASSERT_FATAL(len > 0);
-    int slot = rslot_of_command(buf, (size_t)len, NULL);
-    redisFreeCommand(buf);
-    return slot;
-}
-
-static void the_key_of_a_command(void)
-{
-    CU_ASSERT_EQUAL(slot_of("GET foo"), 12182);
-    CU_ASSERT_EQUAL(slot_of("hset %s f v", "bar"), 5061); /* any case */
-    CU_ASSERT_EQUAL(slot_of("EVALSHA %s 2 {a}x {a}y 7", "0123"), rslot_of_key("a", 1));
-    CU_ASSERT_EQUAL(slot_of("EVAL %s 1 bar", "return 1"), 5061);
-    CU_ASSERT_EQUAL(slot_of("EVALSHA %s 0 foo", "0123"), -1); /* numkeys 0: no key */
-    CU_ASSERT_EQUAL(slot_of("EVAL %s 1", "return 1"), -1);
-    static const char *const keyless[] = {
-        "PING",          "MULTI",         "EXEC",    "WAIT 1 100", "PUBLISH ch 1", "SCRIPT LOAD x",
-        "CLUSTER SLOTS", "INFO keyspace", "DISCARD", "TIME",       "DBSIZE",       "CLIENT LIST"};
-    for (size_t i = 0; i < sizeof keyless / sizeof keyless[0]; i++)
-        CU_ASSERT_EQUAL(slot_of(keyless[i]), -1);
-    enum rslot_kind kind;
-    CU_ASSERT_EQUAL(rslot_of_command("*1\r\n$5\r\nmulti\r\n", 15, &kind), -1);
-    CU_ASSERT_EQUAL(kind, RSLOT_MULTI);
-    CU_ASSERT_EQUAL(rslot_of_command("*1\r\n$4\r\nEXEC\r\n", 14, &kind), -1);
-    CU_ASSERT_EQUAL(kind, RSLOT_END);
-    CU_ASSERT_EQUAL(rslot_of_command("*2\r\n$3\r\nGET\r\n$9\r\nfoo", 23, &kind), -1); /* cut */
-    CU_ASSERT_EQUAL(rslot_of_command("GET foo", 7, &kind), -1);
-}
-
-static void redirect_replies_are_parsed(void)
-{
-    char host[64];
-    int ask, slot, port;
-    redisReply *r = parse("-MOVED 3999 10.0.0.2:6381\r\n");
-    CU_ASSERT_EQUAL(rslot_redirect(r, "self", &ask, &slot, host, sizeof host, &port), 1);
-    CU_ASSERT(!ask && slot == 3999 && port == 6381 && strcmp(host, "10.0.0.2") == 0);
-    freeReplyObject(r);
-    r = parse("-ASK 12 :7002\r\n"); /* no host: the node that answered */
-    CU_ASSERT_EQUAL(rslot_redirect(r, "self", &ask, &slot, host, sizeof host, &port), 1);
-    CU_ASSERT(ask && slot == 12 && port == 7002 && strcmp(host, "self") == 0);
-    freeReplyObject(r);
-    static const char *const others[] = {"-MOVED 16384 a:1\r\n", "-MOVED 1 a:0\r\n",
-                                         "-MOVED 1 a\r\n", "-CLUSTERDOWN down\r\n",
-                                         "+MOVED 1 a:1\r\n"};
-    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
-        r = parse(others[i]);
-        CU_ASSERT_EQUAL(rslot_redirect(r, "self", &ask, &slot, host, sizeof host, &port), 0);
-        freeReplyObject(r);
-    }
 }
 
 /* --------------------------------------------------------------- routing ---- */
@@ -670,10 +584,6 @@ static void without_a_map_the_seeds_are_asked_at_most_every_100_ms(void)
 int main(void)
 {
     static const struct unit_case tests[] = {
-        {"crc16_is_the_cluster_spec_one", crc16_is_the_cluster_spec_one},
-        {"hash_tags_decide_the_slot", hash_tags_decide_the_slot},
-        {"the_key_of_a_command", the_key_of_a_command},
-        {"redirect_replies_are_parsed", redirect_replies_are_parsed},
         {"the_first_command_loads_the_map_then_goes_to_its_slot",
          the_first_command_loads_the_map_then_goes_to_its_slot},
         {"moved_retries_on_the_new_node_and_refreshes_the_map",
