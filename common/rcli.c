@@ -13,6 +13,12 @@
 #include "rslot.h"
 
 #define REDIRECTS_MAX 5 /* re-sends after the first -MOVED/-ASK */
+#define TRYAGAIN_MAX  5 /* re-sends of a command answered -TRYAGAIN */
+
+/* The pause before each -TRYAGAIN re-send: 105 ms in all. Enough for a reshard to move a
+ * coupon's few keys and close the slot; a WAIT after the command still fits in
+ * redis_timeout_ms, and a slot that takes longer to move is the caller's 503. */
+static const int tryagain_pause_ms[TRYAGAIN_MAX] = {10, 20, 25, 25, 25};
 
 /* One command of a cluster pipeline. */
 struct cmd {
@@ -184,8 +190,45 @@ static int redirect(struct rcli *c, size_t i)
     return -1;
 }
 
-/* Follows the redirects among a pipeline's replies; the keyless commands that went
- * after a redirected one go after it to its new node (their first replies dropped). */
+/* -TRYAGAIN: a multi-key command found some of its keys missing on a node of a slot
+ * being migrated - the migrating node while it still has some, the importing node while
+ * any is still on the other side or does not exist at all. */
+static int is_tryagain(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR && r->len >= 8 &&
+           memcmp(r->str, "TRYAGAIN", 8) == 0;
+}
+
+/* Command i was answered -MOVED, -ASK or -TRYAGAIN: follows the redirects, and re-sends
+ * it after a -TRYAGAIN at most TRYAGAIN_MAX times, a pause before each. Redis ran nothing
+ * when it answered -TRYAGAIN, so a re-send is safe. Each re-send starts from the slot
+ * map (not the node that said TRYAGAIN): while the slot migrates its source answers -ASK
+ * again, once it has moved -MOVED. The map is not re-loaded here: that may renumber the
+ * nodes the rest of the pipeline went to. Returns the node that finally answered, or -1. */
+static int settle(struct rcli *c, size_t i)
+{
+    struct cmd *m = &c->q[i];
+    int u = redirect(c, i);
+    for (int t = 0; u >= 0 && is_tryagain(m->reply); t++) {
+        if (t == TRYAGAIN_MAX) {
+            log_warn("redis cluster: slot %d still answers TRYAGAIN after %d re-sends", m->slot,
+                     TRYAGAIN_MAX);
+            break;
+        }
+        log_debug("redis cluster: slot %d answered TRYAGAIN; again in %d ms", m->slot,
+                  tryagain_pause_ms[t]);
+        rnodes_pause(c->nodes, tryagain_pause_ms[t]);
+        freeReplyObject(m->reply);
+        m->node = rnodes_slot_node(c->nodes, m->slot);
+        m->reply = rnodes_send(c->nodes, m->node, 0, m->buf, m->len);
+        u = m->reply != NULL ? redirect(c, i) : -1;
+    }
+    return u;
+}
+
+/* Settles the redirected and TRYAGAIN replies of a pipeline; the keyless commands that
+ * went after such a command go after it to the node that answered it (their first
+ * replies dropped: a WAIT must count the node that ran the write). */
 static void follow_redirects(struct rcli *c)
 {
     char host[CP_REDIS_HOST_MAX];
@@ -193,13 +236,14 @@ static void follow_redirects(struct rcli *c)
     for (size_t i = 0; i < c->nq; i++) {
         struct cmd *m = &c->q[i];
         if (!rslot_redirect(m->reply, rnodes_host(c->nodes, m->node), &ask, &slot, host,
-                            sizeof host, &port))
+                            sizeof host, &port) &&
+            !is_tryagain(m->reply))
             continue;
         if (m->in_tx || m->slot < 0) {
             rnodes_stale(c->nodes); /* EXEC answers EXECABORT; the caller's retry is routed */
             continue;
         }
-        int u = redirect(c, i);
+        int u = settle(c, i);
         for (size_t j = i + 1; j < c->nq && u >= 0; j++) {
             struct cmd *f = &c->q[j];
             if (f->anchor != (int)i || f->slot >= 0 || f->in_tx)

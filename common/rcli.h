@@ -20,15 +20,23 @@
  *     connect (at most every 100 ms, rnodes.c): a failover is re-discovered that
  *     way. -MOVED updates the slot and retries on the new node; -ASK sends
  *     ASKING and the command to the importing node without touching the map;
- *     at most 5 redirects, then the last -MOVED/-ASK is the reply.
+ *     at most 5 redirects, then the last -MOVED/-ASK is the reply. -TRYAGAIN
+ *     (a multi-key command - issue.lua's five keys, some of which may not
+ *     exist - on a slot being migrated: the migrating node answers so while it
+ *     has some of the keys, the importing node until the slot is its own)
+ *     means Redis ran nothing: the command goes again
+ *     from the slot map (-ASK while the migration lasts, -MOVED after it), at
+ *     most 5 times, 10 to 25 ms apart (105 ms in all, paused through
+ *     rconn_ops' sleep_ms), then the -TRYAGAIN is the reply.
  *
  * Connections are opened lazily (rcli_open does no I/O) with the configured
  * time-outs and keepalive (rconn). A node that refused a connect is not tried
  * again for 250 ms (rnodes.c): until then a command for it returns NULL at once,
  * so a dead node costs one bounded attempt, not one per request. An I/O error
  * drops that node's connection (hiredis cannot resynchronise one) and returns
- * NULL; CLUSTERDOWN, TRYAGAIN, LOADING and the like are error replies, which
- * callers treat as "unavailable" like any unexpected reply.
+ * NULL; CLUSTERDOWN, LOADING, a TRYAGAIN that outlasted its re-sends and the
+ * like are error replies, which callers treat as "unavailable" like any
+ * unexpected reply.
  *
  * Pipelines (rcli_append*, then one rcli_get_reply per command, in order):
  * single server - straight onto hiredis. Cluster - the formatted commands are
@@ -39,9 +47,10 @@
  * cover is on that connection), or after it when none is before; everything
  * from MULTI to EXEC/DISCARD goes to the node of the transaction's first key,
  * so the transaction is never split (a CROSSSLOT key inside it aborts it).
- * A -MOVED/-ASK reply inside a pipeline re-sends that command alone to the
- * right node (its formatted bytes are kept) and then the keyless commands
- * that followed it there (a WAIT must follow its write to the new node);
+ * A -MOVED/-ASK/-TRYAGAIN reply inside a pipeline re-sends that command alone
+ * to the right node (its formatted bytes are kept) and then the keyless
+ * commands that followed it there (a WAIT must follow its write to the node
+ * that ran it);
  * inside MULTI/EXEC nothing is re-sent: EXEC answers EXECABORT and the caller
  * retries. Read every reply of a pipeline before the next command, or call
  * rcli_reset.

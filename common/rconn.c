@@ -86,6 +86,12 @@ static int64_t hi_now_ms(const void *opaque)
     return clock_mono_ms();
 }
 
+static void hi_sleep_ms(const void *opaque, int ms)
+{
+    (void)opaque;
+    clock_sleep_ms(ms);
+}
+
 const struct rconn_ops rconn_hiredis_ops = {
     .connect = hi_connect,
     .write = hi_write,
@@ -94,4 +100,5 @@ const struct rconn_ops rconn_hiredis_ops = {
     .closed = hi_closed,
     .close = hi_close,
     .now_ms = hi_now_ms,
+    .sleep_ms = hi_sleep_ms,
 };

@@ -41,6 +41,9 @@ struct rconn_ops {
     void (*close)(void *conn);
     /* The monotonic clock of the client's back-offs, in milliseconds. */
     int64_t (*now_ms)(const void *opaque);
+    /* Sleeps ms milliseconds: the pause before retrying a -TRYAGAIN (a fake clock
+     * advances instead, so a test sees every pause). */
+    void (*sleep_ms)(const void *opaque, int ms);
 };
 
 /* hiredis over rconn_connect_to; opaque is the const struct cp_conf *. */

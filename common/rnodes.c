@@ -237,6 +237,11 @@ redisReply *rnodes_send(struct rnodes *ns, int u, int ask, const char *cmd, size
     return reply;
 }
 
+void rnodes_pause(struct rnodes *ns, int ms)
+{
+    ns->ops->sleep_ms(ns->opaque, ms);
+}
+
 /* Drops the nodes that are neither seeds nor masters of the reply (connections of the
  * others stay open), then maps every range of the reply to its master. */
 static int apply_slots(struct rnodes *ns, const redisReply *r, const char *asked)

@@ -76,6 +76,9 @@ int rnodes_read(struct rnodes *ns, int u, redisReply **reply);
  * reply, or NULL (node unreachable, I/O error). */
 redisReply *rnodes_send(struct rnodes *ns, int u, int ask, const char *cmd, size_t len);
 
+/* Sleeps ms milliseconds through the connections' table (a fake clock in tests). */
+void rnodes_pause(struct rnodes *ns, int ms);
+
 void rnodes_error(struct rnodes *ns, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *rnodes_errstr(const struct rnodes *ns);
 

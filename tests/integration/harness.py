@@ -34,7 +34,8 @@ like their processes (redis-1..6, kafka-1..3, consumer-1..3, app 1..2 = coupon-f
       'consumer', 'app' (SIGTERM / start again from its data / SIGKILL)
   node_running(kind, i)          cluster_node_id(i)             cluster_replica_ready(i)    cluster_promote(i)
       (a replica made master again by a manual CLUSTER FAILOVER)
-  cluster_migrate_slot(slot, dst) -> the old master   (IMPORTING/MIGRATING, MIGRATE, NODE)
+  cluster_migrate_slot(slot, dst, hold_s=0, times=None) -> the old master
+      (IMPORTING/MIGRATING, MIGRATE, NODE; HOLD_S keeps it split longer, TIMES gets when)
   kafka_wait_isr(timeout)        every partition back at ISR 3
   app_socket(i), http(..., server='app-1'|'app-2'), app_metrics(i) -> {series: value}
   pick_coupon_ids_per_master(ids, per_master=2) -> {master: [id, ...]}
@@ -477,29 +478,68 @@ def cluster_promote(i, timeout=30):
     cluster_wait_failover(slots[0], timeout)
 
 
-def cluster_migrate_slot(slot, dst, batch=100):
+def cluster_migrate_slot(slot, dst, batch=100, hold_s=0.0, times=None):
     """Move SLOT to master DST the way `redis-cli --cluster reshard` moves each slot:
     CLUSTER SETSLOT IMPORTING on DST and MIGRATING on the owner, MIGRATE ... KEYS in
     batches of BATCH until the owner has none left, then SETSLOT NODE on DST, the
     owner and every other master. Clients meanwhile get -ASK (a key already moved) or
-    -TRYAGAIN (a multi-key command finding some of its keys on each side), and -MOVED
-    once it is over. Returns the index of the master the slot came from."""
+    -TRYAGAIN (a multi-key command finding some of its keys missing on DST), and
+    -MOVED once it is over. Like redis-cli, one connection to each node for the whole
+    move, the masters known before it starts: the slot is split for as long as Redis
+    takes, not as long as opening connections does. HOLD_S: a pause after SETSLOT
+    MIGRATING and another after the last MIGRATE, as the keys of a bigger slot would
+    take to move (the keys are split meanwhile). TIMES (a dict), when given, gets the
+    monotonic times 'migrating' (SETSLOT MIGRATING sent) and 'node' (DST's SETSLOT NODE
+    answered): the window of -TRYAGAIN. Returns the index of the master the slot came
+    from."""
     src = cluster_master_of(slot)
     if src == dst:
         raise ValueError("slot %d is already served by redis-%d" % (slot, dst))
     src_id, dst_id = cluster_node_id(src), cluster_node_id(dst)
     host, port = _redis_nodes()[dst - 1]
-    redis_node(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
-    redis_node(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
-    while True:
-        keys = redis_node(src, "CLUSTER", "GETKEYSINSLOT", slot, batch)
-        if not keys:
-            break
-        redis_node(src, "MIGRATE", host, port, "", 0, 10000, "KEYS", *keys)
     others = [m for m in {m for _, _, m, _ in cluster_slots()} if m not in (src, dst)]
-    for i in [dst, src] + others:
-        redis_node(i, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    conns = {}
+    try:
+        for i in [dst, src] + others:
+            conns[i] = _Connection(*_redis_nodes()[i - 1])
+        conns[dst].call("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        t_migrating = time.monotonic()
+        conns[src].call("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        time.sleep(hold_s)
+        while True:
+            keys = conns[src].call("CLUSTER", "GETKEYSINSLOT", slot, batch)
+            if not keys:
+                break
+            conns[src].call("MIGRATE", host, port, "", 0, 10000, "KEYS", *keys)
+        time.sleep(hold_s)
+        conns[dst].call("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        t_node = time.monotonic()
+        for i in [src] + others:
+            conns[i].call("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    finally:
+        for c in conns.values():
+            c.close()
+    if times is not None:
+        times.update(migrating=t_migrating, node=t_node)
     return src
+
+
+class _Connection:
+    """One connection to one Redis node for several commands in turn."""
+
+    def __init__(self, host, port, timeout=10):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.f = self.sock.makefile("rb")
+
+    def call(self, *args):
+        parts = [a if isinstance(a, bytes) else str(a).encode("utf-8") for a in args]
+        self.sock.sendall(b"*%d\r\n" % len(parts) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+        return _resp_read(self.f)
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
 
 
 def kafka_wait_isr(timeout=90):

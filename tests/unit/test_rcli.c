@@ -1,10 +1,10 @@
 /*
  * test_rcli.c - the Redis Cluster routing of common/rcli over fake connections:
  * no server (the key space itself, common/rslot, is tests/unit/test_rslot.c). The fake cluster serves slots
- * from ports 7001..7004, answers -MOVED/-ASK as Redis does, and logs every
- * command written as "<port> <argv joined by spaces>", so each case asserts the
- * exact sequence of (node, command) the client sent and the replies it handed
- * back. tests/unit/test_rcli_redis.c drives the single-server path against a
+ * from ports 7001..7004, answers -MOVED/-ASK/-TRYAGAIN as Redis does, and logs
+ * every command written as "<port> <argv joined by spaces>" and every pause as
+ * "pause <ms>", so each case asserts the exact sequence of (node, command) the
+ * client sent and the replies it handed back. tests/unit/test_rcli_redis.c drives the single-server path against a
  * real redis-server.
  */
 #include "first.h"
@@ -25,6 +25,7 @@
 #define NPORTS   5 /* 7001..7004 */
 #define LOG_MAX  64
 #define LINE_MAX 160
+#define TRYAGAIN "TRYAGAIN Multiple keys request during rehashing of slot"
 
 /* One fake connection: the commands written and not yet answered. */
 struct fconn {
@@ -41,6 +42,11 @@ static struct {
     int refuse[NPORTS];      /* connects refused */
     int fail_read[NPORTS];   /* the next read fails (the node died) */
     int closed[NPORTS];      /* the server closed the idle connection */
+    int tryagain;            /* the importing node answers ASKING'd commands -TRYAGAIN this
+                              * many more times (the keys of a script are split) */
+    int tryagain_owner;      /* the migrating node too, before its -ASK (Redis 7.0.15: some
+                              * of the keys still there, some not) */
+    int moved_on_pause;      /* a pause ends every migration: ask_to becomes the owner */
     int ping_pong;           /* every keyed command is MOVED to the other of 7001/7002 */
     int no_cluster;          /* CLUSTER SLOTS: cluster support disabled */
     int connects[NPORTS], closes[NPORTS];
@@ -138,8 +144,14 @@ static redisReply *answer(struct fconn *fc, const char *text)
                  fc->port == 7001 ? 7002 : 7001);
     } else if (slot >= 0 && !(asking && w.ask_to[slot] == fc->port) && w.owner[slot] != fc->port) {
         snprintf(resp, sizeof resp, "-MOVED %d 127.0.0.1:%d\r\n", slot, w.owner[slot]);
+    } else if (slot >= 0 && !asking && w.ask_to[slot] != 0 && w.tryagain_owner > 0) {
+        w.tryagain_owner--;
+        snprintf(resp, sizeof resp, "-%s\r\n", TRYAGAIN);
     } else if (slot >= 0 && !asking && w.ask_to[slot] != 0) {
         snprintf(resp, sizeof resp, "-ASK %d 127.0.0.1:%d\r\n", slot, w.ask_to[slot]);
+    } else if (slot >= 0 && asking && w.ask_to[slot] == fc->port && w.tryagain > 0) {
+        w.tryagain--;
+        snprintf(resp, sizeof resp, "-%s\r\n", TRYAGAIN);
     } else {
         snprintf(cmd, sizeof cmd, "%d %s", fc->port, text);
         snprintf(resp, sizeof resp, "+%s\r\n", cmd);
@@ -210,6 +222,19 @@ static int64_t f_now(const void *opaque)
     return w.now;
 }
 
+static void f_sleep(const void *opaque, int ms)
+{
+    (void)opaque;
+    CU_ASSERT_FATAL(w.nlog < LOG_MAX);
+    snprintf(w.log[w.nlog++], LINE_MAX, "pause %d", ms);
+    w.now += ms;
+    for (int s = 0; s < RSLOT_COUNT && w.moved_on_pause; s++)
+        if (w.ask_to[s] != 0) {
+            w.owner[s] = w.ask_to[s];
+            w.ask_to[s] = 0;
+        }
+}
+
 static const struct rconn_ops fake_ops = {
     .connect = f_connect,
     .write = f_write,
@@ -218,6 +243,7 @@ static const struct rconn_ops fake_ops = {
     .closed = f_closed,
     .close = f_close,
     .now_ms = f_now,
+    .sleep_ms = f_sleep,
 };
 
 static struct cp_conf conf;
@@ -323,6 +349,85 @@ static void ask_goes_to_the_importing_node_without_changing_the_map(void)
     w.now += 1000;
     CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7003 GET foo");
     CU_ASSERT_STRING_EQUAL(sent(), "7002 GET foo | 7003 ASKING | 7003 GET foo"); /* no refresh */
+    rcli_free(c);
+}
+
+/* A client that knows the map, and foo's slot (12182) migrating from 7002 to 7003. */
+static struct rcli *client_migrating_foo(void)
+{
+    world();
+    struct rcli *c = client("127.0.0.1:7001,127.0.0.1:7002");
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "bar"), "7001 GET bar");
+    (void)sent();
+    w.ask_to[12182] = 7003;
+    return c;
+}
+
+static void tryagain_is_sent_again_from_the_map_with_its_wait(void)
+{
+    struct rcli *c = client_migrating_foo();
+    w.tryagain = 2; /* 7003 lacks some of the script's keys, twice */
+    CU_ASSERT_EQUAL(rcli_append(c, "EVALSHA abc 1 foo u"), CP_OK);
+    CU_ASSERT_EQUAL(rcli_append(c, "WAIT 1 100"), CP_OK);
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7003 EVALSHA abc 1 foo u");
+    CU_ASSERT_STRING_EQUAL(next_reply(c), "7003"); /* WAIT counted the node that ran it */
+    /* Each try from the map's node (7002 asks again), a longer pause before each. */
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 EVALSHA abc 1 foo u | 7002 WAIT 1 100 | 7003 ASKING | "
+                                   "7003 EVALSHA abc 1 foo u | pause 10 | "
+                                   "7002 EVALSHA abc 1 foo u | 7003 ASKING | "
+                                   "7003 EVALSHA abc 1 foo u | pause 20 | "
+                                   "7002 EVALSHA abc 1 foo u | 7003 ASKING | "
+                                   "7003 EVALSHA abc 1 foo u | 7003 WAIT 1 100");
+    CU_ASSERT_EQUAL(w.now, 30);
+    rcli_free(c);
+}
+
+static void tryagain_of_the_migrating_node_is_sent_again_too(void)
+{
+    struct rcli *c = client_migrating_foo();
+    w.tryagain_owner = 1; /* the keys are split: 7002 has some, 7003 the others */
+    w.tryagain = 1;       /* then 7002 has none left, but 7003 lacks one that never existed */
+    CU_ASSERT_STRING_EQUAL(command(c, "EVALSHA abc 1 %s u", "foo"), "7003 EVALSHA abc 1 foo u");
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 EVALSHA abc 1 foo u | pause 10 | "
+                                   "7002 EVALSHA abc 1 foo u | 7003 ASKING | "
+                                   "7003 EVALSHA abc 1 foo u | pause 20 | "
+                                   "7002 EVALSHA abc 1 foo u | 7003 ASKING | "
+                                   "7003 EVALSHA abc 1 foo u");
+    rcli_free(c);
+}
+
+static void tryagain_follows_moved_once_the_migration_is_over(void)
+{
+    struct rcli *c = client_migrating_foo();
+    w.tryagain = 1;
+    w.moved_on_pause = 1; /* SETSLOT NODE: the slot is 7003's after the pause */
+    CU_ASSERT_STRING_EQUAL(command(c, "EVALSHA abc 1 %s u", "foo"), "7003 EVALSHA abc 1 foo u");
+    CU_ASSERT_STRING_EQUAL(sent(), "7002 EVALSHA abc 1 foo u | 7003 ASKING | "
+                                   "7003 EVALSHA abc 1 foo u | pause 10 | "
+                                   "7002 EVALSHA abc 1 foo u | 7003 EVALSHA abc 1 foo u");
+    /* The -MOVED put the slot on 7003 in the map. */
+    CU_ASSERT_STRING_EQUAL(command(c, "GET %s", "foo"), "7003 GET foo");
+    CU_ASSERT_STRING_EQUAL(sent(), "7003 GET foo");
+    rcli_free(c);
+}
+
+static void tryagain_is_the_reply_after_five_resends(void)
+{
+    static const char try[] = "7002 EVALSHA abc 1 foo u | 7003 ASKING | 7003 EVALSHA abc 1 foo u";
+    struct rcli *c = client_migrating_foo();
+    w.tryagain = 100; /* a migration that outlasts every re-send */
+    CU_ASSERT_STRING_EQUAL(command(c, "EVALSHA abc 1 %s u", "foo"), TRYAGAIN);
+    char want[LOG_MAX * LINE_MAX];
+    snprintf(want, sizeof want,
+             "%s | pause 10 | %s | pause 20 | %s | pause 25 | %s | pause 25 | %s | pause 25 | %s",
+             try, try, try, try, try, try);
+    CU_ASSERT_STRING_EQUAL(sent(), want);
+    CU_ASSERT_EQUAL(w.now, 105); /* well under redis_timeout_ms */
+    CU_ASSERT_EQUAL(w.tryagain, 100 - 6);
+    /* The next command tries again as many times: no state is kept between commands. */
+    w.tryagain = 0;
+    CU_ASSERT_STRING_EQUAL(command(c, "EVALSHA abc 1 %s u", "foo"), "7003 EVALSHA abc 1 foo u");
+    CU_ASSERT_STRING_EQUAL(sent(), try);
     rcli_free(c);
 }
 
@@ -590,6 +695,13 @@ int main(void)
          moved_retries_on_the_new_node_and_refreshes_the_map},
         {"ask_goes_to_the_importing_node_without_changing_the_map",
          ask_goes_to_the_importing_node_without_changing_the_map},
+        {"tryagain_is_sent_again_from_the_map_with_its_wait",
+         tryagain_is_sent_again_from_the_map_with_its_wait},
+        {"tryagain_of_the_migrating_node_is_sent_again_too",
+         tryagain_of_the_migrating_node_is_sent_again_too},
+        {"tryagain_follows_moved_once_the_migration_is_over",
+         tryagain_follows_moved_once_the_migration_is_over},
+        {"tryagain_is_the_reply_after_five_resends", tryagain_is_the_reply_after_five_resends},
         {"redirects_stop_after_five", redirects_stop_after_five},
         {"a_failed_node_answers_null_and_the_map_is_found_again",
          a_failed_node_answers_null_and_the_map_is_found_again},
