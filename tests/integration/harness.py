@@ -14,6 +14,7 @@ with every address; this module reads it at import and offers small, blocking he
   server_stop(name) / server_start(name)        'redis', 'mariadb', 'kafka'
   server_kill(name)                              SIGKILL (a crash), then start it again
   consumer_start() -> Popen                     consumers_stop(sig=SIGTERM)
+  consumer_log(name) -> what consumer NAME logged since consumer_start
   fcgi_master_pid() / fcgi_worker_pids()    child_pids(pid)
   create_coupon(**overrides) -> id              admin_headers()
   new_user() -> a user id no other call (in any suite of the run) returned
@@ -70,7 +71,7 @@ __all__ = [
     "http", "redis", "sql", "kafka_messages", "kafka_produce", "kafka_topics",
     "server_stop", "server_start", "server_kill", "consumer_start", "consumers_stop",
     "fcgi_master_pid", "fcgi_worker_pids", "child_pids", "create_coupon", "admin_headers",
-    "new_user", "consumer_holds_all_partitions",
+    "new_user", "consumer_holds_all_partitions", "consumer_log",
     "wait_until", "log_path",
     "CLUSTER", "app_socket", "redis_node", "key_slot", "coupon_slot", "cluster_slots", "cluster_master_of",
     "cluster_wait_failover", "node_stop", "node_start", "node_kill", "node_running",
@@ -831,6 +832,14 @@ def consumer_start(extra_env=None):
     return p
 
 
+def consumer_log(name):
+    """The text consumer NAME ('consumer-2') wrote to its log since consumer_start
+    started it; the whole log for one this module did not start."""
+    with open(log_path(name), encoding="utf-8", errors="replace") as f:
+        f.seek(_log_offsets.get(name, 0))
+        return f.read()
+
+
 def consumer_holds_all_partitions(name=None):
     """Whether consumer NAME (default: the one started last) has logged an assignment of
     every partition of coupon.issue - after a member was SIGKILLed, only once the broker
@@ -840,9 +849,7 @@ def consumer_holds_all_partitions(name=None):
             return False
         name = _started_names[-1]
     want = "assigned %d partitions" % kafka_topics().get("coupon.issue", 0)
-    with open(log_path(name), encoding="utf-8", errors="replace") as f:
-        f.seek(_log_offsets.get(name, 0))  # only what this process wrote
-        return want in f.read()
+    return want in consumer_log(name)  # only what this process wrote
 
 
 def _gone(pid):
