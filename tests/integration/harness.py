@@ -33,7 +33,7 @@ like their processes (redis-1..6, kafka-1..3, consumer-1..3, app 1..2 = coupon-f
   cluster_wait_failover(key, timeout) -> index of the live master serving key's slot
   node_stop(kind, i) / node_start(kind, i) / node_kill(kind, i)   kind: 'redis', 'kafka',
       'consumer', 'app' (SIGTERM / start again from its data / SIGKILL)
-  node_running(kind, i)          cluster_node_id(i)             cluster_replica_ready(i)    cluster_promote(i)
+  node_running(kind, i) / node_pid(kind, i)     cluster_node_id(i)             cluster_replica_ready(i)    cluster_promote(i)
       (a replica made master again by a manual CLUSTER FAILOVER)
   cluster_migrate_slot(slot, dst, hold_s=0, times=None) -> the old master
       (IMPORTING/MIGRATING, MIGRATE, NODE; HOLD_S keeps it split longer, TIMES gets when)
@@ -75,6 +75,7 @@ __all__ = [
     "wait_until", "log_path",
     "CLUSTER", "app_socket", "redis_node", "key_slot", "coupon_slot", "cluster_slots", "cluster_master_of",
     "cluster_wait_failover", "node_stop", "node_start", "node_kill", "node_running",
+    "node_pid",
     "cluster_node_id",
     "cluster_replica_ready", "cluster_promote", "cluster_migrate_slot", "kafka_wait_isr",
     "app_metrics",
@@ -429,10 +430,16 @@ def node_kill(kind, i):
     _stack("cluster_node_kill", env["STATE_DIR"], kind, i, lib="cluster.sh")
 
 
-def node_running(kind, i):
-    """Whether node I of KIND runs (its pidfile names a live process)."""
+def node_pid(kind, i):
+    """The pid of node I of KIND when it runs (its pidfile names a live process), else
+    None."""
     name = "coupon-fcgi-%d" % i if kind == "app" else "%s-%d" % (kind, i)
-    return _pidfile_pid(os.path.join(env["PID_DIR"], name + ".pid")) is not None
+    return _pidfile_pid(os.path.join(env["PID_DIR"], name + ".pid"))
+
+
+def node_running(kind, i):
+    """Whether node I of KIND runs."""
+    return node_pid(kind, i) is not None
 
 
 def cluster_node_id(i):
