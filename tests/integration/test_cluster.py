@@ -204,6 +204,13 @@ class ClusterStackSmoke(unittest.TestCase):
             self.assertEqual(c["redis_cluster"], seeds, path)
             self.assertEqual(len(c["redis_cluster"].split(",")), 6)
             self.assertEqual(c["redis_wait_replicas"], "1", path)
+            # run's: a replica slower than the layout's 200 ms on a loaded machine is no
+            # 503, and the WAIT still ends before the read time-out.
+            self.assertEqual((c["redis_wait_timeout_ms"], c["redis_timeout_ms"]),
+                             ("1000", "2000"), path)
+            with open(path, encoding="utf-8") as f:
+                keys = [ln.split("=")[0].strip() for ln in f if "=" in ln and ln[0] != "#"]
+            self.assertEqual(len(keys), len(set(keys)), "a key twice in %s" % path)
             self.assertEqual(c["kafka_brokers"], env["KAFKA_BOOTSTRAP"], path)
             self.assertNotIn("redis_port", c, path)
         app = [_conf(p) for p in env["CONFIGS"].split(",")]
