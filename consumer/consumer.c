@@ -14,7 +14,8 @@
  * exists already, so nothing is lost and nothing is counted twice. The relay
  * thread (relay.c) publishes event_outbox at least once, independently of the
  * loop: an event committed with its row can no longer be lost by a crash after
- * the commit.
+ * the commit. The relay and the reconciler (reconcile.c, on the loop) each work
+ * in one consumer of the group at a time, the holder of a MariaDB named lock.
  *
  * MariaDB down: the assigned partitions are paused and the batch retried with
  * capped exponential backoff while rd_kafka_consumer_poll keeps the group
@@ -580,6 +581,7 @@ int main(int argc, char **argv)
         relay_get_stats(c.relay, &rs);
         report_set(c.report, REPORT_RELAYED, rs.published);
         report_set(c.report, REPORT_RELAY_LEADER, (uint64_t)rs.leader);
+        report_set(c.report, REPORT_RECONCILER_LEADER, (uint64_t)reconciler_leading(c.reconciler));
         uint64_t pending_records, oldest_pending_s;
         reconciler_pending(c.reconciler, &pending_records, &oldest_pending_s);
         report_set(c.report, REPORT_PENDING_RECORDS, pending_records);

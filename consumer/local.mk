@@ -10,6 +10,7 @@ consumer_coupon_consumer_SOURCES = consumer/consumer.c \
 	consumer/downstream.h consumer/downstream.c \
 	consumer/report.h consumer/report.c \
 	consumer/reconcile.h consumer/reconcile.c \
+	consumer/leader.h consumer/leader.c \
 	consumer/relay.h consumer/relay.c
 consumer_coupon_consumer_LDADD = $(CONSUMER_LIBS)
 

@@ -502,6 +502,44 @@ static int add_issued(struct persist *p, int64_t coupon_id, int64_t count)
     return run(p, "issued_quantity", b, NULL, NULL, NULL);
 }
 
+/*
+ * The batch's coupon rows FOR UPDATE in ascending id order (`order` is sorted by coupon),
+ * first: else the INSERT's foreign key takes a shared lock on the row, the UPDATE of
+ * issued_quantity then an exclusive one, and two consumers with events of one coupon
+ * deadlock, each holding the shared lock. Coupons that do not exist are left out: an
+ * absent id would lock the gap new coupons are inserted into.
+ */
+static int lock_coupons(struct persist *p, const struct persist_item *items, const size_t *order,
+                        size_t n)
+{
+    size_t m = 0;
+    for (size_t i = 0; i <= n; i++) {
+        int exists = 0;
+        if (i < n && (i == 0 || items[order[i - 1]].ev.coupon_id != items[order[i]].ev.coupon_id)) {
+            struct known_coupon kc;
+            int rc = coupon_lookup(p, items[order[i]].ev.coupon_id, &exists, &kc);
+            if (rc != CP_OK)
+                return rc;
+        }
+        if (exists) {
+            p->ints[m] = items[order[i]].ev.coupon_id;
+            db_bind_i64(&p->binds[m], &p->ints[m], NULL);
+            m++;
+        }
+        if (m > 0 && (m == CHUNK_ROWS || i == n)) {
+            in_list(p, "SELECT CAST(id AS SIGNED), 0 FROM coupon WHERE id IN (", m);
+            size_t off = strlen(p->sql);
+            snprintf(p->sql + off, p->sql_cap - off, " ORDER BY id FOR UPDATE");
+            int64_t last = 0;
+            int rc = run(p, "lock coupons", p->binds, count_row, &last, NULL);
+            if (rc != CP_OK)
+                return rc;
+            m = 0;
+        }
+    }
+    return CP_OK;
+}
+
 static int cmp_by_coupon(const void *a, const void *b, void *items)
 {
     const struct persist_item *it = items;
@@ -576,6 +614,8 @@ static int persist_once(struct persist *p, struct persist_item *items, const siz
     int rc;
     if (mysql_autocommit(p->db, 0) != 0)
         return fail(p, "begin", mysql_error(p->db));
+    if ((rc = lock_coupons(p, items, order, n)) != CP_OK)
+        goto rollback;
     size_t i = 0;
     while (i < n) {
         int64_t coupon_id = items[order[i]].ev.coupon_id;

@@ -23,7 +23,10 @@
  * Rows of one (coupon, user) key always arrive through one partition, so two
  * consumers of the group never insert the same key concurrently; during a
  * rebalance overlap a duplicate-key error just fails the transaction and the
- * retry sees the row as existing. Owns its MariaDB connection; one thread.
+ * retry sees the row as existing. One coupon's events are on every partition,
+ * though: each transaction first locks its coupons' rows FOR UPDATE in ascending
+ * id order, so consumers persisting one coupon take turns instead of deadlocking.
+ * Owns its MariaDB connection; one thread.
  */
 #ifndef COUPON_PERSIST_H
 #define COUPON_PERSIST_H

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "cp_err.h"
 #include "event.h"
+#include "leader.h"
 #include "log.h"
 #include "rkey.h"
 #include "timefmt.h"
@@ -23,6 +24,8 @@ struct reconciler {
     const struct cp_conf *conf;
     struct persist *persist;
     struct outbox *outbox;
+    struct leader *lock; /* only its holder reconciles */
+    int leading;
     int64_t next_pass_ms;
     int64_t after_ms;
     int64_t ids[MAX_COUPONS];
@@ -41,6 +44,11 @@ struct reconciler *reconciler_new(const struct cp_conf *conf, struct persist *pe
     r->conf = conf;
     r->persist = persist;
     r->outbox = outbox;
+    r->lock = leader_new(conf, "coupon_reconciler", "reconciler");
+    if (r->lock == NULL) {
+        free(r);
+        return NULL;
+    }
     r->next_pass_ms = clock_mono_ms() + PASS_INTERVAL_MS;
     /*
      * A worker may still be waiting for Kafka (up to the delivery timeout) and then
@@ -60,6 +68,9 @@ struct reconciler *reconciler_new(const struct cp_conf *conf, struct persist *pe
 
 void reconciler_free(struct reconciler *r)
 {
+    if (r == NULL)
+        return;
+    leader_free(r->lock);
     free(r);
 }
 
@@ -159,12 +170,25 @@ void reconciler_pending(const struct reconciler *r, uint64_t *records, uint64_t 
     *oldest_s = r->last_oldest_s;
 }
 
+int reconciler_leading(const struct reconciler *r)
+{
+    return r->leading;
+}
+
 int reconciler_tick(struct reconciler *r, struct rcli *redis, const volatile sig_atomic_t *stop)
 {
     int64_t now = clock_mono_ms();
     if (now < r->next_pass_ms || redis == NULL)
         return CP_OK;
     r->next_pass_ms = now + PASS_INTERVAL_MS;
+    r->leading = leader_check(r->lock) == 1;
+    if (!r->leading) {
+        /* Another consumer reconciles (or MariaDB is down): a record re-produced by every
+         * consumer would reach Kafka once per consumer. The gauges are the holder's: the
+         * dashboard sums them over consumers. */
+        r->last_records = r->last_oldest_s = 0;
+        return CP_OK;
+    }
     size_t n = 0;
     if (persist_recent_coupons(r->persist, r->ids, MAX_COUPONS, &n) != CP_OK)
         return CP_OK; /* MariaDB down: next pass */

@@ -92,6 +92,7 @@ int report_tick(struct report *r, struct rcli *redis, rd_kafka_t *rk,
                                         "coupon_consumer_offset_commit_microseconds_total",
                                         "coupon_consumer_relayed_events_total",
                                         "coupon_consumer_relay_leader",
+                                        "coupon_consumer_reconciler_leader",
                                         "coupon_consumer_pending_records",
                                         "coupon_consumer_oldest_pending_seconds"};
     _Static_assert(sizeof names / sizeof names[0] == REPORT_COUNT_, "a name per counter");

@@ -13,7 +13,8 @@
  * step of a batch (decoding, MariaDB transaction with the decoding,
  * coupon.issued acknowledgements, pending
  * records, offset commit; counters in microseconds), last batch size,
- * events per second over the last interval, and lag per partition (gauges).
+ * events per second over the last interval, lag per partition, and whether this
+ * consumer holds the relay's and the reconciler's lock (gauges).
  * One thread.
  */
 #ifndef COUPON_REPORT_H
@@ -42,6 +43,8 @@ enum report_counter {
     /* The outbox relay: events acknowledged by Kafka, and 1 while it holds the lock. */
     REPORT_RELAYED,
     REPORT_RELAY_LEADER,
+    /* 1 while this consumer holds the reconciler lock (reconcile.h). */
+    REPORT_RECONCILER_LEADER,
     /* Gauges from the reconciler's last pass (reconcile.h). */
     REPORT_PENDING_RECORDS,
     REPORT_OLDEST_PENDING_S,

@@ -440,14 +440,20 @@ cluster_servers_start() {
 # its own socket and metrics file, as on two machines) and consumer.conf, with the
 # cluster's addresses -- redis_cluster (every node a seed), redis_wait_replicas 1 (a 201
 # waits until one replica has the claim), kafka_brokers (all 3), MariaDB -- and the
-# caller's KEY=VALUEs (secrets, tuning).
+# caller's KEY=VALUEs (secrets, tuning). A key the caller names replaces the default
+# of the same name, so each file has one line per key.
 cluster_write_configs() {
-    local state=$1 i
+    local state=$1 i kv
     shift
     cluster_load "$state" || return 1
-    local -a keys=("redis_cluster=$(cluster_redis_seeds "$state")" redis_wait_replicas=1
-        redis_wait_timeout_ms=200 "kafka_brokers=$(cluster_kafka_bootstrap "$state")"
-        db_host=127.0.0.1 "db_port=$CLUSTER_DB_PORT" "$@")
+    local -a keys=() defaults=("redis_cluster=$(cluster_redis_seeds "$state")"
+        redis_wait_replicas=1 redis_wait_timeout_ms=200
+        "kafka_brokers=$(cluster_kafka_bootstrap "$state")" db_host=127.0.0.1
+        "db_port=$CLUSTER_DB_PORT")
+    for kv in "${defaults[@]}"; do
+        [[ " ${*%%=*} " == *" ${kv%%=*} "* ]] || keys+=("$kv")
+    done
+    keys+=("$@")
     for ((i = 1; i <= CLUSTER_APPS; i++)); do
         mkdir -p "$state/app-$i"
         stack_write_config "$state/app-$i/coupon.conf" "listen=unix:$state/app-$i/fcgi.sock" \

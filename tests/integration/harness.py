@@ -14,6 +14,7 @@ with every address; this module reads it at import and offers small, blocking he
   server_stop(name) / server_start(name)        'redis', 'mariadb', 'kafka'
   server_kill(name)                              SIGKILL (a crash), then start it again
   consumer_start() -> Popen                     consumers_stop(sig=SIGTERM)
+  consumer_log(name) -> what consumer NAME logged since consumer_start
   fcgi_master_pid() / fcgi_worker_pids()    child_pids(pid)
   create_coupon(**overrides) -> id              admin_headers()
   new_user() -> a user id no other call (in any suite of the run) returned
@@ -32,7 +33,7 @@ like their processes (redis-1..6, kafka-1..3, consumer-1..3, app 1..2 = coupon-f
   cluster_wait_failover(key, timeout) -> index of the live master serving key's slot
   node_stop(kind, i) / node_start(kind, i) / node_kill(kind, i)   kind: 'redis', 'kafka',
       'consumer', 'app' (SIGTERM / start again from its data / SIGKILL)
-  node_running(kind, i)          cluster_node_id(i)             cluster_replica_ready(i)    cluster_promote(i)
+  node_running(kind, i) / node_pid(kind, i)     cluster_node_id(i)             cluster_replica_ready(i)    cluster_promote(i)
       (a replica made master again by a manual CLUSTER FAILOVER)
   cluster_migrate_slot(slot, dst, hold_s=0, times=None) -> the old master
       (IMPORTING/MIGRATING, MIGRATE, NODE; HOLD_S keeps it split longer, TIMES gets when)
@@ -70,10 +71,11 @@ __all__ = [
     "http", "redis", "sql", "kafka_messages", "kafka_produce", "kafka_topics",
     "server_stop", "server_start", "server_kill", "consumer_start", "consumers_stop",
     "fcgi_master_pid", "fcgi_worker_pids", "child_pids", "create_coupon", "admin_headers",
-    "new_user", "consumer_holds_all_partitions",
+    "new_user", "consumer_holds_all_partitions", "consumer_log",
     "wait_until", "log_path",
     "CLUSTER", "app_socket", "redis_node", "key_slot", "coupon_slot", "cluster_slots", "cluster_master_of",
     "cluster_wait_failover", "node_stop", "node_start", "node_kill", "node_running",
+    "node_pid",
     "cluster_node_id",
     "cluster_replica_ready", "cluster_promote", "cluster_migrate_slot", "kafka_wait_isr",
     "app_metrics",
@@ -428,10 +430,16 @@ def node_kill(kind, i):
     _stack("cluster_node_kill", env["STATE_DIR"], kind, i, lib="cluster.sh")
 
 
-def node_running(kind, i):
-    """Whether node I of KIND runs (its pidfile names a live process)."""
+def node_pid(kind, i):
+    """The pid of node I of KIND when it runs (its pidfile names a live process), else
+    None."""
     name = "coupon-fcgi-%d" % i if kind == "app" else "%s-%d" % (kind, i)
-    return _pidfile_pid(os.path.join(env["PID_DIR"], name + ".pid")) is not None
+    return _pidfile_pid(os.path.join(env["PID_DIR"], name + ".pid"))
+
+
+def node_running(kind, i):
+    """Whether node I of KIND runs."""
+    return node_pid(kind, i) is not None
 
 
 def cluster_node_id(i):
@@ -831,6 +839,14 @@ def consumer_start(extra_env=None):
     return p
 
 
+def consumer_log(name):
+    """The text consumer NAME ('consumer-2') wrote to its log since consumer_start
+    started it; the whole log for one this module did not start."""
+    with open(log_path(name), encoding="utf-8", errors="replace") as f:
+        f.seek(_log_offsets.get(name, 0))
+        return f.read()
+
+
 def consumer_holds_all_partitions(name=None):
     """Whether consumer NAME (default: the one started last) has logged an assignment of
     every partition of coupon.issue - after a member was SIGKILLed, only once the broker
@@ -840,9 +856,7 @@ def consumer_holds_all_partitions(name=None):
             return False
         name = _started_names[-1]
     want = "assigned %d partitions" % kafka_topics().get("coupon.issue", 0)
-    with open(log_path(name), encoding="utf-8", errors="replace") as f:
-        f.seek(_log_offsets.get(name, 0))  # only what this process wrote
-        return want in f.read()
+    return want in consumer_log(name)  # only what this process wrote
 
 
 def _gone(pid):

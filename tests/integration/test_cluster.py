@@ -13,6 +13,8 @@ answer and every issuance exactly, in Redis (coupon:{ID}:users, :pending), Maria
                        MOVED)
   KafkaBrokerKilled    one of the 3 brokers SIGKILLed mid-sale and started again
   ConsumerKilled       one of the 3 consumers SIGKILLed mid-sale and started again
+  ReconcilerOnOneConsumer  exactly one consumer holds the reconciler lock; SIGKILLed, another
+                       takes it over
   AdminAcrossAppHosts  a PATCH through one app host read through the other within 1 s
 Each fault scenario sells a coupon out through the fault, so "never oversell" is the exact
 statement rows == Redis users == stock, with sequences exactly 1..stock."""
@@ -202,6 +204,13 @@ class ClusterStackSmoke(unittest.TestCase):
             self.assertEqual(c["redis_cluster"], seeds, path)
             self.assertEqual(len(c["redis_cluster"].split(",")), 6)
             self.assertEqual(c["redis_wait_replicas"], "1", path)
+            # run's: a replica slower than the layout's 200 ms on a loaded machine is no
+            # 503, and the WAIT still ends before the read time-out.
+            self.assertEqual((c["redis_wait_timeout_ms"], c["redis_timeout_ms"]),
+                             ("1000", "2000"), path)
+            with open(path, encoding="utf-8") as f:
+                keys = [ln.split("=")[0].strip() for ln in f if "=" in ln and ln[0] != "#"]
+            self.assertEqual(len(keys), len(set(keys)), "a key twice in %s" % path)
             self.assertEqual(c["kafka_brokers"], env["KAFKA_BOOTSTRAP"], path)
             self.assertNotIn("redis_port", c, path)
         app = [_conf(p) for p in env["CONFIGS"].split(",")]
@@ -462,6 +471,40 @@ def row_count(cid):
 
 def issued_quantity(cid):
     return int(harness.sql("SELECT issued_quantity FROM coupon WHERE id = %d" % cid)[0][0])
+
+
+def reconciler_leaders():
+    """{consumer index: coupon_consumer_reconciler_leader} of the running consumers, as
+    app-1's /metrics shows their samples (a second old at most; a dead consumer's stay
+    15 s, so they are matched to the running processes by pid)."""
+    index = {harness.node_pid("consumer", i): i for i in range(1, 4)}
+    out = {}
+    for series, value in harness.app_metrics(1).items():
+        m = re.match(r'coupon_consumer_reconciler_leader\{instance="[^"]*-(\d+)"\}$', series)
+        if m and int(m.group(1)) in index:
+            out[index[int(m.group(1))]] = int(value)
+    return out
+
+
+def consumer_lines(i, text):
+    """The lines of consumer I's log that its running process wrote and that contain
+    TEXT (the log is appended to across restarts; each line names its pid)."""
+    mine = "pid=%d " % harness.node_pid("consumer", i)
+    with open(harness.log_path("consumer-%d" % i), encoding="utf-8", errors="replace") as f:
+        return [line for line in f if mine in line and text in line]
+
+
+def reproductions(cid):
+    """{consumer index: lines} of the reconcilers' "produced again" lines for coupon CID
+    (each consumer's whole log: the coupon is new to this run)."""
+    out = {}
+    for i in range(1, 4):
+        with open(harness.log_path("consumer-%d" % i), encoding="utf-8",
+                  errors="replace") as f:
+            lines = [ln for ln in f if "(coupon %d, user" % cid in ln and "produced again" in ln]
+        if lines:
+            out[i] = lines
+    return out
 
 
 def tryagain_count(i):
@@ -787,7 +830,15 @@ class KafkaBrokerKilled(ScenarioCase):
         self.assertEqual({v["eventId"] for v in events}, {e for _, _, e in rows})
         self.assertEqual({(v["userId"], v["sequence"]) for v in events},
                          {(u, s) for u, s, _ in rows})
-        print("  %d events for %d issuances" % (len(events), self.STOCK))
+        # Beyond one event per issuance, only the re-productions of the one consumer that
+        # reconciles (each logged; a copy the broker had already is one of them).
+        again = reproductions(cid)
+        self.assertLessEqual(len(again), 1, "consumers that re-produced: %r" % {
+            i: len(lines) for i, lines in again.items()})
+        count = sum(len(lines) for lines in again.values())
+        self.assertLessEqual(len(events), self.STOCK + count)
+        print("  %d events for %d issuances; %d re-produced by consumer %s" % (
+            len(events), self.STOCK, count, ",".join(map(str, again)) or "-"))
 
 
 @unittest.skipUnless(harness.CLUSTER and harness.APP, "needs the cluster layout's programs")
@@ -822,6 +873,43 @@ class ConsumerKilled(ScenarioCase):
         self.assertEqual(sum(1 for a in answers if a.status == 201), self.STOCK)
         print("\n  consumer-%d killed; all %d rows and no pending record %.1f s after the "
               "sale" % (victim, self.STOCK, time.monotonic() - t0))
+
+
+@unittest.skipUnless(harness.CLUSTER and harness.APP, "needs the cluster layout's programs")
+class ReconcilerOnOneConsumer(ScenarioCase):
+    """The reconciler runs in one of the 3 consumers at a time: the holder of the MariaDB
+    named lock coupon_reconciler (its metric coupon_consumer_reconciler_leader is 1, the
+    others' 0, and it alone logged taking the lock). SIGKILLed, its connection ends, the
+    lock is released, and another consumer's next pass (every 5 s) takes it over."""
+
+    LOCKED = "reconciler: holding the lock coupon_reconciler"
+
+    def one_holder(self, excluded=None):
+        """The index of the one running consumer that holds the lock, once every running
+        consumer but EXCLUDED reports the gauge and exactly one says 1."""
+        leaders = reconciler_leaders()
+        running = [i for i in range(1, 4) if i != excluded and harness.node_running("consumer", i)]
+        holders = [i for i, v in leaders.items() if v == 1]
+        return holders[0] if sorted(leaders) == running and len(holders) == 1 else None
+
+    def test_one_consumer_reconciles_and_another_takes_over(self):
+        holder = harness.wait_until(self.one_holder, timeout=30, interval=0.5,
+                                    message="exactly one consumer holding the reconciler lock")
+        logged = {i: len(consumer_lines(i, self.LOCKED)) for i in range(1, 4)}
+        self.assertGreaterEqual(logged.pop(holder), 1, "consumer-%d took the lock" % holder)
+        self.assertEqual(logged, {i: 0 for i in logged}, "lock taken by another consumer")
+        t_kill = time.monotonic()
+        self.kill("consumer", holder)
+        successor = harness.wait_until(lambda: self.one_holder(excluded=holder), timeout=30,
+                                       interval=0.2, message="another consumer took over")
+        took = time.monotonic() - t_kill
+        self.assertNotEqual(successor, holder)
+        self.assertEqual(len(consumer_lines(successor, self.LOCKED)), 1)
+        for i in range(1, 4):
+            if i not in (holder, successor):
+                self.assertEqual(consumer_lines(i, self.LOCKED), [])
+        print("\n  consumer-%d held the reconciler lock; SIGKILLed, consumer-%d took over in "
+              "%.1f s" % (holder, successor, took))
 
 
 @unittest.skipUnless(harness.CLUSTER and harness.APP, "needs the cluster layout's programs")

@@ -1,10 +1,11 @@
 """coupon-consumer (issue #4) against the real Kafka broker and MariaDB: the exactly-once
 effect under SIGKILL and redelivery, MariaDB stopped for 10 s in the middle of 20,000
-events, poison events in the DLQ with their reason, two consumers sharing the group, and
-exactly one coupon.issued event (by event id) per persisted row - also across a SIGKILL,
-since coupon.issued is written to the MariaDB outbox with its row (issue 13) and relayed
-at least once. Events are produced straight to coupon.issue (as the issue path would)
-for coupons inserted with SQL."""
+events, poison events in the DLQ with their reason, two consumers sharing the group, three
+consumers persisting the same coupons without a deadlock, and exactly one coupon.issued
+event (by event id) per persisted row - also across a SIGKILL, since coupon.issued is
+written to the MariaDB outbox with its row (issue 13) and relayed at least once. Events
+are produced straight to coupon.issue (as the issue path would) for coupons inserted with
+SQL."""
 
 import json
 import os
@@ -90,6 +91,19 @@ def announced_rows(coupon_id, n):
 
 def running_consumers():
     return [p for p in os.listdir(harness.env["PID_DIR"]) if p.startswith("consumer-")]
+
+
+def share_the_partitions(names):
+    """Whether consumers NAMES ('consumer-1', ...) each hold some of coupon.issue's 6
+    partitions and together all of them, by the last assignment each logged."""
+    counts = []
+    for name in names:
+        last = [ln for ln in harness.consumer_log(name).splitlines()
+                if "assigned " in ln and "partitions" in ln]
+        if not last:
+            return False
+        counts.append(int(last[-1].split("assigned ")[1].split()[0]))
+    return sum(counts) == 6 and min(counts) > 0
 
 
 def only_consumer_pid():
@@ -227,20 +241,9 @@ class ConsumerSuite(unittest.TestCase):
     def test_two_consumers_share_the_partitions_and_persist_each_event_once(self):
         second = harness.consumer_start()
         self.assertIsNone(second.poll())
-        names = sorted(running_consumers())
+        names = sorted(p[:-4] for p in running_consumers())
         self.assertEqual(len(names), 2, names)
-
-        def both_assigned():
-            total = 0
-            for name in names:
-                log = open(harness.log_path(name[:-4]), encoding="utf-8",
-                           errors="replace").read()
-                last = [ln for ln in log.splitlines() if "assigned " in ln and "partitions" in ln]
-                if not last:
-                    return False
-                total += int(last[-1].split("assigned ")[1].split()[0])
-            return total == 6
-        harness.wait_until(both_assigned, timeout=60, interval=0.5,
+        harness.wait_until(lambda: share_the_partitions(names), timeout=60, interval=0.5,
                            message="6 partitions split over 2 consumers")
         cid = sql_coupon()
         n = 4000
@@ -255,6 +258,32 @@ class ConsumerSuite(unittest.TestCase):
             per_consumer[e["id"]] = per_consumer.get(e["id"], 0) + 1
         self.assertEqual(len(per_consumer), n)
         self.assertEqual(set(per_consumer.values()), {1})
+
+    def test_three_consumers_of_the_same_coupons_never_deadlock(self):
+        # One coupon's events are on every partition, so each consumer's transactions
+        # add to the same coupon rows. Small batches: many transactions side by side.
+        harness.consumers_stop()
+        for _ in range(3):
+            harness.consumer_start({"COUPON_CONSUMER_BATCH_MAX": "50"})
+        names = sorted(p[:-4] for p in running_consumers())
+        self.assertEqual(len(names), 3, names)
+        harness.wait_until(lambda: share_the_partitions(names), timeout=60, interval=0.5,
+                           message="6 partitions split over 3 consumers")
+        cids = [sql_coupon() for _ in range(3)]
+        n = 3000
+        per_coupon = [events(cid, n) for cid in cids]
+        bulk_produce([m for ms in zip(*per_coupon) for m in ms])  # interleaved
+        harness.wait_until(lambda: all(rows(cid) == n for cid in cids), timeout=180,
+                           interval=0.5, message="%d rows of each of 3 coupons" % n)
+        time.sleep(1)
+        for cid in cids:
+            self.assert_exact(cid, n)
+        logs = {name: harness.consumer_log(name) for name in names}
+        deadlocks = {name: log.count("Deadlock found") for name, log in logs.items()}
+        retries = {name: log.count("not persisted; retrying") for name, log in logs.items()}
+        print("\n  3 x %d rows; deadlocks per consumer %r, batches retried %r" % (
+            n, deadlocks, retries))
+        self.assertEqual(sum(deadlocks.values()), 0, deadlocks)
 
     def test_sigterm_finishes_the_batch_and_leaves_the_group(self):
         cid = sql_coupon()
