@@ -15,10 +15,10 @@
 #define REDIRECTS_MAX 5 /* re-sends after the first -MOVED/-ASK */
 #define TRYAGAIN_MAX  5 /* re-sends of a command answered -TRYAGAIN */
 
-/* The pause before each -TRYAGAIN re-send: 105 ms in all. Enough for a reshard to move a
+/* The pause before each -TRYAGAIN re-send: 250 ms in all. Enough for a reshard to move a
  * coupon's few keys and close the slot; a WAIT after the command still fits in
  * redis_timeout_ms, and a slot that takes longer to move is the caller's 503. */
-static const int tryagain_pause_ms[TRYAGAIN_MAX] = {10, 20, 25, 25, 25};
+static const int tryagain_pause_ms[TRYAGAIN_MAX] = {10, 20, 40, 80, 100};
 
 /* One command of a cluster pipeline. */
 struct cmd {

@@ -26,7 +26,7 @@
  *     has some of the keys, the importing node until the slot is its own)
  *     means Redis ran nothing: the command goes again
  *     from the slot map (-ASK while the migration lasts, -MOVED after it), at
- *     most 5 times, 10 to 25 ms apart (105 ms in all, paused through
+ *     most 5 times, 10 to 100 ms apart (250 ms in all, paused through
  *     rconn_ops' sleep_ms), then the -TRYAGAIN is the reply.
  *
  * Connections are opened lazily (rcli_open does no I/O) with the configured
