@@ -447,8 +447,8 @@ def markdown(doc, chart):
     return "\n".join(L)
 
 
-ORDER = ["ceiling", "ceiling-kept", "issue", "issue-kafka", "issue-fsync-everysec", "reference",
-         "read", "soldout"]
+ORDER = ["ceiling", "ceiling-kept", "issue", "issue-consumer-paused", "issue-kafka",
+         "issue-fsync-everysec", "reference", "read", "soldout"]
 CEILINGS = ("ceiling", "ceiling-kept")
 
 
