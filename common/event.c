@@ -3,6 +3,7 @@
 #include "event.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -12,18 +13,64 @@
 #include "jsonv.h"
 #include "timefmt.h"
 
-int event_new_id(char out[CP_EVENT_ID_HEX + 1])
+/*
+ * Event ids are drawn from getrandom(2) ID_POOL_IDS at a time, into a pool of the
+ * calling thread: one system call per 64 issuances rather than one each. A process
+ * forked after a thread filled its pool (the pre-fork workers) would hand out the same
+ * bytes as its parent, so the child empties the copy it inherited (pthread_atfork; the
+ * forking thread is the only one a child has). If that handler cannot be registered,
+ * every id costs its own call, as before.
+ */
+#define ID_BYTES     (CP_EVENT_ID_HEX / 2)
+#define ID_POOL_IDS  64
+#define ID_POOL_SIZE (ID_BYTES * ID_POOL_IDS)
+
+static _Thread_local unsigned char id_pool[ID_POOL_SIZE];
+static _Thread_local size_t id_pool_next = ID_POOL_SIZE; /* ID_POOL_SIZE: empty */
+static pthread_once_t id_pool_once = PTHREAD_ONCE_INIT;
+static int id_pool_safe; /* set once: the fork handler is registered */
+
+static void id_pool_forget(void)
 {
-    unsigned char raw[CP_EVENT_ID_HEX / 2];
+    id_pool_next = ID_POOL_SIZE;
+}
+
+static void id_pool_register(void)
+{
+    id_pool_safe = pthread_atfork(NULL, NULL, id_pool_forget) == 0;
+}
+
+static int fill_random(unsigned char *buf, size_t len)
+{
     size_t got = 0;
-    while (got < sizeof raw) {
-        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+    while (got < len) {
+        ssize_t n = getrandom(buf + got, len - got, 0);
         if (n < 0)
             return CP_ERR_SYSTEM;
         got += (size_t)n;
     }
+    return CP_OK;
+}
+
+int event_new_id(char out[CP_EVENT_ID_HEX + 1])
+{
+    unsigned char one[ID_BYTES];
+    const unsigned char *raw = one;
+    (void)pthread_once(&id_pool_once, id_pool_register);
+    if (!id_pool_safe) {
+        if (fill_random(one, sizeof one) != CP_OK)
+            return CP_ERR_SYSTEM;
+    } else {
+        if (id_pool_next == ID_POOL_SIZE) {
+            if (fill_random(id_pool, sizeof id_pool) != CP_OK)
+                return CP_ERR_SYSTEM;
+            id_pool_next = 0;
+        }
+        raw = id_pool + id_pool_next;
+        id_pool_next += ID_BYTES;
+    }
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof raw; i++) {
+    for (size_t i = 0; i < ID_BYTES; i++) {
         out[2 * i] = hex[raw[i] >> 4];
         out[2 * i + 1] = hex[raw[i] & 15];
     }

@@ -44,7 +44,8 @@ struct issue_event {
 /* Whether s[0..n) is an event id: exactly 32 lowercase hex digits. */
 int event_id_valid(const char *s, size_t n);
 
-/* Fills event_id with 128 random bits as hex (getrandom). */
+/* Fills event_id with 128 random bits as hex (getrandom, 64 ids per call per thread;
+ * a forked child never repeats its parent's). Thread-safe. */
 int event_new_id(char out[CP_EVENT_ID_HEX + 1]);
 
 /* Writes the JSON value; returns its length or CP_ERR_LIMIT if cap is too small. */

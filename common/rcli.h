@@ -115,7 +115,9 @@ int rcli_append_argv(struct rcli *c, int argc, const char **argv, const size_t *
 int rcli_get_reply(struct rcli *c, redisReply **out);
 
 /* Before a request: closes every idle connection its server closed (a restart),
- * so no command is sent on a dead socket. One poll(2) per open connection. */
+ * so no command is sent on a dead socket. One poll(2) per open connection, at most
+ * every 100 ms each (a restart takes longer; a connection in use meanwhile fails
+ * its own command, which closes it). */
 void rcli_drop_closed(struct rcli *c);
 /*
  * After a failure the caller does not account for (an error or unexpected

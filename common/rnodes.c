@@ -12,17 +12,22 @@
 #include "log.h"
 #include "rslot.h"
 
-#define NODES_MAX      64   /* seeds + the masters of the map + -MOVED targets since */
-#define NO_NODE        0xFF /* a slot no node serves (as far as the map knows) */
-#define RECONNECT_MS   250  /* a node that refused a connect rests this long */
-#define REFRESH_MIN_MS 100  /* CLUSTER SLOTS at most this often while the map is stale */
+#define NODES_MAX       64   /* seeds + the masters of the map + -MOVED targets since */
+#define NO_NODE         0xFF /* a slot no node serves (as far as the map knows) */
+#define RECONNECT_MS    250  /* a node that refused a connect rests this long */
+#define REFRESH_MIN_MS  100  /* CLUSTER SLOTS at most this often while the map is stale */
+/* A connection is polled for a server-side close at most this often. A Redis restart
+ * (kill, start, AOF load) takes longer, and a connection in use meanwhile learns of it
+ * from its own failed command; under load this spares a poll(2) per request. */
+#define CLOSED_CHECK_MS 100
 
 struct node {
     char host[CP_REDIS_HOST_MAX];
     int port;
-    void *conn;          /* NULL: not connected */
-    int64_t retry_at_ms; /* after a refused connect: no attempt before */
-    int seed;            /* from the configuration: kept when the map no longer names it */
+    void *conn;            /* NULL: not connected */
+    int64_t retry_at_ms;   /* after a refused connect: no attempt before */
+    int64_t checked_at_ms; /* the connect, or the last poll for a server-side close */
+    int seed;              /* from the configuration: kept when the map no longer names it */
 };
 
 struct rnodes {
@@ -95,6 +100,7 @@ void *rnodes_conn(struct rnodes *ns, int u)
     }
     char err[200];
     n->conn = ns->ops->connect(ns->opaque, n->host, n->port, err, sizeof err);
+    n->checked_at_ms = now;
     if (n->conn == NULL) {
         n->retry_at_ms = now + RECONNECT_MS;
         ns->map_stale = 1;
@@ -117,9 +123,13 @@ void rnodes_failed(struct rnodes *ns, int u, const char *why)
 int rnodes_drop_closed(struct rnodes *ns)
 {
     int dropped = 0;
+    int64_t now = ns->ops->now_ms(ns->opaque);
     for (size_t u = 0; u < ns->n; u++) {
         struct node *n = &ns->nodes[u];
-        if (n->conn == NULL || !ns->ops->closed(n->conn))
+        if (n->conn == NULL || now - n->checked_at_ms < CLOSED_CHECK_MS)
+            continue;
+        n->checked_at_ms = now;
+        if (!ns->ops->closed(n->conn))
             continue;
         log_info("redis %s:%d closed the connection; reconnecting", n->host, n->port);
         rnodes_close(ns, (int)u);

@@ -49,7 +49,8 @@ void *rnodes_open_conn(const struct rnodes *ns, int u);
 /* An I/O error on node u: closes its connection, marks the map stale. */
 void rnodes_failed(struct rnodes *ns, int u, const char *why);
 void rnodes_close(struct rnodes *ns, int u);
-/* Closes the idle connections their server closed; 1 when it closed any. */
+/* Closes the idle connections their server closed; 1 when it closed any. Each
+ * connection is asked (rconn_ops.closed) at most every 100 ms. */
 int rnodes_drop_closed(struct rnodes *ns);
 
 /* The node of host:port, added when unknown; -1 when the table is full. */

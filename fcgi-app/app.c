@@ -26,9 +26,10 @@ void app_cache_configs(const struct cp_conf *conf, struct lru_config *l1, struct
 }
 
 /*
- * A connection the server closed (Redis restarted) shows as readable or hung up
- * while idle between requests. Checking costs one poll(2) and saves the request
- * that would otherwise fail on it: a command is never sent on a dead socket.
+ * A connection the server closed (a restart) shows as readable or hung up while
+ * idle between requests. Checking costs one poll(2) and saves the request that
+ * would otherwise fail on it: a command is never sent on a dead socket. (Redis'
+ * connections are checked by rcli, at most every 100 ms each.)
  */
 static int connection_closed(int fd)
 {

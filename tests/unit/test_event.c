@@ -2,13 +2,17 @@
  * test_event.c - unit tests of common/event, the Kafka event format shared by
  * producer and consumer: encode -> decode round trips, the strict decoder's
  * rejections (event id, missing/extra/mistyped members, time, size), the
- * message key and the downstream coupon.issued value.
+ * message key and the downstream coupon.issued value; new event ids are distinct
+ * across pool refills and across fork().
  */
 #include "first.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <CUnit/Basic.h>
 
@@ -24,6 +28,53 @@
 static int decode(const char *text, struct issue_event *ev, const char **reason)
 {
     return event_decode(text, strlen(text), ev, reason);
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void event_new_id_is_distinct_across_refills(void)
+{
+    enum { N = 300 }; /* several pools of 64 */
+    static char ids[N][CP_EVENT_ID_HEX + 1];
+    for (size_t i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL_FATAL(event_new_id(ids[i]), CP_OK);
+        CU_ASSERT(event_id_valid(ids[i], strlen(ids[i])));
+    }
+    qsort(ids, N, sizeof ids[0], by_text);
+    size_t same = 0;
+    for (size_t i = 1; i < N; i++)
+        same += strcmp(ids[i - 1], ids[i]) == 0;
+    CU_ASSERT_EQUAL(same, 0);
+}
+
+/* A worker forked after its parent drew an id must not repeat the parent's next ones. */
+static void event_new_id_differs_in_a_forked_child(void)
+{
+    char parent_id[CP_EVENT_ID_HEX + 1], child_id[CP_EVENT_ID_HEX + 1] = "";
+    CU_ASSERT_EQUAL_FATAL(event_new_id(parent_id), CP_OK); /* the pool is filled now */
+    int fds[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        char id[CP_EVENT_ID_HEX + 1];
+        int ok = event_new_id(id) == CP_OK &&
+                 write(fds[1], id, CP_EVENT_ID_HEX) == (ssize_t)CP_EVENT_ID_HEX;
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    ssize_t n = read(fds[0], child_id, CP_EVENT_ID_HEX);
+    close(fds[0]);
+    int status = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL_FATAL(n, CP_EVENT_ID_HEX);
+    child_id[CP_EVENT_ID_HEX] = '\0';
+    CU_ASSERT_EQUAL_FATAL(event_new_id(parent_id), CP_OK); /* the parent's next one */
+    CU_ASSERT_STRING_NOT_EQUAL(parent_id, child_id);
 }
 
 static void event_encode_then_decode_round_trips(void)
@@ -323,6 +374,8 @@ int main(void)
          event_encode_issued_writes_the_downstream_value},
         {"event_encode_redemption_writes_both_kinds", event_encode_redemption_writes_both_kinds},
         {"event_stamp_puts_the_outbox_id_first", event_stamp_puts_the_outbox_id_first},
+        {"event_new_id_is_distinct_across_refills", event_new_id_is_distinct_across_refills},
+        {"event_new_id_differs_in_a_forked_child", event_new_id_differs_in_a_forked_child},
     };
     return unit_run_suite("event", NULL, UNIT_CASES(tests));
 }

@@ -82,7 +82,7 @@ static void a_connection_the_server_closed_is_replaced_before_the_next_command(v
     redisReply *k = redisCommand(admin, "CLIENT KILL ID %lld", id);
     CU_ASSERT(k != NULL && k->type == REDIS_REPLY_INTEGER && k->integer == 1);
     freeReplyObject(k);
-    clock_sleep_ms(20);
+    clock_sleep_ms(110); /* rcli asks an idle connection at most every 100 ms */
     rcli_drop_closed(c); /* what app_redis does before a request */
     long long next = client_id(c);
     CU_ASSERT(next > id); /* a new connection, and the command did not fail */
