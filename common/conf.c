@@ -92,6 +92,7 @@ static const struct key_desc keys[] = {
     INT(l1_ttl_ms, "10000", 1, 86400000),
     INT(l2_ttl_s, "1800", 1, 86400 * 30),
     INT(l2_negative_ttl_s, "5", 1, 3600),
+    INT(soldout_holders_max, "20000", 0, 1000000),
     STR(consumer_group, "coupon-consumer-group"),
     INT(consumer_batch_max, "2000", 1, CP_BATCH_MAX_EVENTS),
     INT(consumer_batch_ms, "50", 1, 10000),

@@ -64,6 +64,7 @@ struct cp_conf {
     int l1_ttl_ms;
     int l2_ttl_s;
     int l2_negative_ttl_s;
+    int soldout_holders_max; /* issue_ack=redis: holders a sold-out snapshot may hold; 0 = none */
     /* coupon-consumer */
     char consumer_group[CP_CONF_STR_MAX];
     int consumer_batch_max;

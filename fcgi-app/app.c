@@ -107,6 +107,8 @@ void app_l1_forget_coupon(struct app *app, int64_t coupon_id)
         if (n > 0)
             (void)lru_delete(app->l1, key, (size_t)n);
     }
+    if (app->holders != NULL)
+        holders_forget(app->holders, coupon_id);
 }
 
 void app_publish_invalidation(struct app_thread *t, int64_t coupon_id)

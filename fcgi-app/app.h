@@ -22,6 +22,7 @@
 
 #include "conf.h"
 #include "cp_limits.h"
+#include "holders.h"
 #include "http.h"
 #include "l2.h"
 #include "lru.h"
@@ -37,6 +38,7 @@ struct app {
     struct producer *producer;
     struct settler *settler; /* issue_ack=redis only; NULL otherwise */
     struct lru *l1;
+    struct holders *holders; /* sold-out holder snapshots; issue_ack=redis only, else NULL */
     struct l2 *l2;
     struct metrics *metrics;
     struct series *series; /* the console's per-second ring (series.h) */
@@ -74,6 +76,7 @@ enum app_l1_kind { APP_L1_DOC = 'd', APP_L1_STOCK = 's', APP_L1_FLAG = 'f' };
 
 /* The L1 key of one of a coupon's entries; returns its length or CP_ERR_LIMIT. */
 int app_l1_key(char *buf, size_t cap, enum app_l1_kind kind, int64_t coupon_id);
+/* Drops a coupon's L1 entries and its holder snapshot (an admin changed it). */
 void app_l1_forget_coupon(struct app *app, int64_t coupon_id);
 
 #endif

@@ -69,6 +69,8 @@ static void serve_connection(struct invalidator *inv, redisContext *r)
     freeReplyObject(reply);
     /* Anything published while we were not subscribed is lost: start clean. */
     lru_clear(inv->app->l1);
+    if (inv->app->holders != NULL)
+        holders_clear(inv->app->holders);
     log_info("subscribed to " CHANNEL "; L1 cleared");
     while (!atomic_load(&inv->stopping)) {
         void *msg = NULL;

@@ -3,10 +3,10 @@
  *
  * A thread per worker process SUBSCRIBEs to the Redis channel coupon:invalidate
  * (message: a coupon id in decimal) on a connection of its own and drops that
- * coupon's L1 entries (document, live stock, issue fast-path flag) the moment a
- * message arrives, so a change is visible through every process well within a
- * second. Pub/sub delivers at most once and only while subscribed: after every
- * (re)connect the whole L1 is cleared, because messages published while the
+ * coupon's L1 entries (document, live stock, issue fast-path flag) and its holder
+ * snapshot the moment a message arrives, so a change is visible through every
+ * process well within a second. Pub/sub delivers at most once and only while subscribed: after every
+ * (re)connect the whole L1 and every holder snapshot are cleared, because messages published while the
  * thread was disconnected are lost. While Redis is unreachable entries simply
  * expire by their TTL (l1_ttl_ms; the fast-path flags after 1 s).
  *

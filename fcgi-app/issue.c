@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "coupon_store.h"
 #include "cp_err.h"
 #include "event.h"
@@ -44,9 +45,10 @@ static void op_flag_set(void *ctx, int64_t coupon_id, char flag, int64_t ttl_ms)
 
 /* ------------------------------------------------------------------- Redis ---- */
 
-static int op_holder(void *ctx, int64_t coupon_id, int64_t user_id, int64_t *seq, int64_t *at)
+/* A holder lookup through Redis: one HGET of the user's entry. */
+static int holder_from_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id, int64_t *seq,
+                             int64_t *at)
 {
-    struct app_thread *t = ctx;
     char key[RKEY_MAX], uid[24];
     struct rcli *r = app_redis(t);
     if (r == NULL || rkey_coupon(key, sizeof key, RKEY_USERS, coupon_id) < 0 ||
@@ -71,6 +73,120 @@ static int op_holder(void *ctx, int64_t coupon_id, int64_t user_id, int64_t *seq
     }
     freeReplyObject(reply);
     return rc;
+}
+
+/* A fetch taking longer than this has failed; another thread may then try. */
+#define HOLDERS_LEASE_MS   2000
+/* HSCAN's page: each call keeps Redis busy for a fraction of a millisecond, where one
+ * HGETALL of 20,000 holders would stall every other client for several. */
+#define HOLDERS_SCAN_COUNT "1000"
+
+/* Appends one HSCAN page's field/value pairs to *members; CP_OK, CP_ERR_LIMIT (more
+ * than max holders), CP_ERR_NOMEM, or CP_ERR_UNAVAILABLE (not a holder hash page). */
+static int holders_page(const redisReply *page, struct holder **members, size_t *n, size_t *cap,
+                        size_t max)
+{
+    if (page->type != REDIS_REPLY_ARRAY || page->elements % 2 != 0)
+        return CP_ERR_UNAVAILABLE;
+    for (size_t i = 0; i < page->elements; i += 2) {
+        const redisReply *f = page->element[i], *v = page->element[i + 1];
+        struct rkey_issuance iss;
+        int64_t user;
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+            rkey_user_decode(f->str, f->len, &user) != CP_OK ||
+            rkey_issuance_decode(v->str, v->len, &iss) != CP_OK)
+            return CP_ERR_UNAVAILABLE;
+        if (*n == max)
+            return CP_ERR_LIMIT;
+        if (*n == *cap) {
+            size_t grown = *cap == 0 ? 1024 : *cap * 2;
+            struct holder *m = realloc(*members, grown * sizeof *m);
+            if (m == NULL)
+                return CP_ERR_NOMEM;
+            *members = m;
+            *cap = grown;
+        }
+        (*members)[(*n)++] = (struct holder){user, iss.sequence, iss.issued_at_ms};
+    }
+    return CP_OK;
+}
+
+/*
+ * Reads a sold-out coupon's holders into a snapshot (holders.h) for this process,
+ * page by page; a hash larger than soldout_holders_max is not read at all. HSCAN may
+ * return a field twice, never miss one that exists throughout - and while a coupon is
+ * sold out in issue_ack=redis nobody is added or removed. Any failure gives the lease
+ * back: the caller answers through HGET as before.
+ */
+static void holders_fetch(struct app_thread *t, int64_t coupon_id, uint64_t lease)
+{
+    struct holders *hs = t->app->holders;
+    size_t max = holders_capacity(hs), n = 0, cap = 0;
+    struct holder *members = NULL;
+    char key[RKEY_MAX], cursor[24] = "0";
+    struct rcli *r = app_redis(t);
+    int rc = CP_ERR_UNAVAILABLE;
+    if (r == NULL || rkey_coupon(key, sizeof key, RKEY_USERS, coupon_id) < 0)
+        goto out;
+    redisReply *len = rcli_command(r, "HLEN %s", key);
+    if (len == NULL || len->type != REDIS_REPLY_INTEGER) {
+        if (len != NULL)
+            freeReplyObject(len);
+        goto out;
+    }
+    long long holders_now = len->integer;
+    freeReplyObject(len);
+    if (holders_now < 0 || (unsigned long long)holders_now > max) {
+        rc = CP_ERR_LIMIT;
+        goto out;
+    }
+    do {
+        redisReply *page = rcli_command(r, "HSCAN %s %s COUNT " HOLDERS_SCAN_COUNT, key, cursor);
+        if (page == NULL)
+            goto out;
+        rc = CP_ERR_UNAVAILABLE;
+        if (page->type == REDIS_REPLY_ARRAY && page->elements == 2 &&
+            page->element[0]->type == REDIS_REPLY_STRING && page->element[0]->len < sizeof cursor) {
+            memcpy(cursor, page->element[0]->str, page->element[0]->len);
+            cursor[page->element[0]->len] = '\0';
+            rc = holders_page(page->element[1], &members, &n, &cap, max);
+        }
+        freeReplyObject(page);
+        if (rc != CP_OK)
+            goto out;
+    } while (strcmp(cursor, "0") != 0);
+    /* holders_put drops HSCAN's repeats; members is its from here. */
+    rc = holders_put(hs, lease, members, n, clock_mono_ms() + ISSUE_FLAG_TTL_MS, clock_mono_ms());
+    if (rc == CP_OK)
+        log_debug("coupon %" PRId64 " sold out: %zu holders kept for %d ms", coupon_id, n,
+                  ISSUE_FLAG_TTL_MS);
+    return;
+out:
+    free(members);
+    if (rc == CP_ERR_LIMIT) /* too many: answer through Redis until the flag's next round */
+        (void)holders_put(hs, lease, NULL, (size_t)max + 1, clock_mono_ms() + ISSUE_FLAG_TTL_MS,
+                          clock_mono_ms());
+    else
+        holders_abort(hs, lease);
+}
+
+static int op_holder(void *ctx, int64_t coupon_id, int64_t user_id, int64_t *seq, int64_t *at)
+{
+    struct app_thread *t = ctx;
+    struct holders *hs = t->app->holders;
+    if (hs != NULL) {
+        int64_t now = clock_mono_ms();
+        int held = holders_lookup(hs, coupon_id, user_id, now, seq, at);
+        uint64_t lease;
+        if (held == CP_ERR_NOT_FOUND &&
+            holders_begin_fetch(hs, coupon_id, now, HOLDERS_LEASE_MS, &lease) == CP_OK) {
+            holders_fetch(t, coupon_id, lease);
+            held = holders_lookup(hs, coupon_id, user_id, clock_mono_ms(), seq, at);
+        }
+        if (held >= 0)
+            return held;
+    }
+    return holder_from_redis(t, coupon_id, user_id, seq, at);
 }
 
 static int op_run_script(void *ctx, int64_t coupon_id, int64_t user_id, const char *event_id,

@@ -5,7 +5,8 @@
  * while fcgi-app/issue.c supplies the real Redis, Kafka and MariaDB calls.
  *
  *   1. L1 flag (ops->flag_get): ended / not started / unknown answer at once;
- *      sold out costs one ops->holder lookup, so a holder still gets their 409.
+ *      sold out costs one ops->holder lookup, so a holder still gets their 409
+ *      (issue.c answers it from the process's holder snapshot when it has one).
  *   2. issue_ack=kafka: Kafka known down -> unavailable before anything is reserved.
  *      issue_ack=redis: the producer's local queue full -> unavailable.
  *   3. ops->run_script (lua/issue.lua); meta missing -> ops->reload_meta, once.

@@ -179,6 +179,15 @@ static int app_init(struct app *app, const struct cp_conf *conf)
             log_error("worker start failed: cannot start the pending-record settler");
             return CP_ERR_NOMEM;
         }
+        /* Only here: with issue_ack=kafka a claim can be rolled back after a sell-out,
+         * and a snapshot could then call a user a holder who no longer is one. */
+        if (conf->soldout_holders_max > 0) {
+            app->holders = holders_new((size_t)conf->soldout_holders_max);
+            if (app->holders == NULL) {
+                log_error("worker start failed: out of memory for the holder snapshots");
+                return CP_ERR_NOMEM;
+            }
+        }
     }
     app->producer = producer_new(conf, app->settler != NULL ? settler_on_report : NULL,
                                  app->settler, err, sizeof err);
@@ -194,6 +203,7 @@ static void app_release(struct app *app)
     /* The producer first: its final flush still reports to the settler. */
     producer_free(app->producer);
     settler_free(app->settler);
+    holders_free(app->holders);
     l2_free(app->l2);
     lru_free(app->l1);
     series_close(app->series);

@@ -46,6 +46,19 @@ def issue(coupon_id, user_id, reference=False, server="nginx"):
                         server=server)
 
 
+def redis_calls(*commands):
+    """Redis' call counts of the named commands since its start (INFO commandstats)."""
+    info = harness.redis("INFO", "commandstats")
+    if isinstance(info, bytes):
+        info = info.decode()
+    calls = dict.fromkeys(commands, 0)
+    for line in info.splitlines():
+        name, _, stats = line.partition(":")
+        if name.startswith("cmdstat_") and name[8:] in calls:
+            calls[name[8:]] = int(stats.split(",")[0].split("=")[1])
+    return calls
+
+
 def persisted_rows(coupon_id):
     return int(harness.sql("SELECT COUNT(*) FROM coupon_issue WHERE coupon_id = %d"
                            % coupon_id)[0][0])
@@ -188,6 +201,72 @@ class FairnessAtTheEdges(unittest.TestCase):
                 self.assertEqual(r.status, 409, r)
                 self.assertEqual(r.json()["code"], "DUPLICATED_COUPON_ISSUE")
                 self.assertIn("sequence %d" % seqs[u], r.json()["detail"])
+
+    def _sold_out_with_holders(self, total):
+        """A coupon of `total` sold to as many new users; every worker then answers
+        from its sold-out flag. Returns (coupon id, {user: sequence}, Redis' command
+        counts just before the first sold-out answer)."""
+        cid = sql_coupon(total=total)
+        seqs = {}
+        for _ in range(total):
+            u = harness.new_user()
+            r = issue(cid, u)
+            self.assertEqual(r.status, 201, r)
+            seqs[u] = r.json()["sequence"]
+        calls = redis_calls("hget", "evalsha", "hscan")
+        for _ in range(40):
+            self.assertEqual(issue(cid, harness.new_user()).status, 410)
+        return cid, seqs, calls
+
+    def _late_claims(self, cid, seqs):
+        """Every holder twice (409 with their sequence) and as many new users (410)."""
+        statuses = {}
+        for u in list(seqs) * 2:
+            r = issue(cid, u)
+            self.assertEqual(r.status, 409, r)
+            self.assertIn("sequence %d" % seqs[u], r.json()["detail"])
+            statuses[409] = statuses.get(409, 0) + 1
+        for _ in range(2 * len(seqs)):
+            r = issue(cid, harness.new_user())
+            self.assertEqual(r.status, 410, r)
+            self.assertEqual(r.json()["code"], "INVALID_COUPON_ISSUE_QUANTITY")
+            statuses[410] = statuses.get(410, 0) + 1
+        return statuses
+
+    def test_sold_out_answers_come_from_the_holder_snapshot(self):
+        # 60 holders (soldout_holders_max is 100 in the test stack): after the sell-out
+        # a worker reads them once (HLEN + HSCAN) and asks Redis nothing per late claim.
+        cid, seqs, before = self._sold_out_with_holders(60)
+        self.assertEqual(self._late_claims(cid, seqs), {409: 120, 410: 120})
+        after = redis_calls("hget", "evalsha", "hscan")
+        # issue.lua runs one HGET itself (a worker's flag expired): only those count.
+        self.assertEqual(after["hget"] - before["hget"], after["evalsha"] - before["evalsha"])
+        self.assertGreaterEqual(after["hscan"] - before["hscan"], 1)
+        harness.wait_until(lambda: persisted_rows(cid) == 60, timeout=30,
+                           message="60 rows in MariaDB")
+
+    def test_a_coupon_with_more_holders_than_the_snapshot_asks_redis(self):
+        cid, seqs, before = self._sold_out_with_holders(101)
+        self.assertEqual(self._late_claims(cid, seqs), {409: 202, 410: 202})
+        after = redis_calls("hget", "evalsha", "hscan")
+        self.assertEqual(after["hscan"] - before["hscan"], 0)
+        self.assertGreater(after["hget"] - before["hget"], after["evalsha"] - before["evalsha"])
+
+    def test_a_new_holder_after_a_restock_is_not_missing_from_the_snapshot(self):
+        # Sold out with 3 holders (snapshots taken), the stock raised by one through the
+        # admin API (the invalidation drops flags and snapshots), a fourth user claims
+        # the unit, the coupon is sold out again: the fourth user is a holder (409).
+        cid, _, _ = self._sold_out_with_holders(3)
+        r = harness.http("PATCH", "/api/coupons/%d" % cid, {"totalQuantity": 4},
+                         harness.admin_headers())
+        self.assertEqual(r.status, 200, r)
+        fourth = harness.new_user()
+        harness.wait_until(lambda: issue(cid, fourth).status == 201, timeout=2,
+                           message="the fourth unit issued after the restock")
+        for _ in range(40):
+            self.assertEqual(issue(cid, harness.new_user()).status, 410)
+        for _ in range(20):
+            self.assertEqual(issue(cid, fourth).status, 409)
 
     def test_opening_answers_201_at_start_at_and_never_422_after(self):
         # The coupon opens 1.5 s from now; 10 clients each send a claim every 100 ms

@@ -14,7 +14,7 @@ UNIT_FCGIAPP_LIBS = $(FCGIAPP_LIBS) $(CUNIT_LIBS) -lpthread
 
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv \
 	tests/unit/test_event tests/unit/test_router tests/unit/test_producer \
-	tests/unit/test_lua tests/unit/test_lru tests/unit/test_l2 tests/unit/test_rkey \
+	tests/unit/test_lua tests/unit/test_lru tests/unit/test_holders tests/unit/test_l2 tests/unit/test_rkey \
 	tests/unit/test_issue_decide tests/unit/test_coupon_doc tests/unit/test_metrics \
 	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log \
 	tests/unit/test_app tests/unit/test_issuecode tests/unit/test_series tests/unit/test_rslot \
@@ -119,6 +119,11 @@ tests_unit_test_l2_LDADD = tests/unit/libunitmain.a cache/libcache.a common/libc
 tests_unit_test_lru_SOURCES = tests/unit/test_lru.c
 tests_unit_test_lru_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_lru_LDADD = tests/unit/libunitmain.a cache/libcache.a common/libcommon.a \
+	$(CUNIT_LIBS) -lpthread
+
+tests_unit_test_holders_SOURCES = tests/unit/test_holders.c
+tests_unit_test_holders_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_holders_LDADD = tests/unit/libunitmain.a cache/libcache.a common/libcommon.a \
 	$(CUNIT_LIBS) -lpthread
 
 # The threaded LRU test again under helgrind (data races, lock order), and the unit

@@ -80,6 +80,7 @@ static void conf_defaults_fill_every_documented_key(void)
     CU_ASSERT_STRING_EQUAL(c.log_level, "info");
     CU_ASSERT_EQUAL(c.issue_ack, CONF_ISSUE_ACK_REDIS);
     CU_ASSERT_EQUAL(c.outbox_max_pending, 100000);
+    CU_ASSERT_EQUAL(c.soldout_holders_max, 20000);
     CU_ASSERT_EQUAL(c.kafka_linger_ms, 5);
     CU_ASSERT_EQUAL(c.kafka_async_linger_ms, 50);
 }
