@@ -8,6 +8,10 @@
   report.py cpu-snapshot --out FILE.json
       utime + stime of nginx, coupon-fcgi, Redis, the Kafka broker, the consumer,
       MariaDB and wrk, read from /proc.
+  report.py settle [--max-cores 0.15] [--quiet 2] [--timeout 60]
+      Returns once those servers used at most --max-cores in --quiet consecutive
+      seconds (what the last scenario left behind - MariaDB flushing, the broker, the
+      consumer - has finished), or after --timeout seconds.
   report.py cluster --dir DIR --out PREFIX
       What `scripts/bench --cluster` left in DIR -> PREFIX.json and PREFIX.md: the runs
       beside the ceiling and the one-node run, each master's share of EVALSHA calls,
@@ -84,8 +88,8 @@ CPU_GROUPS = {"nginx": "nginx", "coupon-fcgi": "coupon-fcgi", "redis-server": "r
               "wrk": "wrk", "ceiling-fcgi": "ceiling-fcgi"}
 
 
-def cmd_cpu_snapshot(a):
-    """utime + stime (clock ticks) per process group, and the monotonic time."""
+def group_ticks():
+    """utime + stime (clock ticks) per process group."""
     groups = collections.Counter()
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
@@ -98,9 +102,36 @@ def cmd_cpu_snapshot(a):
         name = CPU_GROUPS.get(comm)
         if name:
             groups[name] += int(fields[11]) + int(fields[12])
+    return groups
+
+
+def cmd_cpu_snapshot(a):
+    """utime + stime (clock ticks) per process group, and the monotonic time."""
     import time as _time
-    dump({"t": _time.monotonic(), "ticks": dict(groups), "hz": os.sysconf("SC_CLK_TCK")},
+    dump({"t": _time.monotonic(), "ticks": dict(group_ticks()), "hz": os.sysconf("SC_CLK_TCK")},
          a.out)
+
+
+def cmd_settle(a):
+    """Waits until the servers are quiet: their CPU (wrk's aside) below --max-cores in
+    each of --quiet consecutive 1 s windows, or --timeout s. Prints what it waited for."""
+    import time as _time
+    hz, waited, quiet, busiest = float(os.sysconf("SC_CLK_TCK")), 0, 0, {}
+    before = group_ticks()
+    while quiet < a.quiet and waited < a.timeout:
+        _time.sleep(1)
+        waited += 1
+        now = group_ticks()
+        used = {k: (now[k] - before.get(k, 0)) / hz for k in now if k != "wrk"}
+        before = now
+        if sum(used.values()) <= a.max_cores:
+            quiet += 1
+        else:
+            quiet, busiest = 0, used
+    busy = ", ".join("%s %.2f" % kv for kv in sorted(busiest.items(), key=lambda kv: -kv[1])
+                     if kv[1] >= 0.05)
+    print("settled after %d s%s%s" % (waited, " (timed out)" if quiet < a.quiet else "",
+                                       "; last busy second: " + busy if busy else ""))
 
 
 def cpu_delta(before_path, after_path, requests):
@@ -648,6 +679,10 @@ def main():
     s.add_argument("--out", required=True)
     c = sub.add_parser("cpu-snapshot")
     c.add_argument("--out", required=True)
+    w = sub.add_parser("settle")
+    w.add_argument("--max-cores", type=float, default=0.15)
+    w.add_argument("--quiet", type=int, default=2)
+    w.add_argument("--timeout", type=int, default=60)
     f = sub.add_parser("final")
     f.add_argument("--dir", required=True)
     f.add_argument("--out", required=True)
@@ -660,6 +695,8 @@ def main():
         cmd_scenario(a)
     elif a.cmd == "cpu-snapshot":
         cmd_cpu_snapshot(a)
+    elif a.cmd == "settle":
+        cmd_settle(a)
     elif a.cmd == "cluster":
         cmd_cluster(a)
     else:
