@@ -181,7 +181,7 @@ int holders_put(struct holders *h, uint64_t lease, struct holder *members, size_
         else if (o->state == SLOT_READY)
             used += o->n;
     }
-    if (members == NULL || n > h->max_entries - used) {
+    if ((members == NULL && n > 0) || n > h->max_entries - used) {
         *s = (struct slot){
             .state = SLOT_REFUSED, .coupon_id = s->coupon_id, .until_ms = expires_at_ms};
         h->refused++;

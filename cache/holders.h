@@ -65,8 +65,8 @@ int holders_begin_fetch(struct holders *h, int64_t coupon_id, int64_t now_ms, in
  * Installs members[0..n) (owned from here on, freed on every path; any order, a user
  * listed twice is kept once) as the snapshot of
  * the lease's coupon until expires_at_ms; the budget is what snapshots still live at
- * now_ms leave. members NULL: the coupon has n holders,
- * too many to fetch. CP_OK; CP_ERR_LIMIT: over the budget (refused until
+ * now_ms leave. members NULL: the coupon has n holders, too many to fetch (n 0: none,
+ * an empty snapshot). CP_OK; CP_ERR_LIMIT: over the budget (refused until
  * expires_at_ms); CP_ERR_NOT_FOUND: the lease was lost (expired, or an invalidation).
  */
 int holders_put(struct holders *h, uint64_t lease, struct holder *members, size_t n,

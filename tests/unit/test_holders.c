@@ -159,6 +159,20 @@ static void a_user_listed_twice_is_kept_once(void)
     holders_free(h);
 }
 
+static void a_coupon_without_holders_has_an_empty_snapshot(void)
+{
+    /* Sold out with a stock of 0: HSCAN finds nobody, and nobody is a holder. */
+    struct holders *h = holders_new(8);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    uint64_t l = 0;
+    int64_t seq, at;
+    CU_ASSERT_EQUAL(holders_begin_fetch(h, 1, 0, 2000, &l), CP_OK);
+    CU_ASSERT_EQUAL(holders_put(h, l, NULL, 0, 1000, 0), CP_OK);
+    CU_ASSERT_EQUAL(holders_lookup(h, 1, 42, 1, &seq, &at), 0);
+    CU_ASSERT_EQUAL(holders_begin_fetch(h, 1, 1, 2000, &l), CP_ERR_CONFLICT);
+    holders_free(h);
+}
+
 static void every_slot_live_refuses_a_new_coupon(void)
 {
     struct holders *h = holders_new(1000);
@@ -236,6 +250,8 @@ int main(void)
         {"the_budget_refuses_large_coupons_until_expiry",
          the_budget_refuses_large_coupons_until_expiry},
         {"a_user_listed_twice_is_kept_once", a_user_listed_twice_is_kept_once},
+        {"a_coupon_without_holders_has_an_empty_snapshot",
+         a_coupon_without_holders_has_an_empty_snapshot},
         {"every_slot_live_refuses_a_new_coupon", every_slot_live_refuses_a_new_coupon},
         {"lookups_race_replacements_safely", lookups_race_replacements_safely},
     };
