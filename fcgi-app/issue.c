@@ -132,6 +132,7 @@ static void holders_fetch(struct app_thread *t, int64_t coupon_id, uint64_t leas
     if (len == NULL || len->type != REDIS_REPLY_INTEGER) {
         if (len != NULL)
             freeReplyObject(len);
+        app_redis_failed(t); /* as for any failed command: counted, the client reset */
         goto out;
     }
     long long holders_now = len->integer;
@@ -142,8 +143,10 @@ static void holders_fetch(struct app_thread *t, int64_t coupon_id, uint64_t leas
     }
     do {
         redisReply *page = rcli_command(r, "HSCAN %s %s COUNT " HOLDERS_SCAN_COUNT, key, cursor);
-        if (page == NULL)
+        if (page == NULL) {
+            app_redis_failed(t);
             goto out;
+        }
         rc = CP_ERR_UNAVAILABLE;
         if (page->type == REDIS_REPLY_ARRAY && page->elements == 2 &&
             page->element[0]->type == REDIS_REPLY_STRING && page->element[0]->len < sizeof cursor) {
@@ -152,6 +155,8 @@ static void holders_fetch(struct app_thread *t, int64_t coupon_id, uint64_t leas
             rc = holders_page(page->element[1], &members, &n, &cap, max);
         }
         freeReplyObject(page);
+        if (rc == CP_ERR_UNAVAILABLE)
+            app_redis_failed(t); /* an error reply, or not a page of a holder hash */
         if (rc != CP_OK)
             goto out;
     } while (strcmp(cursor, "0") != 0);
