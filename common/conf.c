@@ -61,7 +61,8 @@ static int check_endpoints(const char *value, char *errbuf, size_t errlen);
 static const struct key_desc keys[] = {
     STR(listen, "unix:/tmp/coupon-fcgi.sock"),
     INT(workers, "0", 0, 256),
-    INT(threads, "16", 1, 1024),
+    INT(threads, "0", 0, 1024),
+    INT(request_slots, "0", 0, 256),
     STR(metrics_path, "/dev/shm/coupon-fcgi.metrics"),
     SECRET(admin_token, ""),
     INT(max_body_bytes, "4096", 64, CP_MAX_BODY_BYTES),

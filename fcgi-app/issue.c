@@ -473,11 +473,47 @@ static void answer_refusal(struct http_response *resp, int rc, int64_t coupon_id
     }
 }
 
+static struct issue_mode mode_of(const struct app *app)
+{
+    return (struct issue_mode){.ack_kafka = app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA,
+                               .wait_replicas = app->conf->redis_wait_replicas};
+}
+
+/* The response for a decided claim: 201/202 with the issuance, or the refusal. */
+static void answer(struct app_thread *t, struct http_response *resp, int rc, int64_t coupon_id,
+                   int64_t user_id, const struct issue_result *res)
+{
+    if (rc != CP_OK && rc != CP_ERR_AMBIGUOUS) {
+        answer_refusal(resp, rc, coupon_id, user_id, res);
+        return;
+    }
+    char at[TIMEFMT_LEN] = "";
+    (void)timefmt_format_ms(res->issued_at_ms, at, sizeof at);
+    /* The consumer stores the same code with the row (same secret, same MAC). */
+    const char *secret = t->app->conf->code_secret;
+    char code[CP_ISSUE_CODE_CHARS + 1] = "";
+    if (issuecode_compute(secret, strlen(secret), coupon_id, user_id, res->sequence, code) != CP_OK)
+        code[0] = '\0';
+    resp->status = rc == CP_OK ? 201 : 202;
+    series_claim(t->app->series, coupon_id); /* the console's claims per second */
+    (void)http_response_printf(resp,
+                               "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
+                               ",\"sequence\":%" PRId64 ",\"status\":\"%s\","
+                               "\"issuedAt\":\"%s\",\"code\":%s%s%s}",
+                               coupon_id, user_id, res->sequence,
+                               rc == CP_OK ? "ISSUED" : "PENDING", at, code[0] ? "\"" : "",
+                               code[0] ? code : "null", code[0] ? "\"" : "");
+    http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64, coupon_id,
+                         user_id);
+}
+
 void issue_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
-                  int64_t path_coupon_id)
+                  int64_t path_coupon_id, struct issue_call *later)
 {
     int64_t coupon_id = 0, user_id = 0;
     const char *why = NULL;
+    if (later != NULL)
+        later->waiting = 0;
     if (!http_is_json(req->content_type)) {
         problem_fail(resp, CP_ERR_MEDIA_TYPE, "send the body as application/json");
         return;
@@ -487,29 +523,106 @@ void issue_handle(struct app_thread *t, const struct http_request *req, struct h
         return;
     }
     struct issue_result res;
-    const struct issue_mode mode = {.ack_kafka = t->app->conf->issue_ack == CONF_ISSUE_ACK_KAFKA,
-                                    .wait_replicas = t->app->conf->redis_wait_replicas};
-    int rc = issue_decide(&real_ops, t, &mode, coupon_id, user_id, &res);
-    if (rc != CP_OK && rc != CP_ERR_AMBIGUOUS) {
-        answer_refusal(resp, rc, coupon_id, user_id, &res);
-        return;
+    const struct issue_mode mode = mode_of(t->app);
+    int rc;
+    /* With redis_wait_replicas every claim keeps its own WAIT round trip: a WAIT per
+     * claim inside a pipeline would add up to one time-out each while a replica lags. */
+    if (later == NULL || mode.wait_replicas > 0) {
+        rc = issue_decide(&real_ops, t, &mode, coupon_id, user_id, &res);
+    } else {
+        rc = issue_decide_begin(&real_ops, t, &mode, coupon_id, user_id, &later->claim, &res);
+        if (rc == ISSUE_RUN_SCRIPT) {
+            later->waiting = 1; /* issue_run_scripts, then issue_finish */
+            return;
+        }
     }
-    char at[TIMEFMT_LEN] = "";
-    (void)timefmt_format_ms(res.issued_at_ms, at, sizeof at);
-    /* The consumer stores the same code with the row (same secret, same MAC). */
-    const char *secret = t->app->conf->code_secret;
-    char code[CP_ISSUE_CODE_CHARS + 1] = "";
-    if (issuecode_compute(secret, strlen(secret), coupon_id, user_id, res.sequence, code) != CP_OK)
-        code[0] = '\0';
-    resp->status = rc == CP_OK ? 201 : 202;
-    series_claim(t->app->series, coupon_id); /* the console's claims per second */
-    (void)http_response_printf(resp,
-                               "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
-                               ",\"sequence\":%" PRId64 ",\"status\":\"%s\","
-                               "\"issuedAt\":\"%s\",\"code\":%s%s%s}",
-                               coupon_id, user_id, res.sequence, rc == CP_OK ? "ISSUED" : "PENDING",
-                               at, code[0] ? "\"" : "", code[0] ? code : "null",
-                               code[0] ? "\"" : "");
-    http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64, coupon_id,
-                         user_id);
+    answer(t, resp, rc, coupon_id, user_id, &res);
+}
+
+/* issue_run_scripts' mark for a claim whose node lacked the script (NOSCRIPT):
+ * issue_finish runs it through script_run, which sends the source. */
+#define SCRIPT_RUN_AGAIN 1
+
+/* Appends lua/issue.lua for one claim to the thread's pipeline (the SHA is known). */
+static int append_issue_script(struct app_thread *t, const struct issue_claim *c)
+{
+    static const enum rkey_kind kinds[5] = {RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE,
+                                            RKEY_PENDING};
+    char keys[5][RKEY_MAX], uid[24], bound[16];
+    const char *argv[11] = {"EVALSHA", t->script_sha[SCRIPT_ISSUE], "5"};
+    size_t argvlen[11] = {7, 40, 1};
+    for (int i = 0; i < 5; i++) {
+        int n = rkey_coupon(keys[i], sizeof keys[i], kinds[i], c->coupon_id);
+        if (n < 0)
+            return CP_ERR_INTERNAL;
+        argv[3 + i] = keys[i];
+        argvlen[3 + i] = (size_t)n;
+    }
+    int ulen = rkey_user_encode(c->user_id, uid, sizeof uid);
+    if (ulen < 0)
+        return CP_ERR_INTERNAL;
+    argv[8] = uid;
+    argvlen[8] = (size_t)ulen;
+    argv[9] = c->event_id;
+    argvlen[9] = CP_EVENT_ID_HEX;
+    argvlen[10] = (size_t)snprintf(bound, sizeof bound, "%d", t->app->conf->outbox_max_pending);
+    argv[10] = bound;
+    return rcli_append_argv(t->redis, 11, argv, argvlen);
+}
+
+/* One claim's script reply into its run; 0, or 1 when it means the connection (or
+ * the node) failed: an error reply other than NOSCRIPT, or one of the wrong shape. */
+static int take_script_reply(struct issue_script_run *run, const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+        for (int i = 0; i < 3; i++)
+            run->reply[i] = r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+        run->rc = CP_OK;
+        return 0;
+    }
+    if (script_is_noscript(r)) {
+        run->rc = SCRIPT_RUN_AGAIN;
+        return 0;
+    }
+    log_error("issue script: unexpected reply: %s",
+              r->type == REDIS_REPLY_ERROR ? r->str : "wrong shape");
+    return 1;
+}
+
+void issue_run_scripts(struct app_thread *t, struct issue_call *const *calls, int n)
+{
+    int queued = 0, failed = 0;
+    for (int i = 0; i < n; i++)
+        calls[i]->run = (struct issue_script_run){.rc = CP_ERR_UNAVAILABLE};
+    /* The SHA is learnt (SCRIPT LOAD) before the first command is queued. */
+    if (app_redis(t) == NULL || script_prepare(t, SCRIPT_ISSUE) != CP_OK)
+        return;
+    while (queued < n && append_issue_script(t, &calls[queued]->claim) == CP_OK)
+        queued++;
+    for (int i = 0; i < queued; i++) {
+        redisReply *r = NULL;
+        if (rcli_get_reply(t->redis, &r) != CP_OK)
+            failed = 1;
+        else
+            failed |= take_script_reply(&calls[i]->run, r);
+        if (r != NULL)
+            freeReplyObject(r);
+    }
+    /* Once for the pipeline, after its last reply: a reset forgets unread replies. */
+    if (failed || queued < n)
+        app_redis_failed(t);
+}
+
+void issue_finish(struct app_thread *t, struct issue_call *call, struct http_response *resp)
+{
+    const struct issue_mode mode = mode_of(t->app);
+    const struct issue_claim *c = &call->claim;
+    if (call->run.rc == SCRIPT_RUN_AGAIN)
+        call->run.rc = op_run_script(t, c->coupon_id, c->user_id, c->event_id, 0, call->run.reply,
+                                     &call->run.acked);
+    struct issue_result res;
+    memset(&res, 0, sizeof res);
+    int rc = issue_decide_end(&real_ops, t, &mode, c, &call->run, &res);
+    answer(t, resp, rc, c->coupon_id, c->user_id, &res);
+    call->waiting = 0;
 }

@@ -116,42 +116,58 @@ static int not_replicated(const struct issue_ops *ops, void *ctx, long long acke
     return CP_ERR_NOT_REPLICATED;
 }
 
-int issue_decide(const struct issue_ops *ops, void *ctx, const struct issue_mode *mode,
-                 int64_t coupon_id, int64_t user_id, struct issue_result *out)
+int issue_decide_begin(const struct issue_ops *ops, void *ctx, const struct issue_mode *mode,
+                       int64_t coupon_id, int64_t user_id, struct issue_claim *claim,
+                       struct issue_result *out)
 {
-    int ack_kafka = mode->ack_kafka;
     memset(out, 0, sizeof *out);
+    memset(claim, 0, sizeof *claim);
     int rc = fast_path(ops, ctx, coupon_id, user_id, out);
     if (rc != CP_ERR_NOT_FOUND)
         return rc;
-    if (ack_kafka && !ops->producer_up(ctx))
+    if (mode->ack_kafka && !ops->producer_up(ctx))
         return unavailable(out, "event log (Kafka) unavailable"); /* nothing reserved */
-    if (!ack_kafka && !ops->producer_has_room(ctx)) {
+    if (!mode->ack_kafka && !ops->producer_has_room(ctx)) {
         ops->count(ctx, M_OUTBOX_FULL);
         return unavailable(out, outbox_full);
     }
-    struct issue_event ev = {.coupon_id = coupon_id, .user_id = user_id};
-    if (ops->new_event_id(ev.event_id) != CP_OK)
+    claim->coupon_id = coupon_id;
+    claim->user_id = user_id;
+    if (ops->new_event_id(claim->event_id) != CP_OK)
         return unavailable(out, "no randomness for the event id");
-    long long reply[3], acked = 0;
-    for (int attempt = 0;; attempt++) {
-        if (ops->run_script(ctx, coupon_id, user_id, ev.event_id, mode->wait_replicas, reply,
-                            &acked) != CP_OK)
-            return unavailable(out, "redis unavailable");
-        if (reply[0] != SCRIPT_NO_META || attempt == 1)
-            break;
-        rc = ops->reload_meta(ctx, coupon_id, &out->detail);
+    return ISSUE_RUN_SCRIPT;
+}
+
+int issue_decide_end(const struct issue_ops *ops, void *ctx, const struct issue_mode *mode,
+                     const struct issue_claim *claim, const struct issue_script_run *run,
+                     struct issue_result *out)
+{
+    int ack_kafka = mode->ack_kafka;
+    int64_t coupon_id = claim->coupon_id, user_id = claim->user_id;
+    struct issue_script_run again;
+    if (run->rc != CP_OK)
+        return unavailable(out, "redis unavailable");
+    if (run->reply[0] == SCRIPT_NO_META) {
+        /* Once: a second "no meta" is answered by script_answer as missing state. */
+        int rc = ops->reload_meta(ctx, coupon_id, &out->detail);
         if (rc != CP_OK)
             return rc;
+        again.rc = ops->run_script(ctx, coupon_id, user_id, claim->event_id, mode->wait_replicas,
+                                   again.reply, &again.acked);
+        if (again.rc != CP_OK)
+            return unavailable(out, "redis unavailable");
+        run = &again;
     }
-    rc = script_answer(ops, ctx, coupon_id, reply, out);
+    int rc = script_answer(ops, ctx, coupon_id, run->reply, out);
     if (rc != CP_OK)
         return rc;
-    if (mode->wait_replicas > 0 && acked < mode->wait_replicas)
-        return not_replicated(ops, ctx, acked, out);
+    if (mode->wait_replicas > 0 && run->acked < mode->wait_replicas)
+        return not_replicated(ops, ctx, run->acked, out);
 
-    ev.sequence = out->sequence = reply[1];
-    ev.issued_at_ms = out->issued_at_ms = reply[2];
+    struct issue_event ev = {.coupon_id = coupon_id, .user_id = user_id};
+    memcpy(ev.event_id, claim->event_id, sizeof ev.event_id);
+    ev.sequence = out->sequence = run->reply[1];
+    ev.issued_at_ms = out->issued_at_ms = run->reply[2];
     char json[CP_EVENT_MAX_BYTES], key[48];
     int jlen = event_encode(&ev, json, sizeof json);
     int klen = event_key(&ev, key, sizeof key);
@@ -172,4 +188,17 @@ int issue_decide(const struct issue_ops *ops, void *ctx, const struct issue_mode
         ops->count(ctx, M_KAFKA_ERRORS);
     ops->count(ctx, M_ISSUED);
     return CP_OK;
+}
+
+int issue_decide(const struct issue_ops *ops, void *ctx, const struct issue_mode *mode,
+                 int64_t coupon_id, int64_t user_id, struct issue_result *out)
+{
+    struct issue_claim claim;
+    int rc = issue_decide_begin(ops, ctx, mode, coupon_id, user_id, &claim, out);
+    if (rc != ISSUE_RUN_SCRIPT)
+        return rc;
+    struct issue_script_run run = {0};
+    run.rc = ops->run_script(ctx, coupon_id, user_id, claim.event_id, mode->wait_replicas,
+                             run.reply, &run.acked);
+    return issue_decide_end(ops, ctx, mode, &claim, &run, out);
 }

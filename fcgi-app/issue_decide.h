@@ -85,8 +85,40 @@ struct issue_mode {
     int wait_replicas; /* 0, or the Redis replicas that must have the claim before a 201 */
 };
 
+/* A claim between the decision's two halves: what the script needs. */
+struct issue_claim {
+    int64_t coupon_id, user_id;
+    char event_id[CP_EVENT_ID_HEX + 1];
+};
+
+/* What run_script gave for a claim (rc CP_OK: reply and acked are its outputs). */
+struct issue_script_run {
+    int rc;
+    long long reply[3];
+    long long acked;
+};
+
+/* issue_decide_begin's answer when the claim needs the script (a positive value: never
+ * a CP_ERR_*). */
+#define ISSUE_RUN_SCRIPT 1
+
 /*
- * Decides one claim. Returns CP_OK (201), CP_ERR_AMBIGUOUS (202, issue_ack=kafka
+ * The decision in two halves, so that a caller can run the scripts of many claims in
+ * one Redis pipeline (fcgi-app/worker.c's request slots): begin does steps 1-2 and
+ * returns ISSUE_RUN_SCRIPT with *claim filled, or the final answer as issue_decide;
+ * the caller runs lua/issue.lua for the claim as ops->run_script would and hands its
+ * outcome to end, which does steps 3-4 (a meta reload and the second run of the
+ * script go through ops, synchronously) and returns what issue_decide returns.
+ */
+int issue_decide_begin(const struct issue_ops *ops, void *ctx, const struct issue_mode *mode,
+                       int64_t coupon_id, int64_t user_id, struct issue_claim *claim,
+                       struct issue_result *out);
+int issue_decide_end(const struct issue_ops *ops, void *ctx, const struct issue_mode *mode,
+                     const struct issue_claim *claim, const struct issue_script_run *run,
+                     struct issue_result *out);
+
+/*
+ * Decides one claim (begin, ops->run_script, end). Returns CP_OK (201), CP_ERR_AMBIGUOUS (202, issue_ack=kafka
  * only), or CP_ERR_NO_COUPON, CP_ERR_DUPLICATE, CP_ERR_SOLD_OUT,
  * CP_ERR_NOT_STARTED, CP_ERR_ENDED, CP_ERR_NOT_REPLICATED, CP_ERR_UNAVAILABLE
  * (out->detail says which).

@@ -373,8 +373,8 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
     int64_t now = clock_mono_ms();
     for (int i = 0; i < nworkers; i++)
         slots[i] = (struct slot){.wanted = 1, .generation = generation, .due_ms = now};
-    log_info("master %d: %d workers x %d threads on %s", (int)getpid(), nworkers, conf->threads,
-             conf->listen);
+    log_info("master %d: %d workers x %d threads x %d connections on %s", (int)getpid(), nworkers,
+             worker_threads(conf), worker_slots_per_thread(conf), conf->listen);
 
     sigset_t set;
     sigemptyset(&set);

@@ -161,8 +161,8 @@ static enum metrics_route metrics_route_of(enum route_id r, enum http_method m)
     }
 }
 
-enum metrics_route router_dispatch(struct app_thread *t, const struct http_request *req,
-                                   struct http_response *resp)
+static enum metrics_route dispatch(struct app_thread *t, const struct http_request *req,
+                                   struct http_response *resp, struct issue_call *later)
 {
     struct segments sg;
     int id_at, id2_at;
@@ -191,8 +191,8 @@ enum metrics_route router_dispatch(struct app_thread *t, const struct http_reque
         return mr;
     }
     switch (r) {
-    case R_ISSUE_REF: issue_handle(t, req, resp, 0); break;
-    case R_ISSUE: issue_handle(t, req, resp, id); break;
+    case R_ISSUE_REF: issue_handle(t, req, resp, 0, later); break;
+    case R_ISSUE: issue_handle(t, req, resp, id, later); break;
     case R_CREATE: admin_create_handle(t, req, resp); break;
     case R_COUPON:
         if (req->method == HTTP_PATCH)
@@ -217,4 +217,17 @@ enum metrics_route router_dispatch(struct app_thread *t, const struct http_reque
     case R_NONE: break;
     }
     return mr;
+}
+
+enum metrics_route router_dispatch(struct app_thread *t, const struct http_request *req,
+                                   struct http_response *resp)
+{
+    return dispatch(t, req, resp, NULL);
+}
+
+enum metrics_route router_dispatch_deferring(struct app_thread *t, const struct http_request *req,
+                                             struct http_response *resp, struct issue_call *later)
+{
+    later->waiting = 0;
+    return dispatch(t, req, resp, later);
 }

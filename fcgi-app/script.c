@@ -35,9 +35,16 @@ static int load(struct app_thread *t, enum script_id id)
     return rc;
 }
 
-static int is_noscript(const redisReply *r)
+int script_is_noscript(const redisReply *r)
 {
     return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+int script_prepare(struct app_thread *t, enum script_id id)
+{
+    if (t->script_sha[id][0] != '\0')
+        return CP_OK;
+    return app_redis(t) == NULL ? CP_ERR_UNAVAILABLE : load(t, id);
 }
 
 /* One attempt: the script (EVALSHA or EVAL) and, when replicas > 0, WAIT after it. */
@@ -72,7 +79,7 @@ redisReply *script_run_wait(struct app_thread *t, enum script_id id, int argc, c
     argv[1] = sha;
     argvlen[1] = 40;
     redisReply *r = attempt(t, argc, argv, argvlen, replicas, timeout_ms, acked);
-    if (r != NULL && is_noscript(r)) {
+    if (r != NULL && script_is_noscript(r)) {
         /* This node lacks the script: the source once, which caches it there. */
         freeReplyObject(r);
         metrics_add(t->app->metrics, M_SCRIPT_RELOADS, 1);

@@ -38,4 +38,13 @@ redisReply *script_run(struct app_thread *t, enum script_id id, int argc, const 
 redisReply *script_run_wait(struct app_thread *t, enum script_id id, int argc, const char **argv,
                             size_t *argvlen, int replicas, int timeout_ms, long long *acked);
 
+/*
+ * For a caller that queues EVALSHA itself (a pipeline: fcgi-app/issue.c): learns the
+ * SHA into t->script_sha[id] unless known, with one SCRIPT LOAD - so call it before
+ * the first command of the pipeline. CP_OK or CP_ERR_UNAVAILABLE.
+ */
+int script_prepare(struct app_thread *t, enum script_id id);
+/* True for the NOSCRIPT error: the node lacks the script; run it with script_run. */
+int script_is_noscript(const redisReply *r);
+
 #endif

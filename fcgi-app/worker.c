@@ -3,6 +3,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include "clock.h"
 #include "cp_err.h"
 #include "invalidate.h"
+#include "issue.h"
 #include "log.h"
 #include "problem.h"
 #include "router.h"
@@ -28,42 +28,89 @@
 struct worker {
     struct app app;
     int listen_fd;
+    int slots_per_thread;
     atomic_int stopping;
     int nthreads;
     pthread_t *threads;
 };
 
-/* How long a blocked accept(2) waits before the thread looks at the stop flag. */
-#define ACCEPT_TIMEOUT_MS  250
 /*
  * A connection nginx keeps open (fastcgi_keep_conn) belongs to the web server
  * (FastCGI 3.5: "the Web server retains responsibility for the connection"):
  * closing it ourselves races with nginx sending the next request on it (a 502).
- * So a thread waits for the next request on it in poll(2) slices of this length,
- * looking at the stop flag in between, and a stopping worker closes a kept
- * connection only once it has been idle for KEPT_DRAIN_IDLE_MS - nginx reuses
- * its most recently used connections first, so an idle one is the least likely
- * to be picked at that moment. nginx closes kept connections itself after
- * keepalive_requests or keepalive_timeout (deploy/nginx).
+ * So a stopping worker closes a kept connection only once it has been idle for
+ * KEPT_DRAIN_IDLE_MS - nginx reuses its most recently used connections first, so
+ * an idle one is the least likely to be picked at that moment. nginx closes kept
+ * connections itself after keepalive_requests or keepalive_timeout (deploy/nginx).
+ * A thread's poll(2) wakes at least every LOOP_POLL_MS to look at the stop flag.
  */
-#define KEPT_POLL_MS       250
-#define KEPT_DRAIN_IDLE_MS 500
+#define LOOP_POLL_MS          250
+#define KEPT_DRAIN_IDLE_MS    500
+/* After an accept error other than "nothing to accept" (EMFILE, ENOBUFS, ...). */
+#define ACCEPT_ERROR_PAUSE_MS 10
 
-static void serve_one(struct app_thread *t, FCGX_Request *fcgi)
-{
-    struct app *app = t->app;
-    int64_t t0 = clock_mono_us();
-    metrics_gauge_add(app->metrics, G_IN_FLIGHT, 1);
-
+/*
+ * One FastCGI connection of a thread, and the request read from it until it is
+ * answered. A thread owns request_slots of them: it polls the kept connections and
+ * (while one slot has none) the listening socket, reads every request that arrived,
+ * answers each at once except issue claims, whose scripts then go to Redis in one
+ * pipeline (issue_run_scripts) before those are answered. A request never waits
+ * across polls, so stopping needs no bookkeeping beyond the kept connections.
+ */
+struct slot {
+    FCGX_Request fcgi;
+    int64_t idle_since_ms; /* monotonic; when its last answer was written */
     struct http_request req;
+    struct issue_call call;
+    int64_t started_us;
+    enum metrics_route route;
+};
+
+struct request_loop {
+    struct worker *w;
+    struct app_thread *t;
+    int nslots;
+    struct slot *slots;
+    struct pollfd *pfds; /* nslots + 1: the kept connections and the listening socket */
+    int *pfd_slot;       /* which slot a pollfd is; -1 = the listening socket */
+    struct slot **parked;
+    struct issue_call **parked_calls;
+    int nparked;
+};
+
+static void answer(struct request_loop *l, struct slot *s, const struct http_response *resp)
+{
+    struct app *app = l->t->app;
+    if (resp->status >= 500 && resp->status != 503)
+        log_error("%s %s -> %d", s->req.method_text, s->req.path, resp->status);
+    if (http_response_send(&s->fcgi, resp, s->req.method == HTTP_HEAD) != CP_OK)
+        log_debug("client went away before the response was written");
+    metrics_observe(app->metrics, s->route, resp->status, clock_mono_us() - s->started_us);
+    metrics_gauge_add(app->metrics, G_IN_FLIGHT, -1);
+    /* On a kept connection (fastcgi_keep_conn) the descriptor stays open. */
+    FCGX_Finish_r(&s->fcgi);
+    s->idle_since_ms = clock_mono_ms();
+    log_set_request_id(NULL);
+}
+
+/* A request has been accepted on the slot: read it, then answer it or park its claim. */
+static void begin_request(struct request_loop *l, struct slot *s)
+{
+    struct app_thread *t = l->t;
+    struct app *app = t->app;
+    s->started_us = clock_mono_us();
+    metrics_gauge_add(app->metrics, G_IN_FLIGHT, 1);
     struct http_response resp;
     http_response_init(&resp, t->resp_buf, sizeof t->resp_buf);
-    enum metrics_route route = ROUTE_UNKNOWN;
-    switch (http_request_read(fcgi, &req, t->body_buf, sizeof t->body_buf,
+    s->route = ROUTE_UNKNOWN;
+    s->call.waiting = 0;
+    memset(&s->req, 0, sizeof s->req);
+    s->req.method_text = "?";
+    switch (http_request_read(&s->fcgi, &s->req, t->body_buf, sizeof t->body_buf,
                               (size_t)app->conf->max_body_bytes)) {
     case HTTP_READ_OK:
-        log_set_request_id(req.request_id);
-        route = router_dispatch(t, &req, &resp);
+        log_set_request_id(s->req.request_id);
+        s->route = router_dispatch_deferring(t, &s->req, &resp, &s->call);
         break;
     case HTTP_READ_URI_TOO_LONG:
         problem_fail(&resp, CP_ERR_URI_TOO_LONG, "request URI or query string too long");
@@ -76,76 +123,161 @@ static void serve_one(struct app_thread *t, FCGX_Request *fcgi)
         problem_fail(&resp, CP_ERR_INVALID, "request body shorter than Content-Length");
         break;
     }
-    if (resp.status >= 500 && resp.status != 503)
-        log_error("%s %s -> %d", req.method_text, req.path, resp.status);
-    if (http_response_send(fcgi, &resp, req.method == HTTP_HEAD) != CP_OK)
-        log_debug("client went away before the response was written");
-    metrics_observe(app->metrics, route, resp.status, clock_mono_us() - t0);
-    metrics_gauge_add(app->metrics, G_IN_FLIGHT, -1);
-    log_set_request_id(NULL);
+    if (s->call.waiting) {
+        /* The body was parsed into the claim: the body buffer is free for the next. */
+        l->parked[l->nparked] = s;
+        l->parked_calls[l->nparked] = &s->call;
+        l->nparked++;
+        log_set_request_id(NULL);
+        return;
+    }
+    answer(l, s, &resp);
 }
 
-/*
- * The thread holds a kept connection: wait until nginx sends on it (or closes it).
- * 1 = go on to FCGX_Accept_r; 0 = the worker is stopping and the connection has been
- * idle long enough to close.
- */
-static int await_kept_connection(struct worker *w, int fd)
+/* The parked claims' scripts in one pipeline, then their answers. */
+static void finish_parked(struct request_loop *l)
 {
-    int idle_ms = 0;
-    for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int n = poll(&pfd, 1, KEPT_POLL_MS);
-        if (n != 0)
-            return 1; /* readable, hung up, or an error FCGX_Accept_r will meet */
-        idle_ms += KEPT_POLL_MS;
-        if (atomic_load(&w->stopping) && idle_ms >= KEPT_DRAIN_IDLE_MS)
-            return 0;
+    if (l->nparked == 0)
+        return;
+    issue_run_scripts(l->t, l->parked_calls, l->nparked);
+    for (int i = 0; i < l->nparked; i++) {
+        struct slot *s = l->parked[i];
+        struct http_response resp;
+        http_response_init(&resp, l->t->resp_buf, sizeof l->t->resp_buf);
+        log_set_request_id(s->req.request_id);
+        issue_finish(l->t, &s->call, &resp);
+        answer(l, s, &resp);
     }
+    l->nparked = 0;
+}
+
+/* FCGX_Accept_r on a slot: on a kept connection it reads nginx's next request from
+ * it (or, when nginx closed it, accepts a new one); otherwise it accepts. 1 = a
+ * request to serve, 0 = none (the listening socket had nothing left: it is
+ * non-blocking and shared with every thread of every worker). */
+static int accept_on(struct request_loop *l, struct slot *s)
+{
+    int rc = FCGX_Accept_r(&s->fcgi);
+    if (rc >= 0)
+        return 1;
+    if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && !atomic_load(&l->w->stopping)) {
+        log_warn("FCGX_Accept_r failed: %d", rc);
+        clock_sleep_ms(ACCEPT_ERROR_PAUSE_MS);
+    }
+    return 0;
+}
+
+/* One round: poll, read everything that arrived, answer it all. 0 = the thread is done
+ * (stopping, and no connection left). */
+static int loop_round(struct request_loop *l)
+{
+    int stopping = atomic_load(&l->w->stopping), n = 0, has_free = 0;
+    int64_t now = clock_mono_ms();
+    for (int i = 0; i < l->nslots; i++) {
+        struct slot *s = &l->slots[i];
+        if (s->fcgi.ipcFd < 0) {
+            has_free = 1;
+            continue;
+        }
+        if (stopping && now - s->idle_since_ms >= KEPT_DRAIN_IDLE_MS) {
+            FCGX_Free(&s->fcgi, 1); /* idle long enough to close (see KEPT_DRAIN_IDLE_MS) */
+            has_free = 1;
+            continue;
+        }
+        l->pfds[n] = (struct pollfd){.fd = s->fcgi.ipcFd, .events = POLLIN};
+        l->pfd_slot[n++] = i;
+    }
+    /* A stopping thread accepts nothing new, but serves its kept connections. */
+    if (!stopping && has_free) {
+        l->pfds[n] = (struct pollfd){.fd = l->w->listen_fd, .events = POLLIN};
+        l->pfd_slot[n++] = -1;
+    }
+    if (n == 0)
+        return !stopping;
+    int ready = poll(l->pfds, (nfds_t)n, LOOP_POLL_MS);
+    if (ready <= 0) {
+        if (ready < 0 && errno != EINTR)
+            log_warn("poll: %s", strerror(errno));
+        return 1;
+    }
+    int listen_ready = 0;
+    for (int j = 0; j < n; j++) {
+        if (l->pfds[j].revents == 0)
+            continue;
+        if (l->pfd_slot[j] < 0) {
+            listen_ready = 1;
+            continue;
+        }
+        /* Readable, hung up, or an error FCGX_Accept_r will meet. */
+        struct slot *s = &l->slots[l->pfd_slot[j]];
+        if (accept_on(l, s))
+            begin_request(l, s);
+    }
+    /* New connections into the free slots, until there is nothing left to accept. */
+    for (int i = 0; listen_ready && i < l->nslots; i++) {
+        struct slot *s = &l->slots[i];
+        if (s->fcgi.ipcFd >= 0)
+            continue;
+        if (!accept_on(l, s))
+            break;
+        begin_request(l, s);
+    }
+    finish_parked(l);
+    return 1;
+}
+
+static void loop_free(struct request_loop *l)
+{
+    for (int i = 0; l->slots != NULL && i < l->nslots; i++)
+        FCGX_Free(&l->slots[i].fcgi, 1);
+    free(l->slots);
+    free(l->pfds);
+    free(l->pfd_slot);
+    free(l->parked);
+    free(l->parked_calls);
+    if (l->t != NULL) {
+        rcli_free(l->t->redis);
+        if (l->t->db != NULL)
+            mysql_close(l->t->db);
+        free(l->t);
+    }
+}
+
+static int loop_init(struct request_loop *l, struct worker *w)
+{
+    memset(l, 0, sizeof *l);
+    l->w = w;
+    l->nslots = w->slots_per_thread;
+    size_t n = (size_t)l->nslots;
+    l->t = calloc(1, sizeof *l->t);
+    l->slots = calloc(n, sizeof *l->slots);
+    l->pfds = calloc(n + 1, sizeof *l->pfds);
+    l->pfd_slot = calloc(n + 1, sizeof *l->pfd_slot);
+    l->parked = calloc(n, sizeof *l->parked);
+    l->parked_calls = calloc(n, sizeof *l->parked_calls);
+    if (l->t == NULL || l->slots == NULL || l->pfds == NULL || l->pfd_slot == NULL ||
+        l->parked == NULL || l->parked_calls == NULL) {
+        log_error("out of memory starting a request thread");
+        return CP_ERR_NOMEM;
+    }
+    l->t->app = &w->app;
+    for (int i = 0; i < l->nslots; i++) {
+        if (FCGX_InitRequest(&l->slots[i].fcgi, w->listen_fd, 0) != 0) {
+            log_error("FCGX_InitRequest failed");
+            l->nslots = i; /* only these are freed */
+            return CP_ERR_NOMEM;
+        }
+    }
+    return CP_OK;
 }
 
 static void *thread_main(void *arg)
 {
-    struct worker *w = arg;
-    struct app_thread *t = calloc(1, sizeof *t);
-    if (t == NULL) {
-        log_error("out of memory starting a request thread");
-        return NULL;
-    }
-    t->app = &w->app;
-    FCGX_Request fcgi;
-    if (FCGX_InitRequest(&fcgi, w->listen_fd, 0) != 0) {
-        log_error("FCGX_InitRequest failed");
-        free(t);
-        return NULL;
-    }
-    for (;;) {
-        /* A kept connection is served until nginx is done with it, even while
-         * stopping; without one, a stopping thread accepts nothing new. */
-        if (fcgi.ipcFd >= 0) {
-            if (!await_kept_connection(w, fcgi.ipcFd))
-                break;
-        } else if (atomic_load(&w->stopping)) {
-            break;
+    struct request_loop l;
+    if (loop_init(&l, arg) == CP_OK)
+        while (loop_round(&l)) {
         }
-        /* On a kept connection FCGX_Accept_r reads nginx's next request from it. */
-        int rc = FCGX_Accept_r(&fcgi);
-        if (rc < 0) {
-            /* -EAGAIN: the accept timeout expired (see worker_run); look at the flag. */
-            if (rc != -EAGAIN && rc != -EWOULDBLOCK && !atomic_load(&w->stopping)) {
-                log_warn("FCGX_Accept_r failed: %d", rc);
-                clock_sleep_ms(10);
-            }
-            continue;
-        }
-        serve_one(t, &fcgi);
-        FCGX_Finish_r(&fcgi);
-    }
-    FCGX_Free(&fcgi, 1);
-    rcli_free(t->redis);
-    if (t->db != NULL)
-        mysql_close(t->db);
-    free(t);
+    loop_free(&l);
     mysql_thread_end();
     return NULL;
 }
@@ -210,6 +342,23 @@ static void app_release(struct app *app)
     metrics_close(app->metrics);
 }
 
+int worker_threads(const struct cp_conf *conf)
+{
+    if (conf->threads > 0)
+        return conf->threads;
+    return conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? WORKER_DEFAULT_KAFKA_THREADS
+                                                   : WORKER_DEFAULT_THREADS;
+}
+
+int worker_slots_per_thread(const struct cp_conf *conf)
+{
+    if (conf->request_slots > 0)
+        return conf->request_slots;
+    /* issue_ack=kafka holds a request until the broker acknowledges it, and a thread
+     * answers its connections one after the other: one each, as many threads. */
+    return conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? 1 : WORKER_DEFAULT_SLOTS;
+}
+
 int worker_run(const struct cp_conf *conf, int listen_fd)
 {
     int rc = 1;
@@ -227,16 +376,18 @@ int worker_run(const struct cp_conf *conf, int listen_fd)
     sigaddset(&stop_set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_set, &old);
     /*
-     * accept(2) honours SO_RCVTIMEO: a thread blocked in it returns EAGAIN every
-     * ACCEPT_TIMEOUT_MS and sees the stop flag. No signal is ever sent to a
-     * thread, so no read or write of a request in flight can be interrupted.
-     * The option belongs to the listening socket every worker shares; setting the
-     * same value from each is harmless.
+     * Threads poll(2) the shared listening socket and accept only when it is
+     * readable; every thread of every worker is woken, one wins, the others must get
+     * EAGAIN rather than block. O_NONBLOCK is a property of the socket every worker
+     * shares (setting it again is harmless); the connections accept(2) returns do not
+     * inherit it, so requests are read and written blocking. No signal is ever sent
+     * to a thread, so no read or write of a request in flight can be interrupted.
      */
-    struct timeval accept_timeout = {0, ACCEPT_TIMEOUT_MS * 1000};
-    if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &accept_timeout, sizeof accept_timeout) != 0)
-        log_warn("SO_RCVTIMEO on the listening socket: %s; stopping may wait for a request",
-                 strerror(errno));
+    int fl = fcntl(listen_fd, F_GETFL);
+    if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        log_error("O_NONBLOCK on the listening socket: %s", strerror(errno));
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
 
     if (FCGX_Init() != 0) {
@@ -248,7 +399,8 @@ int worker_run(const struct cp_conf *conf, int listen_fd)
     inv = invalidator_start(&w.app);
     if (inv == NULL)
         log_warn("cache invalidation subscriber not started; L1 entries expire by TTL only");
-    w.nthreads = conf->threads;
+    w.nthreads = worker_threads(conf);
+    w.slots_per_thread = worker_slots_per_thread(conf);
     w.threads = calloc((size_t)w.nthreads, sizeof *w.threads);
     if (w.threads == NULL)
         goto out;
@@ -260,7 +412,7 @@ int worker_run(const struct cp_conf *conf, int listen_fd)
         log_error("no request thread could be started");
         goto out;
     }
-    log_info("worker ready: %d threads", started);
+    log_info("worker ready: %d threads x %d connections", started, w.slots_per_thread);
 
     int sig = 0;
     while (sig != SIGTERM && sig != SIGINT) {

@@ -1,20 +1,39 @@
 /*
- * worker.h - one worker process: a pool of threads accepting FastCGI requests
- * on a shared listening socket.
+ * worker.h - one worker process: a pool of request threads on a shared
+ * listening socket, each serving several FastCGI connections.
  *
  * Everything that must not cross fork() - the Kafka producer, Redis and
  * MariaDB connections, threads - is created here, after fork. Each thread owns
- * a struct app_thread and loops FCGX_Accept_r -> dispatch -> FCGX_Finish_r, so a
- * request waiting on Redis or Kafka blocks one thread, not the process.
- * SIGTERM (or SIGINT) stops accepting: threads blocked in accept(2) notice
- * within the socket's accept timeout (SO_RCVTIMEO), requests in flight finish
- * undisturbed (no signal reaches a request thread), the producer flushes, and
- * worker_run returns 0.
+ * a struct app_thread and request_slots FastCGI connections (slots). It polls
+ * the connections nginx keeps open and, while a slot is free, the listening
+ * socket (non-blocking: every thread polls it, one wins each accept); it reads
+ * every request that arrived, answers the others at once and runs the issue
+ * claims' scripts in one Redis pipeline before answering those. That is how a
+ * thread serves many claims per Redis round trip and per wake-up. A request
+ * that blocks (a MariaDB read, Kafka with issue_ack=kafka) holds its thread's
+ * other connections meanwhile, so issue_ack=kafka gets one slot per thread and
+ * many threads (worker_slots_per_thread).
+ * SIGTERM (or SIGINT) stops accepting: every request read is answered (none
+ * waits across polls), kept connections are closed once idle, no signal reaches
+ * a request thread, the producer flushes, and worker_run returns 0.
  */
 #ifndef COUPON_WORKER_H
 #define COUPON_WORKER_H
 
 #include "conf.h"
+
+/* The defaults of threads and request_slots (0 in the configuration). issue_ack=redis:
+ * few threads, many connections each (measured in bench/README.md); kafka: a thread
+ * per request in flight, since each waits for the broker. */
+#define WORKER_DEFAULT_THREADS       4
+#define WORKER_DEFAULT_SLOTS         16
+#define WORKER_DEFAULT_KAFKA_THREADS 64
+
+/* The request threads of one worker (threads, or its default). */
+int worker_threads(const struct cp_conf *conf);
+
+/* The FastCGI connections one request thread serves (request_slots, or its default). */
+int worker_slots_per_thread(const struct cp_conf *conf);
 
 /* Serves listen_fd until SIGTERM. Returns 0 on a clean stop, 1 on a start failure. */
 int worker_run(const struct cp_conf *conf, int listen_fd);

@@ -6,7 +6,7 @@
 # ceiling-fcgi, so both are measured through identical web server settings.
 # Sourced, never executed.
 #
-#   bench_stack_start STATE BUILD WORKERS THREADS KAFKA_THREADS -> sets BENCH_* (below)
+#   bench_stack_start STATE BUILD WORKERS THREADS KAFKA_THREADS CEILING_THREADS -> sets BENCH_* (below)
 #   bench_stack_stop STATE                            everything, in order; idempotent
 #
 # Variables set by bench_stack_start: BENCH_HTTP (http://127.0.0.1:PORT of the coupon
@@ -91,10 +91,10 @@ bench_nginx_start() {
         "127.0.0.1:$cport and :$kcport (kept connections) -> $csock, :$kport -> $ksock"
 }
 
-# bench_stack_start STATE BUILD WORKERS THREADS KAFKA_THREADS
+# bench_stack_start STATE BUILD WORKERS THREADS KAFKA_THREADS CEILING_THREADS
 # shellcheck disable=SC2034 # the BENCH_* variables are its output, read by scripts/bench
 bench_stack_start() {
-    local state=$1 build=$2 workers=$3 threads=$4 kafka_threads=$5
+    local state=$1 build=$2 workers=$3 threads=$4 kafka_threads=$5 ceiling_threads=$6
     local src db_password
     src=$(cp_src_dir)
     mkdir -p "$state/logs" "$state/pids"
@@ -141,7 +141,7 @@ bench_stack_start() {
     stack_fcgi_start "$state" "$build" "$BENCH_CONF" "$sock" || return 1
     stack_fcgi_start "$state" "$build" "$state/coupon-kafka.conf" "$ksock" coupon-fcgi-kafka ||
         return 1
-    bench_ceiling_start "$state" "$build" "$csock" "$workers" "$threads" || return 1
+    bench_ceiling_start "$state" "$build" "$csock" "$workers" "$ceiling_threads" || return 1
     bench_nginx_start "$state" "$hport" "$sock" "$cport" "$csock" "$ceil_kept_port" \
         "$kafka_http_port" "$ksock" || return 1
     BENCH_HTTP=http://127.0.0.1:$hport

@@ -37,6 +37,7 @@
 #include "cp_err.h"
 #include "cp_limits.h"
 #include "handlers.h"
+#include "issue.h"
 #include "decimal.h"
 #include "http.h"
 #include "issue.h"
@@ -64,9 +65,11 @@ void __wrap_health_handle(struct app_thread *t, const struct http_request *req,
 void __wrap_health_metrics_handle(struct app_thread *t, const struct http_request *req,
                                   struct http_response *resp);
 void __wrap_issue_handle(struct app_thread *t, const struct http_request *req,
-                         struct http_response *resp, int64_t path_coupon_id);
+                         struct http_response *resp, int64_t path_coupon_id,
+                         struct issue_call *later);
 void __real_issue_handle(struct app_thread *t, const struct http_request *req,
-                         struct http_response *resp, int64_t path_coupon_id);
+                         struct http_response *resp, int64_t path_coupon_id,
+                         struct issue_call *later);
 
 static void stub_ok(struct http_response *resp)
 {
@@ -166,14 +169,15 @@ static int issue_request_is_valid(const struct http_request *req, int64_t path_c
 }
 
 void __wrap_issue_handle(struct app_thread *t, const struct http_request *req,
-                         struct http_response *resp, int64_t path_coupon_id)
+                         struct http_response *resp, int64_t path_coupon_id,
+                         struct issue_call *later)
 {
-    CHECK(path_coupon_id >= 0 && req->method == HTTP_POST);
+    CHECK(path_coupon_id >= 0 && req->method == HTTP_POST && later == NULL);
     if (issue_request_is_valid(req, path_coupon_id)) {
         stub_ok(resp);
         return;
     }
-    __real_issue_handle(t, req, resp, path_coupon_id);
+    __real_issue_handle(t, req, resp, path_coupon_id, later);
     CHECK(resp->status == 400 || resp->status == 415);
 }
 

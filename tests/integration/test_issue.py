@@ -308,7 +308,7 @@ class FairnessAtTheEdges(unittest.TestCase):
 
 
 class IssueRace(unittest.TestCase):
-    """4 worker processes x 4 threads behind both web servers; 5,000 users each sending 4
+    """4 worker processes x 4 threads x 16 connections behind both web servers; 5,000 users each sending 4
     concurrent requests for a coupon of stock 1,000 (the issue's numbers): exactly
     the stock is issued, to distinct users, with sequences 1..stock, and every 201 is one
     event in Kafka and one row in MariaDB."""
@@ -357,6 +357,53 @@ class IssueRace(unittest.TestCase):
             "(SELECT issued_quantity FROM coupon WHERE id = %d) "
             "FROM coupon_issue WHERE coupon_id = %d" % (cid, cid)),
             [(str(self.STOCK), "1", str(self.STOCK), str(self.STOCK))])
+
+
+class PipelinedClaims(unittest.TestCase):
+    """A request thread runs the scripts of all the claims it has read in one Redis
+    pipeline (fcgi-app/worker.c). A node that lost the script answers NOSCRIPT inside the
+    pipeline: each such claim is run again with the source, none is lost or doubled."""
+
+    CLAIMS = 300
+
+    def claims(self, cid):
+        """CLAIMS new users at once through both web servers: their statuses, sequences."""
+        def one(u):
+            r = issue(cid, u, server="nginx" if u % 2 else "lighttpd")
+            return r.status, (r.json().get("sequence") if r.status == 201 else None)
+
+        users = [harness.new_user() for _ in range(self.CLAIMS)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
+            return list(pool.map(one, users))
+
+    def test_a_script_flush_under_concurrent_claims_loses_nothing(self):
+        cid = sql_coupon(total=2 * self.CLAIMS)
+        # First a burst that every request thread takes part in, so that each has learnt
+        # the script's SHA: after the flush they all send EVALSHA, and Redis answers
+        # NOSCRIPT inside their pipelines rather than to a SCRIPT LOAD of their own.
+        warm = self.claims(cid)
+        self.assertEqual([st for st, _ in warm].count(201), self.CLAIMS)
+        reloads_before = metric("coupon_redis_script_reloads_total")
+        self.assertEqual(harness.redis("SCRIPT", "FLUSH"), "OK")
+        results = self.claims(cid)
+        statuses = [st for st, _ in results]
+        self.assertEqual(statuses.count(201), self.CLAIMS, sorted(set(statuses)))
+        self.assertEqual(sorted(seq for _, seq in warm + results),
+                         list(range(1, 2 * self.CLAIMS + 1)))
+        self.assertGreater(metric("coupon_redis_script_reloads_total"), reloads_before)
+        self.assertEqual(harness.redis("HLEN", "coupon:{%d}:users" % cid), 2 * self.CLAIMS)
+        harness.wait_until(lambda: persisted_rows(cid) == 2 * self.CLAIMS, timeout=60,
+                           message="%d rows in coupon_issue" % (2 * self.CLAIMS))
+        time.sleep(1)  # a doubled event would land after the count was reached
+        self.assertEqual(persisted_rows(cid), 2 * self.CLAIMS)
+
+
+def metric(name):
+    """A counter of coupon-fcgi's /metrics (every worker's, summed in shared memory)."""
+    for line in harness.http("GET", "/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 class DependencyOutages(unittest.TestCase):

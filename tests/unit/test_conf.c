@@ -58,7 +58,8 @@ static void conf_defaults_fill_every_documented_key(void)
     conf_defaults(&c);
     CU_ASSERT_STRING_EQUAL(c.listen, "unix:/tmp/coupon-fcgi.sock");
     CU_ASSERT_EQUAL(c.workers, 0);
-    CU_ASSERT_EQUAL(c.threads, 16);
+    CU_ASSERT_EQUAL(c.threads, 0); /* worker.c: 4 with issue_ack=redis, 64 with kafka */
+    CU_ASSERT_EQUAL(c.request_slots, 0);
     CU_ASSERT_STRING_EQUAL(c.admin_token, "");
     CU_ASSERT_EQUAL(c.max_body_bytes, 4096);
     CU_ASSERT_STRING_EQUAL(c.redis_host, "127.0.0.1");
@@ -158,7 +159,11 @@ static void conf_integer_values_are_range_checked(void)
         {"redis_port = \n", 0},
         {"redis_port = 1.5\n", 0},
         {"redis_port = 99999999999999999999\n", 0},
-        {"threads = 0\n", 0},
+        {"threads = -1\n", 0},
+        {"threads = 0\n", 1},
+        {"request_slots = 256\n", 1},
+        {"request_slots = 257\n", 0},
+        {"request_slots = -1\n", 0},
         {"threads = 1024\n", 1},
         {"threads = 1025\n", 0},
         {"max_body_bytes = 4097\n", 0},

@@ -415,6 +415,80 @@ static void refusals_need_no_replica(void)
     CU_ASSERT_EQUAL(decide_waiting(0, 1, &res), CP_ERR_UNAVAILABLE);
 }
 
+/* issue_decide_begin and _end, with the script run between them by the caller (a
+ * pipeline): the same answers and effects as one issue_decide call. */
+static void the_two_halves_decide_as_one_call(void)
+{
+    const struct issue_mode redis_mode = {0}, waiting = {.wait_replicas = 1};
+    struct issue_claim claim;
+    struct issue_result res;
+    world(1, 5, 1000);
+    CU_ASSERT_EQUAL(issue_decide_begin(&fake_ops, NULL, &redis_mode, 42, 7, &claim, &res),
+                    ISSUE_RUN_SCRIPT);
+    CU_ASSERT_EQUAL(fk.scripts, 0); /* the caller runs it */
+    CU_ASSERT_EQUAL(claim.coupon_id, 42);
+    CU_ASSERT_EQUAL(claim.user_id, 7);
+    CU_ASSERT_EQUAL(strlen(claim.event_id), CP_EVENT_ID_HEX);
+    struct issue_script_run run = {.rc = CP_OK, .reply = {1, 5, 1000}};
+    CU_ASSERT_EQUAL(issue_decide_end(&fake_ops, NULL, &redis_mode, &claim, &run, &res), CP_OK);
+    CU_ASSERT_EQUAL(res.sequence, 5);
+    CU_ASSERT_EQUAL(res.issued_at_ms, 1000);
+    CU_ASSERT_EQUAL(fk.scripts, 0);
+    CU_ASSERT_EQUAL(fk.asyncs, 1);
+    CU_ASSERT_STRING_EQUAL(fk.last_key, "42:7");
+    CU_ASSERT_EQUAL(fk.counts[M_ISSUED], 1);
+
+    /* A flag or a full queue answers in begin: no claim to run. */
+    world(1, 5, 1000);
+    fk.has_flag = 1;
+    fk.flag = ISSUE_FLAG_SOLD_OUT;
+    fk.holder = 1;
+    CU_ASSERT_EQUAL(issue_decide_begin(&fake_ops, NULL, &redis_mode, 42, 7, &claim, &res),
+                    CP_ERR_DUPLICATE);
+    CU_ASSERT_EQUAL(res.sequence, 17);
+    world(1, 5, 1000);
+    fk.has_room = 0;
+    CU_ASSERT_EQUAL(issue_decide_begin(&fake_ops, NULL, &redis_mode, 42, 7, &claim, &res),
+                    CP_ERR_UNAVAILABLE);
+    CU_ASSERT_EQUAL(fk.counts[M_OUTBOX_FULL], 1);
+
+    /* The pipeline failed: unavailable, nothing produced. */
+    world(1, 5, 1000);
+    CU_ASSERT_EQUAL(issue_decide_begin(&fake_ops, NULL, &redis_mode, 42, 7, &claim, &res),
+                    ISSUE_RUN_SCRIPT);
+    run = (struct issue_script_run){.rc = CP_ERR_UNAVAILABLE};
+    CU_ASSERT_EQUAL(issue_decide_end(&fake_ops, NULL, &redis_mode, &claim, &run, &res),
+                    CP_ERR_UNAVAILABLE);
+    CU_ASSERT_EQUAL(fk.asyncs, 0);
+    CU_ASSERT_EQUAL(fk.counts[M_ISSUED], 0);
+
+    /* Meta missing in the pipelined run: end reloads it and runs the script itself. */
+    world(1, 9, 2000);
+    run = (struct issue_script_run){.rc = CP_OK, .reply = {0, 0, 0}};
+    CU_ASSERT_EQUAL(issue_decide_end(&fake_ops, NULL, &redis_mode, &claim, &run, &res), CP_OK);
+    CU_ASSERT_EQUAL(fk.reloads, 1);
+    CU_ASSERT_EQUAL(fk.scripts, 1);
+    CU_ASSERT_EQUAL(res.sequence, 9);
+    CU_ASSERT_EQUAL(fk.asyncs, 1);
+
+    /* A refusal from the pipelined run sets its flag as the one-call path does. */
+    world(1, 1, 1);
+    run = (struct issue_script_run){.rc = CP_OK, .reply = {-3, 0, 60000}};
+    CU_ASSERT_EQUAL(issue_decide_end(&fake_ops, NULL, &redis_mode, &claim, &run, &res),
+                    CP_ERR_SOLD_OUT);
+    CU_ASSERT_EQUAL(fk.flag_set, ISSUE_FLAG_SOLD_OUT);
+
+    /* The WAIT queued behind the script counted too few replicas: 503, no event. */
+    world(1, 1, 1);
+    run = (struct issue_script_run){.rc = CP_OK, .reply = {1, 3, 1000}, .acked = 0};
+    CU_ASSERT_EQUAL(issue_decide_end(&fake_ops, NULL, &waiting, &claim, &run, &res),
+                    CP_ERR_NOT_REPLICATED);
+    CU_ASSERT_EQUAL(fk.asyncs, 0);
+    run.acked = 1;
+    CU_ASSERT_EQUAL(issue_decide_end(&fake_ops, NULL, &waiting, &claim, &run, &res), CP_OK);
+    CU_ASSERT_EQUAL(fk.asyncs, 1);
+}
+
 int main(void)
 {
     static const struct unit_case tests[] = {
@@ -435,6 +509,7 @@ int main(void)
          a_claim_on_too_few_replicas_is_503_and_produces_no_event},
         {"enough_replicas_is_a_201_as_without_wait", enough_replicas_is_a_201_as_without_wait},
         {"refusals_need_no_replica", refusals_need_no_replica},
+        {"the_two_halves_decide_as_one_call", the_two_halves_decide_as_one_call},
     };
     return unit_run_suite("issue_decide", NULL, UNIT_CASES(tests));
 }
