@@ -8,7 +8,10 @@
  * lost Redis' reply, or answered 202 because Kafka's outcome was unknown. For
  * each such record: if the row is in MariaDB the record goes; otherwise the
  * same event (same eventId) is produced again, which is harmless if the first
- * copy surfaces later - persisting is idempotent per (coupon, user).
+ * copy surfaces later - persisting is idempotent per (coupon, user). Once the
+ * pass's re-produced events are acknowledged their records go too (as the
+ * worker's do on its acknowledgement): a record is produced again once, not once
+ * per pass while the consumer lags behind or MariaDB is down.
  *
  * Coupons to look at come from MariaDB (windows that ended less than a week
  * ago), so no cross-coupon Redis key is needed and the scripts keep one hash

@@ -122,8 +122,10 @@ bench_stack_start() {
         db_host=127.0.0.1 "db_port=$BENCH_DB_PORT" "db_user=$STACK_DB_USER"
         "db_password=$db_password" "db_name=$STACK_DB_NAME" "code_secret=$(cp_random_hex 24)"
         log_level=warn)
+    # COUPON_BENCH_SLOTS: request_slots for this one (unset: coupon-fcgi's default).
     stack_write_config "$BENCH_CONF" \
         "listen=unix:$sock" "workers=$workers" "threads=$threads" issue_ack=redis \
+        ${COUPON_BENCH_SLOTS:+"request_slots=$COUPON_BENCH_SLOTS"} \
         "metrics_path=$state/fcgi.metrics" "${common[@]}"
     # The same program with issue_ack=kafka (201 after the broker's ack), measured beside.
     stack_write_config "$state/coupon-kafka.conf" \

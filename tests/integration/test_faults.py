@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 import unittest
+import uuid
 
 import harness
 
@@ -102,6 +103,10 @@ def coupon_events(cid):
         if isinstance(ev, dict) and ev.get("couponId") == cid:
             events.setdefault(int(ev["userId"]), []).append(ev["eventId"])
     return events
+
+
+def persisted_rows(cid):
+    return int(harness.sql("SELECT COUNT(*) FROM coupon_issue WHERE coupon_id = %d" % cid)[0][0])
 
 
 def reconciler_redeliveries(cid):
@@ -277,6 +282,38 @@ class Faults(unittest.TestCase):
                 message="replacement workers")
             sale.wait()
         audit(self, sale, self.STOCK)
+
+
+class LostEvents(unittest.TestCase):
+    """Claims whose events never reached Kafka - what a worker that died with its queue
+    while Kafka was away leaves behind: the claim and its pending record in Redis, no
+    event. The reconciler produces each event again exactly once, a slice per pass, even
+    though the consumer cannot persist them all before its next pass looks again."""
+
+    LOST = 25000  # more than one pass's slice (reconcile.c: 10,000)
+
+    def test_a_backlog_of_lost_events_is_produced_once_each(self):
+        cid = harness.create_coupon(totalQuantity=self.LOST)
+        at_ms = int(time.time() * 1000) - 60000  # older than reconcile_after_s
+        users_args, pending_args = [], []
+        for seq in range(1, self.LOST + 1):
+            user = harness.new_user()
+            users_args += [str(user), "%d:%d" % (seq, at_ms)]
+            pending_args += [str(user), "%s:%d:%d" % (uuid.uuid4().hex, seq, at_ms)]
+        harness.redis("HSET", "coupon:{%d}:users" % cid, *users_args)
+        harness.redis("SET", "coupon:{%d}:seq" % cid, str(self.LOST))
+        harness.redis("HSET", "coupon:{%d}:pending" % cid, *pending_args)
+        harness.wait_until(lambda: persisted_rows(cid) == self.LOST, timeout=180, interval=1,
+                           message="%d rows in coupon_issue" % self.LOST)
+        harness.wait_until(lambda: harness.redis("HLEN", "coupon:{%d}:pending" % cid) == 0,
+                           timeout=30, message="no pending record left")
+        events = coupon_events(cid)
+        self.assertEqual(len(events), self.LOST)
+        self.assertEqual(sum(len(ids) for ids in events.values()), self.LOST,
+                         "an event produced more than once")
+        self.assertEqual(reconciler_redeliveries(cid), self.LOST)
+        self.assertEqual(harness.sql(
+            "SELECT issued_quantity FROM coupon WHERE id = %d" % cid), [(str(self.LOST),)])
 
 
 if __name__ == "__main__":
