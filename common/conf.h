@@ -29,8 +29,8 @@ struct cp_conf {
     /* coupon-fcgi */
     char listen[CP_CONF_STR_MAX]; /* unix:/path or host:port; empty = fd 0 (spawn-fcgi) */
     int workers;                  /* pre-forked processes; 0 = number of CPUs */
-    int threads;       /* request threads per worker; 0 = 4 (issue_ack=redis), 64 (kafka) */
-    int request_slots; /* FastCGI connections per thread; 0 = 16 (redis), 1 (kafka) */
+    int threads;                  /* request threads per worker; 0 = auto (fcgi-app/worker.h) */
+    int request_slots;            /* FastCGI connections per thread; 0 = auto (fcgi-app/worker.h) */
     char metrics_path[CP_CONF_STR_MAX]; /* shared-memory file for aggregated metrics */
     char admin_token[CP_CONF_STR_MAX];  /* secret; empty disables the admin API */
     int max_body_bytes;

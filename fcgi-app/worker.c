@@ -346,17 +346,21 @@ int worker_threads(const struct cp_conf *conf)
 {
     if (conf->threads > 0)
         return conf->threads;
-    return conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? WORKER_DEFAULT_KAFKA_THREADS
-                                                   : WORKER_DEFAULT_THREADS;
+    if (conf->issue_ack == CONF_ISSUE_ACK_KAFKA)
+        return WORKER_DEFAULT_KAFKA_THREADS;
+    return conf->redis_wait_replicas > 0 ? WORKER_DEFAULT_WAIT_THREADS : WORKER_DEFAULT_THREADS;
 }
 
 int worker_slots_per_thread(const struct cp_conf *conf)
 {
     if (conf->request_slots > 0)
         return conf->request_slots;
-    /* issue_ack=kafka holds a request until the broker acknowledges it, and a thread
-     * answers its connections one after the other: one each, as many threads. */
-    return conf->issue_ack == CONF_ISSUE_ACK_KAFKA ? 1 : WORKER_DEFAULT_SLOTS;
+    /* issue_ack=kafka holds a claim until the broker acknowledges it, redis_wait_replicas
+     * until the replicas do (such claims are not pipelined: issue.h), and a thread answers
+     * its connections one after the other: one each then, and more threads. */
+    if (conf->issue_ack == CONF_ISSUE_ACK_KAFKA || conf->redis_wait_replicas > 0)
+        return 1;
+    return WORKER_DEFAULT_SLOTS;
 }
 
 int worker_run(const struct cp_conf *conf, int listen_fd)

@@ -11,8 +11,8 @@
  * claims' scripts in one Redis pipeline before answering those. That is how a
  * thread serves many claims per Redis round trip and per wake-up. A request
  * that blocks (a MariaDB read, Kafka with issue_ack=kafka) holds its thread's
- * other connections meanwhile, so issue_ack=kafka gets one slot per thread and
- * many threads (worker_slots_per_thread).
+ * other connections meanwhile, so issue_ack=kafka and redis_wait_replicas >= 1 get
+ * one slot per thread and more threads (worker_slots_per_thread).
  * SIGTERM (or SIGINT) stops accepting: every request read is answered (none
  * waits across polls), kept connections are closed once idle, no signal reaches
  * a request thread, the producer flushes, and worker_run returns 0.
@@ -23,10 +23,12 @@
 #include "conf.h"
 
 /* The defaults of threads and request_slots (0 in the configuration). issue_ack=redis:
- * few threads, many connections each (measured in bench/README.md); kafka: a thread
- * per request in flight, since each waits for the broker. */
+ * few threads, many connections each (measured in bench/README.md); issue_ack=kafka or
+ * redis_wait_replicas >= 1: one connection per thread and more threads, since each
+ * claim waits for the broker or the replicas. */
 #define WORKER_DEFAULT_THREADS       4
 #define WORKER_DEFAULT_SLOTS         16
+#define WORKER_DEFAULT_WAIT_THREADS  16
 #define WORKER_DEFAULT_KAFKA_THREADS 64
 
 /* The request threads of one worker (threads, or its default). */
