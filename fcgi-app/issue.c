@@ -194,35 +194,50 @@ static int op_holder(void *ctx, int64_t coupon_id, int64_t user_id, int64_t *seq
     return holder_from_redis(t, coupon_id, user_id, seq, at);
 }
 
+/* lua/issue.lua's arguments for one claim: argv[2..10] (numkeys, the 5 keys, the user,
+ * the event id, the outbox bound); argv[0..1] are the caller's (EVALSHA and the SHA). */
+struct issue_script_args {
+    char keys[5][RKEY_MAX], uid[24], bound[16];
+    const char *argv[11];
+    size_t argvlen[11];
+};
+
+static int issue_script_args(const struct app_thread *t, int64_t coupon_id, int64_t user_id,
+                             const char *event_id, struct issue_script_args *a)
+{
+    static const enum rkey_kind kinds[5] = {RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE,
+                                            RKEY_PENDING};
+    a->argv[2] = "5";
+    a->argvlen[2] = 1;
+    for (int i = 0; i < 5; i++) {
+        int n = rkey_coupon(a->keys[i], sizeof a->keys[i], kinds[i], coupon_id);
+        if (n < 0)
+            return CP_ERR_INTERNAL;
+        a->argv[3 + i] = a->keys[i];
+        a->argvlen[3 + i] = (size_t)n;
+    }
+    int ulen = rkey_user_encode(user_id, a->uid, sizeof a->uid);
+    if (ulen < 0)
+        return CP_ERR_INTERNAL;
+    a->argv[8] = a->uid;
+    a->argvlen[8] = (size_t)ulen;
+    a->argv[9] = event_id;
+    a->argvlen[9] = CP_EVENT_ID_HEX;
+    a->argvlen[10] =
+        (size_t)snprintf(a->bound, sizeof a->bound, "%d", t->app->conf->outbox_max_pending);
+    a->argv[10] = a->bound;
+    return CP_OK;
+}
+
 static int op_run_script(void *ctx, int64_t coupon_id, int64_t user_id, const char *event_id,
                          int wait_replicas, long long out[3], long long *acked)
 {
     struct app_thread *t = ctx;
-    static const enum rkey_kind kinds[5] = {RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE,
-                                            RKEY_PENDING};
-    char keys[5][RKEY_MAX], uid[24], bound[16], nkeys[] = "5";
-    const char *argv[11];
-    size_t argvlen[11];
-    argv[2] = nkeys;
-    argvlen[2] = 1;
-    for (int i = 0; i < 5; i++) {
-        int n = rkey_coupon(keys[i], sizeof keys[i], kinds[i], coupon_id);
-        if (n < 0)
-            return CP_ERR_UNAVAILABLE;
-        argv[3 + i] = keys[i];
-        argvlen[3 + i] = (size_t)n;
-    }
-    int ulen = rkey_user_encode(user_id, uid, sizeof uid);
-    if (ulen < 0)
+    struct issue_script_args a;
+    if (issue_script_args(t, coupon_id, user_id, event_id, &a) != CP_OK)
         return CP_ERR_UNAVAILABLE;
-    argv[8] = uid;
-    argvlen[8] = (size_t)ulen;
-    argv[9] = event_id;
-    argvlen[9] = CP_EVENT_ID_HEX;
-    argvlen[10] = (size_t)snprintf(bound, sizeof bound, "%d", t->app->conf->outbox_max_pending);
-    argv[10] = bound;
     /* With WAIT: in the same round trip, on the connection that ran the script. */
-    redisReply *r = script_run_wait(t, SCRIPT_ISSUE, 11, argv, argvlen, wait_replicas,
+    redisReply *r = script_run_wait(t, SCRIPT_ISSUE, 11, a.argv, a.argvlen, wait_replicas,
                                     t->app->conf->redis_wait_timeout_ms, acked);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
@@ -546,28 +561,14 @@ void issue_handle(struct app_thread *t, const struct http_request *req, struct h
 /* Appends lua/issue.lua for one claim to the thread's pipeline (the SHA is known). */
 static int append_issue_script(struct app_thread *t, const struct issue_claim *c)
 {
-    static const enum rkey_kind kinds[5] = {RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE,
-                                            RKEY_PENDING};
-    char keys[5][RKEY_MAX], uid[24], bound[16];
-    const char *argv[11] = {"EVALSHA", t->script_sha[SCRIPT_ISSUE], "5"};
-    size_t argvlen[11] = {7, 40, 1};
-    for (int i = 0; i < 5; i++) {
-        int n = rkey_coupon(keys[i], sizeof keys[i], kinds[i], c->coupon_id);
-        if (n < 0)
-            return CP_ERR_INTERNAL;
-        argv[3 + i] = keys[i];
-        argvlen[3 + i] = (size_t)n;
-    }
-    int ulen = rkey_user_encode(c->user_id, uid, sizeof uid);
-    if (ulen < 0)
+    struct issue_script_args a;
+    if (issue_script_args(t, c->coupon_id, c->user_id, c->event_id, &a) != CP_OK)
         return CP_ERR_INTERNAL;
-    argv[8] = uid;
-    argvlen[8] = (size_t)ulen;
-    argv[9] = c->event_id;
-    argvlen[9] = CP_EVENT_ID_HEX;
-    argvlen[10] = (size_t)snprintf(bound, sizeof bound, "%d", t->app->conf->outbox_max_pending);
-    argv[10] = bound;
-    return rcli_append_argv(t->redis, 11, argv, argvlen);
+    a.argv[0] = "EVALSHA";
+    a.argvlen[0] = 7;
+    a.argv[1] = t->script_sha[SCRIPT_ISSUE];
+    a.argvlen[1] = 40;
+    return rcli_append_argv(t->redis, 11, a.argv, a.argvlen);
 }
 
 /* One claim's script reply into its run; 0, or 1 when it means the connection (or
