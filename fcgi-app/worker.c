@@ -357,9 +357,12 @@ int worker_slots_per_thread(const struct cp_conf *conf)
         return conf->request_slots;
     /* issue_ack=kafka holds a claim until the broker acknowledges it, redis_wait_replicas
      * until the replicas do (such claims are not pipelined: issue.h), and a thread answers
-     * its connections one after the other: one each then, and more threads. */
-    if (conf->issue_ack == CONF_ISSUE_ACK_KAFKA || conf->redis_wait_replicas > 0)
-        return 1;
+     * its connections one after the other: fewer each then, and more threads. Idle kept
+     * connections cost a pollfd, so every mode still polls WORKER_DEFAULT_CONNECTIONS. */
+    if (conf->issue_ack == CONF_ISSUE_ACK_KAFKA)
+        return WORKER_DEFAULT_KAFKA_SLOTS;
+    if (conf->redis_wait_replicas > 0)
+        return WORKER_DEFAULT_WAIT_SLOTS;
     return WORKER_DEFAULT_SLOTS;
 }
 

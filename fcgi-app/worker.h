@@ -12,7 +12,7 @@
  * thread serves many claims per Redis round trip and per wake-up. A request
  * that blocks (a MariaDB read, Kafka with issue_ack=kafka) holds its thread's
  * other connections meanwhile, so issue_ack=kafka and redis_wait_replicas >= 1 get
- * one slot per thread and more threads (worker_slots_per_thread).
+ * fewer slots per thread and more threads (worker_slots_per_thread).
  * SIGTERM (or SIGINT) stops accepting: every request read is answered (none
  * waits across polls), kept connections are closed once idle, no signal reaches
  * a request thread, the producer flushes, and worker_run returns 0.
@@ -24,12 +24,19 @@
 
 /* The defaults of threads and request_slots (0 in the configuration). issue_ack=redis:
  * few threads, many connections each (measured in bench/README.md); issue_ack=kafka or
- * redis_wait_replicas >= 1: one connection per thread and more threads, since each
- * claim waits for the broker or the replicas. */
+ * redis_wait_replicas >= 1: more threads with fewer connections each, since each claim
+ * waits for the broker or the replicas while its thread's other connections wait.
+ * Every mode serves WORKER_DEFAULT_CONNECTIONS per worker: nginx's pool of kept
+ * connections (deploy/nginx/coupon-http.conf, worker_processes x keepalive) must stay
+ * at most half of all workers' slots, or idle kept connections can hold every slot
+ * while new connections wait in the listen backlog until nginx times them out. */
+#define WORKER_DEFAULT_CONNECTIONS   256
 #define WORKER_DEFAULT_THREADS       4
-#define WORKER_DEFAULT_SLOTS         16
+#define WORKER_DEFAULT_SLOTS         (WORKER_DEFAULT_CONNECTIONS / WORKER_DEFAULT_THREADS)
 #define WORKER_DEFAULT_WAIT_THREADS  16
+#define WORKER_DEFAULT_WAIT_SLOTS    (WORKER_DEFAULT_CONNECTIONS / WORKER_DEFAULT_WAIT_THREADS)
 #define WORKER_DEFAULT_KAFKA_THREADS 64
+#define WORKER_DEFAULT_KAFKA_SLOTS   (WORKER_DEFAULT_CONNECTIONS / WORKER_DEFAULT_KAFKA_THREADS)
 
 /* The request threads of one worker (threads, or its default). */
 int worker_threads(const struct cp_conf *conf);

@@ -1,20 +1,24 @@
 # shellcheck shell=bash
 # The stack of scripts/bench: the integration runner's stack (tests/integration/run:
 # Redis, MariaDB, Kafka, one coupon-consumer, coupon-fcgi standalone on a unix socket)
-# plus ceiling-fcgi, the trivial FastCGI responder, and one nginx serving two sites
-# rendered from deploy/nginx/: the coupon site and the same site in front of
+# plus ceiling-fcgi, the trivial FastCGI responder (twice: with few threads, and with
+# enough threads for deploy/nginx's pool of kept connections), and one nginx serving
+# sites rendered from deploy/nginx/: the coupon site and the same site in front of
 # ceiling-fcgi, so both are measured through identical web server settings.
 # Sourced, never executed.
 #
-#   bench_stack_start STATE BUILD WORKERS THREADS KAFKA_THREADS CEILING_THREADS -> sets BENCH_* (below)
+#   bench_stack_start STATE BUILD WORKERS THREADS KAFKA_THREADS CEILING_THREADS
+#     POOL_CEILING_THREADS                            -> sets BENCH_* (below)
 #   bench_stack_stop STATE                            everything, in order; idempotent
 #
 # Variables set by bench_stack_start: BENCH_HTTP (http://127.0.0.1:PORT of the coupon
 # site, issue_ack=redis), BENCH_KAFKA_HTTP (the same with issue_ack=kafka),
-# BENCH_CEILING_HTTP / BENCH_CEILING_KEPT_HTTP (the ceiling without / with FastCGI
-# connection reuse), BENCH_REDIS_PORT, BENCH_DB_PORT,
+# BENCH_CEILING_HTTP / BENCH_CEILING_KEPT_HTTP / BENCH_CEILING_POOL_HTTP (the ceiling
+# without FastCGI connection reuse, with 4 kept connections per nginx worker, with
+# deploy/nginx's pool), BENCH_REDIS_PORT, BENCH_DB_PORT,
 # BENCH_KAFKA (bootstrap), BENCH_CONF (config file), BENCH_ADMIN_TOKEN, BENCH_DB_CNF
-# (option file for the mariadb CLI), BENCH_ACCESS_LOG, BENCH_CEILING_ACCESS_LOG.
+# (option file for the mariadb CLI), BENCH_ACCESS_LOG, BENCH_CEILING_ACCESS_LOG (and
+# _KEPT_, _POOL_).
 
 if [[ -n "${COUPON_LIB_BENCHSTACK_LOADED:-}" ]]; then
     return 0
@@ -26,16 +30,25 @@ source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
 # shellcheck source=scripts/lib/web.sh
 source "$(dirname "${BASH_SOURCE[0]}")/web.sh"
 
-# bench_ceiling_start STATE BUILD SOCKET WORKERS THREADS
+# bench_ceiling_start STATE BUILD SOCKET WORKERS THREADS [NAME]
 bench_ceiling_start() {
-    local state=$1 build=$2 sock=$3 workers=$4 threads=$5
+    local state=$1 build=$2 sock=$3 workers=$4 threads=$5 name=${6:-ceiling-fcgi}
     local bin=$build/bench/ceiling-fcgi
     [[ -x "$bin" ]] || cp_die "$bin not built"
     rm -f "$sock"
-    stack_spawn "$state/pids/ceiling-fcgi.pid" "$state/logs/ceiling-fcgi.log" \
+    stack_spawn "$state/pids/$name.pid" "$state/logs/$name.log" \
         "$bin" --listen "unix:$sock" --workers "$workers" --threads "$threads"
-    stack_wait 10 ceiling-fcgi "$state/pids/ceiling-fcgi.pid" "$state/logs/ceiling-fcgi.log" \
-        test -S "$sock"
+    stack_wait 10 "$name" "$state/pids/$name.pid" "$state/logs/$name.log" test -S "$sock"
+}
+
+# bench_deploy_pool : the kept FastCGI connections per nginx worker of deploy/nginx
+# (coupon-http.conf's upstream), so that the bench's other sites use the same pool.
+bench_deploy_pool() {
+    local n
+    n=$(sed -n 's/^ *keepalive \([0-9][0-9]*\);.*/\1/p' \
+        "$(cp_src_dir)/deploy/nginx/coupon-http.conf" | head -n 1)
+    [[ -n "$n" ]] || cp_die "no keepalive line in deploy/nginx/coupon-http.conf"
+    echo "$n"
 }
 
 # bench_site DIR PORT UPSTREAM SOCKET NEW_PORT LOGNAME KEEPALIVE : deploy/nginx's coupon
@@ -68,42 +81,52 @@ bench_site() {
 }
 
 # bench_nginx_start STATE PORT SOCKET CEILING_PORT CEILING_SOCKET KEPT_CEILING_PORT
-#   KAFKA_PORT KAFKA_SOCKET : web.sh's rendering of deploy/nginx/ for the coupon site, plus
-# copies of the same server {}: ceiling-fcgi without FastCGI connection reuse
-# (CEILING_PORT) and with it (KEPT_CEILING_PORT, the same pool as deploy/nginx), and the
-# issue_ack=kafka coupon-fcgi (KAFKA_PORT).
+#   KAFKA_PORT KAFKA_SOCKET POOL_CEILING_PORT POOL_CEILING_SOCKET : web.sh's rendering of
+# deploy/nginx/ for the coupon site, plus copies of the same server {}: ceiling-fcgi
+# without FastCGI connection reuse (CEILING_PORT), with 4 kept connections per nginx
+# worker (KEPT_CEILING_PORT, the trivial responder's best small pool), a second
+# ceiling-fcgi with deploy/nginx's pool (POOL_CEILING_PORT), and the issue_ack=kafka
+# coupon-fcgi with deploy/nginx's pool (KAFKA_PORT).
 bench_nginx_start() {
     local state=$1 port=$2 sock=$3 cport=$4 csock=$5 kcport=$6 kport=$7 ksock=$8
+    local pcport=$9 pcsock=${10} pool
     local dir=$state/nginx pidfile=$state/pids/nginx.pid log=$state/logs/nginx-error.log p
     web_check_path "ceiling socket" "$csock" || return 1
+    web_check_path "ceiling socket" "$pcsock" || return 1
+    pool=$(bench_deploy_pool)
     web_render_nginx "$state" "$port" "$sock" || return 1
     bench_site "$dir" "$port" bench_ceiling "$csock" "$cport" nginx-ceiling-access.log 0 &&
         bench_site "$dir" "$port" bench_ceiling_kept "$csock" "$kcport" \
             nginx-ceiling-kept-access.log 4 &&
-        bench_site "$dir" "$port" bench_kafka "$ksock" "$kport" nginx-kafka-access.log 4 ||
+        bench_site "$dir" "$port" bench_ceiling_pool "$pcsock" "$pcport" \
+            nginx-ceiling-pool-access.log "$pool" &&
+        bench_site "$dir" "$port" bench_kafka "$ksock" "$kport" nginx-kafka-access.log "$pool" ||
         return 1
     web_config_test nginx "$state" || return 1
     stack_spawn "$pidfile" "$log" nginx -e stderr -p "$dir/" -c "$dir/nginx.conf"
-    for p in "$port" "$cport" "$kcport" "$kport"; do
+    for p in "$port" "$cport" "$kcport" "$kport" "$pcport"; do
         stack_wait 20 nginx "$pidfile" "$log" web_port_open "$p" || return 1
     done
     cp_say "nginx $(web_version_nginx) on 127.0.0.1:$port -> $sock," \
-        "127.0.0.1:$cport and :$kcport (kept connections) -> $csock, :$kport -> $ksock"
+        "127.0.0.1:$cport and :$kcport (4 kept connections) -> $csock," \
+        ":$pcport ($pool kept connections) -> $pcsock, :$kport -> $ksock"
 }
 
 # bench_stack_start STATE BUILD WORKERS THREADS KAFKA_THREADS CEILING_THREADS
+#   POOL_CEILING_THREADS
 # shellcheck disable=SC2034 # the BENCH_* variables are its output, read by scripts/bench
 bench_stack_start() {
     local state=$1 build=$2 workers=$3 threads=$4 kafka_threads=$5 ceiling_threads=$6
+    local pool_ceiling_threads=$7
     local src db_password
     src=$(cp_src_dir)
     mkdir -p "$state/logs" "$state/pids"
     local -a ports
-    mapfile -t ports < <(stack_pick_ports 8 20000 32000)
-    ((${#ports[@]} == 8)) || cp_die "could not pick free ports"
+    mapfile -t ports < <(stack_pick_ports 9 20000 32000)
+    ((${#ports[@]} == 9)) || cp_die "could not pick free ports"
     BENCH_REDIS_PORT=${ports[0]} BENCH_DB_PORT=${ports[1]}
     local kport=${ports[2]} kcport=${ports[3]} hport=${ports[4]} cport=${ports[5]}
-    local ceil_kept_port=${ports[6]} kafka_http_port=${ports[7]}
+    local ceil_kept_port=${ports[6]} kafka_http_port=${ports[7]} ceil_pool_port=${ports[8]}
     BENCH_KAFKA=127.0.0.1:$kport
     db_password=$(cp_random_hex 12)
     BENCH_ADMIN_TOKEN=$(cp_random_hex 16)
@@ -116,6 +139,7 @@ bench_stack_start() {
 
     BENCH_CONF=$state/coupon.conf
     local sock=$state/fcgi.sock csock=$state/ceiling.sock ksock=$state/fcgi-kafka.sock
+    local pcsock=$state/ceiling-pool.sock
     # log_level warn: an info line per request would measure the logger.
     local -a common=("admin_token=$BENCH_ADMIN_TOKEN"
         redis_host=127.0.0.1 "redis_port=$BENCH_REDIS_PORT" "kafka_brokers=$BENCH_KAFKA"
@@ -144,15 +168,19 @@ bench_stack_start() {
     stack_fcgi_start "$state" "$build" "$state/coupon-kafka.conf" "$ksock" coupon-fcgi-kafka ||
         return 1
     bench_ceiling_start "$state" "$build" "$csock" "$workers" "$ceiling_threads" || return 1
+    bench_ceiling_start "$state" "$build" "$pcsock" "$workers" "$pool_ceiling_threads" \
+        ceiling-fcgi-pool || return 1
     bench_nginx_start "$state" "$hport" "$sock" "$cport" "$csock" "$ceil_kept_port" \
-        "$kafka_http_port" "$ksock" || return 1
+        "$kafka_http_port" "$ksock" "$ceil_pool_port" "$pcsock" || return 1
     BENCH_HTTP=http://127.0.0.1:$hport
     BENCH_CEILING_HTTP=http://127.0.0.1:$cport
     BENCH_CEILING_KEPT_HTTP=http://127.0.0.1:$ceil_kept_port
+    BENCH_CEILING_POOL_HTTP=http://127.0.0.1:$ceil_pool_port
     BENCH_KAFKA_HTTP=http://127.0.0.1:$kafka_http_port
     BENCH_ACCESS_LOG=$state/logs/nginx-access.log
     BENCH_CEILING_ACCESS_LOG=$state/logs/nginx-ceiling-access.log
     BENCH_CEILING_KEPT_ACCESS_LOG=$state/logs/nginx-ceiling-kept-access.log
+    BENCH_CEILING_POOL_ACCESS_LOG=$state/logs/nginx-ceiling-pool-access.log
     BENCH_KAFKA_ACCESS_LOG=$state/logs/nginx-kafka-access.log
 
     local deadline=$((SECONDS + 60))
@@ -171,6 +199,7 @@ bench_stack_stop() {
     local state=$1 rc=0
     stack_stop_pidfile "$state/pids/nginx.pid" nginx 10 || rc=1
     stack_stop_pidfile "$state/pids/ceiling-fcgi.pid" ceiling-fcgi 10 || rc=1
+    stack_stop_pidfile "$state/pids/ceiling-fcgi-pool.pid" ceiling-fcgi-pool 10 || rc=1
     stack_stop_all "$state" || rc=1
     return "$rc"
 }

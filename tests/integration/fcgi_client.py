@@ -1,6 +1,6 @@
-"""A minimal FastCGI client (responder role, one request per connection), enough to talk
-to coupon-fcgi directly on its socket without a web server - used to test the
-spawn-fcgi mode, where the program serves the socket handed to it on fd 0."""
+"""A minimal FastCGI client (responder role), enough to talk to coupon-fcgi directly on
+its socket without a web server: one request per connection (request), or connections
+kept open between requests as nginx keeps them (KeptConnection)."""
 
 import socket
 import struct
@@ -26,11 +26,10 @@ def _nv(name, value):
     return length(len(name)) + length(len(value)) + name + value
 
 
-def request(socket_path, method, uri, body=b"", content_type="application/json", timeout=10,
-            headers=None):
-    """Sends one request; returns (status, headers dict lower-case, body bytes). HEADERS
-    (dict) go as CGI HTTP_* parameters, the way a web server passes request headers
-    (Content-Type and Content-Length are CONTENT_TYPE / CONTENT_LENGTH instead)."""
+FCGI_KEEP_CONN = 1
+
+
+def _params(method, uri, body, content_type, headers):
     path, _, query = uri.partition("?")
     params = {
         "REQUEST_METHOD": method, "REQUEST_URI": uri, "SCRIPT_NAME": path,
@@ -43,38 +42,39 @@ def request(socket_path, method, uri, body=b"", content_type="application/json",
     for k, v in (headers or {}).items():
         if k.lower() not in ("content-type", "content-length"):
             params["HTTP_" + k.upper().replace("-", "_")] = v
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(socket_path)
-        payload = _record(BEGIN_REQUEST, 1, struct.pack("!HB5x", RESPONDER, 0))
-        payload += _record(PARAMS, 1, b"".join(_nv(k, v) for k, v in params.items()))
-        payload += _record(PARAMS, 1, b"")
-        if body:
-            payload += _record(STDIN, 1, body)
-        payload += _record(STDIN, 1, b"")
-        s.sendall(payload)
-        data = b""
-        stdout = b""
-        done = False
-        while not done:
-            chunk = s.recv(65536)
-            if not chunk:
+    return params
+
+
+def _exchange(s, params, body, flags):
+    """One request on the connected socket S; returns the raw STDOUT of its answer and
+    whether END_REQUEST ended it (False: the application closed the connection first)."""
+    payload = _record(BEGIN_REQUEST, 1, struct.pack("!HB5x", RESPONDER, flags))
+    payload += _record(PARAMS, 1, b"".join(_nv(k, v) for k, v in params.items()))
+    payload += _record(PARAMS, 1, b"")
+    if body:
+        payload += _record(STDIN, 1, body)
+    payload += _record(STDIN, 1, b"")
+    s.sendall(payload)
+    data = b""
+    stdout = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return stdout, False
+        data += chunk
+        while len(data) >= 8:
+            _, rtype, _, clen, plen = struct.unpack("!BBHHB", data[:7])
+            if len(data) < 8 + clen + plen:
                 break
-            data += chunk
-            while len(data) >= 8:
-                _, rtype, _, clen, plen = struct.unpack("!BBHHB", data[:7])
-                if len(data) < 8 + clen + plen:
-                    break
-                content = data[8:8 + clen]
-                data = data[8 + clen + plen:]
-                if rtype == STDOUT:
-                    stdout += content
-                elif rtype == END_REQUEST:
-                    done = True
-                    break
-    finally:
-        s.close()
+            content = data[8:8 + clen]
+            data = data[8 + clen + plen:]
+            if rtype == STDOUT:
+                stdout += content
+            elif rtype == END_REQUEST:
+                return stdout, True
+
+
+def _parse(stdout):
     head, _, resp_body = stdout.partition(b"\r\n\r\n")
     headers = {}
     status = 200
@@ -88,3 +88,39 @@ def request(socket_path, method, uri, body=b"", content_type="application/json",
         else:
             headers[k] = v
     return status, headers, resp_body
+
+
+def request(socket_path, method, uri, body=b"", content_type="application/json", timeout=10,
+            headers=None):
+    """Sends one request; returns (status, headers dict lower-case, body bytes). HEADERS
+    (dict) go as CGI HTTP_* parameters, the way a web server passes request headers
+    (Content-Type and Content-Length are CONTENT_TYPE / CONTENT_LENGTH instead)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(socket_path)
+        stdout, _ = _exchange(s, _params(method, uri, body, content_type, headers), body, 0)
+    finally:
+        s.close()
+    return _parse(stdout)
+
+
+class KeptConnection:
+    """A connection the way nginx keeps one (fastcgi_keep_conn): every request carries
+    FCGI_KEEP_CONN, so the application leaves the connection open after answering and
+    the next request goes on the same one."""
+
+    def __init__(self, socket_path, timeout=10):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(socket_path)
+
+    def request(self, method, uri, body=b"", content_type="application/json", headers=None):
+        params = _params(method, uri, body, content_type, headers)
+        stdout, ended = _exchange(self.sock, params, body, FCGI_KEEP_CONN)
+        if not ended:
+            raise ConnectionError("the application closed a kept connection before END_REQUEST")
+        return _parse(stdout)
+
+    def close(self):
+        self.sock.close()

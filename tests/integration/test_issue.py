@@ -308,7 +308,7 @@ class FairnessAtTheEdges(unittest.TestCase):
 
 
 class IssueRace(unittest.TestCase):
-    """4 worker processes x 4 threads x 16 connections behind both web servers; 5,000 users each sending 4
+    """4 worker processes x 4 threads x 64 connections behind both web servers; 5,000 users each sending 4
     concurrent requests for a coupon of stock 1,000 (the issue's numbers): exactly
     the stock is issued, to distinct users, with sequences 1..stock, and every 201 is one
     event in Kafka and one row in MariaDB."""

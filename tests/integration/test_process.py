@@ -164,6 +164,41 @@ class Supervision(unittest.TestCase):
         self.assertEqual(harness.http("GET", "/api/health").status, 200)
 
 
+class KeptConnections(unittest.TestCase):
+    """nginx keeps FastCGI connections open (deploy/nginx: keepalive per nginx worker) and a
+    kept connection holds one of a request thread's slots while it is idle. The
+    issue_ack=kafka master of the test stack (2 workers x 16 threads) blocks a thread
+    per claim, yet each thread polls 4 connections (worker.h): idle kept connections
+    beyond its 32 threads must not hold back the requests of new connections. With one
+    connection per thread (the model before), the 33rd kept connection was never
+    accepted and this test fails on its first time-out."""
+
+    KEPT = 64   # half of the master's 128 slots, twice its threads
+    FRESH = 48  # one request per connection, all at once
+
+    def test_idle_kept_connections_leave_room_for_new_ones(self):
+        sock = harness.env["FCGI_KAFKA_SOCKET"]
+        coupon = harness.create_coupon(totalQuantity=None, couponType="GENERAL")
+        path = "/api/coupons/%d" % coupon
+        kept = []
+        try:
+            for _ in range(self.KEPT):
+                c = fcgi_client.KeptConnection(sock, timeout=20)
+                kept.append(c)
+                self.assertEqual(c.request("GET", path)[0], 200)
+            # Every kept connection is idle now; new connections come on top of them.
+            with concurrent.futures.ThreadPoolExecutor(self.FRESH) as pool:
+                fresh = list(pool.map(
+                    lambda _: fcgi_client.request(sock, "GET", path, timeout=20)[0],
+                    range(self.FRESH)))
+            self.assertEqual(fresh, [200] * self.FRESH)
+            # And the kept ones still serve their next request on the same connection.
+            self.assertEqual([c.request("GET", path)[0] for c in kept], [200] * self.KEPT)
+        finally:
+            for c in kept:
+                c.close()
+
+
 @unittest.skipUnless(shutil.which("spawn-fcgi"), "spawn-fcgi not installed")
 class SpawnFcgi(unittest.TestCase):
     """coupon-fcgi -F 2 under spawn-fcgi: each process serves the inherited socket."""
