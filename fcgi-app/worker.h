@@ -4,9 +4,9 @@
  *
  * Everything that must not cross fork() - the Kafka producer, Redis and
  * MariaDB connections, threads - is created here, after fork. Each thread owns
- * a struct app_thread and request_slots FastCGI connections (slots). It polls
- * the connections nginx keeps open and, while a slot is free, the listening
- * socket (non-blocking: every thread polls it, one wins each accept); it reads
+ * a struct app_thread and request_slots FastCGI connections (slots). It waits
+ * (epoll) on the connections nginx keeps open and, while a slot is free, the
+ * listening socket (non-blocking: every thread waits on it, one wins each accept); it reads
  * every request that arrived, answers the others at once and runs the issue
  * claims' scripts in one Redis pipeline before answering those. That is how a
  * thread serves many claims per Redis round trip and per wake-up. A request
