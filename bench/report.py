@@ -324,9 +324,12 @@ def markdown(doc, chart):
     L.append("")
     L.append("**Stack**: nginx %s (deploy/nginx/, 2 workers) -> coupon-fcgi standalone, "
              "%s workers x %s threads on a unix socket; Redis %s; MariaDB %s; Kafka %s; one "
-             "coupon-consumer. Ceiling: bench/ceiling-fcgi, same workers x threads, behind a "
-             "copy of the same nginx site." % (m["nginx"], m["workers"], m["threads"],
-                                               m["redis"], m["mariadb"], m["kafka"]))
+             "coupon-consumer. Ceiling: bench/ceiling-fcgi, same workers, %s threads each "
+             "(%s behind deploy/nginx's pool of %s kept connections per nginx worker), behind "
+             "copies of the same nginx site." % (
+                 m["nginx"], m["workers"], m["threads"], m["redis"], m["mariadb"], m["kafka"],
+                 m.get("ceiling_threads", "-"), m.get("pool_ceiling_threads", "-"),
+                 m.get("deploy_pool", "-")))
     L.append("")
     if chart:
         L.append("![requests/s and p99 per scenario](%s)" % os.path.basename(chart))
