@@ -72,6 +72,7 @@ struct slot {
     struct issue_call call;
     int64_t started_us;
     enum metrics_route route;
+    int unwatched; /* epoll_ctl failed: close the connection once its request is answered */
 };
 
 /*
@@ -106,8 +107,13 @@ static void answer(struct request_loop *l, struct slot *s, const struct http_res
         log_debug("client went away before the response was written");
     metrics_observe(app->metrics, s->route, resp->status, clock_mono_us() - s->started_us);
     metrics_gauge_add(app->metrics, G_IN_FLIGHT, -1);
-    /* On a kept connection (fastcgi_keep_conn) the descriptor stays open. */
+    /* On a kept connection (fastcgi_keep_conn) the descriptor stays open - unless the
+     * thread could not watch it (watch_slot): nginx then opens another. */
     FCGX_Finish_r(&s->fcgi);
+    if (s->unwatched) {
+        FCGX_Free(&s->fcgi, 1);
+        s->unwatched = 0;
+    }
     s->idle_since_ms = clock_mono_ms();
     log_set_request_id(NULL);
 }
@@ -177,17 +183,18 @@ static int input_waiting(int fd)
     return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
-/* Puts the slot's connection into the thread's epoll set (see LISTEN_EVENT). */
-static void watch_slot(struct request_loop *l, struct slot *s)
+/* Puts the slot's connection into the thread's epoll set (see LISTEN_EVENT). 0 = watched
+ * (or no connection), -1 = it could not be: its next request would never be seen. */
+static int watch_slot(struct request_loop *l, struct slot *s)
 {
     if (s->fcgi.ipcFd < 0)
-        return;
+        return 0;
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)(s - l->slots)};
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, s->fcgi.ipcFd, &ev) != 0 && errno != EEXIST) {
-        /* Unwatched, it would never be served: close it (nginx opens another). */
-        log_warn("epoll_ctl: %s; closing a FastCGI connection", strerror(errno));
-        FCGX_Free(&s->fcgi, 1);
+        log_warn("epoll_ctl: %s; closing a FastCGI connection after its request", strerror(errno));
+        return -1;
     }
+    return 0;
 }
 
 /* The listening socket in the set while the thread has a free slot and is not stopping. */
@@ -210,7 +217,12 @@ static void watch_listen(struct request_loop *l, int want)
 static int accept_on(struct request_loop *l, struct slot *s)
 {
     int rc = FCGX_Accept_r(&s->fcgi);
-    watch_slot(l, s);
+    if (watch_slot(l, s) != 0) {
+        if (rc < 0)
+            FCGX_Free(&s->fcgi, 1);
+        else
+            s->unwatched = 1; /* answered first, then closed (answer) */
+    }
     if (rc >= 0)
         return 1;
     if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && !atomic_load(&l->w->stopping)) {
