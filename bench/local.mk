@@ -11,7 +11,7 @@ EXTRA_DIST += \
 	bench/README.md \
 	bench/report.lua \
 	bench/get.lua \
-	bench/issue.lua \
+	bench/issue.lua bench/issue-jwt.lua \
 	bench/issue-multi.lua \
 	bench/redeem.lua \
 	bench/reference.lua \

@@ -28,6 +28,7 @@ struct key_desc {
 };
 
 static const char *const issue_ack_words[] = {"redis", "kafka", NULL};
+static const char *const auth_mode_words[] = {"jwt", "gateway", "none", NULL};
 static const char *const log_level_words[] = {"debug", "info", "warn", "error", NULL};
 
 static int check_endpoints(const char *value, char *errbuf, size_t errlen);
@@ -66,6 +67,19 @@ static const struct key_desc keys[] = {
     STR(metrics_path, "/dev/shm/coupon-fcgi.metrics"),
     SECRET(admin_token, ""),
     INT(max_body_bytes, "4096", 64, CP_MAX_BODY_BYTES),
+    CHOICE(auth_mode, "jwt", auth_mode_words),
+    STR(auth_jwks_file, ""),
+    STR(auth_issuer, ""),
+    STR(auth_audience, ""),
+    STR(auth_algorithms, "RS256,ES256"),
+    STR(auth_user_claim, "sub"),
+    INT(auth_leeway_s, "30", 0, 300),
+    INT(auth_token_cache, "10000", 0, 1000000),
+    STR(auth_gateway_param, "COUPON_USER_ID"),
+    INT(ratelimit_issue_per_s, "5", 0, 1000000),
+    INT(ratelimit_issue_burst, "10", 1, 1000000),
+    INT(ratelimit_redeem_per_s, "5", 0, 1000000),
+    INT(ratelimit_redeem_burst, "10", 1, 1000000),
     STR(redis_host, "127.0.0.1"),
     INT(redis_port, "6379", 1, 65535),
     INT(redis_timeout_ms, "1000", 10, 60000),

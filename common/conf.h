@@ -25,6 +25,15 @@
  */
 enum conf_issue_ack { CONF_ISSUE_ACK_REDIS, CONF_ISSUE_ACK_KAFKA };
 
+/*
+ * auth_mode: who is asking (fcgi-app/auth.h).
+ *   JWT     - coupon-fcgi verifies `Authorization: Bearer <JWT>` against auth_jwks_file.
+ *   GATEWAY - the web server authenticated the user and passes the id in the FastCGI
+ *             parameter auth_gateway_param (never a client header).
+ *   NONE    - no identity: the request names its user (benchmarks, local trials only).
+ */
+enum conf_auth_mode { CONF_AUTH_JWT, CONF_AUTH_GATEWAY, CONF_AUTH_NONE };
+
 struct cp_conf {
     /* coupon-fcgi */
     char listen[CP_CONF_STR_MAX]; /* unix:/path or host:port; empty = fd 0 (spawn-fcgi) */
@@ -34,6 +43,20 @@ struct cp_conf {
     char metrics_path[CP_CONF_STR_MAX]; /* shared-memory file for aggregated metrics */
     char admin_token[CP_CONF_STR_MAX];  /* secret; empty disables the admin API */
     int max_body_bytes;
+    /* who is asking (issue 24) */
+    int auth_mode;                            /* enum conf_auth_mode */
+    char auth_jwks_file[CP_CONF_STR_MAX];     /* JWKS of the keys tokens are signed with */
+    char auth_issuer[CP_CONF_STR_MAX];        /* the "iss" every token must carry */
+    char auth_audience[CP_CONF_STR_MAX];      /* a value "aud" must hold */
+    char auth_algorithms[CP_CONF_STR_MAX];    /* allowed JWS algorithms, e.g. RS256,ES256 */
+    char auth_user_claim[CP_CONF_STR_MAX];    /* the claim holding the user id */
+    int auth_leeway_s;                        /* clock skew allowed on exp/nbf */
+    int auth_token_cache;                     /* verified tokens kept per worker; 0 = none */
+    char auth_gateway_param[CP_CONF_STR_MAX]; /* FastCGI parameter of auth_mode=gateway */
+    int ratelimit_issue_per_s;  /* claims per user and second, per host; 0 = no limit */
+    int ratelimit_issue_burst;  /* claims one user may make at once */
+    int ratelimit_redeem_per_s; /* redemption attempts per user and second; 0 = no limit */
+    int ratelimit_redeem_burst;
     /* Redis */
     char redis_host[CP_CONF_STR_MAX];
     int redis_port;

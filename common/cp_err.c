@@ -34,6 +34,7 @@ const char *cp_strerror(int err)
     case CP_ERR_NOT_PERSISTED: return "not yet persisted";
     case CP_ERR_EXPIRED: return "expired";
     case CP_ERR_NOT_REPLICATED: return "not replicated";
+    case CP_ERR_RATE_LIMITED: return "rate limited";
     default: return "unknown error";
     }
 }

@@ -44,6 +44,8 @@ enum cp_err {
     CP_ERR_EXPIRED = -27,          /* past the issuance's usableUntil */
     /* Outcome of the issue path with redis_wait_replicas. */
     CP_ERR_NOT_REPLICATED = -28, /* claimed, but not yet on enough Redis replicas */
+    /* Outcome of the per-user limits (issue 24). */
+    CP_ERR_RATE_LIMITED = -29, /* this user made too many attempts: retry later */
 };
 
 /* Short stable name of an error code ("invalid", "unavailable", ...). */

@@ -56,6 +56,16 @@
  * (issue_ack=redis: Kafka down or slow); above it the issue path answers 503. */
 #define CP_PRODUCER_QUEUE_MAX 200000
 
+/* Bearer tokens (common/jwtv): a JWT larger than CP_MAX_TOKEN_BYTES is refused before
+ * any decoding (an RS256 token with a normal set of claims is ~700 bytes; the header
+ * limit above still caps the whole Authorization line). The JWKS is read from a file of
+ * at most CP_JWKS_MAX_BYTES holding at most CP_JWKS_MAX_KEYS keys, each named by a kid of
+ * 1..CP_JWK_KID_MAX_CHARS characters. */
+#define CP_MAX_TOKEN_BYTES   3072
+#define CP_JWKS_MAX_KEYS     32
+#define CP_JWKS_MAX_BYTES    65536
+#define CP_JWK_KID_MAX_CHARS 64
+
 /* Configuration file. */
 #define CP_CONF_LINE_MAX 1024
 #define CP_CONF_STR_MAX  256

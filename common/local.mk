@@ -9,6 +9,9 @@ common_libcommon_a_SOURCES = \
 	common/conf.h common/conf.c \
 	common/timefmt.h common/timefmt.c \
 	common/jsonv.h common/jsonv.c \
+	common/jose_strict.h common/jose_strict.c \
+	common/jwks.h common/jwks.c \
+	common/jwtv.h common/jwtv.c \
 	common/event.h common/event.c \
 	common/decimal.h common/decimal.c \
 	common/clock.h common/clock.c \

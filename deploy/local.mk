@@ -7,7 +7,8 @@ dist_deploy_DATA = deploy/README.md deploy/coupon.conf.example \
 
 deploynginxdir = $(deploydir)/nginx
 dist_deploynginx_DATA = deploy/nginx/coupon.conf deploy/nginx/coupon-http.conf \
-	deploy/nginx/upstream-two-hosts.conf
+	deploy/nginx/upstream-two-hosts.conf deploy/nginx/coupon-gateway.server.conf \
+	deploy/nginx/coupon-gateway.location.conf
 
 # The multi-host layout's Redis Cluster node and Kafka broker (examples, issue #14).
 deployredisdir = $(deploydir)/redis
@@ -17,11 +18,11 @@ dist_deploykafka_DATA = deploy/kafka/broker.properties
 
 deploylighttpddir = $(deploydir)/lighttpd
 dist_deploylighttpd_DATA = deploy/lighttpd/coupon.conf deploy/lighttpd/lighttpd.conf \
-	deploy/lighttpd/ratelimit.lua
+	deploy/lighttpd/ratelimit.lua deploy/lighttpd/coupon-gateway.conf
 
 deploylighttpderrorsdir = $(deploylighttpddir)/errors
 dist_deploylighttpderrors_DATA = \
-	deploy/lighttpd/errors/400.html deploy/lighttpd/errors/403.html \
+	deploy/lighttpd/errors/400.html deploy/lighttpd/errors/401.html deploy/lighttpd/errors/403.html \
 	deploy/lighttpd/errors/404.html deploy/lighttpd/errors/408.html \
 	deploy/lighttpd/errors/411.html deploy/lighttpd/errors/413.html \
 	deploy/lighttpd/errors/414.html deploy/lighttpd/errors/417.html \

@@ -1,7 +1,8 @@
 /*
  * admin.c - campaign management: create and change coupons, and the counts an
  * operator checks after a sale. Every endpoint needs `Authorization: Bearer
- * <admin_token>`; the token is compared in constant time and never logged.
+ * <admin_token>` (compared in constant time, never logged) or, with auth_mode = jwt,
+ * a token with the scope coupon:admin (auth_admin).
  *
  * MariaDB is the source of truth for coupons; Redis holds what the issue script
  * reads (coupon:{ID}:meta). Create writes MariaDB, then the meta (if Redis is
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "coupon_doc.h"
 #include "coupon_store.h"
 #include "cp_err.h"
@@ -30,43 +32,12 @@
 #include "rkey.h"
 #include "script.h"
 
-/* Constant time in the length of the configured token, whatever is given. */
-static int token_equal(const char *expected, const char *given, size_t given_len)
-{
-    size_t n = strlen(expected);
-    unsigned diff = (unsigned)(n ^ given_len);
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)expected[i] ^ (unsigned char)(i < given_len ? given[i] : 0);
-    return diff == 0;
-}
-
-/* 1 when authorised; otherwise the problem is set. */
+/* 1 when authorised (the admin token, or a coupon:admin token: auth.h); otherwise the
+ * problem is set. */
 static int authorised(struct app_thread *t, const struct http_request *req,
                       struct http_response *resp)
 {
-    const char *token = t->app->conf->admin_token;
-    if (token[0] == '\0') {
-        problem_fail(resp, CP_ERR_FORBIDDEN, "the admin API is disabled (no admin_token)");
-        return 0;
-    }
-    /* RFC 9110 11.1: the scheme is case-insensitive; 1*SP separates the token. */
-    static const char scheme[] = "Bearer";
-    const char *h = req->authorization;
-    if (h == NULL || strncasecmp(h, scheme, sizeof scheme - 1) != 0 ||
-        h[sizeof scheme - 1] != ' ') {
-        problem_fail(resp, CP_ERR_UNAUTHORIZED, "send Authorization: Bearer <admin token>");
-        http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"coupon-admin\"");
-        return 0;
-    }
-    const char *given = h + sizeof scheme - 1;
-    while (*given == ' ')
-        given++;
-    size_t len = strnlen(given, CP_MAX_HEADER_BYTES);
-    if (!token_equal(token, given, len)) {
-        problem_fail(resp, CP_ERR_FORBIDDEN, "wrong admin token");
-        return 0;
-    }
-    return 1;
+    return auth_admin(t->app->auth, req, resp);
 }
 
 /* Drops every cached view of the coupon in every process. */

@@ -33,8 +33,11 @@
 #include "series.h"
 #include "settle.h"
 
+struct auth;
+
 struct app {
     const struct cp_conf *conf;
+    struct auth *auth; /* who is asking (auth.h): identities, admin, per-user limits */
     struct producer *producer;
     struct settler *settler; /* issue_ack=redis only; NULL otherwise */
     struct lru *l1;

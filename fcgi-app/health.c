@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include "auth.h"
 #include "cp_err.h"
 #include "handlers.h"
 #include "problem.h"
@@ -71,7 +72,14 @@ void health_handle(struct app_thread *t, const struct http_request *req, struct 
     component(resp, "redis", redis_up, redis_why, 0);
     component(resp, "kafka", kafka_up, "no broker reachable", 0);
     component(resp, "mariadb", db_up, db_why, 1);
-    (void)http_response_printf(resp, "}}");
+    /* Who is asking: an unauthenticated deployment says so wherever it is looked at. */
+    const char *mode = auth_mode_name(t->app->auth);
+    (void)http_response_printf(resp, "},\"auth\":{\"mode\":\"%s\"%s}}", mode,
+                               strcmp(mode, "none") == 0
+                                   ? ",\"warning\":\"UNAUTHENTICATED: any client acts as any "
+                                     "user (auth_mode = none is for benchmarks and local trials "
+                                     "only)\""
+                                   : "");
     if (!all)
         http_response_header(resp, "Retry-After", "1");
 }

@@ -44,6 +44,7 @@ enum http_read_error http_request_read(FCGX_Request *fcgi, struct http_request *
     req->query = q ? q : "";
     req->content_type = FCGX_GetParam("CONTENT_TYPE", fcgi->envp);
     req->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fcgi->envp);
+    req->params = fcgi->envp;
     req->request_id = FCGX_GetParam("HTTP_X_REQUEST_ID", fcgi->envp);
     if (req->request_id != NULL && strnlen(req->request_id, 65) > 64)
         req->request_id = NULL;

@@ -42,6 +42,14 @@ enum http_read_error {
     HTTP_READ_IO
 };
 
+/* Who is asking, as fcgi-app/auth.c established it before the request is dispatched. */
+enum http_scope { HTTP_SCOPE_ADMIN = 1u << 0, HTTP_SCOPE_CHECKOUT = 1u << 1 };
+struct http_caller {
+    int verified;    /* 0: auth_mode = none, nobody was identified (the request names a user) */
+    int64_t user_id; /* the verified user; 0 for a service or admin token naming none */
+    unsigned scopes; /* enum http_scope bits */
+};
+
 struct http_request {
     enum http_method method;
     const char *method_text;
@@ -53,7 +61,9 @@ struct http_request {
     const char *request_id;
     char *body; /* NUL-terminated copy, body_len bytes */
     size_t body_len;
-    int body_present; /* CONTENT_LENGTH given and > 0 */
+    int body_present;          /* CONTENT_LENGTH given and > 0 */
+    FCGX_ParamArray params;    /* every FastCGI parameter; NULL in unit tests */
+    struct http_caller caller; /* filled by the router (auth_identify) on user routes */
 };
 
 #define HTTP_MAX_EXTRA_HEADERS 4

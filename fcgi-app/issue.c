@@ -10,6 +10,7 @@
 #include "coupon_store.h"
 #include "cp_err.h"
 #include "event.h"
+#include "auth.h"
 #include "issue_decide.h"
 #include "issuecode.h"
 #include "jsonv.h"
@@ -450,8 +451,17 @@ static int parse_issue_body(const struct http_request *req, int64_t path_coupon_
         *why = "couponId must be an integer in 1..9223372036854775807";
         goto out;
     }
-    if (jsonv_get_id(obj, "userId", user_id) != CP_OK) {
+    /* With a verified caller the claim is the caller's: userId may be left out, and
+     * when it is given it must name the caller (the reference body keeps working). */
+    int got = jsonv_get_id(obj, "userId", user_id);
+    if (got == CP_ERR_NOT_FOUND && req->caller.verified) {
+        *user_id = req->caller.user_id;
+    } else if (got != CP_OK) {
         *why = "userId must be an integer in 1..9223372036854775807";
+        goto out;
+    } else if (req->caller.verified && *user_id != req->caller.user_id) {
+        rc = CP_ERR_FORBIDDEN;
+        *why = "userId names another user than the token's";
         goto out;
     }
     rc = CP_OK;
@@ -533,10 +543,15 @@ void issue_handle(struct app_thread *t, const struct http_request *req, struct h
         problem_fail(resp, CP_ERR_MEDIA_TYPE, "send the body as application/json");
         return;
     }
-    if (parse_issue_body(req, path_coupon_id, &coupon_id, &user_id, &why) != CP_OK) {
-        problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
+    int parsed = parse_issue_body(req, path_coupon_id, &coupon_id, &user_id, &why);
+    if (parsed != CP_OK) {
+        if (parsed == CP_ERR_FORBIDDEN)
+            metrics_add(t->app->metrics, M_AUTH_FORBIDDEN, 1);
+        problem_fail(resp, parsed, "%s", why ? why : "invalid body");
         return;
     }
+    if (!auth_rate(t->app->auth, RATELIMIT_ISSUE, user_id, resp))
+        return;
     struct issue_result res;
     const struct issue_mode mode = mode_of(t->app);
     int rc;

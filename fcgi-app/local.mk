@@ -7,6 +7,8 @@ fcgi_app_libfcgiapp_a_SOURCES = \
 	fcgi-app/http.h fcgi-app/http.c \
 	fcgi-app/problem.h fcgi-app/problem.c \
 	fcgi-app/router.h fcgi-app/router.c \
+	fcgi-app/auth.h fcgi-app/auth.c \
+	fcgi-app/ratelimit.h fcgi-app/ratelimit.c \
 	fcgi-app/handlers.h fcgi-app/health.c \
 	fcgi-app/issue.h fcgi-app/issue.c \
 	fcgi-app/issue_decide.h fcgi-app/issue_decide.c \
@@ -24,7 +26,8 @@ fcgi_app_libfcgiapp_a_SOURCES = \
 fcgi_app_libfcgiapp_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi-app $(FCGI_CFLAGS)
 
 FCGIAPP_LIBS = fcgi-app/libfcgiapp.a cache/libcache.a lua/libluascripts.a common/libcommon.a \
-	$(FCGI_LIBS) $(HIREDIS_LIBS) $(RDKAFKA_LIBS) $(MARIADB_LIBS) $(JSONC_LIBS) -lm -lpthread
+	$(FCGI_LIBS) $(HIREDIS_LIBS) $(RDKAFKA_LIBS) $(MARIADB_LIBS) $(CJOSE_LIBS) $(LIBCRYPTO_LIBS) \
+	$(JSONC_LIBS) -lm -lpthread
 
 bin_PROGRAMS += fcgi-app/coupon-fcgi
 fcgi_app_coupon_fcgi_SOURCES = fcgi-app/main.c

@@ -31,11 +31,14 @@
 
 #include <fcgiapp.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "conf.h"
 #include "cp_err.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
+#include "router.h"
 #include "series.h"
 #include "worker.h"
 
@@ -52,6 +55,7 @@ struct cli {
     const char *config_path;
     const char *listen, *workers, *threads;
     int print_config;
+    int print_routes;
 };
 
 struct slot {
@@ -72,20 +76,18 @@ struct streak {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: coupon-fcgi [-c FILE] [--listen unix:PATH|HOST:PORT] [--workers N]\n"
-                 "                   [--threads N] [--print-config]\n"
+                 "                   [--threads N] [--print-config] [--print-routes]\n"
                  "Serves the coupon API over FastCGI. With fd 0 a listening socket (spawn-fcgi)\n"
                  "it runs as one worker; otherwise it pre-forks N workers on --listen.\n");
 }
 
 static int parse_cli(int argc, char **argv, struct cli *cli)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"listen", required_argument, NULL, 'l'},
-                                         {"workers", required_argument, NULL, 'w'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"print-config", no_argument, NULL, 'p'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
+        {"workers", required_argument, NULL, 'w'}, {"threads", required_argument, NULL, 't'},
+        {"print-config", no_argument, NULL, 'p'},  {"print-routes", no_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     memset(cli, 0, sizeof *cli);
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -95,6 +97,7 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
         case 'w': cli->workers = optarg; break;
         case 't': cli->threads = optarg; break;
         case 'p': cli->print_config = 1; break;
+        case 'r': cli->print_routes = 1; break;
         case 'h': usage(stdout); exit(0);
         default: return CP_ERR_INVALID;
         }
@@ -162,8 +165,44 @@ static int open_listener(const char *listen)
     return fd;
 }
 
+/* Refuses a configuration whose auth settings a worker could not start with (a missing
+ * JWKS file, say), before any worker is forked; warns once about auth_mode = none. */
+static int auth_check(const struct cp_conf *conf)
+{
+    char err[512];
+    struct auth *probe = auth_new(conf, NULL, NULL, err, sizeof err);
+    if (probe == NULL) {
+        log_error("configuration: %s", err);
+        return CP_ERR_INVALID;
+    }
+    auth_free(probe);
+    if (conf->auth_mode == CONF_AUTH_NONE)
+        log_warn("auth_mode = none: requests are not authenticated and any client can act as "
+                 "any user (benchmarks and local trials only)");
+    return CP_OK;
+}
+
+/* The per-user limits every worker of this host shares (ratelimit.h): created before
+ * the first fork so that each worker inherits the same mapping. */
+static struct ratelimit *limits_new(const struct cp_conf *conf)
+{
+    struct ratelimit_config rc = {{
+        [RATELIMIT_ISSUE] = {conf->ratelimit_issue_per_s, (uint32_t)conf->ratelimit_issue_burst},
+        [RATELIMIT_REDEEM] = {conf->ratelimit_redeem_per_s, (uint32_t)conf->ratelimit_redeem_burst},
+    }};
+    char err[256];
+    if (ratelimit_config_check(&rc, RATELIMIT_CAPACITY_DEFAULT, err, sizeof err) != CP_OK) {
+        log_error("configuration: ratelimit_*: %s", err);
+        return NULL;
+    }
+    struct ratelimit *rl = ratelimit_new(&rc, RATELIMIT_CAPACITY_DEFAULT);
+    if (rl == NULL)
+        log_error("the per-user limits' shared table could not be mapped: %s", strerror(errno));
+    return rl;
+}
+
 /* Forks one worker; returns its pid, or -1 with errno set when fork failed. */
-static pid_t spawn_worker(const struct cp_conf *conf, int listen_fd)
+static pid_t spawn_worker(const struct cp_conf *conf, int listen_fd, struct ratelimit *limits)
 {
     pid_t pid = fork();
     if (pid != 0)
@@ -172,7 +211,7 @@ static pid_t spawn_worker(const struct cp_conf *conf, int listen_fd)
     sigemptyset(&none);
     signal(SIGCHLD, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    _exit(worker_run(conf, listen_fd));
+    _exit(worker_run(conf, listen_fd, limits));
 }
 
 static int count_alive(const struct slot *slots)
@@ -219,13 +258,13 @@ static void note_failure(struct streak *st, pid_t pid, const char *cause, int64_
 
 /* Forks a worker into every slot that wants one and whose time has come. */
 static void spawn_due(struct slot *slots, struct streak *st, const struct cp_conf *conf,
-                      int listen_fd, int64_t now)
+                      int listen_fd, struct ratelimit *limits, int64_t now)
 {
     for (int i = 0; i < NSLOTS; i++) {
         struct slot *s = &slots[i];
         if (!s->wanted || s->pid > 0 || s->due_ms > now)
             continue;
-        pid_t pid = spawn_worker(conf, listen_fd);
+        pid_t pid = spawn_worker(conf, listen_fd, limits);
         if (pid < 0) {
             char cause[128];
             snprintf(cause, sizeof cause, "fork failed: %s", strerror(errno));
@@ -346,7 +385,7 @@ static void reap(struct slot *slots, struct streak *st, unsigned generation, int
     }
 }
 
-static int run_master(const struct cli *cli, struct cp_conf *conf)
+static int run_master(const struct cli *cli, struct cp_conf *conf, struct ratelimit *limits)
 {
     char err[256];
     int listen_fd = open_listener(conf->listen);
@@ -387,7 +426,7 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
     for (;;) {
         now = clock_mono_ms();
         if (!stopping)
-            spawn_due(slots, &streak, conf, listen_fd, now);
+            spawn_due(slots, &streak, conf, listen_fd, limits, now);
         check_recovered(slots, &streak, generation, now);
         metrics_gauge_set(metrics, G_WORKERS, count_alive(slots));
         if (stopping && count_alive(slots) == 0)
@@ -408,10 +447,16 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
             }
         } else if (sig == SIGHUP && !stopping) {
             struct cp_conf fresh;
-            if (load_conf(cli, &fresh) != CP_OK) {
+            if (load_conf(cli, &fresh) != CP_OK || auth_check(&fresh) != CP_OK) {
                 log_error("reload: configuration rejected, keeping the running one");
                 continue;
             }
+            if (fresh.ratelimit_issue_per_s != conf->ratelimit_issue_per_s ||
+                fresh.ratelimit_issue_burst != conf->ratelimit_issue_burst ||
+                fresh.ratelimit_redeem_per_s != conf->ratelimit_redeem_per_s ||
+                fresh.ratelimit_redeem_burst != conf->ratelimit_redeem_burst)
+                log_warn("reload: 'ratelimit_*' changes need a restart; keeping the running "
+                         "limits");
             if (strcmp(fresh.listen, conf->listen) != 0)
                 log_warn("reload: 'listen' changes need a restart; keeping %s", conf->listen);
             snprintf(fresh.listen, sizeof fresh.listen, "%s", conf->listen);
@@ -431,7 +476,7 @@ static int run_master(const struct cli *cli, struct cp_conf *conf)
                     assigned++;
                 }
             }
-            spawn_due(slots, &streak, conf, listen_fd, now);
+            spawn_due(slots, &streak, conf, listen_fd, limits, now);
             /* The new generation accepts on the same socket; the old one drains. */
             for (int i = 0; i < NSLOTS; i++)
                 if (slots[i].pid > 0 && slots[i].generation != generation)
@@ -461,14 +506,27 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (cli.print_routes) { /* needs no configuration */
+        router_print_routes(stdout);
+        return 0;
+    }
     if (load_conf(&cli, &conf) != CP_OK)
         return 2;
     if (cli.print_config) {
         conf_dump(&conf, stdout);
         return 0;
     }
-    if (fd0_is_listening_socket())
-        return worker_run(&conf, 0);
+    if (auth_check(&conf) != CP_OK)
+        return 2;
+    struct ratelimit *limits = limits_new(&conf);
+    if (limits == NULL)
+        return 1;
+    if (fd0_is_listening_socket()) {
+        /* spawn-fcgi -F N forks N of these: each has its own limits (docs/ARCHITECTURE). */
+        int rc = worker_run(&conf, 0, limits);
+        ratelimit_free(limits);
+        return rc;
+    }
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
@@ -477,5 +535,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    return run_master(&cli, &conf);
+    int rc = run_master(&cli, &conf, limits);
+    ratelimit_free(limits);
+    return rc;
 }

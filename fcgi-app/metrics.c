@@ -16,7 +16,7 @@
 #include "cp_err.h"
 #include "log.h"
 
-#define METRICS_VERSION 0x434f5504u /* "COU" v4: coupon_issue_not_replicated_total */
+#define METRICS_VERSION 0x434f5505u /* "COU" v5: the auth and rate-limit counters */
 
 static const int status_slots[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
                                    409, 410, 413, 414, 415, 422, 429, 500, 503};
@@ -203,6 +203,17 @@ int metrics_render(struct metrics *m, struct http_response *resp)
         {M_L1_MISSES, "coupon_l1_misses_total", "L1 misses"},
         {M_L2_HITS, "coupon_l2_hits_total", "L2 (Redis cache) hits"},
         {M_L2_MISSES, "coupon_l2_misses_total", "L2 misses"},
+        {M_AUTH_VERIFIED, "coupon_auth_tokens_verified_total",
+         "Bearer tokens whose signature was verified (cache misses)"},
+        {M_AUTH_CACHED, "coupon_auth_tokens_cached_total",
+         "Bearer tokens found in the per-worker cache of verified tokens"},
+        {M_AUTH_REFUSED, "coupon_auth_refused_total", "Requests answered 401 (no or bad identity)"},
+        {M_AUTH_FORBIDDEN, "coupon_auth_forbidden_total",
+         "Requests answered 403: another user's resource, or a scope the caller lacks"},
+        {M_RATE_LIMITED, "coupon_rate_limited_total",
+         "Issue and redemption attempts answered 429 by the per-user limits"},
+        {M_AUTH_KEY_RELOADS, "coupon_auth_key_reloads_total",
+         "JWKS files loaded after they changed"},
     };
     int rc = http_response_printf(resp, "# HELP coupon_http_requests_total Requests by route and "
                                         "status.\n# TYPE coupon_http_requests_total counter\n");

@@ -71,6 +71,13 @@ enum metrics_counter {
     M_REDEEM_UNAVAILABLE,
     M_WORKER_RESTARTS,
     M_NOT_REPLICATED, /* issue claims answered 503: WAIT saw too few replicas */
+    /* Who is asking (auth.c). */
+    M_AUTH_VERIFIED,    /* tokens whose signature was verified */
+    M_AUTH_CACHED,      /* tokens found in the verified-token cache */
+    M_AUTH_REFUSED,     /* requests answered 401 */
+    M_AUTH_FORBIDDEN,   /* requests answered 403: acting for another user, missing scope */
+    M_RATE_LIMITED,     /* requests answered 429 by the per-user limits */
+    M_AUTH_KEY_RELOADS, /* JWKS files loaded after a change */
     M_COUNTER_COUNT_
 };
 

@@ -45,6 +45,8 @@ static const struct {
     [PROBLEM_INTERNAL] = {500, "INTERNAL_ERROR", "Internal error"},
     [PROBLEM_SERVICE_UNAVAILABLE] = {503, "SERVICE_UNAVAILABLE",
                                      "A dependency is unavailable; retry later"},
+    [PROBLEM_TOO_MANY_REQUESTS] = {429, "TOO_MANY_REQUESTS",
+                                   "Too many attempts by this user; retry later"},
     [PROBLEM_NOT_REPLICATED] = {503, "REDIS_NOT_REPLICATED",
                                 "The claim is not yet on enough Redis replicas; retry shortly"},
 };
@@ -145,6 +147,7 @@ enum problem problem_from_err(int err)
     case CP_ERR_NOT_PERSISTED: return PROBLEM_NOT_YET_PERSISTED;
     case CP_ERR_EXPIRED: return PROBLEM_EXPIRED;
     case CP_ERR_NOT_REPLICATED: return PROBLEM_NOT_REPLICATED;
+    case CP_ERR_RATE_LIMITED: return PROBLEM_TOO_MANY_REQUESTS;
     default: return PROBLEM_INTERNAL;
     }
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "cp_err.h"
 #include "issuecode.h"
 #include "jsonv.h"
@@ -237,7 +238,15 @@ void redeem_handle(struct app_thread *t, const struct http_request *req, struct 
         problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
         return;
     }
+    if (!auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
+        return;
     redeem(t, resp, coupon_id, user_id, order);
+}
+
+/* A code redeems for its owner only, unless a coupon:checkout service redeems it. */
+static int code_owner_matches(const struct http_caller *who, int64_t owner)
+{
+    return !who->verified || (who->scopes & HTTP_SCOPE_CHECKOUT) || who->user_id == owner;
 }
 
 void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
@@ -251,14 +260,28 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
         problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
         return;
     }
+    const struct http_caller *who = &req->caller;
+    /* A user's attempts count before the look-up, so that guessing codes is limited too;
+     * without a user (auth_mode = none, a service) the owner's count after it. */
+    int user_caller = who->verified && who->user_id > 0 && !(who->scopes & HTTP_SCOPE_CHECKOUT);
+    if (user_caller && !auth_rate(t->app->auth, RATELIMIT_REDEEM, who->user_id, resp))
+        return;
     struct metrics *m = t->app->metrics;
     MYSQL *db = redemption_db(t, resp);
     if (db == NULL)
         return;
     int64_t coupon_id = 0, user_id = 0;
     int rc = redemption_store_find_code(db, code, &coupon_id, &user_id);
+    /* Another user's code answers as an unknown one: whether a code exists is not
+     * something a guesser should learn. */
+    if (rc == CP_OK && !code_owner_matches(who, user_id))
+        rc = CP_ERR_NOT_FOUND;
     switch (rc) {
-    case CP_OK: redeem(t, resp, coupon_id, user_id, order); return;
+    case CP_OK:
+        if (!user_caller && !auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
+            return;
+        redeem(t, resp, coupon_id, user_id, order);
+        return;
     case CP_ERR_NOT_FOUND:
         metrics_add(m, M_REDEEM_NOT_FOUND, 1);
         /* The code itself is not echoed: a problem document may end up in logs. */
@@ -293,6 +316,8 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
         problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
         return;
     }
+    if (!auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
+        return;
     struct metrics *m = t->app->metrics;
     MYSQL *db = redemption_db(t, resp);
     if (db == NULL)

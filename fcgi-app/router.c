@@ -2,8 +2,11 @@
 
 #include "router.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "cp_err.h"
 #include "decimal.h"
 #include "handlers.h"
@@ -96,7 +99,7 @@ static enum route_id match(const struct segments *sg, int *id_at, int *id2_at)
         return R_NONE;
     }
     if (seg_is(sg, 1, "users") && sg->n == 4 && seg_is(sg, 3, "coupons")) {
-        *id_at = 2;
+        *id2_at = 2;
         return R_USER_COUPONS;
     }
     if (seg_is(sg, 1, "admin") && sg->n == 5 && seg_is(sg, 2, "coupons") &&
@@ -161,7 +164,158 @@ static enum metrics_route metrics_route_of(enum route_id r, enum http_method m)
     }
 }
 
-static enum metrics_route dispatch(struct app_thread *t, const struct http_request *req,
+/* Who may use a route (docs/ARCHITECTURE.md, "Who is asking"). */
+enum route_access {
+    ACCESS_PUBLIC, /* anybody: health, metrics (loopback in the deploy configs), a coupon */
+    ACCESS_ADMIN,  /* the admin token or a coupon:admin token (auth_admin, in the handlers) */
+    ACCESS_CLAIM,  /* a user for themselves; never a service or admin token */
+    ACCESS_READ,   /* a user's own issuances; an admin may read anybody's */
+    ACCESS_REDEEM  /* a user's own issuances; a coupon:checkout service for anybody */
+};
+
+static enum route_access access_of(enum route_id r, enum http_method m)
+{
+    switch (r) {
+    case R_ISSUE_REF:
+    case R_ISSUE: return ACCESS_CLAIM;
+    case R_ISSUE_STATUS:
+    case R_USER_COUPONS: return ACCESS_READ;
+    case R_REDEMPTION:
+    case R_REDEEM_BY_CODE: return ACCESS_REDEEM;
+    case R_CREATE:
+    case R_ADMIN_STATS:
+    case R_ADMIN_LIST:
+    case R_ADMIN_SERIES: return ACCESS_ADMIN;
+    case R_COUPON: return m == HTTP_PATCH ? ACCESS_ADMIN : ACCESS_PUBLIC;
+    default: return ACCESS_PUBLIC;
+    }
+}
+
+/*
+ * The user a path names ("me" or an id) against the caller: 1 and *user set when the
+ * caller may act for that user on this route; 0 with the problem set otherwise. The
+ * answer depends on the path and the token only - never on whether the resource
+ * exists - so a 403 tells nothing about another user's coupons.
+ */
+static int path_user_allowed(struct app_thread *t, const struct http_request *req,
+                             struct http_response *resp, enum route_access access, const char *seg,
+                             size_t seglen, int64_t *user)
+{
+    const struct http_caller *who = &req->caller;
+    if (seglen == 2 && memcmp(seg, "me", 2) == 0) {
+        if (!who->verified) {
+            problem_fail(resp, CP_ERR_INVALID,
+                         "'me' needs an identity, and auth_mode = none identifies nobody: "
+                         "name the user id");
+            return 0;
+        }
+        if (who->user_id <= 0) {
+            metrics_add(t->app->metrics, M_AUTH_FORBIDDEN, 1);
+            problem_fail(resp, CP_ERR_FORBIDDEN, "this token names no user: use a user id");
+            return 0;
+        }
+        *user = who->user_id;
+        return 1;
+    }
+    if (decimal_parse_id(seg, seglen, user) != CP_OK) {
+        problem_fail(resp, CP_ERR_INVALID,
+                     "the user id in the path must be 'me' or an integer in "
+                     "1..9223372036854775807");
+        return 0;
+    }
+    if (!who->verified || who->user_id == *user)
+        return 1;
+    if (access == ACCESS_READ && (who->scopes & HTTP_SCOPE_ADMIN))
+        return 1;
+    if (access == ACCESS_REDEEM && (who->scopes & HTTP_SCOPE_CHECKOUT))
+        return 1;
+    metrics_add(t->app->metrics, M_AUTH_FORBIDDEN, 1);
+    problem_fail(resp, CP_ERR_FORBIDDEN, "this token acts for user %" PRId64 " only", who->user_id);
+    return 0;
+}
+
+/* Every route once, as a client writes it ({id}: a coupon id, {user}: a user id or
+ * "me"). router_print_routes lists it (coupon-fcgi --print-routes: the integration
+ * suites build their tables from it) and test_router checks that each path matches its
+ * route, so the list cannot drift from match(). */
+static const struct {
+    enum route_id id;
+    const char *path;
+} route_table[] = {
+    {R_ISSUE_REF, "/api/coupons/issue"},
+    {R_CREATE, "/api/coupons"},
+    {R_COUPON, "/api/coupons/{id}"},
+    {R_ISSUE, "/api/coupons/{id}/issue"},
+    {R_ISSUE_STATUS, "/api/coupons/{id}/issues/{user}"},
+    {R_USER_COUPONS, "/api/users/{user}/coupons"},
+    {R_ADMIN_STATS, "/api/admin/coupons/{id}/stats"},
+    {R_HEALTH, "/api/health"},
+    {R_METRICS, "/metrics"},
+    {R_REDEMPTION, "/api/coupons/{id}/issues/{user}/redemption"},
+    {R_REDEEM_BY_CODE, "/api/redemptions"},
+    {R_ADMIN_LIST, "/api/admin/coupons"},
+    {R_ADMIN_SERIES, "/api/admin/coupons/{id}/series"},
+};
+
+static const char *access_name(enum route_access a)
+{
+    switch (a) {
+    case ACCESS_ADMIN: return "admin";
+    case ACCESS_CLAIM: return "claim";
+    case ACCESS_READ: return "read";
+    case ACCESS_REDEEM: return "redeem";
+    default: return "public";
+    }
+}
+
+static const enum http_method listed_methods[] = {HTTP_GET, HTTP_HEAD,  HTTP_POST,
+                                                  HTTP_PUT, HTTP_PATCH, HTTP_DELETE};
+static const char *const listed_method_names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
+
+void router_print_routes(FILE *out)
+{
+    for (size_t i = 0; i < sizeof route_table / sizeof route_table[0]; i++)
+        for (size_t m = 0; m < sizeof listed_methods / sizeof listed_methods[0]; m++)
+            if (method_allowed(route_table[i].id, listed_methods[m]))
+                fprintf(out, "%s %s %s\n", listed_method_names[m], route_table[i].path,
+                        access_name(access_of(route_table[i].id, listed_methods[m])));
+}
+
+int router_table_check(char *why, size_t cap)
+{
+    for (size_t i = 0; i < sizeof route_table / sizeof route_table[0]; i++) {
+        char path[128];
+        const char *p = route_table[i].path;
+        size_t n = 0;
+        while (*p != '\0' && n + 8 < sizeof path) {
+            if (strncmp(p, "{id}", 4) == 0 || strncmp(p, "{user}", 6) == 0) {
+                n += (size_t)snprintf(path + n, sizeof path - n, "%s", p[1] == 'i' ? "7" : "me");
+                p += p[1] == 'i' ? 4 : 6;
+            } else {
+                path[n++] = *p++;
+            }
+        }
+        path[n] = '\0';
+        struct segments sg;
+        int id_at, id2_at;
+        if (split_path(path, n, &sg) != CP_OK || match(&sg, &id_at, &id2_at) != route_table[i].id) {
+            snprintf(why, cap, "%s does not match its route", route_table[i].path);
+            return CP_ERR_INTERNAL;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (route_table[j].id == route_table[i].id) {
+                snprintf(why, cap, "route of %s listed twice", route_table[i].path);
+                return CP_ERR_INTERNAL;
+            }
+    }
+    if (sizeof route_table / sizeof route_table[0] != R_ADMIN_SERIES) {
+        snprintf(why, cap, "a route is missing from route_table");
+        return CP_ERR_INTERNAL;
+    }
+    return CP_OK;
+}
+
+static enum metrics_route dispatch(struct app_thread *t, struct http_request *req,
                                    struct http_response *resp, struct issue_call *later)
 {
     struct segments sg;
@@ -185,11 +339,22 @@ static enum metrics_route dispatch(struct app_thread *t, const struct http_reque
                      "the id in the path must be an integer in 1..9223372036854775807");
         return mr;
     }
-    if (id2_at >= 0 && decimal_parse_id(sg.s[id2_at], sg.len[id2_at], &id2) != CP_OK) {
-        problem_fail(resp, CP_ERR_INVALID,
-                     "the user id in the path must be an integer in 1..9223372036854775807");
-        return mr;
+    enum route_access access = access_of(r, req->method);
+    if (access == ACCESS_CLAIM || access == ACCESS_READ || access == ACCESS_REDEEM) {
+        if (auth_identify(t->app->auth, req, &req->caller, resp) != CP_OK)
+            return mr;
+        if (access == ACCESS_CLAIM && req->caller.verified &&
+            (req->caller.user_id <= 0 ||
+             (req->caller.scopes & (HTTP_SCOPE_ADMIN | HTTP_SCOPE_CHECKOUT)))) {
+            metrics_add(t->app->metrics, M_AUTH_FORBIDDEN, 1);
+            problem_fail(resp, CP_ERR_FORBIDDEN,
+                         "claims are made by users themselves, not with a service or admin "
+                         "token");
+            return mr;
+        }
     }
+    if (id2_at >= 0 && !path_user_allowed(t, req, resp, access, sg.s[id2_at], sg.len[id2_at], &id2))
+        return mr;
     switch (r) {
     case R_ISSUE_REF: issue_handle(t, req, resp, 0, later); break;
     case R_ISSUE: issue_handle(t, req, resp, id, later); break;
@@ -201,7 +366,7 @@ static enum metrics_route dispatch(struct app_thread *t, const struct http_reque
             read_coupon_handle(t, req, resp, id);
         break;
     case R_ISSUE_STATUS: read_issue_status_handle(t, req, resp, id, id2); break;
-    case R_USER_COUPONS: read_user_coupons_handle(t, req, resp, id); break;
+    case R_USER_COUPONS: read_user_coupons_handle(t, req, resp, id2); break;
     case R_ADMIN_STATS: admin_stats_handle(t, req, resp, id); break;
     case R_HEALTH: health_handle(t, req, resp); break;
     case R_METRICS: health_metrics_handle(t, req, resp); break;
@@ -219,13 +384,13 @@ static enum metrics_route dispatch(struct app_thread *t, const struct http_reque
     return mr;
 }
 
-enum metrics_route router_dispatch(struct app_thread *t, const struct http_request *req,
+enum metrics_route router_dispatch(struct app_thread *t, struct http_request *req,
                                    struct http_response *resp)
 {
     return dispatch(t, req, resp, NULL);
 }
 
-enum metrics_route router_dispatch_deferring(struct app_thread *t, const struct http_request *req,
+enum metrics_route router_dispatch_deferring(struct app_thread *t, struct http_request *req,
                                              struct http_response *resp, struct issue_call *later)
 {
     later->waiting = 0;

@@ -19,6 +19,7 @@
 #include <fcgiapp.h>
 
 #include "app.h"
+#include "auth.h"
 #include "clock.h"
 #include "cp_err.h"
 #include "invalidate.h"
@@ -345,7 +346,7 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-static int app_init(struct app *app, const struct cp_conf *conf)
+static int app_init(struct app *app, const struct cp_conf *conf, struct ratelimit *rl)
 {
     char err[512];
     memset(app, 0, sizeof *app);
@@ -354,6 +355,11 @@ static int app_init(struct app *app, const struct cp_conf *conf)
     if (app->metrics == NULL) {
         log_error("%s", err);
         return CP_ERR_SYSTEM;
+    }
+    app->auth = auth_new(conf, app->metrics, rl, err, sizeof err);
+    if (app->auth == NULL) {
+        log_error("worker start failed: %s", err);
+        return CP_ERR_INVALID;
     }
     /* The console's ring (the master samples it); a worker serves without it. */
     app->series = series_open(conf->metrics_path, 0, err, sizeof err);
@@ -401,6 +407,7 @@ static void app_release(struct app *app)
     holders_free(app->holders);
     l2_free(app->l2);
     lru_free(app->l1);
+    auth_free(app->auth);
     series_close(app->series);
     metrics_close(app->metrics);
 }
@@ -429,7 +436,7 @@ int worker_slots_per_thread(const struct cp_conf *conf)
     return WORKER_DEFAULT_SLOTS;
 }
 
-int worker_run(const struct cp_conf *conf, int listen_fd)
+int worker_run(const struct cp_conf *conf, int listen_fd, struct ratelimit *rl)
 {
     int rc = 1;
     struct worker w;
@@ -464,7 +471,7 @@ int worker_run(const struct cp_conf *conf, int listen_fd)
         log_error("FCGX_Init failed");
         return 1;
     }
-    if (app_init(&w.app, conf) != CP_OK)
+    if (app_init(&w.app, conf, rl) != CP_OK)
         goto out;
     inv = invalidator_start(&w.app);
     if (inv == NULL)

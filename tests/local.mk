@@ -23,6 +23,7 @@ EXTRA_DIST += \
 	tests/integration/fcgi_client.py \
 	tests/integration/test_stack.py \
 	tests/integration/test_issue.py \
+	tests/integration/test_auth.py \
 	tests/integration/test_process.py \
 	tests/integration/test_read_admin.py \
 	tests/integration/test_consumer.py \

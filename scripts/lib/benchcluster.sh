@@ -40,7 +40,8 @@ bench_cluster_start() {
         --password-file "$state/db_password" --database "$STACK_DB_NAME" || return 1
     cluster_write_configs "$state" "workers=$workers" "threads=$threads" issue_ack=redis \
         "admin_token=$BENCH_ADMIN_TOKEN" "db_user=$STACK_DB_USER" "db_password=$db_password" \
-        "db_name=$STACK_DB_NAME" "code_secret=$(cp_random_hex 24)" log_level=warn || return 1
+        "db_name=$STACK_DB_NAME" "code_secret=$(cp_random_hex 24)" log_level=warn \
+        auth_mode=none ratelimit_issue_per_s=0 ratelimit_redeem_per_s=0 || return 1
     BENCH_DB_CNF=$state/client.cnf
     (
         umask 077

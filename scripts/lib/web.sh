@@ -27,7 +27,11 @@
 #
 # Logs: STATE_DIR/logs/<server>-error.log (the server's error log and any output),
 # STATE_DIR/logs/<server>-access.log.
-# Knobs (environment): COUPON_DEPLOY_DIR (default <repo>/deploy; an installed tree has
+# Knobs (environment): COUPON_WEB_GATEWAY_URL (nginx: the identity service's check URL of
+# auth_mode = gateway; renders deploy/nginx/coupon-gateway.*.conf into coupon.d/),
+# COUPON_WEB_GATEWAY_HTPASSWD (lighttpd: the user file of auth_mode = gateway; adds
+# deploy/lighttpd/coupon-gateway.conf),
+# COUPON_DEPLOY_DIR (default <repo>/deploy; an installed tree has
 # it under share/coupon/deploy), COUPON_WEB_TIMEOUT start timeout in seconds [20],
 # COUPON_CONSOLE_DIR the operator console's built files (default
 # <build>/console-site, what `make` assembles; an installed tree has them under
@@ -160,6 +164,19 @@ web_render_nginx() {
     web_render_file "$http_src" "$dir/coupon-http.conf" "${subst[@]}" || return 1
     rm -f "$dir/coupon-http.conf.in"
     web_render_file "$src/coupon.conf" "$dir/coupon.conf" "${subst[@]}" || return 1
+    # Optional parts of the site: auth_mode = gateway's identity service when
+    # COUPON_WEB_GATEWAY_URL names its check endpoint (deploy/nginx/coupon-gateway.*).
+    rm -rf "$dir/coupon.d" && mkdir -p "$dir/coupon.d" || return 1
+    if [[ -n "${COUPON_WEB_GATEWAY_URL:-}" ]]; then
+        [[ "$COUPON_WEB_GATEWAY_URL" =~ ^http://[A-Za-z0-9_.:/-]+$ ]] || {
+            cp_warn "COUPON_WEB_GATEWAY_URL '$COUPON_WEB_GATEWAY_URL': http://host:port/path only"
+            return 1
+        }
+        web_render_file "$src/coupon-gateway.server.conf" "$dir/coupon.d/gateway.server.conf" \
+            "AUTH_URL=$COUPON_WEB_GATEWAY_URL" || return 1
+        web_render_file "$src/coupon-gateway.location.conf" \
+            "$dir/coupon.d/gateway.location.conf" || return 1
+    fi
     read -r user group < <(web_run_as "$state") || true
     {
         echo "# Written by scripts/lib/web.sh: process settings for a private nginx whose"
@@ -206,6 +223,13 @@ web_render_lighttpd() {
     local -a subst=(HTTP_ADDR=127.0.0.1 "HTTP_PORT=$port" "FCGI_SOCKET=$sock"
         "LOG_DIR=$state/logs" "CONF_DIR=$dir" "CONSOLE_DIR=$state/console")
     web_render_file "$src/coupon.conf" "$dir/coupon.conf" "${subst[@]}" || return 1
+    # auth_mode = gateway: mod_auth with the user file COUPON_WEB_GATEWAY_HTPASSWD names
+    # (deploy/lighttpd/coupon-gateway.conf).
+    if [[ -n "${COUPON_WEB_GATEWAY_HTPASSWD:-}" ]]; then
+        web_check_path "COUPON_WEB_GATEWAY_HTPASSWD" "$COUPON_WEB_GATEWAY_HTPASSWD" || return 1
+        web_render_file "$src/coupon-gateway.conf" "$dir/coupon-gateway.conf" \
+            "HTPASSWD_FILE=$COUPON_WEB_GATEWAY_HTPASSWD" || return 1
+    fi
     cp "$src/ratelimit.lua" "$dir/ratelimit.lua" || return 1
     for f in "$src"/errors/*.html; do
         cp "$f" "$dir/errors/" || return 1
@@ -223,6 +247,9 @@ web_render_lighttpd() {
             echo "server.groupname = \"$group\""
         fi
         echo "include \"$dir/coupon.conf\""
+        if [[ -n "${COUPON_WEB_GATEWAY_HTPASSWD:-}" ]]; then
+            echo "include \"$dir/coupon-gateway.conf\""
+        fi
     } >"$dir/lighttpd.conf"
 }
 

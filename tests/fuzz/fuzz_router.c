@@ -34,6 +34,7 @@
 #include <json-c/json.h>
 
 #include "app.h"
+#include "auth.h"
 #include "cp_err.h"
 #include "cp_limits.h"
 #include "handlers.h"
@@ -290,6 +291,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     fuzz_thread.app = &fuzz_app;
+    if (fuzz_app.auth == NULL) {
+        /* auth_mode = none: the router's own checks, each user route reaching its
+         * (wrapped) handler; token verification has its own target (fuzz_jwtv). */
+        static struct cp_conf conf;
+        char err[256];
+        conf_defaults(&conf);
+        conf.auth_mode = CONF_AUTH_NONE;
+        fuzz_app.conf = &conf;
+        fuzz_app.auth = auth_new(&conf, NULL, NULL, err, sizeof err);
+        CHECK(fuzz_app.auth != NULL);
+    }
     const uint8_t *p = data + 1, *end = data + size;
     struct http_request req;
     memset(&req, 0, sizeof req);

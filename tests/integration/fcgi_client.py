@@ -29,7 +29,7 @@ def _nv(name, value):
 FCGI_KEEP_CONN = 1
 
 
-def _params(method, uri, body, content_type, headers):
+def _params(method, uri, body, content_type, headers, extra=None):
     path, _, query = uri.partition("?")
     params = {
         "REQUEST_METHOD": method, "REQUEST_URI": uri, "SCRIPT_NAME": path,
@@ -42,6 +42,7 @@ def _params(method, uri, body, content_type, headers):
     for k, v in (headers or {}).items():
         if k.lower() not in ("content-type", "content-length"):
             params["HTTP_" + k.upper().replace("-", "_")] = v
+    params.update(extra or {})
     return params
 
 
@@ -91,15 +92,17 @@ def _parse(stdout):
 
 
 def request(socket_path, method, uri, body=b"", content_type="application/json", timeout=10,
-            headers=None):
+            headers=None, params=None):
     """Sends one request; returns (status, headers dict lower-case, body bytes). HEADERS
     (dict) go as CGI HTTP_* parameters, the way a web server passes request headers
-    (Content-Type and Content-Length are CONTENT_TYPE / CONTENT_LENGTH instead)."""
+    (Content-Type and Content-Length are CONTENT_TYPE / CONTENT_LENGTH instead); PARAMS
+    (dict) are further parameters as the web server itself sets them."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(socket_path)
-        stdout, _ = _exchange(s, _params(method, uri, body, content_type, headers), body, 0)
+        stdout, _ = _exchange(s, _params(method, uri, body, content_type, headers, params),
+                              body, 0)
     finally:
         s.close()
     return _parse(stdout)

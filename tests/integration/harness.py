@@ -147,9 +147,10 @@ def http(method, path, body=None, headers=None, server="nginx", timeout=10, sour
     'app-2' talk FastCGI to that coupon-fcgi's socket (no web server: headers go as
     HTTP_* parameters, SOURCE does not apply)."""
     app_hosts = ("app-1", "app-2") if CLUSTER else ()
-    if server not in ("nginx", "lighttpd", "kafka-ack") + app_hosts:
-        raise ValueError("server must be 'nginx', 'lighttpd', 'kafka-ack'%s" % (
-            " or 'app-N'" if CLUSTER else ""))
+    auth_servers = {"auth-nginx": "HTTP_AUTH_NGINX", "auth-lighttpd": "HTTP_AUTH_LIGHTTPD"}
+    if server not in ("nginx", "lighttpd", "kafka-ack") + app_hosts + tuple(auth_servers):
+        raise ValueError("server must be 'nginx', 'lighttpd', 'kafka-ack', 'auth-nginx', "
+                         "'auth-lighttpd'%s" % (" or 'app-N'" if CLUSTER else ""))
     hdrs = dict(headers or {})
     has_ct = any(k.lower() == "content-type" for k in hdrs)
     if isinstance(body, (dict, list)):
@@ -164,7 +165,8 @@ def http(method, path, body=None, headers=None, server="nginx", timeout=10, sour
         return _fcgi(env["FCGI_KAFKA_SOCKET"], method, path, data or b"", hdrs, timeout)
     if server in app_hosts:
         return _fcgi(app_socket(int(server[4:])), method, path, data or b"", hdrs, timeout)
-    host, port = _host_port(env["HTTP_NGINX" if server == "nginx" else "HTTP_LIGHTTPD"])
+    addr = auth_servers.get(server, "HTTP_NGINX" if server == "nginx" else "HTTP_LIGHTTPD")
+    host, port = _host_port(env[addr])
     conn = httpclient.HTTPConnection(host, port, timeout=timeout,
                                      source_address=(source, 0) if source else None)
     try:
@@ -208,6 +210,30 @@ def new_user():
 
 def admin_headers():
     return {"Authorization": "Bearer " + env["ADMIN_TOKEN"]}
+
+
+def token_tool(*args, check=True):
+    """Runs BUILD_DIR/tools/coupon-token with ARGS; returns its stdout lines."""
+    binary = os.path.join(env["BUILD_DIR"], "tools", "coupon-token")
+    r = subprocess.run([binary] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=120, check=False)
+    if check and r.returncode != 0:
+        raise RuntimeError("coupon-token %s: %s" % (" ".join(map(str, args)), r.stderr))
+    return r.stdout.split()
+
+
+def token(user_id, key="rs256", **opts):
+    """A token for USER_ID signed with the stack's development key KEY (rs256/es256),
+    iss/aud as the auth master expects. OPTS: coupon-token sign's flags without the
+    dashes (ttl=-60, scope="coupon:checkout", kid="x", alg="none", ...)."""
+    args = ["sign", "--key", os.path.join(env["JWT_KEY_DIR"], key + ".pem")]
+    for k, v in opts.items():
+        args += ["--" + k.replace("_", "-"), v]
+    return token_tool(*(args + [user_id]))[0]
+
+
+def bearer(tok):
+    return {"Authorization": "Bearer " + tok}
 
 
 OMIT = object()  # create_coupon(code=OMIT) leaves the field out of the request

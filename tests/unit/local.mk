@@ -18,7 +18,7 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_issue_decide tests/unit/test_coupon_doc tests/unit/test_metrics \
 	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log \
 	tests/unit/test_app tests/unit/test_issuecode tests/unit/test_series tests/unit/test_rslot \
-	tests/unit/test_rcli tests/unit/test_rcli_redis
+	tests/unit/test_rcli tests/unit/test_rcli_redis tests/unit/test_jwtv tests/unit/test_ratelimit
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -132,5 +132,16 @@ tests_unit_test_holders_LDADD = tests/unit/libunitmain.a cache/libcache.a common
 if !ENABLE_SANITIZERS
 TESTS += tests/unit/lru-helgrind.sh tests/unit/memcheck.sh
 endif
-EXTRA_DIST += tests/unit/lru-helgrind.sh tests/unit/memcheck.sh
+EXTRA_DIST += tests/unit/lru-helgrind.sh tests/unit/memcheck.sh tests/unit/jwtv_vectors.py
 CLEANFILES += tests/unit/*.memcheck.out
+
+# Who is asking (issue 24): JWT verification over cjose with known-answer tokens, and the
+# per-user limits' shared table (forks processes to prove the counts across them).
+tests_unit_test_jwtv_SOURCES = tests/unit/test_jwtv.c tests/unit/jwtv_vectors.h
+tests_unit_test_jwtv_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_jwtv_LDADD = tests/unit/libunitmain.a common/libcommon.a $(CJOSE_LIBS) \
+	$(LIBCRYPTO_LIBS) $(JSONC_LIBS) $(CUNIT_LIBS) -lpthread
+
+tests_unit_test_ratelimit_SOURCES = tests/unit/test_ratelimit.c
+tests_unit_test_ratelimit_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_ratelimit_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)

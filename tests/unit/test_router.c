@@ -24,6 +24,7 @@
 #include "unit_main.h"
 
 #include "app.h"
+#include "auth.h"
 #include "cp_err.h"
 #include "decimal.h"
 #include "http.h"
@@ -232,12 +233,15 @@ static const struct row rows[] = {
     BADID(GET, "/api/coupons/1/issues/abc", PATH_UID),
     BADID(GET, "/api/coupons/1/issues/1.5", PATH_UID),
     BADID(HEAD, "/api/coupons/1/issues/0", PATH_UID),
-    BADID(GET, "/api/users/0/coupons", PATH_ID),
-    BADID(GET, "/api/users/-1/coupons", PATH_ID),
-    BADID(GET, "/api/users/01/coupons", PATH_ID),
-    BADID(GET, "/api/users/9223372036854775808/coupons", PATH_ID),
-    BADID(GET, "/api/users/abc/coupons", PATH_ID),
-    BADID(GET, "/api/users/1.5/coupons", PATH_ID),
+    BADID(GET, "/api/users/0/coupons", PATH_UID),
+    BADID(GET, "/api/users/-1/coupons", PATH_UID),
+    BADID(GET, "/api/users/01/coupons", PATH_UID),
+    BADID(GET, "/api/users/9223372036854775808/coupons", PATH_UID),
+    BADID(GET, "/api/users/abc/coupons", PATH_UID),
+    BADID(GET, "/api/users/1.5/coupons", PATH_UID),
+    /* 'me' is the caller: with auth_mode = none there is none. */
+    BADID(GET, "/api/users/me/coupons", "auth_mode = none identifies nobody"),
+    BADID(GET, "/api/coupons/1/issues/me", "auth_mode = none identifies nobody"),
     BADID(GET, "/api/admin/coupons/0/series", PATH_ID),
     BADID(GET, "/api/admin/coupons/x/series", PATH_ID),
     BADID(GET, "/api/admin/coupons/0/stats", PATH_ID),
@@ -736,6 +740,16 @@ static void problem_codes_and_statuses_are_stable(void)
     CU_ASSERT_STRING_EQUAL(resp.headers[0].name, "Retry-After");
 }
 
+/* The table behind --print-routes (the integration suites' route lists) matches the
+ * router: every route once, each path reaching its route. */
+static void route_table_lists_every_route_once(void)
+{
+    char why[160] = "";
+    CU_ASSERT_EQUAL(router_table_check(why, sizeof why), CP_OK);
+    if (why[0] != '\0')
+        fprintf(stderr, "router_table_check: %s\n", why);
+}
+
 int main(void)
 {
     static const struct unit_case tests[] = {
@@ -751,7 +765,22 @@ int main(void)
          http_query_param_finds_one_value_and_rejects_repeats},
         {"problem_document_escapes_its_detail", problem_document_escapes_its_detail},
         {"problem_codes_and_statuses_are_stable", problem_codes_and_statuses_are_stable},
+        {"route_table_lists_every_route_once", route_table_lists_every_route_once},
     };
+    /* auth_mode = none: the rows name their users (who is asking has its own suites:
+     * test_jwtv, and test_auth against the real servers). */
+    static struct cp_conf conf;
+    char err[256];
+    conf_defaults(&conf);
+    conf.auth_mode = CONF_AUTH_NONE;
+    test_app.conf = &conf;
+    test_app.auth = auth_new(&conf, NULL, NULL, err, sizeof err);
+    if (test_app.auth == NULL) {
+        fprintf(stderr, "auth_new: %s\n", err);
+        return 2;
+    }
     test_thread.app = &test_app;
-    return unit_run_suite("router", NULL, UNIT_CASES(tests));
+    int rc = unit_run_suite("router", NULL, UNIT_CASES(tests));
+    auth_free(test_app.auth);
+    return rc;
 }
