@@ -2,10 +2,14 @@
  * cp_err.h - the one error convention of the codebase.
  *
  * Every function that can fail returns 0 (or a non-negative value) on success
- * and a negative enum cp_err on failure. Stateful modules additionally keep the
- * text of their last error in their context object (`x_errstr(ctx)`), the way
- * hiredis does. HTTP statuses are derived from these codes in exactly one place
- * (fcgi-app/problem.c); nothing else maps errors to HTTP.
+ * and a negative enum cp_err on failure. Where a caller needs the why as text,
+ * it comes one of two ways: a client object that lives across calls keeps its
+ * last error in the object (rcli_errstr, the way hiredis does); a constructor or
+ * a parser writes it into a caller's buffer (`char *err, size_t errlen`:
+ * conf_load, metrics_open, auth_new, jwks_parse, ...) or points at a static
+ * reason (`const char **why`: jsonv, the body parsers). HTTP statuses are derived
+ * from these codes in exactly one place (fcgi-app/problem.c); nothing else maps
+ * errors to HTTP.
  */
 #ifndef COUPON_CP_ERR_H
 #define COUPON_CP_ERR_H

@@ -16,7 +16,6 @@ common_libcommon_a_SOURCES = \
 	common/decimal.h common/decimal.c \
 	common/clock.h common/clock.c \
 	common/rkey.h common/rkey.c \
-	common/sha256.h common/sha256.c \
 	common/issuecode.h common/issuecode.c \
 	common/db.h common/db.c \
 	common/rconn.h common/rconn.c \

@@ -1,7 +1,7 @@
 # consumer: coupon-consumer (Kafka coupon.issue -> MariaDB, exactly once) and
 # coupon-admin (operator commands such as rebuild-redis).
 CONSUMER_LIBS = common/libcommon.a lua/libluascripts.a $(RDKAFKA_LIBS) $(MARIADB_LIBS) \
-	$(HIREDIS_LIBS) $(JSONC_LIBS) -lpthread
+	$(HIREDIS_LIBS) $(JSONC_LIBS) $(LIBCRYPTO_LIBS) -lpthread
 
 bin_PROGRAMS += consumer/coupon-consumer consumer/coupon-admin
 consumer_coupon_consumer_SOURCES = consumer/consumer.c \

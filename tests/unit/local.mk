@@ -9,7 +9,7 @@ tests_unit_libunitmain_a_SOURCES = tests/unit/unit_main.c tests/unit/unit_main.h
 tests_unit_libunitmain_a_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CFLAGS)
 
 UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi-app $(FCGI_CFLAGS) $(CUNIT_CFLAGS)
-UNIT_COMMON_LIBS = common/libcommon.a $(JSONC_LIBS) $(CUNIT_LIBS) -lpthread
+UNIT_COMMON_LIBS = common/libcommon.a $(JSONC_LIBS) $(LIBCRYPTO_LIBS) $(CUNIT_LIBS) -lpthread
 UNIT_FCGIAPP_LIBS = $(FCGIAPP_LIBS) $(CUNIT_LIBS) -lpthread
 
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv \

@@ -1,5 +1,5 @@
 /*
- * test_issuecode.c - unit tests of common/sha256 (FIPS 180-2 examples and the
+ * test_issuecode.c - unit tests of libcrypto's SHA-256 as we link it (FIPS 180-2 examples and the
  * RFC 4231 HMAC-SHA256 test cases) and common/issuecode (known answers
  * computed independently with Python's hmac module, Crockford normalisation,
  * the constant-time comparison), plus the redemption body validators of
@@ -19,7 +19,9 @@
 #include "cp_limits.h"
 #include "issuecode.h"
 #include "redeem.h"
-#include "sha256.h"
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 static void hex(const unsigned char *d, size_t n, char *out)
 {
@@ -38,10 +40,10 @@ static void sha256_matches_the_fips_180_examples(void)
          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        unsigned char d[SHA256_DIGEST_BYTES];
-        char h[2 * SHA256_DIGEST_BYTES + 1];
-        sha256_digest(rows[i].msg, strlen(rows[i].msg), d);
-        hex(d, sizeof d, h);
+        unsigned char d[SHA256_DIGEST_LENGTH];
+        char h[2 * SHA256_DIGEST_LENGTH + 1];
+        CU_ASSERT_PTR_NOT_NULL(SHA256((const unsigned char *)rows[i].msg, strlen(rows[i].msg), d));
+        hex(d, SHA256_DIGEST_LENGTH, h);
         CU_ASSERT_STRING_EQUAL(h, rows[i].want);
     }
 }
@@ -51,19 +53,23 @@ static void sha256_of_a_million_a_in_odd_pieces(void)
     /* Updates of 1, 63, 64, 65 ... bytes cross every block-boundary case. */
     static char a[1100]; /* the longest piece is 1059 bytes */
     memset(a, 'a', sizeof a);
-    struct sha256 s;
-    sha256_init(&s);
+    EVP_MD_CTX *s = EVP_MD_CTX_new();
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_EQUAL(EVP_DigestInit_ex(s, EVP_sha256(), NULL), 1);
     size_t left = 1000000, step = 1;
     while (left > 0) {
         size_t n = step < left ? step : left;
-        sha256_update(&s, a, n);
+        CU_ASSERT_EQUAL(EVP_DigestUpdate(s, a, n), 1);
         left -= n;
         step = step % 997 + 63;
     }
-    unsigned char d[SHA256_DIGEST_BYTES];
-    char h[2 * SHA256_DIGEST_BYTES + 1];
-    sha256_final(&s, d);
-    hex(d, sizeof d, h);
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    char h[2 * SHA256_DIGEST_LENGTH + 1];
+    unsigned int dlen = 0;
+    CU_ASSERT_EQUAL(EVP_DigestFinal_ex(s, d, &dlen), 1);
+    CU_ASSERT_EQUAL(dlen, SHA256_DIGEST_LENGTH);
+    EVP_MD_CTX_free(s);
+    hex(d, SHA256_DIGEST_LENGTH, h);
     CU_ASSERT_STRING_EQUAL(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
@@ -102,10 +108,13 @@ static void hmac_sha256_matches_rfc_4231(void)
          "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        unsigned char d[SHA256_DIGEST_BYTES];
-        char h[2 * SHA256_DIGEST_BYTES + 1];
-        sha256_hmac(rows[i].key, rows[i].klen, rows[i].msg, rows[i].mlen, d);
-        hex(d, sizeof d, h);
+        unsigned char d[EVP_MAX_MD_SIZE];
+        char h[2 * SHA256_DIGEST_LENGTH + 1];
+        unsigned int dlen = 0;
+        CU_ASSERT_PTR_NOT_NULL(HMAC(EVP_sha256(), rows[i].key, (int)rows[i].klen, rows[i].msg,
+                                    rows[i].mlen, d, &dlen));
+        CU_ASSERT_EQUAL(dlen, SHA256_DIGEST_LENGTH);
+        hex(d, SHA256_DIGEST_LENGTH, h);
         if (strcmp(h, rows[i].want) != 0)
             fprintf(stderr, "\n  RFC 4231 case %zu: %s\n", i + 1, h);
         CU_ASSERT_STRING_EQUAL(h, rows[i].want);
