@@ -21,7 +21,8 @@ function init(args)
    local me = tid or 0
    tokens = {}
    local i = 0
-   for line in io.lines(assert(args[2], "no token file")) do
+   local file = assert(args[2], "usage: -- COUPON_ID TOKEN_FILE [USES] [THREADS]")
+   for line in io.lines(file) do
       if i % nthreads == me then
          tokens[#tokens + 1] = "Bearer " .. line
       end
