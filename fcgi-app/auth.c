@@ -28,6 +28,7 @@ struct cached_identity {
     int64_t user_id;
     int64_t exp;
     unsigned scopes;
+    unsigned keys_gen; /* the key set it was verified with (struct auth.keys_gen) */
 };
 
 /* The identity of a JWKS file on disk: any change of these means "load it again". */
@@ -51,6 +52,9 @@ struct auth {
     struct file_id file;
     struct file_id bad_file; /* a version that did not load: logged once, not retried */
     _Atomic int64_t next_check_ms;
+    /* Counts key-set swaps. An entry verified with an older set is a miss: a token
+     * verified while the swap ran may reach the cache after lru_clear emptied it. */
+    _Atomic unsigned keys_gen;
     struct lru *cache; /* SHA-256 of a token -> struct cached_identity; NULL: no cache */
     int locks_ready;
 };
@@ -108,6 +112,7 @@ static void keys_reload_if_changed(struct auth *a)
     pthread_rwlock_wrlock(&a->keys_lock);
     struct jwks *old = a->keys;
     a->keys = fresh;
+    atomic_fetch_add(&a->keys_gen, 1);
     pthread_rwlock_unlock(&a->keys_lock);
     /* A removed key's tokens must stop working now, not when their entries expire. */
     if (a->cache != NULL)
@@ -293,7 +298,8 @@ static int verify_token(struct auth *a, const char *token, size_t len, struct ht
     if (a->cache != NULL) {
         SHA256((const unsigned char *)token, len, digest);
         if (lru_get(a->cache, digest, sizeof digest, &ci, sizeof ci, &got) == CP_OK &&
-            got == sizeof ci && now_s <= ci.exp + a->policy.leeway_s) {
+            got == sizeof ci && now_s <= ci.exp + a->policy.leeway_s &&
+            ci.keys_gen == atomic_load(&a->keys_gen)) {
             count(a, M_AUTH_CACHED);
             *out = (struct http_caller){1, ci.user_id, ci.scopes};
             return CP_OK;
@@ -303,6 +309,7 @@ static int verify_token(struct auth *a, const char *token, size_t len, struct ht
     enum jwtv_refusal refusal = JWTV_OK;
     pthread_rwlock_rdlock(&a->keys_lock);
     int rc = jwtv_verify(a->keys, &a->policy, token, len, now_s, &claims, &refusal);
+    unsigned keys_gen = atomic_load(&a->keys_gen); /* stable while the read lock is held */
     pthread_rwlock_unlock(&a->keys_lock);
     if (rc != CP_OK) {
         *why = rc == CP_ERR_INVALID ? public_reason(refusal) : "invalid";
@@ -319,7 +326,7 @@ static int verify_token(struct auth *a, const char *token, size_t len, struct ht
     *out = (struct http_caller){1, claims.user_id, scopes};
     int64_t ttl_ms = (claims.exp + a->policy.leeway_s - now_s) * 1000;
     if (a->cache != NULL && ttl_ms > 0) {
-        ci = (struct cached_identity){claims.user_id, claims.exp, scopes};
+        ci = (struct cached_identity){claims.user_id, claims.exp, scopes, keys_gen};
         if (ttl_ms > CACHE_MAX_TTL_MS)
             ttl_ms = CACHE_MAX_TTL_MS;
         (void)lru_put_ttl(a->cache, digest, sizeof digest, &ci, sizeof ci, ttl_ms);
