@@ -35,6 +35,8 @@ const char *cp_strerror(int err)
     case CP_ERR_EXPIRED: return "expired";
     case CP_ERR_NOT_REPLICATED: return "not replicated";
     case CP_ERR_RATE_LIMITED: return "rate limited";
+    case CP_ERR_BAD_AMOUNT: return "bad amount";
+    case CP_ERR_BELOW_MINIMUM: return "below minimum";
     default: return "unknown error";
     }
 }

@@ -50,6 +50,9 @@ enum cp_err {
     CP_ERR_NOT_REPLICATED = -28, /* claimed, but not yet on enough Redis replicas */
     /* Outcome of the per-user limits (issue 24). */
     CP_ERR_RATE_LIMITED = -29, /* this user made too many attempts: retry later */
+    /* Outcomes of money (issue 26). */
+    CP_ERR_BAD_AMOUNT = -30,    /* an amount that is not one of its currency (400) */
+    CP_ERR_BELOW_MINIMUM = -31, /* an order below the campaign's minOrderAmount */
 };
 
 /* Short stable name of an error code ("invalid", "unavailable", ...). */

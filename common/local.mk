@@ -14,6 +14,7 @@ common_libcommon_a_SOURCES = \
 	common/jwtv.h common/jwtv.c \
 	common/event.h common/event.c \
 	common/decimal.h common/decimal.c \
+	common/money.h common/money.c \
 	common/clock.h common/clock.c \
 	common/rkey.h common/rkey.c \
 	common/issuecode.h common/issuecode.c \

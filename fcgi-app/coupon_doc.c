@@ -2,12 +2,12 @@
 
 #include "coupon_doc.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cp_err.h"
 #include "jsonv.h"
+#include "money.h"
 #include "timefmt.h"
 
 static int add_string(struct json_object *o, const char *key, const char *s, int present)
@@ -40,9 +40,29 @@ int coupon_doc_write(const struct coupon *c, char *buf, size_t cap)
         add_string(o, "couponType", c->coupon_type, 1) != CP_OK ||
         add_string(o, "discountType", c->discount_type, 1) != CP_OK)
         goto out;
-    /* DECIMAL text kept as written ("10.00"): no binary rounding on the way out. */
-    if ((v = json_object_new_double_s(0.0, c->discount_value)) == NULL ||
+    /* DECIMAL text at the value's scale ("10.00", JPY "500"): no binary rounding on the
+     * way out. */
+    int exp = money_exponent(c->currency);
+    char value[MONEY_TEXT_MAX], min_order[MONEY_TEXT_MAX], max_discount[MONEY_TEXT_MAX];
+    if (money_restate(c->discount_value, strlen(c->discount_value),
+                      coupon_doc_is_percentage(c) ? MONEY_PERCENT_EXP : exp, value,
+                      sizeof value) < 0 ||
+        (c->min_order_amount[0] != '\0' &&
+         money_restate(c->min_order_amount, strlen(c->min_order_amount), exp, min_order,
+                       sizeof min_order) < 0) ||
+        (c->max_discount_amount[0] != '\0' &&
+         money_restate(c->max_discount_amount, strlen(c->max_discount_amount), exp, max_discount,
+                       sizeof max_discount) < 0)) {
+        rc = CP_ERR_INTERNAL;
+        goto out;
+    }
+    if ((v = json_object_new_double_s(0.0, value)) == NULL ||
         json_object_object_add(o, "discountValue", v) != 0)
+        goto out;
+    if (add_string(o, "currency", c->currency, c->currency[0] != '\0') != CP_OK ||
+        add_string(o, "minOrderAmount", min_order, c->min_order_amount[0] != '\0') != CP_OK ||
+        add_string(o, "maxDiscountAmount", max_discount, c->max_discount_amount[0] != '\0') !=
+            CP_OK)
         goto out;
     v = c->total_quantity >= 0 ? json_object_new_int64(c->total_quantity) : NULL;
     if ((c->total_quantity >= 0 && v == NULL) || json_object_object_add(o, "totalQuantity", v) != 0)
@@ -147,36 +167,124 @@ static int parse_enum(struct json_object *obj, const char *key, const char *cons
     return CP_ERR_INVALID;
 }
 
-/* A JSON number > 0 with at most two decimals, below 10^10; written as "%.2f". */
-static int parse_discount(struct json_object *obj, int percentage, char *dst, size_t cap,
+/* discountValue: a JSON number read from its text, never as a double. PERCENTAGE: > 0
+ * and <= 100 with at most two decimals; AMOUNT: > 0 with at most the currency's
+ * decimals. Written back at that scale ("10.00", JPY "500"). */
+static int parse_discount(struct json_object *obj, int percentage, int exp, char *dst, size_t cap,
                           const char **why)
 {
     struct json_object *v;
-    *why = percentage ? "discountValue must be a number > 0 and <= 100 for PERCENTAGE"
-                      : "discountValue must be a number > 0 with at most two decimals";
-    if (!json_object_object_get_ex(obj, "discountValue", &v) || v == NULL)
+    *why = percentage ? "discountValue must be a number > 0 and <= 100 with at most two "
+                        "decimals for PERCENTAGE"
+                      : "discountValue must be a number > 0 below 10^12 with at most the "
+                        "currency's decimals (two without a currency)";
+    if (!json_object_object_get_ex(obj, "discountValue", &v) || v == NULL ||
+        !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
         return CP_ERR_INVALID;
-    double d;
-    if (json_object_is_type(v, json_type_int)) {
-        int64_t i = json_object_get_int64(v);
-        if (i <= 0 || i >= 10000000000LL)
-            return CP_ERR_INVALID;
-        d = (double)i;
-    } else if (json_object_is_type(v, json_type_double)) {
-        d = json_object_get_double(v);
-        if (!isfinite(d) || d <= 0 || d >= 1e10)
-            return CP_ERR_INVALID;
-        double cents = d * 100.0;
-        if (fabs(cents - nearbyint(cents)) > 1e-6)
-            return CP_ERR_INVALID;
-    } else {
+    const char *text = json_object_get_string(v); /* the number as the client wrote it */
+    int scale = percentage ? MONEY_PERCENT_EXP : exp;
+    int64_t minor;
+    if (text == NULL || money_parse(text, strlen(text), scale, &minor) != CP_OK || minor <= 0 ||
+        (percentage && minor > MONEY_PERCENT_FULL))
+        return CP_ERR_INVALID;
+    return money_format(minor, scale, dst, cap) > 0 ? CP_OK : CP_ERR_INVALID;
+}
+
+/* An optional amount member (a JSON string, > 0, at the currency's decimals) into dst at
+ * that scale; "" when absent or null. */
+static int parse_amount(struct json_object *obj, const char *key, int exp, char *dst, size_t cap,
+                        const char **why, const char *what)
+{
+    const char *s;
+    size_t len;
+    int64_t minor;
+    dst[0] = '\0';
+    int rc = jsonv_get_string(obj, key, MONEY_TEXT_MAX, &s, &len);
+    if (rc == CP_ERR_NOT_FOUND && !(member_present(obj, key) && !member_is_null(obj, key)))
+        return CP_OK;
+    if (rc != CP_OK || money_parse(s, len, exp, &minor) != CP_OK || minor <= 0 ||
+        money_format(minor, exp, dst, cap) < 0) {
+        *why = what;
         return CP_ERR_INVALID;
     }
-    if (percentage && d > 100.0)
+    return CP_OK;
+}
+
+/* currency, minOrderAmount and maxDiscountAmount of a create body (after discountType). */
+static int parse_money(struct json_object *obj, struct coupon *out, const char **why)
+{
+    const char *s;
+    size_t len;
+    int rc = jsonv_get_string(obj, "currency", 3, &s, &len);
+    if (rc == CP_OK && money_currency_valid(s, len)) {
+        memcpy(out->currency, s, 3);
+        out->currency[3] = '\0';
+    } else if (rc != CP_ERR_NOT_FOUND ||
+               (member_present(obj, "currency") && !member_is_null(obj, "currency"))) {
+        *why = "currency must be an ISO 4217 code of three upper-case letters, or null";
         return CP_ERR_INVALID;
-    int n = snprintf(dst, cap, "%.2f", d);
-    if (n < 0 || (size_t)n >= cap || strcmp(dst, "0.00") == 0)
+    }
+    int exp = money_exponent(out->currency), percentage = coupon_doc_is_percentage(out);
+    if (parse_discount(obj, percentage, exp, out->discount_value, sizeof out->discount_value,
+                       why) != CP_OK ||
+        parse_amount(obj, "minOrderAmount", exp, out->min_order_amount,
+                     sizeof out->min_order_amount, why,
+                     "minOrderAmount must be a string amount > 0 with at most the currency's "
+                     "decimals, or null") != CP_OK ||
+        parse_amount(obj, "maxDiscountAmount", exp, out->max_discount_amount,
+                     sizeof out->max_discount_amount, why,
+                     "maxDiscountAmount must be a string amount > 0 with at most the "
+                     "currency's decimals, or null") != CP_OK)
         return CP_ERR_INVALID;
+    if (!percentage && out->max_discount_amount[0] != '\0') {
+        *why = "maxDiscountAmount applies to PERCENTAGE only (an AMOUNT is its own cap)";
+        return CP_ERR_INVALID;
+    }
+    return CP_OK;
+}
+
+int coupon_doc_is_percentage(const struct coupon *c)
+{
+    return strcmp(c->discount_type, "PERCENTAGE") == 0;
+}
+
+int coupon_doc_discount(const struct coupon *c, const char *amount, int64_t *discount, int *exp,
+                        const char **why)
+{
+    struct money_rule rule;
+    int64_t order;
+    if (coupon_doc_rule(c, &rule, exp) != CP_OK) {
+        *why = "the coupon's stored amounts cannot be read";
+        return CP_ERR_INTERNAL;
+    }
+    if (money_parse(amount, strlen(amount), *exp, &order) != CP_OK) {
+        *why = "orderAmount has more decimals than the coupon's currency (none for JPY, "
+               "three for BHD, two without a currency)";
+        return CP_ERR_BAD_AMOUNT;
+    }
+    int rc = money_discount(&rule, order, discount);
+    if (rc < 0) {
+        *why = "the coupon's discount cannot be computed";
+        return CP_ERR_INTERNAL;
+    }
+    return rc;
+}
+
+int coupon_doc_rule(const struct coupon *c, struct money_rule *rule, int *exp)
+{
+    int percentage = coupon_doc_is_percentage(c);
+    *exp = money_exponent(c->currency);
+    rule->kind = percentage ? MONEY_PERCENTAGE : MONEY_AMOUNT;
+    rule->min_order = rule->max_discount = -1;
+    if (money_parse_stored(c->discount_value, strlen(c->discount_value),
+                           percentage ? MONEY_PERCENT_EXP : *exp, &rule->value) != CP_OK ||
+        (c->min_order_amount[0] != '\0' &&
+         money_parse_stored(c->min_order_amount, strlen(c->min_order_amount), *exp,
+                            &rule->min_order) != CP_OK) ||
+        (c->max_discount_amount[0] != '\0' &&
+         money_parse_stored(c->max_discount_amount, strlen(c->max_discount_amount), *exp,
+                            &rule->max_discount) != CP_OK))
+        return CP_ERR_INTERNAL;
     return CP_OK;
 }
 
@@ -192,8 +300,9 @@ static int parse_quantity(struct json_object *obj, int64_t *out, const char **wh
 int coupon_doc_parse_create(const char *body, size_t len, struct coupon *out, const char **why)
 {
     static const char *const keys[] = {
-        "title",   "code",  "couponType",  "discountType", "discountValue", "totalQuantity",
-        "startAt", "endAt", "description", "usableDays",   "usableUntil",   NULL};
+        "title",         "code",     "couponType",     "discountType",      "discountValue",
+        "totalQuantity", "startAt",  "endAt",          "description",       "usableDays",
+        "usableUntil",   "currency", "minOrderAmount", "maxDiscountAmount", NULL};
     static const char *const coupon_types[] = {"FIRST_COME_FIRST_SERVED", "GENERAL", NULL};
     static const char *const discount_types[] = {"PERCENTAGE", "AMOUNT", NULL};
     struct json_object *obj = NULL;
@@ -221,8 +330,7 @@ int coupon_doc_parse_create(const char *body, size_t len, struct coupon *out, co
                    sizeof out->discount_type, why,
                    "discountType must be PERCENTAGE or AMOUNT") != CP_OK)
         goto out;
-    if (parse_discount(obj, strcmp(out->discount_type, "PERCENTAGE") == 0, out->discount_value,
-                       sizeof out->discount_value, why) != CP_OK)
+    if (parse_money(obj, out, why) != CP_OK)
         goto out;
     int fcfs = strcmp(out->coupon_type, "FIRST_COME_FIRST_SERVED") == 0;
     if (!member_present(obj, "totalQuantity") || member_is_null(obj, "totalQuantity")) {

@@ -19,7 +19,9 @@ static const char select_coupon_sql[] =
     "CAST(UNIX_TIMESTAMP(created_at) * 1000 AS SIGNED), "
     "CAST(UNIX_TIMESTAMP(updated_at) * 1000 AS SIGNED), "
     "COALESCE(CAST(usable_days AS SIGNED), -1), "
-    "COALESCE(CAST(UNIX_TIMESTAMP(usable_until) * 1000 AS SIGNED), -1) "
+    "COALESCE(CAST(UNIX_TIMESTAMP(usable_until) * 1000 AS SIGNED), -1), "
+    "COALESCE(currency, ''), COALESCE(CAST(min_order_amount AS CHAR), ''), "
+    "COALESCE(CAST(max_discount_amount AS CHAR), '') "
     "FROM coupon WHERE id = ?";
 
 static int stmt_error(MYSQL_STMT *st, const char *what)
@@ -46,9 +48,9 @@ int coupon_store_get(MYSQL *db, int64_t id, struct coupon *out)
         goto out;
     }
     memset(out, 0, sizeof *out);
-    MYSQL_BIND res[15];
-    unsigned long lens[15];
-    my_bool nulls[15];
+    MYSQL_BIND res[18];
+    unsigned long lens[18];
+    my_bool nulls[18];
     memset(res, 0, sizeof res);
     db_bind_i64(&res[0], &out->id, &nulls[0]);
     db_bind_text(&res[1], out->title, sizeof out->title, &lens[1], &nulls[1]);
@@ -65,6 +67,11 @@ int coupon_store_get(MYSQL *db, int64_t id, struct coupon *out)
     db_bind_i64(&res[12], &out->updated_ms, &nulls[12]);
     db_bind_i64(&res[13], &out->usable_days, &nulls[13]);
     db_bind_i64(&res[14], &out->usable_until_ms, &nulls[14]);
+    db_bind_text(&res[15], out->currency, sizeof out->currency, &lens[15], &nulls[15]);
+    db_bind_text(&res[16], out->min_order_amount, sizeof out->min_order_amount, &lens[16],
+                 &nulls[16]);
+    db_bind_text(&res[17], out->max_discount_amount, sizeof out->max_discount_amount, &lens[17],
+                 &nulls[17]);
     if (mysql_stmt_bind_result(st, res) != 0) {
         rc = stmt_error(st, "bind coupon result");
         goto out;
@@ -159,14 +166,15 @@ int coupon_store_insert(MYSQL *db, struct coupon *c)
 {
     static const char sql[] =
         "INSERT INTO coupon (title, code, coupon_type, discount_type, discount_value, "
-        "start_at, end_at, total_quantity, description, usable_days, usable_until) "
+        "start_at, end_at, total_quantity, description, usable_days, usable_until, currency, "
+        "min_order_amount, max_discount_amount) "
         "VALUES (?, ?, ?, ?, ?, FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000), ?, ?, ?, "
-        "FROM_UNIXTIME(? / 1000))";
+        "FROM_UNIXTIME(? / 1000), ?, ?, ?)";
     MYSQL_STMT *st = mysql_stmt_init(db);
     if (st == NULL)
         return CP_ERR_UNAVAILABLE;
-    MYSQL_BIND p[11];
-    unsigned long lens[9];
+    MYSQL_BIND p[14];
+    unsigned long lens[14];
     my_bool code_null = !c->has_code, desc_null = !c->has_description,
             total_null = c->total_quantity < 0, days_null = c->usable_days < 0,
             until_null = c->usable_until_ms < 0;
@@ -184,6 +192,13 @@ int coupon_store_insert(MYSQL *db, struct coupon *c)
     db_bind_text(&p[8], c->description, lens[8], &lens[8], &desc_null);
     db_bind_i64(&p[9], &c->usable_days, &days_null);
     db_bind_i64(&p[10], &c->usable_until_ms, &until_null);
+    char *money[] = {c->currency, c->min_order_amount, c->max_discount_amount};
+    my_bool money_null[3];
+    for (int i = 0; i < 3; i++) {
+        lens[11 + i] = (unsigned long)strlen(money[i]);
+        money_null[i] = lens[11 + i] == 0;
+        db_bind_text(&p[11 + i], money[i], lens[11 + i], &lens[11 + i], &money_null[i]);
+    }
     int rc = exec_params(st, sql, sizeof sql - 1, p, "insert coupon");
     if (rc == CP_OK)
         c->id = (int64_t)mysql_stmt_insert_id(st);

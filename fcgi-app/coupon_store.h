@@ -35,6 +35,12 @@ struct coupon {
     /* Validity after issuance (set at creation only): -1 = no limit. */
     int64_t usable_days;
     int64_t usable_until_ms;
+    /* Money (issue 26, set at creation only): "" = NULL. The amounts are DECIMAL text
+     * as MariaDB wrote it ("50.000"); common/money.h reads them at the currency's
+     * exponent. */
+    char currency[4];
+    char min_order_amount[32];
+    char max_discount_amount[32];
 };
 
 /* Loads one coupon. */

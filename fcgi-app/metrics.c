@@ -16,7 +16,7 @@
 #include "cp_err.h"
 #include "log.h"
 
-#define METRICS_VERSION 0x434f5505u /* "COU" v5: the auth and rate-limit counters */
+#define METRICS_VERSION 0x434f5506u /* "COU" v6: validation (route and outcomes) */
 
 static const int status_slots[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
                                    409, 410, 413, 414, 415, 422, 429, 500, 503};
@@ -42,10 +42,10 @@ struct metrics {
 };
 
 static const char *const route_names[ROUTE_COUNT_] = {
-    "issue",          "issue_reference", "coupon_get",   "coupon_create",
-    "coupon_patch",   "issue_status",    "user_coupons", "admin_stats",
-    "health",         "metrics",         "redeem",       "redeem_cancel",
-    "redeem_by_code", "admin_list",      "admin_series", "unknown"};
+    "issue",        "issue_reference", "coupon_get",     "coupon_create", "coupon_patch",
+    "issue_status", "user_coupons",    "admin_stats",    "health",        "metrics",
+    "redeem",       "redeem_cancel",   "redeem_by_code", "admin_list",    "admin_series",
+    "validate",     "unknown"};
 
 const char *metrics_route_name(enum metrics_route r)
 {
@@ -165,6 +165,23 @@ static double ratio(uint64_t hits, uint64_t misses)
     return hits + misses == 0 ? 0.0 : (double)hits / (double)(hits + misses);
 }
 
+struct outcome {
+    enum metrics_counter c;
+    const char *outcome;
+};
+
+/* One counter family by outcome: NAME{outcome="..."}. */
+static int render_outcomes(struct http_response *resp, struct metrics_shm *s, const char *name,
+                           const char *help, const struct outcome *o, size_t n)
+{
+    int rc = http_response_printf(resp, "# HELP %s %s by outcome.\n# TYPE %s counter\n", name, help,
+                                  name);
+    for (size_t i = 0; i < n && rc == CP_OK; i++)
+        rc = http_response_printf(resp, "%s{outcome=\"%s\"} %llu\n", name, o[i].outcome,
+                                  (unsigned long long)load(&s->counters[o[i].c]));
+    return rc;
+}
+
 int metrics_render(struct metrics *m, struct http_response *resp)
 {
     struct metrics_shm *s = m->shm;
@@ -266,10 +283,7 @@ int metrics_render(struct metrics *m, struct http_response *resp)
         rc = http_response_printf(resp, "# HELP %s %s.\n# TYPE %s counter\n%s %llu\n",
                                   named[i].name, named[i].help, named[i].name, named[i].name,
                                   (unsigned long long)load(&s->counters[named[i].c]));
-    static const struct {
-        enum metrics_counter c;
-        const char *outcome;
-    } outcomes[] = {
+    static const struct outcome redemptions[] = {
         {M_REDEEM_REDEEMED, "redeemed"},
         {M_REDEEM_REPLAYED, "replayed"},
         {M_REDEEM_CONFLICT, "already_redeemed"},
@@ -281,14 +295,27 @@ int metrics_render(struct metrics *m, struct http_response *resp)
         {M_REDEEM_CANCEL_NOOP, "cancel_noop"},
         {M_REDEEM_CANCEL_CONFLICT, "cancel_order_mismatch"},
         {M_REDEEM_UNAVAILABLE, "unavailable"},
+        {M_REDEEM_BELOW_MINIMUM, "order_below_minimum"},
+        {M_REDEEM_BAD_AMOUNT, "bad_amount"},
+    };
+    static const struct outcome validations[] = {
+        {M_VALIDATE_VALID, "valid"},
+        {M_VALIDATE_NOT_ISSUED, "coupon_not_issued"},
+        {M_VALIDATE_EXPIRED, "coupon_expired"},
+        {M_VALIDATE_REDEEMED, "coupon_already_redeemed"},
+        {M_VALIDATE_HELD, "coupon_held"},
+        {M_VALIDATE_BELOW_MINIMUM, "order_below_minimum"},
+        {M_VALIDATE_NOT_FOUND, "not_found"},
+        {M_VALIDATE_BAD_REQUEST, "bad_request"},
+        {M_VALIDATE_UNAVAILABLE, "unavailable"},
     };
     if (rc == CP_OK)
-        rc = http_response_printf(resp, "# HELP coupon_redemptions_total Redemption requests "
-                                        "by outcome.\n# TYPE coupon_redemptions_total counter\n");
-    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0] && rc == CP_OK; i++)
-        rc = http_response_printf(resp, "coupon_redemptions_total{outcome=\"%s\"} %llu\n",
-                                  outcomes[i].outcome,
-                                  (unsigned long long)load(&s->counters[outcomes[i].c]));
+        rc = render_outcomes(resp, s, "coupon_redemptions_total", "Redemption requests",
+                             redemptions, sizeof redemptions / sizeof redemptions[0]);
+    if (rc == CP_OK)
+        rc = render_outcomes(resp, s, "coupon_validations_total",
+                             "Validation requests (POST /api/redemptions/validate)", validations,
+                             sizeof validations / sizeof validations[0]);
     if (rc == CP_OK)
         rc = http_response_printf(
             resp,

@@ -35,6 +35,7 @@ enum metrics_route {
     ROUTE_REDEEM_BY_CODE,
     ROUTE_ADMIN_LIST,
     ROUTE_ADMIN_SERIES,
+    ROUTE_VALIDATE,
     ROUTE_UNKNOWN,
     ROUTE_COUNT_
 };
@@ -78,6 +79,19 @@ enum metrics_counter {
     M_AUTH_FORBIDDEN,   /* requests answered 403: acting for another user, missing scope */
     M_RATE_LIMITED,     /* requests answered 429 by the per-user limits */
     M_AUTH_KEY_RELOADS, /* JWKS files loaded after a change */
+    /* Money (issue 26): redemptions with an orderAmount refused before the decision. */
+    M_REDEEM_BELOW_MINIMUM,
+    M_REDEEM_BAD_AMOUNT,
+    /* Validations by outcome (coupon_validations_total{outcome=...}). */
+    M_VALIDATE_VALID,
+    M_VALIDATE_NOT_ISSUED,
+    M_VALIDATE_EXPIRED,
+    M_VALIDATE_REDEEMED,
+    M_VALIDATE_HELD, /* reserved: holds are not built yet */
+    M_VALIDATE_BELOW_MINIMUM,
+    M_VALIDATE_NOT_FOUND,   /* 404: unknown code or coupon */
+    M_VALIDATE_BAD_REQUEST, /* 400/415 */
+    M_VALIDATE_UNAVAILABLE, /* 503 */
     M_COUNTER_COUNT_
 };
 

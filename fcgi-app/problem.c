@@ -49,6 +49,9 @@ static const struct {
                                    "Too many attempts by this user; retry later"},
     [PROBLEM_NOT_REPLICATED] = {503, "REDIS_NOT_REPLICATED",
                                 "The claim is not yet on enough Redis replicas; retry shortly"},
+    [PROBLEM_INVALID_AMOUNT] = {400, "INVALID_AMOUNT", "Invalid amount"},
+    [PROBLEM_ORDER_BELOW_MINIMUM] = {422, "ORDER_BELOW_MINIMUM",
+                                     "The order is below the coupon's minimum order amount"},
 };
 
 int problem_status(enum problem p)
@@ -148,6 +151,8 @@ enum problem problem_from_err(int err)
     case CP_ERR_EXPIRED: return PROBLEM_EXPIRED;
     case CP_ERR_NOT_REPLICATED: return PROBLEM_NOT_REPLICATED;
     case CP_ERR_RATE_LIMITED: return PROBLEM_TOO_MANY_REQUESTS;
+    case CP_ERR_BAD_AMOUNT: return PROBLEM_INVALID_AMOUNT;
+    case CP_ERR_BELOW_MINIMUM: return PROBLEM_ORDER_BELOW_MINIMUM;
     default: return PROBLEM_INTERNAL;
     }
 }

@@ -38,6 +38,8 @@ enum problem {
     PROBLEM_SERVICE_UNAVAILABLE,    /* 503 + Retry-After */
     PROBLEM_NOT_REPLICATED,         /* 503 + Retry-After: the claim is on no Redis replica yet */
     PROBLEM_TOO_MANY_REQUESTS,      /* 429 + Retry-After (set by the caller): per-user limit */
+    PROBLEM_INVALID_AMOUNT,         /* 400: an amount that is not one of its currency */
+    PROBLEM_ORDER_BELOW_MINIMUM,    /* 422: a redemption's order below minOrderAmount */
     PROBLEM_COUNT_
 };
 

@@ -7,10 +7,12 @@
 #include <string.h>
 
 #include "auth.h"
+#include "coupon_doc.h"
 #include "cp_err.h"
 #include "issuecode.h"
 #include "jsonv.h"
 #include "log.h"
+#include "money.h"
 #include "problem.h"
 #include "redemption_store.h"
 #include "rkey.h"
@@ -48,44 +50,86 @@ static int take_order(struct json_object *obj, char order[CP_ORDER_ID_MAX_CHARS 
     return CP_OK;
 }
 
+int redeem_take_code(struct json_object *obj, char code[CP_ISSUE_CODE_CHARS + 1], const char **why)
+{
+    const char *s;
+    size_t len;
+    if (jsonv_get_string(obj, "code", CP_ISSUE_CODE_INPUT_MAX, &s, &len) != CP_OK ||
+        issuecode_normalise(s, len, code) != CP_OK) {
+        *why = "code must be the 12 characters of an issuance's code (Crockford base32)";
+        return CP_ERR_INVALID;
+    }
+    return CP_OK;
+}
+
+int redeem_take_amount(struct json_object *obj, char amount[MONEY_TEXT_MAX], const char **why)
+{
+    const char *s;
+    size_t len;
+    int64_t ignored;
+    amount[0] = '\0';
+    int rc = jsonv_get_string(obj, "orderAmount", MONEY_TEXT_MAX - 1, &s, &len);
+    if (rc == CP_ERR_NOT_FOUND && !json_object_object_get_ex(obj, "orderAmount", NULL))
+        return CP_ERR_NOT_FOUND;
+    if (rc != CP_OK || money_parse(s, len, MONEY_EXP_MAX, &ignored) != CP_OK) {
+        *why = "orderAmount must be a string amount >= 0 such as \"12.50\": digits, at most "
+               "12 before the point and the currency's decimals after it";
+        return CP_ERR_BAD_AMOUNT;
+    }
+    memcpy(amount, s, len);
+    amount[len] = '\0';
+    return CP_OK;
+}
+
+/* The optional orderAmount of a redemption body (amount NULL: not accepted). */
+static int take_optional_amount(struct json_object *obj, char *amount, const char **why)
+{
+    if (amount == NULL)
+        return CP_OK;
+    int rc = redeem_take_amount(obj, amount, why);
+    return rc == CP_ERR_NOT_FOUND ? CP_OK : rc;
+}
+
 int redeem_parse_order_body(const char *body, size_t len, char order[CP_ORDER_ID_MAX_CHARS + 1],
-                            const char **why)
+                            char *amount, const char **why)
 {
     static const char *const keys[] = {"orderId", NULL};
+    static const char *const keys_amount[] = {"orderId", "orderAmount", NULL};
     struct json_object *obj = NULL;
     if (jsonv_parse_object(body, len, &obj, why) != CP_OK)
         return CP_ERR_INVALID;
     int rc = CP_ERR_INVALID;
-    if (!jsonv_only_keys(obj, keys, NULL)) {
-        *why = "unknown member in body (expected only orderId)";
+    if (!jsonv_only_keys(obj, amount != NULL ? keys_amount : keys, NULL)) {
+        *why = amount != NULL ? "unknown member in body (expected orderId and orderAmount)"
+                              : "unknown member in body (expected only orderId)";
         goto out;
     }
     rc = take_order(obj, order, why);
+    if (rc == CP_OK)
+        rc = take_optional_amount(obj, amount, why);
 out:
     json_object_put(obj);
     return rc;
 }
 
 int redeem_parse_code_body(const char *body, size_t len, char code[CP_ISSUE_CODE_CHARS + 1],
-                           char order[CP_ORDER_ID_MAX_CHARS + 1], const char **why)
+                           char order[CP_ORDER_ID_MAX_CHARS + 1], char amount[MONEY_TEXT_MAX],
+                           const char **why)
 {
-    static const char *const keys[] = {"code", "orderId", NULL};
+    static const char *const keys[] = {"code", "orderId", "orderAmount", NULL};
     struct json_object *obj = NULL;
     if (jsonv_parse_object(body, len, &obj, why) != CP_OK)
         return CP_ERR_INVALID;
     int rc = CP_ERR_INVALID;
-    const char *s;
-    size_t slen;
     if (!jsonv_only_keys(obj, keys, NULL)) {
-        *why = "unknown member in body (expected code and orderId)";
+        *why = "unknown member in body (expected code, orderId and orderAmount)";
         goto out;
     }
-    if (jsonv_get_string(obj, "code", CP_ISSUE_CODE_INPUT_MAX, &s, &slen) != CP_OK ||
-        issuecode_normalise(s, slen, code) != CP_OK) {
-        *why = "code must be the 12 characters of an issuance's code (Crockford base32)";
-        goto out;
-    }
-    rc = take_order(obj, order, why);
+    rc = redeem_take_code(obj, code, why);
+    if (rc == CP_OK)
+        rc = take_order(obj, order, why);
+    if (rc == CP_OK)
+        rc = take_optional_amount(obj, amount, why);
 out:
     json_object_put(obj);
     return rc;
@@ -102,8 +146,7 @@ static MYSQL *redemption_db(struct app_thread *t, struct http_response *resp)
     return db;
 }
 
-/* 1 when Redis holds the claim of (coupon, user), 0 when not, CP_ERR_UNAVAILABLE. */
-static int claimed_in_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id)
+int redeem_claimed_in_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id)
 {
     char users[RKEY_MAX], uid[24];
     struct rcli *r = app_redis(t);
@@ -140,10 +183,27 @@ static void time_or_null(int64_t ms, char *buf, size_t cap)
         snprintf(buf, cap, "\"%s\"", t);
 }
 
+/* What an orderAmount of a redemption comes to (given = 0: the body had none). */
+struct order_discount {
+    int given, exp;
+    int64_t discount;
+};
+
 static void send_redemption(struct http_response *resp, int status, int64_t coupon_id,
-                            int64_t user_id, const struct redemption *red)
+                            int64_t user_id, const struct redemption *red,
+                            const struct order_discount *od)
 {
     char redeemed[TIMEFMT_LEN + 2], until[TIMEFMT_LEN + 2], code[CP_ISSUE_CODE_CHARS + 3];
+    char value[MONEY_TEXT_MAX], discount[MONEY_TEXT_MAX], amount[MONEY_TEXT_MAX + 24] = "";
+    /* The stored DECIMAL at the value's scale: a percentage with two decimals, money with
+     * its currency's. */
+    int scale = strcmp(red->discount_type, "PERCENTAGE") == 0 ? MONEY_PERCENT_EXP
+                                                              : money_exponent(red->currency);
+    if (money_restate(red->discount_value, strlen(red->discount_value), scale, value,
+                      sizeof value) < 0)
+        snprintf(value, sizeof value, "null");
+    if (od->given && money_format(od->discount, od->exp, discount, sizeof discount) >= 0)
+        snprintf(amount, sizeof amount, ",\"discountAmount\":\"%s\"", discount);
     time_or_null(red->is.used_ms, redeemed, sizeof redeemed);
     time_or_null(red->is.usable_until_ms, until, sizeof until);
     if (red->is.code[0] != '\0')
@@ -157,21 +217,61 @@ static void send_redemption(struct http_response *resp, int status, int64_t coup
                                "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
                                ",\"status\":\"REDEEMED\",\"orderId\":\"%s\",\"redeemedAt\":%s,"
                                "\"code\":%s,\"usableUntil\":%s,"
-                               "\"discount\":{\"type\":\"%s\",\"value\":%s}}",
+                               "\"discount\":{\"type\":\"%s\",\"value\":%s}%s}",
                                coupon_id, user_id, red->is.order_id, redeemed, code, until,
-                               red->discount_type,
-                               red->discount_value[0] ? red->discount_value : "null");
+                               red->discount_type, value, amount);
     http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64 "/redemption",
                          coupon_id, user_id);
 }
 
-/* The redemption of (coupon, user) by order, answered in resp. */
-static void redeem(struct app_thread *t, struct http_response *resp, int64_t coupon_id,
-                   int64_t user_id, const char *order)
+/* With an orderAmount (amount not ""): its discount from the campaign, before anything
+ * is written - an amount the currency cannot have is a 400, an order below the
+ * campaign's minimum a 422. 1 to go on, 0 with the problem answered. */
+static int price_order(struct app_thread *t, struct http_response *resp, MYSQL *db,
+                       int64_t coupon_id, const char *amount, struct order_discount *od)
 {
     struct metrics *m = t->app->metrics;
+    struct coupon c;
+    const char *why = "";
+    od->given = 0;
+    if (amount[0] == '\0')
+        return 1;
+    int rc = coupon_store_get(db, coupon_id, &c);
+    if (rc == CP_ERR_NOT_FOUND)
+        return 1; /* no campaign, no issuance: the redemption answers 404 */
+    if (rc != CP_OK) {
+        app_db_failed(t);
+        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+        return 0;
+    }
+    rc = coupon_doc_discount(&c, amount, &od->discount, &od->exp, &why);
+    if (rc == MONEY_APPLIES) {
+        od->given = 1;
+        return 1;
+    }
+    if (rc == MONEY_BELOW_MINIMUM) {
+        metrics_add(m, M_REDEEM_BELOW_MINIMUM, 1);
+        problem_fail(resp, CP_ERR_BELOW_MINIMUM,
+                     "coupon %" PRId64 " needs an order of at least its minOrderAmount; nothing "
+                     "was redeemed",
+                     coupon_id);
+        return 0;
+    }
+    metrics_add(m, rc == CP_ERR_BAD_AMOUNT ? M_REDEEM_BAD_AMOUNT : M_REDEEM_UNAVAILABLE, 1);
+    problem_fail(resp, rc, "%s", why);
+    return 0;
+}
+
+/* The redemption of (coupon, user) by order, answered in resp; amount: the body's
+ * orderAmount or "". */
+static void redeem(struct app_thread *t, struct http_response *resp, int64_t coupon_id,
+                   int64_t user_id, const char *order, const char *amount)
+{
+    struct metrics *m = t->app->metrics;
+    struct order_discount od;
     MYSQL *db = redemption_db(t, resp);
-    if (db == NULL)
+    if (db == NULL || !price_order(t, resp, db, coupon_id, amount, &od))
         return;
     enum redeem_outcome outcome = REDEEM_NO_ROW;
     struct redemption red;
@@ -187,11 +287,11 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
     switch (outcome) {
     case REDEEM_NEW:
         metrics_add(m, M_REDEEM_REDEEMED, 1);
-        send_redemption(resp, 201, coupon_id, user_id, &red);
+        send_redemption(resp, 201, coupon_id, user_id, &red, &od);
         return;
     case REDEEM_REPLAY:
         metrics_add(m, M_REDEEM_REPLAYED, 1);
-        send_redemption(resp, 200, coupon_id, user_id, &red);
+        send_redemption(resp, 200, coupon_id, user_id, &red, &od);
         return;
     case REDEEM_CONFLICT:
         metrics_add(m, M_REDEEM_CONFLICT, 1);
@@ -210,7 +310,7 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
     }
     case REDEEM_NO_ROW: break;
     }
-    int claimed = claimed_in_redis(t, coupon_id, user_id);
+    int claimed = redeem_claimed_in_redis(t, coupon_id, user_id);
     if (claimed < 0) {
         metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
         problem_fail(resp, CP_ERR_UNAVAILABLE, "issuance state unavailable");
@@ -230,17 +330,18 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
 void redeem_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
                    int64_t coupon_id, int64_t user_id)
 {
-    char order[CP_ORDER_ID_MAX_CHARS + 1];
+    char order[CP_ORDER_ID_MAX_CHARS + 1], amount[MONEY_TEXT_MAX];
     const char *why = "invalid body";
     if (!content_is_json(req, resp))
         return;
-    if (redeem_parse_order_body(req->body, req->body_len, order, &why) != CP_OK) {
-        problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
+    int rc = redeem_parse_order_body(req->body, req->body_len, order, amount, &why);
+    if (rc != CP_OK) {
+        problem_fail(resp, rc, "%s", why ? why : "invalid body");
         return;
     }
     if (!auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
         return;
-    redeem(t, resp, coupon_id, user_id, order);
+    redeem(t, resp, coupon_id, user_id, order, amount);
 }
 
 /* A code redeems for its owner only, unless a coupon:checkout service redeems it. */
@@ -252,12 +353,13 @@ static int code_owner_matches(const struct http_caller *who, int64_t owner)
 void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
                            struct http_response *resp)
 {
-    char order[CP_ORDER_ID_MAX_CHARS + 1], code[CP_ISSUE_CODE_CHARS + 1];
+    char order[CP_ORDER_ID_MAX_CHARS + 1], code[CP_ISSUE_CODE_CHARS + 1], amount[MONEY_TEXT_MAX];
     const char *why = "invalid body";
     if (!content_is_json(req, resp))
         return;
-    if (redeem_parse_code_body(req->body, req->body_len, code, order, &why) != CP_OK) {
-        problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
+    int rc = redeem_parse_code_body(req->body, req->body_len, code, order, amount, &why);
+    if (rc != CP_OK) {
+        problem_fail(resp, rc, "%s", why ? why : "invalid body");
         return;
     }
     const struct http_caller *who = &req->caller;
@@ -271,7 +373,7 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
     if (db == NULL)
         return;
     int64_t coupon_id = 0, user_id = 0;
-    int rc = redemption_store_find_code(db, code, &coupon_id, &user_id);
+    rc = redemption_store_find_code(db, code, &coupon_id, &user_id);
     /* Another user's code answers as an unknown one: whether a code exists is not
      * something a guesser should learn. */
     if (rc == CP_OK && !code_owner_matches(who, user_id))
@@ -280,7 +382,7 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
     case CP_OK:
         if (!user_caller && !auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
             return;
-        redeem(t, resp, coupon_id, user_id, order);
+        redeem(t, resp, coupon_id, user_id, order, amount);
         return;
     case CP_ERR_NOT_FOUND:
         metrics_add(m, M_REDEEM_NOT_FOUND, 1);
@@ -312,7 +414,7 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
     const char *why = "invalid body";
     if (!content_is_json(req, resp))
         return;
-    if (redeem_parse_order_body(req->body, req->body_len, order, &why) != CP_OK) {
+    if (redeem_parse_order_body(req->body, req->body_len, order, NULL, &why) != CP_OK) {
         problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
         return;
     }
@@ -351,7 +453,7 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
     case CANCEL_NO_ROW:
         /* Not in MariaDB: an issuance not yet persisted cannot have been redeemed, so
          * there is nothing to cancel (204); without any issuance the path is wrong. */
-        claimed = claimed_in_redis(t, coupon_id, user_id);
+        claimed = redeem_claimed_in_redis(t, coupon_id, user_id);
         break;
     }
     if (claimed < 0) {

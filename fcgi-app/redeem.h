@@ -16,7 +16,11 @@
  *          look-up does the same work: redemption_store_find_code)
  *
  * The answer of a redemption carries the campaign's discount so a checkout can
- * apply it. The decision itself is redemption_store.c's (one conditional UPDATE
+ * apply it; with an optional "orderAmount" in the body (POST only) also
+ * "discountAmount", computed as POST /api/redemptions/validate does (validate.h),
+ * after an amount the currency cannot have (400 INVALID_AMOUNT) and an order below
+ * the campaign's minOrderAmount (422 ORDER_BELOW_MINIMUM) were refused with nothing
+ * written. The decision itself is redemption_store.c's (one conditional UPDATE
  * in a transaction with its outbox event). The body parsers are exposed for the
  * unit tests; they enforce CP_ORDER_ID_MAX_CHARS and CP_ISSUE_CODE_INPUT_MAX
  * before anything else. Thread-safe (each request thread uses its own
@@ -28,21 +32,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "app.h"
 #include "cp_limits.h"
 #include "http.h"
+#include "money.h"
 
 /* 1 when s[0..len) is an orderId: 1..CP_ORDER_ID_MAX_CHARS of [A-Za-z0-9._:-]. */
 int redeem_order_id_valid(const char *s, size_t len);
 
-/* {"orderId": "..."} and nothing else -> order (NUL-terminated). CP_ERR_INVALID with
- * *why (static text) otherwise. */
+/* {"orderId": "..."} -> order (NUL-terminated); with amount (MONEY_TEXT_MAX bytes) not
+ * NULL also an optional "orderAmount" -> amount ("" when absent). CP_ERR_INVALID or
+ * CP_ERR_BAD_AMOUNT with *why (static text) otherwise. */
 int redeem_parse_order_body(const char *body, size_t len, char order[CP_ORDER_ID_MAX_CHARS + 1],
-                            const char **why);
+                            char *amount, const char **why);
 
-/* {"code": "...", "orderId": "..."} -> the normalised code and the order. */
+/* {"code": "...", "orderId": "...", "orderAmount": "..." (optional)} -> the normalised
+ * code, the order and the amount ("" when absent). */
 int redeem_parse_code_body(const char *body, size_t len, char code[CP_ISSUE_CODE_CHARS + 1],
-                           char order[CP_ORDER_ID_MAX_CHARS + 1], const char **why);
+                           char order[CP_ORDER_ID_MAX_CHARS + 1], char amount[MONEY_TEXT_MAX],
+                           const char **why);
+
+/* The "code" member of obj, normalised (issuecode_normalise). CP_ERR_INVALID with *why. */
+int redeem_take_code(struct json_object *obj, char code[CP_ISSUE_CODE_CHARS + 1], const char **why);
+
+/* The "orderAmount" member of obj: a JSON string that money_parse() reads at
+ * MONEY_EXP_MAX (the currency's own exponent is checked once the coupon is known) ->
+ * amount. CP_ERR_NOT_FOUND when absent, CP_ERR_BAD_AMOUNT with *why otherwise. */
+int redeem_take_amount(struct json_object *obj, char amount[MONEY_TEXT_MAX], const char **why);
+
+/* 1 when Redis holds the claim of (coupon, user) (HEXISTS coupon:{ID}:users), 0 when
+ * not, CP_ERR_UNAVAILABLE (the connection is then dropped). */
+int redeem_claimed_in_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id);
 
 void redeem_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
                    int64_t coupon_id, int64_t user_id);

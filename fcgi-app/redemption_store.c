@@ -23,7 +23,8 @@ static const char redeem_sql[] =
 static const char cancel_sql[] = "UPDATE coupon_issue SET used_at = NULL, redeemed_order_id = NULL "
                                  "WHERE coupon_id = ? AND user_id = ? AND redeemed_order_id = ?";
 static const char read_sql[] =
-    "SELECT " COUPON_STORE_ISSUANCE_COLUMNS ", c.discount_type, CAST(c.discount_value AS CHAR) "
+    "SELECT " COUPON_STORE_ISSUANCE_COLUMNS ", c.discount_type, CAST(c.discount_value AS CHAR), "
+    "COALESCE(c.currency, '') "
     "FROM coupon_issue ci JOIN coupon c ON c.id = ci.coupon_id "
     "WHERE ci.coupon_id = ? AND ci.user_id = ?";
 static const char outbox_sql[] = "INSERT INTO event_outbox (topic, msg_key, payload) "
@@ -69,9 +70,9 @@ static int read_row(MYSQL *db, int64_t coupon_id, int64_t user_id, struct redemp
     MYSQL_STMT *st = mysql_stmt_init(db);
     if (st == NULL)
         return CP_ERR_UNAVAILABLE;
-    MYSQL_BIND p[2], res[COUPON_STORE_ISSUANCE_NCOLS + 2];
+    MYSQL_BIND p[2], res[COUPON_STORE_ISSUANCE_NCOLS + 3];
     struct coupon_store_issuance_lens lens;
-    unsigned long type_len = 0, value_len = 0;
+    unsigned long type_len = 0, value_len = 0, currency_len = 0;
     memset(out, 0, sizeof *out);
     memset(res, 0, sizeof res);
     db_bind_i64(&p[0], &coupon_id, NULL);
@@ -86,6 +87,7 @@ static int read_row(MYSQL *db, int64_t coupon_id, int64_t user_id, struct redemp
     t[1].buffer = out->discount_value;
     t[1].buffer_length = sizeof out->discount_value - 1;
     t[1].length = &value_len;
+    db_bind_text(&t[2], out->currency, sizeof out->currency - 1, &currency_len, NULL);
     int rc = CP_OK;
     if (mysql_stmt_prepare(st, read_sql, sizeof read_sql - 1) != 0 ||
         mysql_stmt_bind_param(st, p) != 0 || mysql_stmt_execute(st) != 0 ||
@@ -105,6 +107,7 @@ static int read_row(MYSQL *db, int64_t coupon_id, int64_t user_id, struct redemp
     coupon_store_finish_issuance(&out->is, &lens);
     out->discount_type[type_len < sizeof out->discount_type ? type_len : 0] = '\0';
     out->discount_value[value_len < sizeof out->discount_value ? value_len : 0] = '\0';
+    out->currency[currency_len < sizeof out->currency ? currency_len : 0] = '\0';
 out:
     mysql_stmt_close(st);
     return rc;

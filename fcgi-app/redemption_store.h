@@ -50,6 +50,7 @@ struct redemption {
     struct issuance is; /* the row after the call (not for REDEEM_NO_ROW) */
     char discount_type[16];
     char discount_value[32]; /* DECIMAL as text */
+    char currency[4];        /* the campaign's ISO 4217 code; "" = none */
 };
 
 /* Redeems (coupon_id, user_id) for order_id at now_ms; event to `topic`. */

@@ -13,6 +13,7 @@
 #include "issue.h"
 #include "problem.h"
 #include "redeem.h"
+#include "validate.h"
 
 #define MAX_SEGMENTS 8
 
@@ -62,6 +63,7 @@ enum route_id {
     R_METRICS,
     R_REDEMPTION,
     R_REDEEM_BY_CODE,
+    R_VALIDATE,
     R_ADMIN_LIST,
     R_ADMIN_SERIES
 };
@@ -78,6 +80,8 @@ static enum route_id match(const struct segments *sg, int *id_at, int *id2_at)
         return R_HEALTH;
     if (sg->n == 2 && seg_is(sg, 1, "redemptions"))
         return R_REDEEM_BY_CODE;
+    if (sg->n == 3 && seg_is(sg, 1, "redemptions") && seg_is(sg, 2, "validate"))
+        return R_VALIDATE;
     if (seg_is(sg, 1, "coupons")) {
         if (sg->n == 2)
             return R_CREATE;
@@ -124,7 +128,8 @@ static const char *allowed_methods(enum route_id r)
     case R_ISSUE_REF:
     case R_ISSUE: return "POST";
     case R_CREATE: return "POST";
-    case R_REDEEM_BY_CODE: return "POST";
+    case R_REDEEM_BY_CODE:
+    case R_VALIDATE: return "POST";
     case R_REDEMPTION: return "POST, DELETE";
     case R_COUPON: return "GET, HEAD, PATCH";
     default: return "GET, HEAD";
@@ -137,7 +142,8 @@ static int method_allowed(enum route_id r, enum http_method m)
     case R_ISSUE_REF:
     case R_ISSUE:
     case R_CREATE:
-    case R_REDEEM_BY_CODE: return m == HTTP_POST;
+    case R_REDEEM_BY_CODE:
+    case R_VALIDATE: return m == HTTP_POST;
     case R_REDEMPTION: return m == HTTP_POST || m == HTTP_DELETE;
     case R_COUPON: return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_PATCH;
     default: return m == HTTP_GET || m == HTTP_HEAD;
@@ -158,6 +164,7 @@ static enum metrics_route metrics_route_of(enum route_id r, enum http_method m)
     case R_METRICS: return ROUTE_METRICS;
     case R_REDEMPTION: return m == HTTP_DELETE ? ROUTE_REDEEM_CANCEL : ROUTE_REDEEM;
     case R_REDEEM_BY_CODE: return ROUTE_REDEEM_BY_CODE;
+    case R_VALIDATE: return ROUTE_VALIDATE;
     case R_ADMIN_LIST: return ROUTE_ADMIN_LIST;
     case R_ADMIN_SERIES: return ROUTE_ADMIN_SERIES;
     default: return ROUTE_UNKNOWN;
@@ -181,7 +188,8 @@ static enum route_access access_of(enum route_id r, enum http_method m)
     case R_ISSUE_STATUS:
     case R_USER_COUPONS: return ACCESS_READ;
     case R_REDEMPTION:
-    case R_REDEEM_BY_CODE: return ACCESS_REDEEM;
+    case R_REDEEM_BY_CODE:
+    case R_VALIDATE: return ACCESS_REDEEM;
     case R_CREATE:
     case R_ADMIN_STATS:
     case R_ADMIN_LIST:
@@ -253,6 +261,7 @@ static const struct {
     {R_METRICS, "/metrics"},
     {R_REDEMPTION, "/api/coupons/{id}/issues/{user}/redemption"},
     {R_REDEEM_BY_CODE, "/api/redemptions"},
+    {R_VALIDATE, "/api/redemptions/validate"},
     {R_ADMIN_LIST, "/api/admin/coupons"},
     {R_ADMIN_SERIES, "/api/admin/coupons/{id}/series"},
 };
@@ -377,6 +386,7 @@ static enum metrics_route dispatch(struct app_thread *t, struct http_request *re
             redeem_handle(t, req, resp, id, id2);
         break;
     case R_REDEEM_BY_CODE: redeem_by_code_handle(t, req, resp); break;
+    case R_VALIDATE: validate_handle(t, req, resp); break;
     case R_ADMIN_LIST: console_list_handle(t, req, resp); break;
     case R_ADMIN_SERIES: console_series_handle(t, req, resp, id); break;
     case R_NONE: break;

@@ -45,6 +45,7 @@
 #include "jsonv.h"
 #include "redeem.h"
 #include "router.h"
+#include "validate.h"
 
 /* ---- link-time replacements of the handlers behind validation ---- */
 
@@ -197,19 +198,21 @@ void __wrap_redeem_by_code_handle(struct app_thread *t, const struct http_reques
 void __real_redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
                                   struct http_response *resp);
 
-static int order_body_is_valid(const struct http_request *req)
+/* with_amount: the body of a redemption (an optional orderAmount), else of a cancel. */
+static int order_body_is_valid(const struct http_request *req, int with_amount)
 {
-    char order[CP_ORDER_ID_MAX_CHARS + 1];
+    char order[CP_ORDER_ID_MAX_CHARS + 1], amount[MONEY_TEXT_MAX];
     const char *why = NULL;
     return http_is_json(req->content_type) &&
-           redeem_parse_order_body(req->body, req->body_len, order, &why) == CP_OK;
+           redeem_parse_order_body(req->body, req->body_len, order, with_amount ? amount : NULL,
+                                   &why) == CP_OK;
 }
 
 void __wrap_redeem_handle(struct app_thread *t, const struct http_request *req,
                           struct http_response *resp, int64_t coupon_id, int64_t user_id)
 {
     CHECK(coupon_id > 0 && user_id > 0 && req->method == HTTP_POST);
-    if (order_body_is_valid(req)) {
+    if (order_body_is_valid(req, 1)) {
         stub_ok(resp);
         return;
     }
@@ -221,7 +224,7 @@ void __wrap_redeem_cancel_handle(struct app_thread *t, const struct http_request
                                  struct http_response *resp, int64_t coupon_id, int64_t user_id)
 {
     CHECK(coupon_id > 0 && user_id > 0 && req->method == HTTP_DELETE);
-    if (order_body_is_valid(req)) {
+    if (order_body_is_valid(req, 0)) {
         stub_ok(resp);
         return;
     }
@@ -232,15 +235,36 @@ void __wrap_redeem_cancel_handle(struct app_thread *t, const struct http_request
 void __wrap_redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
                                   struct http_response *resp)
 {
-    char order[CP_ORDER_ID_MAX_CHARS + 1], code[CP_ISSUE_CODE_CHARS + 1];
+    char order[CP_ORDER_ID_MAX_CHARS + 1], code[CP_ISSUE_CODE_CHARS + 1], amount[MONEY_TEXT_MAX];
     const char *why = NULL;
     CHECK(req->method == HTTP_POST);
     if (http_is_json(req->content_type) &&
-        redeem_parse_code_body(req->body, req->body_len, code, order, &why) == CP_OK) {
+        redeem_parse_code_body(req->body, req->body_len, code, order, amount, &why) == CP_OK) {
         stub_ok(resp);
         return;
     }
     __real_redeem_by_code_handle(t, req, resp);
+    CHECK(resp->status == 400 || resp->status == 415);
+}
+
+void __wrap_validate_handle(struct app_thread *t, const struct http_request *req,
+                            struct http_response *resp);
+void __real_validate_handle(struct app_thread *t, const struct http_request *req,
+                            struct http_response *resp);
+
+void __wrap_validate_handle(struct app_thread *t, const struct http_request *req,
+                            struct http_response *resp)
+{
+    struct validate_body b;
+    const char *why = NULL;
+    CHECK(req->method == HTTP_POST);
+    if (http_is_json(req->content_type) &&
+        validate_parse_body(req->body, req->body_len, &b, &why) == CP_OK) {
+        CHECK((b.code[0] != '\0') != (b.coupon_id > 0) && b.amount[0] != '\0');
+        stub_ok(resp);
+        return;
+    }
+    __real_validate_handle(t, req, resp);
     CHECK(resp->status == 400 || resp->status == 415);
 }
 

@@ -5,7 +5,7 @@
 set -u
 srcdir=${srcdir:-.}
 status=0
-for t in fuzz_jsonv fuzz_event fuzz_router fuzz_rkey fuzz_jwtv; do
+for t in fuzz_jsonv fuzz_event fuzz_router fuzz_rkey fuzz_jwtv fuzz_money; do
     if tests/fuzz/$t "$srcdir/tests/fuzz/corpus/$t"; then
         echo "PASS $t"
     else

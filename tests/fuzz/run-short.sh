@@ -10,7 +10,7 @@
 set -u
 srcdir=${srcdir:-.}
 secs=${FUZZ_SECONDS:-20}
-targets="fuzz_jsonv fuzz_event fuzz_router fuzz_rkey fuzz_jwtv"
+targets="fuzz_jsonv fuzz_event fuzz_router fuzz_rkey fuzz_jwtv fuzz_money"
 work=$(mktemp -d "${TMPDIR:-/tmp}/coupon-fuzz.XXXXXX") || exit 99
 trap 'rm -rf "$work"' EXIT
 trap 'exit 1' INT TERM

@@ -225,10 +225,10 @@ static void redeem_order_id_accepts_only_its_alphabet(void)
 
 static void redeem_body_parsers_take_exactly_their_members(void)
 {
-    char order[CP_ORDER_ID_MAX_CHARS + 1], code[CP_ISSUE_CODE_CHARS + 1];
+    char order[CP_ORDER_ID_MAX_CHARS + 1], code[CP_ISSUE_CODE_CHARS + 1], amount[MONEY_TEXT_MAX];
     const char *why = NULL;
     const char *ok = "{\"orderId\":\"o-1\"}";
-    CU_ASSERT_EQUAL(redeem_parse_order_body(ok, strlen(ok), order, &why), CP_OK);
+    CU_ASSERT_EQUAL(redeem_parse_order_body(ok, strlen(ok), order, NULL, &why), CP_OK);
     CU_ASSERT_STRING_EQUAL(order, "o-1");
     const char *bad[] = {"",
                          "{}",
@@ -239,19 +239,33 @@ static void redeem_body_parsers_take_exactly_their_members(void)
                          "{\"orderId\":\"o o\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why = NULL;
-        CU_ASSERT_EQUAL(redeem_parse_order_body(bad[i], strlen(bad[i]), order, &why),
+        CU_ASSERT_EQUAL(redeem_parse_order_body(bad[i], strlen(bad[i]), order, NULL, &why),
                         CP_ERR_INVALID);
         CU_ASSERT_PTR_NOT_NULL(why);
     }
+    /* orderAmount: accepted only where the caller asks for it (not on a cancel). */
+    const char *with = "{\"orderId\":\"o-1\",\"orderAmount\":\"12.50\"}";
+    CU_ASSERT_EQUAL(redeem_parse_order_body(with, strlen(with), order, NULL, &why), CP_ERR_INVALID);
+    CU_ASSERT_EQUAL(redeem_parse_order_body(with, strlen(with), order, amount, &why), CP_OK);
+    CU_ASSERT_STRING_EQUAL(amount, "12.50");
+    CU_ASSERT_EQUAL(redeem_parse_order_body(ok, strlen(ok), order, amount, &why), CP_OK);
+    CU_ASSERT_STRING_EQUAL(amount, "");
+    const char *abad[] = {
+        "{\"orderId\":\"o\",\"orderAmount\":12.5}", "{\"orderId\":\"o\",\"orderAmount\":\"-1\"}",
+        "{\"orderId\":\"o\",\"orderAmount\":\"1.0001\"}",
+        "{\"orderId\":\"o\",\"orderAmount\":null}", "{\"orderId\":\"o\",\"orderAmount\":\"1e3\"}"};
+    for (size_t i = 0; i < sizeof abad / sizeof abad[0]; i++)
+        CU_ASSERT_EQUAL(redeem_parse_order_body(abad[i], strlen(abad[i]), order, amount, &why),
+                        CP_ERR_BAD_AMOUNT);
     const char *c = "{\"code\":\"w185-1y4x-djqw\",\"orderId\":\"o:9\"}";
-    CU_ASSERT_EQUAL(redeem_parse_code_body(c, strlen(c), code, order, &why), CP_OK);
+    CU_ASSERT_EQUAL(redeem_parse_code_body(c, strlen(c), code, order, amount, &why), CP_OK);
     CU_ASSERT_STRING_EQUAL(code, "W1851Y4XDJQW");
     CU_ASSERT_STRING_EQUAL(order, "o:9");
     const char *cbad[] = {"{\"code\":\"W1851Y4XDJQW\"}", "{\"orderId\":\"o\"}",
                           "{\"code\":\"W1851Y4XDJQ\",\"orderId\":\"o\"}",
                           "{\"code\":\"W1851Y4XDJQW\",\"orderId\":\"o\",\"couponId\":1}"};
     for (size_t i = 0; i < sizeof cbad / sizeof cbad[0]; i++)
-        CU_ASSERT_EQUAL(redeem_parse_code_body(cbad[i], strlen(cbad[i]), code, order, &why),
+        CU_ASSERT_EQUAL(redeem_parse_code_body(cbad[i], strlen(cbad[i]), code, order, amount, &why),
                         CP_ERR_INVALID);
 }
 
