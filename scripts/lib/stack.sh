@@ -1,17 +1,19 @@
 # shellcheck shell=bash
-# Starting and stopping the real servers of the stack: Redis, MariaDB, one Kafka KRaft
-# node, and the project's own programs (coupon-consumer, coupon-fcgi).
-#
-# Used by scripts/up, scripts/down and tests/integration/run (and, through bash -c, by
-# tests/integration/harness.py for server_stop/server_start). Sourced, never executed.
+# Starting and stopping the real servers of the stack, one at a time: Redis, MariaDB, a
+# Kafka KRaft node, and the project's own programs (coupon-consumer, coupon-fcgi). The
+# whole stack, in either layout, is brought up by stack_up (scripts/lib/layout.sh) and
+# stopped by stack_down (here); tests/integration/harness.py calls the single-server
+# functions through bash -c (server_stop/server_start). Sourced, never executed.
 #
 # Layout of a state folder (every function takes it as its first argument):
+#   layout.env             what stack_layout resolved: node counts, ports (stack_load)
 #   logs/<name>.log        stdout+stderr of each process (appended)
 #   pids/<name>.pid        "PID STARTTIME" of each process we started
-#   redis/                 redis.conf and the data (AOF)
+#   redis/ or redis-N/     redis.conf and the data (AOF; a cluster node's nodes.conf)
 #   mariadb/data/          the MariaDB data directory; mariadb.sock next to it
-#   kafka/                 server.properties and kafka/data (the log dirs)
-#   fcgi.sock, fcgi.metrics, coupon.conf   the programs' socket, metrics segment, config
+#   kafka/ or kafka-N/     server.properties and data/ (the log dirs)
+#   coupon.conf, fcgi.sock, fcgi.metrics   the one app host's config, socket, metrics
+#                          (several app hosts: app-N/ each, and consumer.conf)
 #
 # Every process runs on its own (no systemd, no daemonizing): we start it in a new
 # session (setsid) so a Ctrl-C in the terminal reaches only the script that owns the
@@ -530,29 +532,74 @@ stack_kafka_version() {
     printf '%s (jars in %s)\n' "$STACK_KAFKA_VERSION" "$(stack_kafka_jars_dir)"
 }
 
-# ---------------------------------------------------------- all servers ----
+# ------------------------------------------------ the state's layout ----
 
-# stack_servers_start STATE REDIS_PORT DB_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT DB_PASSWORD
-# Launches the three servers side by side (Kafka's JVM is the slowest, so it goes
-# first), waits for each, then creates the database user and the topics.
-stack_servers_start() {
-    local state=$1 rport=$2 dport=$3 kport=$4 kcport=$5 dbpw=$6
-    local t0
-    t0=$(cp_now_ms)
-    cp_say "Redis $(stack_redis_version) on 127.0.0.1:$rport;" \
-        "MariaDB $(stack_mariadb_version) on 127.0.0.1:$dport;" \
-        "Kafka $STACK_KAFKA_VERSION on 127.0.0.1:$kport (controller $kcport)"
-    cp_say "Java: $(java -version 2>&1 | head -n 1)"
-    stack_kafka_launch "$state" "$kport" "$kcport"
-    stack_redis_launch "$state" "$rport"
-    stack_mariadb_launch "$state" "$dport"
-    stack_redis_wait "$state" "$rport" || return 1
-    stack_mariadb_wait "$state" "$dport" || return 1
-    stack_mariadb_setup "$state" "$dbpw" || return 1
-    stack_kafka_wait "$state" "$kport" || return 1
-    stack_kafka_topics "$state" "$kport" || return 1
-    cp_say "servers ready in $(($(cp_now_ms) - t0)) ms"
+# stack_load STATE : the layout stack_layout (layout.sh) resolved for STATE, as globals:
+# STACK_LAYOUT, the counts STACK_REDIS_NODES, STACK_KAFKA_NODES, STACK_CONSUMERS,
+# STACK_APPS, the ports STACK_REDIS_PORTS (and _BUS_PORTS), STACK_KAFKA_PORTS (and
+# _CONTROLLER_PORTS), STACK_DB_PORT, STACK_WEB and STACK_HTTP_PORTS, STACK_BUILD_DIR.
+stack_load() {
+    if [[ ! -f "$1/layout.env" ]]; then
+        cp_warn "$1/layout.env missing: not a state folder of stack_layout"
+        return 1
+    fi
+    # shellcheck source=/dev/null
+    source "$1/layout.env"
 }
+
+# stack_node_name KIND I : the process name (pidfile, log) of node I of KIND -- redis,
+# kafka, consumer or app (a coupon-fcgi master) -- in the loaded layout. A layout's only
+# Redis, broker or app host has no index (redis, kafka, coupon-fcgi); consumers always do.
+stack_node_name() {
+    local kind=$1 i=$2 n
+    case $kind in
+    redis) n=$STACK_REDIS_NODES ;;
+    kafka) n=$STACK_KAFKA_NODES ;;
+    consumer) n=0 ;;
+    app) n=$STACK_APPS kind=coupon-fcgi ;;
+    *)
+        cp_warn "unknown node kind '$kind' (redis, kafka, consumer, app)"
+        return 1
+        ;;
+    esac
+    if ((n == 1)); then
+        printf '%s\n' "$kind"
+    else
+        printf '%s-%s\n' "$kind" "$i"
+    fi
+}
+
+# stack_app_dir STATE I : the folder of app host I (its coupon.conf, fcgi.sock,
+# fcgi.metrics): STATE itself when the layout has one, else STATE/app-I, as on a machine
+# of its own.
+stack_app_dir() {
+    if ((STACK_APPS == 1)); then
+        printf '%s\n' "$1"
+    else
+        printf '%s/app-%s\n' "$1" "$2"
+    fi
+}
+
+# stack_consumer_conf STATE : the consumers' config -- beside a lone app host they share
+# its file (one machine), else STATE/consumer.conf.
+stack_consumer_conf() {
+    if ((STACK_APPS == 1)); then
+        printf '%s/coupon.conf\n' "$1"
+    else
+        printf '%s/consumer.conf\n' "$1"
+    fi
+}
+
+# stack_addrs PORT... : 127.0.0.1:PORT,127.0.0.1:PORT,... (the programs' address lists).
+stack_addrs() {
+    local p out=''
+    for p in "$@"; do
+        out+=${out:+,}127.0.0.1:$p
+    done
+    printf '%s\n' "$out"
+}
+
+# ---------------------------------------------------------- all servers ----
 
 # stack_servers_stop STATE : every server under STATE (Redis, MariaDB, Kafka; a cluster's
 # redis-N and kafka-N too), in parallel: none depends on another once the programs are gone.
@@ -630,27 +677,41 @@ stack_unset_config_env() {
 }
 
 # stack_write_config FILE KEY=VALUE... : the one `key = value` file every program reads
-# (keys of common/conf.c). Mode 600: it holds the database password and admin token.
+# (keys of common/conf.c), one line per key: a KEY given again replaces its earlier value,
+# so callers layer their keys over the layout's. Mode 600: it holds the database password
+# and admin token.
 stack_write_config() {
-    local file=$1 kv
+    local file=$1 kv key
     shift
+    local -A val=()
+    local -a order=()
+    for kv in "$@"; do
+        key=${kv%%=*}
+        [[ -v "val[$key]" ]] || order+=("$key")
+        val[$key]=${kv#*=}
+    done
     (
         umask 077
         {
             echo "# Written by scripts/lib/stack.sh; keys are documented in README.md."
-            for kv in "$@"; do
-                printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
+            for key in "${order[@]}"; do
+                printf '%s = %s\n' "$key" "${val[$key]}"
             done
         } >"$file"
     )
 }
 
-# stack_stop_all STATE : everything under STATE, in dependency order: web servers (if
-# scripts/lib/web.sh is loaded), our programs, then the servers. Finally any process
-# still recorded in STATE/pids (started by a test, say). Never fails half way: each step
-# runs whatever the previous ones did.
-stack_stop_all() {
+# stack_down STATE : everything under STATE, in dependency order: first the stacks in its
+# subfolders (the runner's auth/ web servers, the bench's cluster/), then web servers (if
+# scripts/lib/web.sh is loaded), our programs, the servers, and finally any process still
+# recorded in STATE/pids (started by a test, say). Never fails half way: each step runs
+# whatever the previous ones did. Idempotent.
+stack_down() {
     local state=$1 rc=0 srv f
+    for f in "$state"/*/pids; do
+        [[ -d "$f" ]] || continue
+        stack_down "${f%/pids}" || rc=1
+    done
     if declare -F web_stop >/dev/null; then
         for srv in nginx lighttpd; do
             web_stop "$srv" "$state" || rc=1

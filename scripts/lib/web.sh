@@ -17,7 +17,7 @@
 # temp folders under STATE_DIR, then an include of the rendered files), checks the result
 # with the server's own config test (nginx -t, lighttpd -tt), starts the server in its
 # own session with a pidfile STATE_DIR/pids/<server>.pid (the format of stack.sh, which
-# also stops it in stack_stop_all) and waits until the port accepts connections.
+# also stops it in stack_down) and waits until the port accepts connections.
 # Nothing is written outside STATE_DIR, so it runs unprivileged as well as as root.
 #
 # As root, the servers' worker processes run as the owner of STATE_DIR (nginx `user`,
