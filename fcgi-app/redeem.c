@@ -91,15 +91,12 @@ out:
     return rc;
 }
 
-/* The thread's MariaDB connection, or NULL with the 503 answered and counted. */
-static MYSQL *redemption_db(struct app_thread *t, struct http_response *resp)
+/* A MariaDB call of a redemption failed with rc: counted, and answered 503. */
+static void redemption_failed(struct app_thread *t, struct http_response *resp, int rc)
 {
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        metrics_add(t->app->metrics, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
-    }
-    return db;
+    app_db_failed(t, rc);
+    metrics_add(t->app->metrics, M_REDEEM_UNAVAILABLE, 1);
+    problem_db(resp, CP_ERR_UNAVAILABLE);
 }
 
 /* 1 when Redis holds the claim of (coupon, user), 0 when not, CP_ERR_UNAVAILABLE. */
@@ -170,18 +167,12 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
                    int64_t user_id, const char *order)
 {
     struct metrics *m = t->app->metrics;
-    MYSQL *db = redemption_db(t, resp);
-    if (db == NULL)
-        return;
     enum redeem_outcome outcome = REDEEM_NO_ROW;
     struct redemption red;
-    int rc = redemption_store_redeem(db, t->app->conf->kafka_redemption_topic, coupon_id, user_id,
-                                     order, timefmt_now_ms(), &outcome, &red);
+    int rc = redemption_store_redeem(app_db(t), t->app->conf->kafka_redemption_topic, coupon_id,
+                                     user_id, order, timefmt_now_ms(), &outcome, &red);
     if (rc != CP_OK) {
-        if (rc == CP_ERR_UNAVAILABLE)
-            app_db_failed(t);
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+        redemption_failed(t, resp, rc);
         return;
     }
     switch (outcome) {
@@ -267,11 +258,8 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
     if (user_caller && !auth_rate(t->app->auth, RATELIMIT_REDEEM, who->user_id, resp))
         return;
     struct metrics *m = t->app->metrics;
-    MYSQL *db = redemption_db(t, resp);
-    if (db == NULL)
-        return;
     int64_t coupon_id = 0, user_id = 0;
-    int rc = redemption_store_find_code(db, code, &coupon_id, &user_id);
+    int rc = redemption_store_find_code(app_db(t), code, &coupon_id, &user_id);
     /* Another user's code answers as an unknown one: whether a code exists is not
      * something a guesser should learn. */
     if (rc == CP_OK && !code_owner_matches(who, user_id))
@@ -296,12 +284,7 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
                      "this code is shared by two issuances; redeem through "
                      "/api/coupons/{id}/issues/{userId}/redemption");
         return;
-    default:
-        if (rc == CP_ERR_UNAVAILABLE)
-            app_db_failed(t);
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
-        return;
+    default: redemption_failed(t, resp, rc); return;
     }
 }
 
@@ -319,17 +302,11 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
     if (!auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
         return;
     struct metrics *m = t->app->metrics;
-    MYSQL *db = redemption_db(t, resp);
-    if (db == NULL)
-        return;
     enum cancel_outcome outcome = CANCEL_NO_ROW;
-    int rc = redemption_store_cancel(db, t->app->conf->kafka_redemption_topic, coupon_id, user_id,
-                                     order, timefmt_now_ms(), &outcome);
+    int rc = redemption_store_cancel(app_db(t), t->app->conf->kafka_redemption_topic, coupon_id,
+                                     user_id, order, timefmt_now_ms(), &outcome);
     if (rc != CP_OK) {
-        if (rc == CP_ERR_UNAVAILABLE)
-            app_db_failed(t);
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+        redemption_failed(t, resp, rc);
         return;
     }
     int claimed = 1;

@@ -4,9 +4,12 @@
 # test_lua, test_l2 and test_rcli_redis start a private redis-server; test_producer and
 # test_outbox use librdkafka's in-process mock cluster (loopback only, ~15 s).
 # unit_main.c: the one registry/run/exit-status routine every program shares.
-check_LIBRARIES = tests/unit/libunitmain.a
+check_LIBRARIES = tests/unit/libunitmain.a tests/unit/libdbfake.a
 tests_unit_libunitmain_a_SOURCES = tests/unit/unit_main.c tests/unit/unit_main.h
 tests_unit_libunitmain_a_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CFLAGS)
+# db_fake: a scripted MariaDB behind struct db_ops for every store's test (no server).
+tests_unit_libdbfake_a_SOURCES = tests/unit/db_fake.c tests/unit/db_fake.h
+tests_unit_libdbfake_a_CPPFLAGS = $(AM_CPPFLAGS) $(MARIADB_CFLAGS)
 
 UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi-app $(FCGI_CFLAGS) $(CUNIT_CFLAGS)
 UNIT_COMMON_LIBS = common/libcommon.a $(JSONC_LIBS) $(LIBCRYPTO_LIBS) $(CUNIT_LIBS) -lpthread
@@ -18,7 +21,8 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_issue_decide tests/unit/test_coupon_doc tests/unit/test_metrics \
 	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log \
 	tests/unit/test_app tests/unit/test_issuecode tests/unit/test_series tests/unit/test_rslot \
-	tests/unit/test_rcli tests/unit/test_rcli_redis tests/unit/test_jwtv tests/unit/test_ratelimit
+	tests/unit/test_rcli tests/unit/test_rcli_redis tests/unit/test_jwtv tests/unit/test_ratelimit \
+	tests/unit/test_db
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -145,3 +149,9 @@ tests_unit_test_jwtv_LDADD = tests/unit/libunitmain.a common/libcommon.a $(CJOSE
 tests_unit_test_ratelimit_SOURCES = tests/unit/test_ratelimit.c
 tests_unit_test_ratelimit_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_ratelimit_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
+
+# MariaDB's client (common/db) and every store over the scripted fake (db_fake.h).
+UNIT_DB_LIBS = tests/unit/libunitmain.a tests/unit/libdbfake.a
+tests_unit_test_db_SOURCES = tests/unit/test_db.c
+tests_unit_test_db_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_db_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
