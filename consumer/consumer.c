@@ -80,7 +80,8 @@ struct consumer {
     struct outbox *outbox;
     struct report *report;
     struct reconciler *reconciler;
-    struct leader *reconciler_lock; /* on a connection of its own (leader.h) */
+    struct leader *reconciler_lock; /* on a client of its own, lock_db (leader.h) */
+    struct db *lock_db;
     struct relay *relay;
     struct rcli *redis; /* opened at start (no I/O); connects on first use */
     struct batch batch;
@@ -552,10 +553,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int rc = 1;
-    struct db *lock_db = NULL;
     if (db_open(&c.conf, &c.db, err, sizeof err) != CP_OK ||
-        db_open(&c.conf, &lock_db, err, sizeof err) != CP_OK ||
-        (c.reconciler_lock = leader_new(lock_db, "coupon_reconciler", "reconciler")) == NULL) {
+        db_open(&c.conf, &c.lock_db, err, sizeof err) != CP_OK ||
+        (c.reconciler_lock = leader_new(c.lock_db, "coupon_reconciler", "reconciler")) == NULL) {
         log_error("start failed: out of memory");
         goto out;
     }
@@ -622,6 +622,7 @@ out:
     report_free(c.report);
     persist_free(c.persist);
     leader_free(c.reconciler_lock);
+    db_free(c.lock_db);
     db_free(c.db);
     rcli_free(c.redis);
     db_library_end();

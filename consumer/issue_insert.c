@@ -20,53 +20,27 @@ static const char existing_head[] =
 static const char ids_head[] =
     "SELECT user_id, id FROM coupon_issue WHERE coupon_id = ? AND user_id IN (";
 
+#define SQL_CAP (sizeof insert_head + PERSIST_CHUNK_ROWS * sizeof insert_row) /* "," in NULs */
+
+/* Scratch for one chunk, allocated once with the object (about 0.5 MiB). */
 struct issue_insert {
-    const struct cp_conf *conf;
-    char *sql; /* statement text */
-    size_t sql_cap;
-    MYSQL_BIND *binds; /* parameters */
-    int64_t *ints;
-    unsigned long *id_lens;
+    char sql[SQL_CAP]; /* statement text */
+    MYSQL_BIND binds[PERSIST_CHUNK_ROWS * COLUMNS + 1];
+    int64_t ints[PERSIST_CHUNK_ROWS * COLUMNS + 1];
+    unsigned long id_lens[PERSIST_CHUNK_ROWS];
     /* Per row: its code, and whether usable_until is NULL. */
-    char (*codes)[CP_ISSUE_CODE_CHARS + 1];
-    unsigned long *code_lens;
-    my_bool *until_null;
+    char codes[PERSIST_CHUNK_ROWS][CP_ISSUE_CODE_CHARS + 1];
+    unsigned long code_lens[PERSIST_CHUNK_ROWS];
+    my_bool until_null[PERSIST_CHUNK_ROWS];
 };
 
-struct issue_insert *issue_insert_new(const struct cp_conf *conf)
+struct issue_insert *issue_insert_new(void)
 {
-    struct issue_insert *w = calloc(1, sizeof *w);
-    if (w == NULL)
-        return NULL;
-    size_t rows = PERSIST_CHUNK_ROWS, params = rows * COLUMNS + 1;
-    w->conf = conf;
-    w->sql_cap = sqltext_size(insert_head, insert_row, rows, "");
-    w->sql = malloc(w->sql_cap);
-    w->binds = calloc(params, sizeof *w->binds);
-    w->ints = calloc(params, sizeof *w->ints);
-    w->id_lens = calloc(rows, sizeof *w->id_lens);
-    w->codes = calloc(rows, sizeof *w->codes);
-    w->code_lens = calloc(rows, sizeof *w->code_lens);
-    w->until_null = calloc(rows, sizeof *w->until_null);
-    if (w->sql == NULL || w->binds == NULL || w->ints == NULL || w->id_lens == NULL ||
-        w->codes == NULL || w->code_lens == NULL || w->until_null == NULL) {
-        issue_insert_free(w);
-        return NULL;
-    }
-    return w;
+    return calloc(1, sizeof(struct issue_insert));
 }
 
 void issue_insert_free(struct issue_insert *w)
 {
-    if (w == NULL)
-        return;
-    free(w->sql);
-    free(w->binds);
-    free(w->ints);
-    free(w->id_lens);
-    free(w->codes);
-    free(w->code_lens);
-    free(w->until_null);
     free(w);
 }
 
@@ -115,7 +89,7 @@ static int select_users(struct issue_insert *w, struct db *db, struct persist_ch
     }
     if (k == 0)
         return CP_OK;
-    int rc = sqltext_list(w->sql, w->sql_cap, head, "?", k, ")");
+    int rc = sqltext_list(w->sql, sizeof w->sql, head, "?", k, ")");
     if (rc != CP_OK)
         return CP_ERR_INTERNAL;
     struct user_rows u = {.c = c, .set_ids = set_ids};
@@ -132,9 +106,8 @@ int issue_insert_mark_existing(struct issue_insert *w, struct db *db, struct per
 
 /* Binds row k of the INSERT to item it. */
 static int bind_row(struct issue_insert *w, const struct persist_chunk *c, size_t k,
-                    struct persist_item *it)
+                    struct persist_item *it, const char *secret)
 {
-    const char *secret = w->conf->code_secret;
     if (issuecode_compute(secret, strlen(secret), c->coupon_id, it->ev.user_id, it->ev.sequence,
                           w->codes[k]) != CP_OK)
         return CP_ERR_INTERNAL; /* no code_secret: conf_load refuses that */
@@ -160,20 +133,21 @@ static int bind_row(struct issue_insert *w, const struct persist_chunk *c, size_
     return CP_OK;
 }
 
-int issue_insert_rows(struct issue_insert *w, struct db *db, struct persist_chunk *c)
+int issue_insert_rows(struct issue_insert *w, struct db *db, struct persist_chunk *c,
+                      const char *code_secret)
 {
     size_t fresh = 0;
     for (size_t i = 0; i < c->n; i++) {
         struct persist_item *it = &c->items[c->idx[i]];
         if (it->outcome != PERSIST_NEW)
             continue;
-        int rc = bind_row(w, c, fresh++, it);
+        int rc = bind_row(w, c, fresh++, it, code_secret);
         if (rc != CP_OK)
             return rc;
     }
     if (fresh == 0)
         return 0;
-    int rc = sqltext_list(w->sql, w->sql_cap, insert_head, insert_row, fresh, "");
+    int rc = sqltext_list(w->sql, sizeof w->sql, insert_head, insert_row, fresh, "");
     if (rc != CP_OK)
         return CP_ERR_INTERNAL;
     if ((rc = db_exec(db, w->sql, w->binds)) != CP_OK)

@@ -13,24 +13,24 @@
 #ifndef COUPON_ISSUE_INSERT_H
 #define COUPON_ISSUE_INSERT_H
 
-#include "conf.h"
 #include "db.h"
 #include "persist.h"
 
 struct issue_insert;
 
-/* conf must outlive it (code_secret). NULL: out of memory. */
-struct issue_insert *issue_insert_new(const struct cp_conf *conf);
+/* NULL: out of memory. */
+struct issue_insert *issue_insert_new(void);
 void issue_insert_free(struct issue_insert *w);
 
 /* Marks the chunk's PERSIST_NEW items whose row exists already PERSIST_DUPLICATE
  * (one SELECT): CP_OK or db.h's codes. */
 int issue_insert_mark_existing(struct issue_insert *w, struct db *db, struct persist_chunk *c);
 
-/* Inserts the chunk's PERSIST_NEW items in one statement: how many, or CP_ERR_CONFLICT
- * (a duplicate key), CP_ERR_INTERNAL (no code_secret; the server counted other rows
- * than sent) or db.h's codes. */
-int issue_insert_rows(struct issue_insert *w, struct db *db, struct persist_chunk *c);
+/* Inserts the chunk's PERSIST_NEW items in one statement, their codes under code_secret:
+ * how many, or CP_ERR_CONFLICT (a duplicate key), CP_ERR_INTERNAL (no code_secret; the
+ * server counted other rows than sent) or db.h's codes. */
+int issue_insert_rows(struct issue_insert *w, struct db *db, struct persist_chunk *c,
+                      const char *code_secret);
 
 /* After issue_insert_rows: the new items' row_id. consecutive (idalloc.h): from the
  * INSERT's first id on, in the order sent; else one SELECT. CP_OK or db.h's codes. */

@@ -13,54 +13,37 @@
 
 static const char head[] = "INSERT INTO event_outbox (topic, msg_key, payload) VALUES ";
 
+#define ROW     "(?, ?, ?)"
+#define SQL_CAP (sizeof head + PERSIST_CHUNK_ROWS * sizeof ROW) /* "," in NULs */
+
+/* Scratch for one chunk, allocated once with the object. */
 struct issued_outbox {
-    const struct cp_conf *conf;
-    char *sql;
-    size_t sql_cap;
-    char (*payloads)[CP_EVENT_MAX_BYTES]; /* per row */
-    unsigned long *lens;                  /* COLUMNS per row */
-    MYSQL_BIND *binds;
+    char sql[SQL_CAP];
+    char payloads[PERSIST_CHUNK_ROWS][CP_EVENT_MAX_BYTES];
+    unsigned long lens[PERSIST_CHUNK_ROWS * COLUMNS];
+    MYSQL_BIND binds[PERSIST_CHUNK_ROWS * COLUMNS];
     char topic[CP_OUTBOX_TOPIC_MAX + 1]; /* the bind API takes char * */
     char key[CP_OUTBOX_KEY_MAX];
 };
 
-struct issued_outbox *issued_outbox_new(const struct cp_conf *conf)
+struct issued_outbox *issued_outbox_new(void)
 {
-    struct issued_outbox *o = calloc(1, sizeof *o);
-    if (o == NULL)
-        return NULL;
-    size_t rows = PERSIST_CHUNK_ROWS;
-    o->conf = conf;
-    o->sql_cap = sqltext_size(head, "(?, ?, ?)", rows, "");
-    o->sql = malloc(o->sql_cap);
-    o->payloads = calloc(rows, sizeof *o->payloads);
-    o->lens = calloc(rows * COLUMNS, sizeof *o->lens);
-    o->binds = calloc(rows * COLUMNS, sizeof *o->binds);
-    if (o->sql == NULL || o->payloads == NULL || o->lens == NULL || o->binds == NULL) {
-        issued_outbox_free(o);
-        return NULL;
-    }
-    return o;
+    return calloc(1, sizeof(struct issued_outbox));
 }
 
 void issued_outbox_free(struct issued_outbox *o)
 {
-    if (o == NULL)
-        return;
-    free(o->sql);
-    free(o->payloads);
-    free(o->lens);
-    free(o->binds);
     free(o);
 }
 
-int issued_outbox_write(struct issued_outbox *o, struct db *db, const struct persist_chunk *c)
+int issued_outbox_write(struct issued_outbox *o, struct db *db, const struct persist_chunk *c,
+                        const char *topic)
 {
     int klen = event_outbox_key(c->coupon_id, o->key, sizeof o->key);
-    size_t tlen = strlen(o->conf->kafka_issued_topic);
+    size_t tlen = strlen(topic);
     if (klen < 0 || tlen > CP_OUTBOX_TOPIC_MAX)
         return CP_ERR_INTERNAL; /* key or topic too long */
-    memcpy(o->topic, o->conf->kafka_issued_topic, tlen + 1);
+    memcpy(o->topic, topic, tlen + 1);
     size_t k = 0;
     for (size_t i = 0; i < c->n; i++) {
         const struct persist_item *it = &c->items[c->idx[i]];
@@ -82,7 +65,7 @@ int issued_outbox_write(struct issued_outbox *o, struct db *db, const struct per
     }
     if (k == 0)
         return CP_OK;
-    int rc = sqltext_list(o->sql, o->sql_cap, head, "(?, ?, ?)", k, "");
+    int rc = sqltext_list(o->sql, sizeof o->sql, head, ROW, k, "");
     if (rc != CP_OK)
         return CP_ERR_INTERNAL;
     if ((rc = db_exec(db, o->sql, o->binds)) != CP_OK)

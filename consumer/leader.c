@@ -29,10 +29,8 @@ struct leader {
 struct leader *leader_new(struct db *db, const char *name, const char *duty)
 {
     struct leader *l = strlen(name) <= LOCK_NAME_MAX ? calloc(1, sizeof *l) : NULL;
-    if (l == NULL) {
-        db_free(db);
+    if (l == NULL)
         return NULL;
-    }
     l->db = db;
     l->name_len = (unsigned long)strlen(name);
     memcpy(l->name, name, l->name_len + 1);
@@ -42,10 +40,12 @@ struct leader *leader_new(struct db *db, const char *name, const char *duty)
 
 void leader_free(struct leader *l)
 {
-    if (l == NULL)
-        return;
-    db_free(l->db);
     free(l);
+}
+
+int leader_held(const struct leader *l)
+{
+    return l->held && l->session == db_session(l->db);
 }
 
 int leader_check(struct leader *l)
@@ -58,7 +58,7 @@ int leader_check(struct leader *l)
     my_bool is_null = 0;
     db_bind_i64(&res, &got, &is_null);
     int rc = db_fetch_one(l->db, check_sql, params, &res);
-    if (l->held && db_session(l->db) != l->session) {
+    if (l->held && !leader_held(l)) {
         /* The connection went (db logged why), and the lock with it. */
         log_warn("%s: lock %s released with its connection, another consumer takes over", l->duty,
                  l->name);

@@ -5,8 +5,8 @@
  * MariaDB releases a named lock when the session that holds it ends - a clean
  * exit, a SIGKILL, a lost host once the server sees the connection go - so
  * another consumer takes the duty over at its next check. The relay keeps its
- * lock on its working connection (relay.c: the lock and its reads and deletes
- * fail together). The reconciler runs on the main thread, whose connection
+ * lock on its working connection (relay_db.c: the lock and its reads and
+ * deletes fail together). The reconciler runs on the main thread, whose connection
  * common/db drops after a connection error of any batch, which would drop the
  * lock unnoticed: its lock lives here, on a client (common/db) that does
  * nothing else. A new connection (db_session) means the lock went with the
@@ -24,15 +24,16 @@
 
 struct leader;
 
-/* Over db, a client of its own that the leader then owns (freed with it); no I/O (the
- * first check connects). `name` and `duty` are copied. NULL: out of memory or a name
- * too long (db is freed then too). */
+/* Over db (the caller's, which must outlive it); no I/O (the first check connects).
+ * `name` and `duty` are copied. NULL: out of memory or a name too long. Freeing the
+ * db's connection releases the lock; NULL is a no-op for leader_free. */
 struct leader *leader_new(struct db *db, const char *name, const char *duty);
-/* Frees the client, closing its connection and releasing the lock; NULL is a no-op. */
 void leader_free(struct leader *l);
 
 /* 1: this process holds the lock (now, or from before); 0: another session holds it;
  * CP_ERR_UNAVAILABLE: MariaDB failed - the connection is dropped, and the lock with it. */
 int leader_check(struct leader *l);
+/* 1 while the connection of the last check that found the lock held is still open. */
+int leader_held(const struct leader *l);
 
 #endif

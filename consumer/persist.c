@@ -18,16 +18,17 @@ static const char add_issued_sql[] =
     "UPDATE coupon SET issued_quantity = issued_quantity + ? WHERE id = ?";
 
 struct persist {
+    const struct cp_conf *conf;
     struct db *db;
     struct coupon_cache *coupons;
     struct idalloc *ids;
     struct issue_insert *rows;
     struct issued_outbox *outbox;
     struct persist_stats stats;
-    char *sql; /* the lock statement's text and parameters */
-    size_t sql_cap;
-    MYSQL_BIND *binds;
-    int64_t *ints;
+    /* The lock statement's text and parameters. */
+    char sql[sizeof lock_head + PERSIST_CHUNK_ROWS * sizeof "?" + sizeof lock_tail];
+    MYSQL_BIND binds[PERSIST_CHUNK_ROWS];
+    int64_t ints[PERSIST_CHUNK_ROWS];
 };
 
 /* One persist_batch call: what its transaction works on. */
@@ -46,17 +47,13 @@ struct persist *persist_new(const struct cp_conf *conf, struct db *db)
     struct persist *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
+    p->conf = conf;
     p->db = db;
     p->coupons = coupon_cache_new();
     p->ids = idalloc_new();
-    p->rows = issue_insert_new(conf);
-    p->outbox = issued_outbox_new(conf);
-    p->sql_cap = sqltext_size(lock_head, "?", PERSIST_CHUNK_ROWS, lock_tail);
-    p->sql = malloc(p->sql_cap);
-    p->binds = calloc(PERSIST_CHUNK_ROWS, sizeof *p->binds);
-    p->ints = calloc(PERSIST_CHUNK_ROWS, sizeof *p->ints);
-    if (p->coupons == NULL || p->ids == NULL || p->rows == NULL || p->outbox == NULL ||
-        p->sql == NULL || p->binds == NULL || p->ints == NULL) {
+    p->rows = issue_insert_new();
+    p->outbox = issued_outbox_new();
+    if (p->coupons == NULL || p->ids == NULL || p->rows == NULL || p->outbox == NULL) {
         persist_free(p);
         return NULL;
     }
@@ -71,9 +68,6 @@ void persist_free(struct persist *p)
     idalloc_free(p->ids);
     issue_insert_free(p->rows);
     issued_outbox_free(p->outbox);
-    free(p->sql);
-    free(p->binds);
-    free(p->ints);
     free(p);
 }
 
@@ -85,7 +79,7 @@ void persist_get_stats(const struct persist *p, struct persist_stats *out)
 /* Locks the first m coupons of p->ints, in ascending id order. */
 static int lock_some(struct persist *p, size_t m)
 {
-    if (sqltext_list(p->sql, p->sql_cap, lock_head, "?", m, lock_tail) != CP_OK)
+    if (sqltext_list(p->sql, sizeof p->sql, lock_head, "?", m, lock_tail) != CP_OK)
         return CP_ERR_INTERNAL;
     return db_exec(p->db, p->sql, p->binds);
 }
@@ -130,13 +124,13 @@ static int write_chunk(struct batch *b, struct persist_chunk *c, uint64_t *inser
     int rc;
     if (!b->optimistic && (rc = issue_insert_mark_existing(p->rows, p->db, c)) != CP_OK)
         return rc;
-    int fresh = issue_insert_rows(p->rows, p->db, c);
+    int fresh = issue_insert_rows(p->rows, p->db, c, p->conf->code_secret);
     if (fresh <= 0)
         return fresh;
     *inserted += (uint64_t)fresh;
     if ((rc = issue_insert_ids(p->rows, p->db, c, b->optimistic)) != CP_OK)
         return rc;
-    return issued_outbox_write(p->outbox, p->db, c);
+    return issued_outbox_write(p->outbox, p->db, c, p->conf->kafka_issued_topic);
 }
 
 static int add_issued(struct db *db, int64_t coupon_id, int64_t count)

@@ -13,7 +13,8 @@
 #include "rcli.h"
 #include "rkey.h"
 
-#define CHUNK 500
+#define CHUNK       500
+#define COUPON_PAGE 64 /* coupons read at a time: each is rebuilt before the next page */
 
 struct coupon_meta {
     int64_t id, total, start_ms, end_ms;
@@ -34,47 +35,41 @@ static int db_fail(struct db *db, int rc)
     return rc;
 }
 
-/* The coupons read so far, growing. */
-struct coupon_list {
-    struct coupon_meta m, *all;
-    size_t n, cap;
+/* One page of the coupons to rebuild. */
+struct coupon_page {
+    struct coupon_meta m, all[COUPON_PAGE];
+    size_t n;
 };
 
 static int add_coupon(void *arg)
 {
-    struct coupon_list *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        struct coupon_meta *grown = realloc(l->all, cap * sizeof *grown);
-        if (grown == NULL)
-            return CP_ERR_NOMEM;
-        l->all = grown;
-        l->cap = cap;
-    }
-    l->all[l->n++] = l->m;
+    struct coupon_page *pg = arg;
+    if (pg->n < COUPON_PAGE)
+        pg->all[pg->n++] = pg->m;
     return CP_OK;
 }
 
-/* Loads the coupons to rebuild (all, or one) into *out. */
-static int load_coupons(struct db *db, int64_t only, struct coupon_meta **out, size_t *n)
+/* The coupons to rebuild (all, or one) with an id above `after`, a page of them. */
+static int load_page(struct db *db, int64_t only, int64_t after, struct coupon_page *pg)
 {
     static const char sql[] =
         "SELECT CAST(id AS SIGNED), COALESCE(CAST(total_quantity AS SIGNED), -1), "
         "CAST(UNIX_TIMESTAMP(start_at) * 1000 AS SIGNED), "
-        "CAST(UNIX_TIMESTAMP(end_at) * 1000 AS SIGNED) FROM coupon WHERE ? = 0 OR id = ? "
-        "ORDER BY id";
-    struct coupon_list l = {.n = 0};
-    MYSQL_BIND p[2], res[4];
+        "CAST(UNIX_TIMESTAMP(end_at) * 1000 AS SIGNED) FROM coupon "
+        "WHERE (? = 0 OR id = ?) AND id > ? ORDER BY id LIMIT ?";
+    int64_t limit = COUPON_PAGE;
+    MYSQL_BIND p[4], res[4];
+    pg->n = 0;
     db_bind_i64(&p[0], &only, NULL);
     db_bind_i64(&p[1], &only, NULL);
-    db_bind_i64(&res[0], &l.m.id, NULL);
-    db_bind_i64(&res[1], &l.m.total, NULL);
-    db_bind_i64(&res[2], &l.m.start_ms, NULL);
-    db_bind_i64(&res[3], &l.m.end_ms, NULL);
-    int rc = db_fetch_each(db, sql, p, res, add_coupon, &l);
-    *out = l.all;
-    *n = l.n;
-    return rc == CP_OK || rc == CP_ERR_NOMEM ? rc : db_fail(db, rc);
+    db_bind_i64(&p[2], &after, NULL);
+    db_bind_i64(&p[3], &limit, NULL);
+    db_bind_i64(&res[0], &pg->m.id, NULL);
+    db_bind_i64(&res[1], &pg->m.total, NULL);
+    db_bind_i64(&res[2], &pg->m.start_ms, NULL);
+    db_bind_i64(&res[3], &pg->m.end_ms, NULL);
+    int rc = db_fetch_each(db, sql, p, res, add_coupon, pg);
+    return rc == CP_OK ? rc : db_fail(db, rc);
 }
 
 /* EVAL restore.lua for ck->rows[0..n) as (user, "<seq>:<issuedAtMs>") pairs. */
@@ -191,9 +186,8 @@ int rebuild_redis(const struct cp_conf *conf, int64_t coupon_id, FILE *out)
     char err[512];
     struct db *db = NULL;
     struct rcli *r = NULL;
-    struct coupon_meta *coupons = NULL;
+    struct coupon_page pg;
     struct chunk *ck = malloc(sizeof *ck);
-    size_t n = 0;
     if (ck == NULL) {
         fprintf(stderr, "coupon-admin: out of memory\n");
         return CP_ERR_NOMEM;
@@ -205,20 +199,24 @@ int rebuild_redis(const struct cp_conf *conf, int64_t coupon_id, FILE *out)
         fprintf(stderr, "coupon-admin: %s\n", err);
         goto out;
     }
-    if ((rc = load_coupons(db, coupon_id, &coupons, &n)) != CP_OK)
-        goto out;
-    if (n == 0 && coupon_id != 0) {
+    size_t total = 0;
+    int64_t after = 0;
+    do {
+        if ((rc = load_page(db, coupon_id, after, &pg)) != CP_OK)
+            goto out;
+        for (size_t i = 0; i < pg.n && rc == CP_OK; i++)
+            rc = rebuild_one(db, r, &pg.all[i], ck, out);
+        total += pg.n;
+        after = pg.n > 0 ? pg.all[pg.n - 1].id : after;
+    } while (rc == CP_OK && pg.n == COUPON_PAGE);
+    if (rc == CP_OK && total == 0 && coupon_id != 0) {
         fprintf(stderr, "coupon-admin: coupon %" PRId64 " does not exist\n", coupon_id);
         rc = CP_ERR_NOT_FOUND;
-        goto out;
     }
-    for (size_t i = 0; i < n && rc == CP_OK; i++)
-        rc = rebuild_one(db, r, &coupons[i], ck, out);
     if (rc == CP_OK)
-        fprintf(out, "rebuilt %zu coupon(s)\n", n);
+        fprintf(out, "rebuilt %zu coupon(s)\n", total);
 out:
     free(ck);
-    free(coupons);
     rcli_free(r);
     db_free(db);
     return rc;

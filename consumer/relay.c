@@ -31,7 +31,8 @@ struct relay {
     pthread_t thread;
     atomic_int stop;
     rd_kafka_t *rk;
-    struct relay_db *store; /* MariaDB: the lock, the rows, their deletion */
+    struct db *db;
+    struct relay_db *store; /* on db: the lock, the rows, their deletion */
     struct relay_row *rows;
     size_t cap;
     atomic_uint_least64_t published, deleted, batches, failures;
@@ -154,7 +155,9 @@ static void *relay_main(void *arg)
     }
     /* Closes the connection, releasing the lock, on the thread that used it. */
     relay_db_free(r->store);
+    db_free(r->db);
     r->store = NULL;
+    r->db = NULL;
     atomic_store(&r->is_leader, 0);
     db_thread_end();
     return NULL;
@@ -169,6 +172,7 @@ static void relay_free(struct relay *r)
         rd_kafka_destroy(r->rk);
     }
     relay_db_free(r->store);
+    db_free(r->db);
     free(r->rows);
     free(r);
 }
@@ -185,9 +189,8 @@ struct relay *relay_start(const struct cp_conf *conf, int kill_after_batches, ch
     r->kill_after_batches = kill_after_batches;
     r->cap = (size_t)conf->relay_batch_max;
     r->rows = calloc(r->cap, sizeof *r->rows);
-    struct db *db = NULL;
-    if (r->rows == NULL || db_open(conf, &db, errbuf, errlen) != CP_OK ||
-        (r->store = relay_db_new(db)) == NULL) {
+    if (r->rows == NULL || db_open(conf, &r->db, errbuf, errlen) != CP_OK ||
+        (r->store = relay_db_new(r->db)) == NULL) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }

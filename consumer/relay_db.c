@@ -8,18 +8,18 @@
 
 #include "cp_err.h"
 #include "event.h"
+#include "leader.h"
 #include "log.h"
 #include "sqltext.h"
 
-static const char lock_sql[] = "SELECT GET_LOCK('coupon_outbox_relay', 0)";
 static const char fetch_sql[] = "SELECT CAST(id AS SIGNED), topic, msg_key, payload "
                                 "FROM event_outbox ORDER BY id LIMIT ?";
 static const char delete_head[] = "DELETE FROM event_outbox WHERE id IN (";
 
 struct relay_db {
     struct db *db;
-    uint64_t session; /* the connection holding the lock; 0 = none */
-    char sql[sizeof delete_head + 2 * RELAY_DELETE_CHUNK + 2];
+    struct leader *lock; /* on db */
+    char sql[sizeof delete_head + RELAY_DELETE_CHUNK * sizeof "?"];
     MYSQL_BIND binds[RELAY_DELETE_CHUNK];
     int64_t ids[RELAY_DELETE_CHUNK];
 };
@@ -27,44 +27,33 @@ struct relay_db {
 struct relay_db *relay_db_new(struct db *db)
 {
     struct relay_db *r = calloc(1, sizeof *r);
-    if (r == NULL) {
-        db_free(db);
+    if (r != NULL && (r->lock = leader_new(db, "coupon_outbox_relay", "relay")) == NULL) {
+        free(r);
         return NULL;
     }
-    r->db = db;
+    if (r != NULL)
+        r->db = db;
     return r;
 }
 
 void relay_db_free(struct relay_db *r)
 {
-    if (r == NULL)
-        return;
-    db_free(r->db);
+    if (r != NULL)
+        leader_free(r->lock);
     free(r);
 }
 
 int relay_db_leading(const struct relay_db *r)
 {
-    return r->session != 0 && r->session == db_session(r->db);
+    return leader_held(r->lock);
 }
 
 int relay_db_lead(struct relay_db *r)
 {
-    if (relay_db_leading(r))
+    if (leader_held(r->lock))
         return CP_OK;
-    r->session = 0;
-    int64_t got = 0;
-    my_bool is_null = 0;
-    MYSQL_BIND res;
-    db_bind_i64(&res, &got, &is_null);
-    int rc = db_fetch_one(r->db, lock_sql, NULL, &res);
-    if (rc != CP_OK)
-        return CP_ERR_UNAVAILABLE;
-    if (is_null || got != 1)
-        return CP_ERR_CONFLICT;
-    r->session = db_session(r->db);
-    log_info("relay: holding the outbox relay lock; publishing event_outbox");
-    return CP_OK;
+    int rc = leader_check(r->lock);
+    return rc == 1 ? CP_OK : rc == 0 ? CP_ERR_CONFLICT : CP_ERR_UNAVAILABLE;
 }
 
 /* One row of the read, and where it goes. */

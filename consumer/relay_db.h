@@ -2,10 +2,10 @@
  * relay_db.h - the relay's side of MariaDB (relay.h): the relay lock, the
  * oldest event_outbox rows, and the deletion of exactly the rows published.
  *
- * Everything runs on one client (common/db) that the relay_db owns: the named
- * lock "coupon_outbox_relay" (GET_LOCK) lives with that connection, so a lost
+ * Everything runs on the relay's one client (common/db): the named lock
+ * "coupon_outbox_relay" (leader.h) lives with that connection, so a lost
  * connection loses the lock too, and relay_db_lead takes it again on the next
- * one (db_session tells them apart). Rows are read ORDER BY id, at most the
+ * one. Rows are read ORDER BY id, at most the
  * capacity given, each stamped with its id (event_stamp) for Kafka; a row
  * whose columns do not fit, or whose payload is not a JSON object, is a bug of
  * its writer: logged and left for an operator, with every later row behind it
@@ -37,7 +37,7 @@ struct relay_row {
 
 struct relay_db;
 
-/* Owns db (freed with it, even when NULL is returned: out of memory). */
+/* Over db, which must outlive it. NULL: out of memory. */
 struct relay_db *relay_db_new(struct db *db);
 void relay_db_free(struct relay_db *r);
 

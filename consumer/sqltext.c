@@ -8,7 +8,7 @@
 
 size_t sqltext_size(const char *head, const char *item, size_t n, const char *tail)
 {
-    return strlen(head) + n * (strlen(item) + 1) + strlen(tail) + 1;
+    return strlen(head) + n * strlen(item) + (n > 0 ? n - 1 : 0) + strlen(tail) + 1;
 }
 
 int sqltext_list(char *buf, size_t cap, const char *head, const char *item, size_t n,

@@ -92,6 +92,14 @@ int fake_count(const char *prefix)
     return n;
 }
 
+const char *fake_exec(int k)
+{
+    for (int i = 0; i < fake.nlog; i++)
+        if (strncmp(fake.log[i], "exec ", 5) == 0 && k-- == 0)
+            return fake.log[i];
+    return "";
+}
+
 const char *fake_log_from(int from)
 {
     static char buf[1 << 16];

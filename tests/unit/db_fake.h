@@ -64,6 +64,8 @@ void fake_ok(const char *sql, uint64_t affected, uint64_t insert_id);
 int fake_pending(void);
 /* Lines of the log that start with prefix. */
 int fake_count(const char *prefix);
+/* The k-th "exec ..." line of the log (0 first), "" when there are fewer. */
+const char *fake_exec(int k);
 /* The log from line `from` on, lines joined by '\n' (static buffer). */
 const char *fake_log_from(int from);
 

@@ -22,7 +22,8 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log \
 	tests/unit/test_app tests/unit/test_issuecode tests/unit/test_series tests/unit/test_rslot \
 	tests/unit/test_rcli tests/unit/test_rcli_redis tests/unit/test_jwtv tests/unit/test_ratelimit \
-	tests/unit/test_db
+	tests/unit/test_db tests/unit/test_coupon_store tests/unit/test_redemption_store \
+	tests/unit/test_persist tests/unit/test_relay_db tests/unit/test_reconcile
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -155,3 +156,30 @@ UNIT_DB_LIBS = tests/unit/libunitmain.a tests/unit/libdbfake.a
 tests_unit_test_db_SOURCES = tests/unit/test_db.c
 tests_unit_test_db_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_db_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
+
+tests_unit_test_coupon_store_SOURCES = tests/unit/test_coupon_store.c
+tests_unit_test_coupon_store_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_coupon_store_LDADD = $(UNIT_DB_LIBS) $(UNIT_FCGIAPP_LIBS)
+
+tests_unit_test_redemption_store_SOURCES = tests/unit/test_redemption_store.c
+tests_unit_test_redemption_store_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_redemption_store_LDADD = $(UNIT_DB_LIBS) $(UNIT_FCGIAPP_LIBS)
+
+# persist and its parts, compiled from consumer/ like the other consumer tests.
+tests_unit_test_persist_SOURCES = tests/unit/test_persist.c consumer/persist.h consumer/persist.c \
+	consumer/coupon_cache.h consumer/coupon_cache.c consumer/idalloc.h consumer/idalloc.c \
+	consumer/issue_insert.h consumer/issue_insert.c consumer/issued_outbox.h \
+	consumer/issued_outbox.c consumer/sqltext.h consumer/sqltext.c
+tests_unit_test_persist_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
+tests_unit_test_persist_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
+
+tests_unit_test_relay_db_SOURCES = tests/unit/test_relay_db.c consumer/relay_db.h \
+	consumer/relay_db.c consumer/leader.h consumer/leader.c consumer/sqltext.h consumer/sqltext.c
+tests_unit_test_relay_db_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
+tests_unit_test_relay_db_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
+
+# The reconciler's MariaDB side: its reads and its lock.
+tests_unit_test_reconcile_SOURCES = tests/unit/test_reconcile.c consumer/issue_lookup.h \
+	consumer/issue_lookup.c consumer/leader.h consumer/leader.c
+tests_unit_test_reconcile_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
+tests_unit_test_reconcile_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
