@@ -1,6 +1,8 @@
 # CUnit unit tests of common/ and of coupon-fcgi's request layer and producer.
 # Each is one program; `make check` runs them (exit status != 0 on a failure).
-# test_router, test_metrics, test_rslot and test_rcli (fake connections) need no server;
+# test_router, test_metrics, test_rslot and test_rcli (fake connections) need no server, nor
+# do test_db and the MariaDB stores' tests (test_coupon_store, test_redemption_store,
+# test_persist, test_relay_db, test_reconcile: db_fake.h);
 # test_lua, test_l2 and test_rcli_redis start a private redis-server; test_producer and
 # test_outbox use librdkafka's in-process mock cluster (loopback only, ~15 s).
 # unit_main.c: the one registry/run/exit-status routine every program shares.
