@@ -394,6 +394,7 @@ static int run(struct db *db, const char *sql, MYSQL_BIND *params, MYSQL_BIND *r
             return CP_ERR_NOT_FOUND;
         return rc;
     }
+    log_warn("%s (a deadlock victim %d times)", db->errstr, DB_ATTEMPTS);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 #include "first.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <CUnit/Basic.h>
@@ -70,6 +71,32 @@ static void statements_are_prepared_once_per_connection(void)
     CU_ASSERT_EQUAL(select_one(db, 2, &a, b, sizeof b), CP_ERR_NOT_FOUND);
     CU_ASSERT_EQUAL(fake_count("prepare"), 1);
     CU_ASSERT_EQUAL(fake_count("exec"), 2);
+    CU_ASSERT_EQUAL(fake.unexpected, 0);
+    db_free(db);
+}
+
+static void the_least_recently_used_statement_is_closed_first(void)
+{
+    struct db *db = fresh();
+    char sql[DB_STMT_CACHE + 1][32];
+    for (int i = 0; i <= DB_STMT_CACHE; i++) {
+        snprintf(sql[i], sizeof sql[i], "DELETE FROM t%d", i);
+        fake_ok(sql[i], 0, 0);
+        CU_ASSERT_EQUAL(db_exec(db, sql[i], NULL), CP_OK);
+        /* The cache is full: t0 used again leaves t1 the least recent when t32 comes. */
+        if (i == DB_STMT_CACHE - 1) {
+            fake_ok(sql[0], 0, 0);
+            CU_ASSERT_EQUAL(db_exec(db, sql[0], NULL), CP_OK);
+        }
+    }
+    CU_ASSERT_EQUAL(fake.open_stmts, DB_STMT_CACHE);
+    fake_ok(sql[0], 0, 0);
+    fake_ok(sql[1], 0, 0);
+    CU_ASSERT_EQUAL(db_exec(db, sql[0], NULL), CP_OK); /* still prepared */
+    CU_ASSERT_EQUAL(fake_count("prepare"), DB_STMT_CACHE + 1);
+    CU_ASSERT_EQUAL(db_exec(db, sql[1], NULL), CP_OK); /* was closed: prepared again */
+    CU_ASSERT_EQUAL(fake_count("prepare"), DB_STMT_CACHE + 2);
+    CU_ASSERT_EQUAL(fake.open_stmts, DB_STMT_CACHE);
     CU_ASSERT_EQUAL(fake.unexpected, 0);
     db_free(db);
 }
@@ -293,6 +320,8 @@ int main(void)
         {"open_does_no_io_and_connects_on_first_use", open_does_no_io_and_connects_on_first_use},
         {"statements_are_prepared_once_per_connection",
          statements_are_prepared_once_per_connection},
+        {"the_least_recently_used_statement_is_closed_first",
+         the_least_recently_used_statement_is_closed_first},
         {"a_refused_connect_backs_off", a_refused_connect_backs_off},
         {"a_lost_connection_is_dropped_and_reopened", a_lost_connection_is_dropped_and_reopened},
         {"statement_errors_map_to_codes_and_keep_the_connection",
