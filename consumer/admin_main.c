@@ -12,10 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mysql.h>
-
 #include "conf.h"
 #include "cp_err.h"
+#include "db.h"
 #include "log.h"
 #include "rebuild.h"
 
@@ -70,9 +69,9 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("coupon-admin", LOG_LEVEL_WARN);
-    if (mysql_library_init(0, NULL, NULL) != 0)
+    if (db_library_init() != CP_OK)
         return 1;
     int rc = rebuild_redis(&conf, coupon_id, stdout);
-    mysql_library_end();
+    db_library_end();
     return rc == CP_OK ? 0 : 1;
 }

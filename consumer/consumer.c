@@ -37,14 +37,15 @@
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
-#include <mysql.h>
 
 #include "conf.h"
 #include "clock.h"
 #include "cp_err.h"
+#include "db.h"
 #include "downstream.h"
 #include "event.h"
 #include "kafka_log.h"
+#include "leader.h"
 #include "log.h"
 #include "outbox.h"
 #include "persist.h"
@@ -74,10 +75,13 @@ struct batch {
 struct consumer {
     struct cp_conf conf;
     rd_kafka_t *rk;
+    struct db *db; /* the main thread's MariaDB client: persist and the reconciler */
     struct persist *persist;
     struct outbox *outbox;
     struct report *report;
     struct reconciler *reconciler;
+    struct leader *reconciler_lock; /* on a client of its own, lock_db (leader.h) */
+    struct db *lock_db;
     struct relay *relay;
     struct rcli *redis; /* opened at start (no I/O); connects on first use */
     struct batch batch;
@@ -536,7 +540,7 @@ int main(int argc, char **argv)
     enum log_level level = LOG_LEVEL_INFO;
     (void)log_level_parse(c.conf.log_level, &level);
     log_init("coupon-consumer", level);
-    if (mysql_library_init(0, NULL, NULL) != 0) {
+    if (db_library_init() != CP_OK) {
         log_error("mysql_library_init failed");
         return 1;
     }
@@ -549,7 +553,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int rc = 1;
-    c.persist = persist_new(&c.conf);
+    if (db_open(&c.conf, &c.db, err, sizeof err) != CP_OK ||
+        db_open(&c.conf, &c.lock_db, err, sizeof err) != CP_OK ||
+        (c.reconciler_lock = leader_new(c.lock_db, "coupon_reconciler", "reconciler")) == NULL) {
+        log_error("start failed: out of memory");
+        goto out;
+    }
+    c.persist = persist_new(&c.conf, c.db);
     c.outbox = outbox_new(&c.conf, err, sizeof err);
     c.report = report_new();
     if (c.persist == NULL || c.outbox == NULL || c.report == NULL) {
@@ -560,7 +570,7 @@ int main(int argc, char **argv)
         log_error("start failed: %s", err);
         goto out;
     }
-    c.reconciler = reconciler_new(&c.conf, c.persist, c.outbox);
+    c.reconciler = reconciler_new(&c.conf, c.db, c.reconciler_lock, c.outbox);
     if (c.reconciler == NULL || setup_kafka(&c, err, sizeof err) != CP_OK) {
         log_error("start failed: %s", c.reconciler == NULL ? "out of memory" : err);
         goto out;
@@ -611,7 +621,10 @@ out:
     outbox_free(c.outbox);
     report_free(c.report);
     persist_free(c.persist);
+    leader_free(c.reconciler_lock);
+    db_free(c.lock_db);
+    db_free(c.db);
     rcli_free(c.redis);
-    mysql_library_end();
+    db_library_end();
     return rc;
 }

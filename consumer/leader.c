@@ -2,11 +2,10 @@
 
 #include "leader.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <mysql.h>
 
 #include "cp_err.h"
 #include "db.h"
@@ -19,61 +18,38 @@
 static const char check_sql[] = "SELECT IF(IS_USED_LOCK(?) = CONNECTION_ID(), 1, GET_LOCK(?, 0))";
 
 struct leader {
-    const struct cp_conf *conf;
-    MYSQL *db;
-    int held; /* as of the last check */
+    struct db *db;
+    int held;         /* as of the last check */
+    uint64_t session; /* the connection it was held on */
     char name[LOCK_NAME_MAX + 1];
     unsigned long name_len;
     char duty[DUTY_MAX];
 };
 
-struct leader *leader_new(const struct cp_conf *conf, const char *name, const char *duty)
+struct leader *leader_new(struct db *db, const char *name, const char *duty)
 {
-    if (strlen(name) > LOCK_NAME_MAX)
-        return NULL;
-    struct leader *l = calloc(1, sizeof *l);
+    struct leader *l = strlen(name) <= LOCK_NAME_MAX ? calloc(1, sizeof *l) : NULL;
     if (l == NULL)
         return NULL;
-    l->conf = conf;
+    l->db = db;
     l->name_len = (unsigned long)strlen(name);
     memcpy(l->name, name, l->name_len + 1);
     snprintf(l->duty, sizeof l->duty, "%s", duty);
     return l;
 }
 
-/* Closes the connection, and with it the lock, after the failure `why`. */
-static void drop(struct leader *l, const char *why)
-{
-    log_warn("%s: %s%s", l->duty, why,
-             l->held ? "; lock released, another consumer takes over" : "");
-    l->held = 0;
-    if (l->db != NULL)
-        mysql_close(l->db);
-    l->db = NULL;
-}
-
 void leader_free(struct leader *l)
 {
-    if (l == NULL)
-        return;
-    if (l->db != NULL)
-        mysql_close(l->db);
     free(l);
+}
+
+int leader_held(const struct leader *l)
+{
+    return l->held && l->session == db_session(l->db);
 }
 
 int leader_check(struct leader *l)
 {
-    char err[512];
-    if (l->db == NULL && db_connect(l->conf, &l->db, err, sizeof err) != CP_OK) {
-        l->db = NULL;
-        log_warn("%s: %s", l->duty, err);
-        return CP_ERR_UNAVAILABLE;
-    }
-    MYSQL_STMT *st = mysql_stmt_init(l->db);
-    if (st == NULL) {
-        drop(l, "out of memory");
-        return CP_ERR_UNAVAILABLE;
-    }
     MYSQL_BIND params[2], res;
     unsigned long len = l->name_len;
     db_bind_text(&params[0], l->name, sizeof l->name, &len, NULL);
@@ -81,20 +57,21 @@ int leader_check(struct leader *l)
     int64_t got = 0;
     my_bool is_null = 0;
     db_bind_i64(&res, &got, &is_null);
-    if (mysql_stmt_prepare(st, check_sql, sizeof check_sql - 1) != 0 ||
-        mysql_stmt_bind_param(st, params) != 0 || mysql_stmt_execute(st) != 0 ||
-        mysql_stmt_bind_result(st, &res) != 0 || mysql_stmt_fetch(st) != 0) {
-        snprintf(err, sizeof err, "GET_LOCK: %s", mysql_stmt_error(st));
-        mysql_stmt_close(st);
-        drop(l, err);
-        return CP_ERR_UNAVAILABLE;
+    int rc = db_fetch_one(l->db, check_sql, params, &res);
+    if (l->held && !leader_held(l)) {
+        /* The connection went (db logged why), and the lock with it. */
+        log_warn("%s: lock %s released with its connection, another consumer takes over", l->duty,
+                 l->name);
+        l->held = 0;
     }
-    mysql_stmt_close(st);
-    int rc = !is_null && got == 1;
-    if (rc && !l->held)
+    if (rc != CP_OK)
+        return CP_ERR_UNAVAILABLE;
+    int holds = !is_null && got == 1;
+    if (holds && !l->held)
         log_info("%s: holding the lock %s", l->duty, l->name);
-    else if (!rc && l->held)
+    else if (!holds && l->held)
         log_warn("%s: lock %s taken by another session", l->duty, l->name);
-    l->held = rc;
-    return rc;
+    l->held = holds;
+    l->session = db_session(l->db);
+    return holds;
 }

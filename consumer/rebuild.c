@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mysql.h>
-
 #include "cp_err.h"
 #include "db.h"
 #include "log.h"
@@ -15,7 +13,8 @@
 #include "rcli.h"
 #include "rkey.h"
 
-#define CHUNK 500
+#define CHUNK       500
+#define COUPON_PAGE 64 /* coupons read at a time: each is rebuilt before the next page */
 
 struct coupon_meta {
     int64_t id, total, start_ms, end_ms;
@@ -30,59 +29,47 @@ struct chunk {
     size_t argvlen[6 + 2 * CHUNK];
 };
 
-static int db_fail(MYSQL_STMT *st, const char *what)
+static int db_fail(struct db *db, int rc)
 {
-    fprintf(stderr, "coupon-admin: %s: %s\n", what, mysql_stmt_error(st));
-    return CP_ERR_UNAVAILABLE;
+    fprintf(stderr, "coupon-admin: %s\n", db_errstr(db));
+    return rc;
 }
 
-/* Loads the coupons to rebuild (all, or one) into *out. */
-static int load_coupons(MYSQL *db, int64_t only, struct coupon_meta **out, size_t *n)
+/* One page of the coupons to rebuild. */
+struct coupon_page {
+    struct coupon_meta m, all[COUPON_PAGE];
+    size_t n;
+};
+
+static int add_coupon(void *arg)
+{
+    struct coupon_page *pg = arg;
+    if (pg->n < COUPON_PAGE)
+        pg->all[pg->n++] = pg->m;
+    return CP_OK;
+}
+
+/* The coupons to rebuild (all, or one) with an id above `after`, a page of them. */
+static int load_page(struct db *db, int64_t only, int64_t after, struct coupon_page *pg)
 {
     static const char sql[] =
         "SELECT CAST(id AS SIGNED), COALESCE(CAST(total_quantity AS SIGNED), -1), "
         "CAST(UNIX_TIMESTAMP(start_at) * 1000 AS SIGNED), "
-        "CAST(UNIX_TIMESTAMP(end_at) * 1000 AS SIGNED) FROM coupon WHERE ? = 0 OR id = ? "
-        "ORDER BY id";
-    int rc = CP_OK;
-    size_t cap = 0;
-    *out = NULL;
-    *n = 0;
-    MYSQL_STMT *st = mysql_stmt_init(db);
-    if (st == NULL)
-        return CP_ERR_NOMEM;
-    MYSQL_BIND p[2], res[4];
-    struct coupon_meta m;
+        "CAST(UNIX_TIMESTAMP(end_at) * 1000 AS SIGNED) FROM coupon "
+        "WHERE (? = 0 OR id = ?) AND id > ? ORDER BY id LIMIT ?";
+    int64_t limit = COUPON_PAGE;
+    MYSQL_BIND p[4], res[4];
+    pg->n = 0;
     db_bind_i64(&p[0], &only, NULL);
     db_bind_i64(&p[1], &only, NULL);
-    db_bind_i64(&res[0], &m.id, NULL);
-    db_bind_i64(&res[1], &m.total, NULL);
-    db_bind_i64(&res[2], &m.start_ms, NULL);
-    db_bind_i64(&res[3], &m.end_ms, NULL);
-    if (mysql_stmt_prepare(st, sql, sizeof sql - 1) != 0 || mysql_stmt_bind_param(st, p) != 0 ||
-        mysql_stmt_execute(st) != 0 || mysql_stmt_bind_result(st, res) != 0 ||
-        mysql_stmt_store_result(st) != 0) {
-        rc = db_fail(st, "coupons");
-        goto out;
-    }
-    int f;
-    while ((f = mysql_stmt_fetch(st)) == 0) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            struct coupon_meta *grown = realloc(*out, cap * sizeof *grown);
-            if (grown == NULL) {
-                rc = CP_ERR_NOMEM;
-                goto out;
-            }
-            *out = grown;
-        }
-        (*out)[(*n)++] = m;
-    }
-    if (f != MYSQL_NO_DATA)
-        rc = db_fail(st, "coupons");
-out:
-    mysql_stmt_close(st);
-    return rc;
+    db_bind_i64(&p[2], &after, NULL);
+    db_bind_i64(&p[3], &limit, NULL);
+    db_bind_i64(&res[0], &pg->m.id, NULL);
+    db_bind_i64(&res[1], &pg->m.total, NULL);
+    db_bind_i64(&res[2], &pg->m.start_ms, NULL);
+    db_bind_i64(&res[3], &pg->m.end_ms, NULL);
+    int rc = db_fetch_each(db, sql, p, res, add_coupon, pg);
+    return rc == CP_OK ? rc : db_fail(db, rc);
 }
 
 /* EVAL restore.lua for ck->rows[0..n) as (user, "<seq>:<issuedAtMs>") pairs. */
@@ -137,7 +124,30 @@ static int restore_chunk(struct rcli *r, int64_t coupon_id, struct chunk *ck, si
     return CP_OK;
 }
 
-static int rebuild_one(MYSQL *db, struct rcli *r, const struct coupon_meta *c, struct chunk *ck,
+/* The issuances of one coupon as they are read, restored a chunk at a time. */
+struct issue_rows {
+    struct rcli *r;
+    int64_t coupon_id, row[3];
+    struct chunk *ck;
+    size_t n, total_rows;
+    long long added;
+    int redis_failed;
+};
+
+static int add_issue(void *arg)
+{
+    struct issue_rows *ir = arg;
+    memcpy(ir->ck->rows[ir->n++], ir->row, sizeof ir->row);
+    ir->total_rows++;
+    if (ir->n < CHUNK)
+        return CP_OK;
+    int rc = restore_chunk(ir->r, ir->coupon_id, ir->ck, ir->n, &ir->added);
+    ir->redis_failed = rc != CP_OK;
+    ir->n = 0;
+    return rc;
+}
+
+static int rebuild_one(struct db *db, struct rcli *r, const struct coupon_meta *c, struct chunk *ck,
                        FILE *out)
 {
     struct rkey_meta_cmd cmd;
@@ -155,82 +165,59 @@ static int rebuild_one(MYSQL *db, struct rcli *r, const struct coupon_meta *c, s
     static const char sql[] = "SELECT CAST(user_id AS SIGNED), CAST(sequence AS SIGNED), "
                               "CAST(UNIX_TIMESTAMP(issued_at) * 1000 AS SIGNED) FROM coupon_issue "
                               "WHERE coupon_id = ? ORDER BY id";
-    MYSQL_STMT *st = mysql_stmt_init(db);
-    if (st == NULL)
-        return CP_ERR_NOMEM;
-    int64_t id = c->id, row[3];
+    struct issue_rows ir = {.r = r, .coupon_id = c->id, .ck = ck};
+    int64_t id = c->id;
     MYSQL_BIND p, res[3];
     db_bind_i64(&p, &id, NULL);
     for (int i = 0; i < 3; i++)
-        db_bind_i64(&res[i], &row[i], NULL);
-    int rc = CP_OK;
-    size_t n = 0, total_rows = 0;
-    long long added = 0;
-    if (mysql_stmt_prepare(st, sql, sizeof sql - 1) != 0 || mysql_stmt_bind_param(st, &p) != 0 ||
-        mysql_stmt_execute(st) != 0 || mysql_stmt_bind_result(st, res) != 0) {
-        rc = db_fail(st, "issues");
-        goto out;
-    }
-    int f;
-    while ((f = mysql_stmt_fetch(st)) == 0) {
-        memcpy(ck->rows[n++], row, sizeof row);
-        total_rows++;
-        if (n == CHUNK) {
-            if ((rc = restore_chunk(r, c->id, ck, n, &added)) != CP_OK)
-                goto out;
-            n = 0;
-        }
-    }
-    if (f != MYSQL_NO_DATA) {
-        rc = db_fail(st, "issues");
-        goto out;
-    }
-    if (n > 0 && (rc = restore_chunk(r, c->id, ck, n, &added)) != CP_OK)
-        goto out;
+        db_bind_i64(&res[i], &ir.row[i], NULL);
+    int rc = db_fetch_each(db, sql, &p, res, add_issue, &ir);
+    if (rc != CP_OK)
+        return ir.redis_failed ? rc : db_fail(db, rc);
+    if (ir.n > 0 && (rc = restore_chunk(r, c->id, ck, ir.n, &ir.added)) != CP_OK)
+        return rc;
     fprintf(out, "coupon %" PRId64 ": meta written, %zu issuances in MariaDB, %lld restored\n",
-            c->id, total_rows, added);
-out:
-    mysql_stmt_close(st);
-    return rc;
+            c->id, ir.total_rows, ir.added);
+    return CP_OK;
 }
 
 int rebuild_redis(const struct cp_conf *conf, int64_t coupon_id, FILE *out)
 {
     char err[512];
-    MYSQL *db = NULL;
+    struct db *db = NULL;
     struct rcli *r = NULL;
-    struct coupon_meta *coupons = NULL;
+    struct coupon_page pg;
     struct chunk *ck = malloc(sizeof *ck);
-    size_t n = 0;
     if (ck == NULL) {
         fprintf(stderr, "coupon-admin: out of memory\n");
         return CP_ERR_NOMEM;
     }
-    int rc = db_connect(conf, &db, err, sizeof err);
+    int rc = db_open(conf, &db, err, sizeof err);
+    if (rc == CP_OK)
+        rc = rcli_open(conf, &r, err, sizeof err);
     if (rc != CP_OK) {
         fprintf(stderr, "coupon-admin: %s\n", err);
-        free(ck);
-        return rc;
-    }
-    if ((rc = rcli_open(conf, &r, err, sizeof err)) != CP_OK) {
-        fprintf(stderr, "coupon-admin: %s\n", err);
         goto out;
     }
-    if ((rc = load_coupons(db, coupon_id, &coupons, &n)) != CP_OK)
-        goto out;
-    if (n == 0 && coupon_id != 0) {
+    size_t total = 0;
+    int64_t after = 0;
+    do {
+        if ((rc = load_page(db, coupon_id, after, &pg)) != CP_OK)
+            goto out;
+        for (size_t i = 0; i < pg.n && rc == CP_OK; i++)
+            rc = rebuild_one(db, r, &pg.all[i], ck, out);
+        total += pg.n;
+        after = pg.n > 0 ? pg.all[pg.n - 1].id : after;
+    } while (rc == CP_OK && pg.n == COUPON_PAGE);
+    if (rc == CP_OK && total == 0 && coupon_id != 0) {
         fprintf(stderr, "coupon-admin: coupon %" PRId64 " does not exist\n", coupon_id);
         rc = CP_ERR_NOT_FOUND;
-        goto out;
     }
-    for (size_t i = 0; i < n && rc == CP_OK; i++)
-        rc = rebuild_one(db, r, &coupons[i], ck, out);
     if (rc == CP_OK)
-        fprintf(out, "rebuilt %zu coupon(s)\n", n);
+        fprintf(out, "rebuilt %zu coupon(s)\n", total);
 out:
     free(ck);
-    free(coupons);
     rcli_free(r);
-    mysql_close(db);
+    db_free(db);
     return rc;
 }

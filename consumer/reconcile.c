@@ -11,7 +11,7 @@
 #include "clock.h"
 #include "cp_err.h"
 #include "event.h"
-#include "leader.h"
+#include "issue_lookup.h"
 #include "log.h"
 #include "rkey.h"
 #include "timefmt.h"
@@ -34,7 +34,7 @@ struct requeued {
 
 struct reconciler {
     const struct cp_conf *conf;
-    struct persist *persist;
+    struct db *db;
     struct outbox *outbox;
     struct leader *lock; /* only its holder reconciles */
     int leading;
@@ -50,20 +50,16 @@ struct reconciler {
     size_t nrequeued, requeued_cap;
 };
 
-struct reconciler *reconciler_new(const struct cp_conf *conf, struct persist *persist,
+struct reconciler *reconciler_new(const struct cp_conf *conf, struct db *db, struct leader *lock,
                                   struct outbox *outbox)
 {
     struct reconciler *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
     r->conf = conf;
-    r->persist = persist;
+    r->db = db;
     r->outbox = outbox;
-    r->lock = leader_new(conf, "coupon_reconciler", "reconciler");
-    if (r->lock == NULL) {
-        free(r);
-        return NULL;
-    }
+    r->lock = lock;
     r->next_pass_ms = clock_mono_ms() + PASS_INTERVAL_MS;
     /*
      * A worker may still be waiting for Kafka (up to the delivery timeout) and then
@@ -85,7 +81,6 @@ void reconciler_free(struct reconciler *r)
 {
     if (r == NULL)
         return;
-    leader_free(r->lock);
     free(r->requeued);
     free(r);
 }
@@ -195,7 +190,7 @@ static int settle_record(struct reconciler *r, struct rcli *redis, int64_t coupo
     if (timefmt_now_ms() - ev.issued_at_ms < r->after_ms || r->pass_checked >= MAX_CHECKED_PER_PASS)
         return CP_OK; /* too young, or for the next pass */
     r->pass_checked++;
-    int exists = persist_row_exists(r->persist, ev.coupon_id, ev.user_id);
+    int exists = issue_lookup_exists(r->db, ev.coupon_id, ev.user_id);
     if (exists < 0)
         return CP_OK; /* MariaDB down: next pass */
     if (exists)
@@ -260,7 +255,7 @@ int reconciler_tick(struct reconciler *r, struct rcli *redis, const volatile sig
         return CP_OK;
     }
     size_t n = 0;
-    if (persist_recent_coupons(r->persist, r->ids, MAX_COUPONS, &n) != CP_OK)
+    if (issue_lookup_recent_coupons(r->db, r->ids, MAX_COUPONS, &n) != CP_OK)
         return CP_OK; /* MariaDB down: next pass */
     /* One pipelined HLEN per coupon, then a closer look only where something is left. */
     for (size_t i = 0; i < n; i++) {

@@ -31,13 +31,16 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "db.h"
+#include "leader.h"
 #include "outbox.h"
-#include "persist.h"
 #include "rcli.h"
 
 struct reconciler;
 
-struct reconciler *reconciler_new(const struct cp_conf *conf, struct persist *persist,
+/* Looks rows up through db (issue_lookup.h) and reconciles while holding lock (the
+ * caller's, on a connection of its own). All must outlive it. NULL: out of memory. */
+struct reconciler *reconciler_new(const struct cp_conf *conf, struct db *db, struct leader *lock,
                                   struct outbox *outbox);
 void reconciler_free(struct reconciler *r);
 

@@ -12,34 +12,18 @@
 #include <time.h>
 
 #include <librdkafka/rdkafka.h>
-#include <mysql.h>
 
 #include "clock.h"
 #include "cp_err.h"
 #include "db.h"
+#include "relay_db.h"
 #include "event.h"
 #include "log.h"
 
-#define DELETE_CHUNK     500  /* ids per DELETE ... IN (...) */
 #define LOCK_RETRY_MS    1000 /* a relay without the lock asks again this often */
 #define ERROR_BACKOFF_MS 1000 /* after a MariaDB failure */
 #define FLUSH_STEP_MS    100
 #define RETRY_PAUSE_MS   500
-#define STAMPED_MAX      (CP_OUTBOX_PAYLOAD_MAX + 32) /* payload + "eventId":N, */
-
-static const char lock_sql[] = "SELECT GET_LOCK('coupon_outbox_relay', 0)";
-static const char fetch_sql[] = "SELECT CAST(id AS SIGNED), topic, msg_key, payload "
-                                "FROM event_outbox ORDER BY id LIMIT ?";
-
-struct relay_row {
-    int64_t id;
-    char topic[CP_OUTBOX_TOPIC_MAX + 1];
-    char key[CP_OUTBOX_KEY_MAX];
-    size_t klen;
-    char value[STAMPED_MAX];
-    size_t vlen;
-    int state; /* -1 to send, 0 in flight, 1 acknowledged */
-};
 
 struct relay {
     const struct cp_conf *conf;
@@ -47,15 +31,10 @@ struct relay {
     pthread_t thread;
     atomic_int stop;
     rd_kafka_t *rk;
-    MYSQL *db;
-    int leader;
-    MYSQL_STMT *fetch_st, *delete_full;
+    struct db *db;
+    struct relay_db *store; /* on db: the lock, the rows, their deletion */
     struct relay_row *rows;
     size_t cap;
-    char *sql;
-    size_t sql_cap;
-    MYSQL_BIND *binds;
-    int64_t *ids;
     atomic_uint_least64_t published, deleted, batches, failures;
     atomic_int is_leader;
 };
@@ -85,137 +64,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         log_warn("relay: event %" PRId64 " to %s not delivered (%s); producing it again", row->id,
                  row->topic, rd_kafka_err2str(m->err));
     }
-}
-
-/* Drops the connection (and with it the lock); `what` failed (NULL: a plain close). */
-static void drop_db(struct relay *r, const char *what)
-{
-    if (r->db != NULL && what != NULL)
-        log_warn("relay: mariadb %s: %s", what, mysql_error(r->db));
-    if (r->fetch_st != NULL)
-        mysql_stmt_close(r->fetch_st);
-    if (r->delete_full != NULL)
-        mysql_stmt_close(r->delete_full);
-    r->fetch_st = r->delete_full = NULL;
-    if (r->db != NULL)
-        mysql_close(r->db);
-    r->db = NULL;
-    r->leader = 0;
-    atomic_store(&r->is_leader, 0);
-}
-
-/* Connects if needed and takes the relay lock: CP_OK as leader, CP_ERR_CONFLICT when
- * another relay holds it, CP_ERR_UNAVAILABLE. */
-static int become_leader(struct relay *r)
-{
-    if (r->db != NULL && r->leader)
-        return CP_OK;
-    if (r->db == NULL) {
-        char err[512];
-        if (db_connect(r->conf, &r->db, err, sizeof err) != CP_OK) {
-            r->db = NULL;
-            log_warn("relay: %s", err);
-            return CP_ERR_UNAVAILABLE;
-        }
-    }
-    MYSQL_STMT *st = mysql_stmt_init(r->db);
-    if (st == NULL) {
-        drop_db(r, "lock");
-        return CP_ERR_UNAVAILABLE;
-    }
-    int64_t got = 0;
-    my_bool is_null = 0;
-    MYSQL_BIND res;
-    db_bind_i64(&res, &got, NULL);
-    res.is_null = &is_null;
-    int rc = CP_OK;
-    if (mysql_stmt_prepare(st, lock_sql, sizeof lock_sql - 1) != 0 || mysql_stmt_execute(st) != 0 ||
-        mysql_stmt_bind_result(st, &res) != 0 || mysql_stmt_fetch(st) != 0) {
-        log_warn("relay: GET_LOCK: %s", mysql_stmt_error(st));
-        rc = CP_ERR_UNAVAILABLE;
-    } else if (is_null || got != 1) {
-        rc = CP_ERR_CONFLICT;
-    }
-    mysql_stmt_close(st);
-    if (rc == CP_ERR_UNAVAILABLE) {
-        drop_db(r, "lock");
-        return rc;
-    }
-    if (rc == CP_OK) {
-        r->leader = 1;
-        atomic_store(&r->is_leader, 1);
-        log_info("relay: holding the outbox relay lock; publishing event_outbox");
-    }
-    return rc;
-}
-
-/* The oldest rows (at most cap), stamped with their ids: how many, or an error. */
-static int fetch(struct relay *r, size_t *n)
-{
-    *n = 0;
-    if (r->fetch_st == NULL) {
-        r->fetch_st = mysql_stmt_init(r->db);
-        if (r->fetch_st == NULL ||
-            mysql_stmt_prepare(r->fetch_st, fetch_sql, sizeof fetch_sql - 1) != 0) {
-            drop_db(r, "prepare outbox read");
-            return CP_ERR_UNAVAILABLE;
-        }
-    }
-    int64_t limit = (int64_t)r->cap, id = 0;
-    char topic[CP_OUTBOX_TOPIC_MAX + 1], key[CP_OUTBOX_KEY_MAX], payload[CP_OUTBOX_PAYLOAD_MAX];
-    unsigned long tlen = 0, klen = 0, plen = 0;
-    MYSQL_BIND p, res[4];
-    db_bind_i64(&p, &limit, NULL);
-    memset(res, 0, sizeof res);
-    db_bind_i64(&res[0], &id, NULL);
-    res[1].buffer_type = MYSQL_TYPE_STRING;
-    res[1].buffer = topic;
-    res[1].buffer_length = sizeof topic;
-    res[1].length = &tlen;
-    res[2].buffer_type = MYSQL_TYPE_BLOB;
-    res[2].buffer = key;
-    res[2].buffer_length = sizeof key;
-    res[2].length = &klen;
-    res[3].buffer_type = MYSQL_TYPE_BLOB;
-    res[3].buffer = payload;
-    res[3].buffer_length = sizeof payload;
-    res[3].length = &plen;
-    if (mysql_stmt_bind_param(r->fetch_st, &p) != 0 || mysql_stmt_execute(r->fetch_st) != 0 ||
-        mysql_stmt_bind_result(r->fetch_st, res) != 0) {
-        drop_db(r, "outbox read");
-        return CP_ERR_UNAVAILABLE;
-    }
-    int f;
-    while ((f = mysql_stmt_fetch(r->fetch_st)) == 0 || f == MYSQL_DATA_TRUNCATED) {
-        if (*n == r->cap)
-            continue; /* cannot happen with LIMIT; drain the result */
-        struct relay_row *row = &r->rows[*n];
-        /* A column longer than its buffer, or a payload that is not a JSON object, would
-         * be a bug of the writer: logged, and the row left for an operator rather than
-         * published cut short (it then holds back every later row: visible, not lost). */
-        int vlen = f == 0 && tlen < sizeof row->topic && klen <= sizeof row->key
-                       ? event_stamp(id, payload, plen, row->value, sizeof row->value)
-                       : CP_ERR_LIMIT;
-        if (vlen < 0) {
-            log_error("relay: outbox row %" PRId64 " is malformed (%s); not published", id,
-                      cp_strerror(vlen));
-            break;
-        }
-        row->id = id;
-        memcpy(row->topic, topic, tlen);
-        row->topic[tlen] = '\0';
-        memcpy(row->key, key, klen);
-        row->klen = klen;
-        row->vlen = (size_t)vlen;
-        row->state = -1;
-        (*n)++;
-    }
-    if (f != 0 && f != MYSQL_NO_DATA && f != MYSQL_DATA_TRUNCATED) {
-        drop_db(r, "outbox fetch");
-        return CP_ERR_UNAVAILABLE;
-    }
-    (void)mysql_stmt_free_result(r->fetch_st);
-    return CP_OK;
 }
 
 static void produce_row(struct relay *r, struct relay_row *row)
@@ -262,78 +110,23 @@ static int publish(struct relay *r, size_t n)
     }
 }
 
-/* "<prefix>?,?,...?)" with n placeholders into r->sql. */
-static void in_list(struct relay *r, size_t n)
-{
-    size_t off = (size_t)snprintf(r->sql, r->sql_cap, "DELETE FROM event_outbox WHERE id IN (");
-    for (size_t i = 0; i < n && off + 3 < r->sql_cap; i++) {
-        if (i)
-            r->sql[off++] = ',';
-        r->sql[off++] = '?';
-    }
-    r->sql[off++] = ')';
-    r->sql[off] = '\0';
-}
-
-/* Deletes exactly the ids of rows[0..n) (autocommit: each chunk on its own). */
-static int delete_rows(struct relay *r, size_t n)
-{
-    for (size_t i = 0; i < n; i += DELETE_CHUNK) {
-        size_t m = n - i < DELETE_CHUNK ? n - i : DELETE_CHUNK;
-        for (size_t k = 0; k < m; k++) {
-            r->ids[k] = r->rows[i + k].id;
-            db_bind_i64(&r->binds[k], &r->ids[k], NULL);
-        }
-        MYSQL_STMT *st = m == DELETE_CHUNK ? r->delete_full : NULL;
-        if (st == NULL) {
-            in_list(r, m);
-            st = mysql_stmt_init(r->db);
-            if (st == NULL || mysql_stmt_prepare(st, r->sql, strlen(r->sql)) != 0) {
-                if (st != NULL)
-                    mysql_stmt_close(st);
-                drop_db(r, "prepare outbox delete");
-                return CP_ERR_UNAVAILABLE;
-            }
-        }
-        int ok = mysql_stmt_bind_param(st, r->binds) == 0 && mysql_stmt_execute(st) == 0;
-        uint64_t affected = ok ? (uint64_t)mysql_stmt_affected_rows(st) : 0;
-        if (m == DELETE_CHUNK && ok)
-            r->delete_full = st;
-        else if (st != r->delete_full)
-            mysql_stmt_close(st);
-        if (!ok) {
-            if (st == r->delete_full) {
-                mysql_stmt_close(st);
-                r->delete_full = NULL;
-            }
-            drop_db(r, "outbox delete");
-            return CP_ERR_UNAVAILABLE;
-        }
-        if (affected != m)
-            log_warn("relay: deleted %" PRIu64 " of %zu outbox rows (another relay took "
-                     "over meanwhile?)",
-                     affected, m);
-        atomic_fetch_add(&r->deleted, affected);
-    }
-    return CP_OK;
-}
-
 static void *relay_main(void *arg)
 {
     struct relay *r = arg;
     uint64_t done = 0;
-    if (mysql_thread_init() != 0) {
+    if (db_thread_init() != CP_OK) {
         log_error("relay: mysql_thread_init failed; no relay in this process");
         return NULL;
     }
     while (!atomic_load(&r->stop)) {
-        int rc = become_leader(r);
+        int rc = relay_db_lead(r->store);
+        atomic_store(&r->is_leader, relay_db_leading(r->store));
         if (rc != CP_OK) {
             pause_ms(r, rc == CP_ERR_CONFLICT ? LOCK_RETRY_MS : ERROR_BACKOFF_MS);
             continue;
         }
         size_t n = 0;
-        if (fetch(r, &n) != CP_OK) {
+        if (relay_db_fetch(r->store, r->rows, r->cap, &n) != CP_OK) {
             pause_ms(r, ERROR_BACKOFF_MS);
             continue;
         }
@@ -351,14 +144,22 @@ static void *relay_main(void *arg)
                      done, n);
             raise(SIGKILL);
         }
-        if (delete_rows(r, n) != CP_OK) {
+        uint64_t deleted = 0;
+        rc = relay_db_delete(r->store, r->rows, n, &deleted);
+        atomic_fetch_add(&r->deleted, deleted);
+        if (rc != CP_OK) {
             pause_ms(r, ERROR_BACKOFF_MS);
             continue;
         }
         atomic_fetch_add(&r->batches, 1);
     }
-    drop_db(r, NULL);
-    mysql_thread_end();
+    /* Closes the connection, releasing the lock, on the thread that used it. */
+    relay_db_free(r->store);
+    db_free(r->db);
+    r->store = NULL;
+    r->db = NULL;
+    atomic_store(&r->is_leader, 0);
+    db_thread_end();
     return NULL;
 }
 
@@ -370,11 +171,9 @@ static void relay_free(struct relay *r)
         rd_kafka_flush(r->rk, 5000);
         rd_kafka_destroy(r->rk);
     }
-    drop_db(r, NULL);
+    relay_db_free(r->store);
+    db_free(r->db);
     free(r->rows);
-    free(r->sql);
-    free(r->binds);
-    free(r->ids);
     free(r);
 }
 
@@ -390,11 +189,8 @@ struct relay *relay_start(const struct cp_conf *conf, int kill_after_batches, ch
     r->kill_after_batches = kill_after_batches;
     r->cap = (size_t)conf->relay_batch_max;
     r->rows = calloc(r->cap, sizeof *r->rows);
-    r->sql_cap = 64 + 2 * DELETE_CHUNK;
-    r->sql = malloc(r->sql_cap);
-    r->binds = calloc(DELETE_CHUNK, sizeof *r->binds);
-    r->ids = calloc(DELETE_CHUNK, sizeof *r->ids);
-    if (r->rows == NULL || r->sql == NULL || r->binds == NULL || r->ids == NULL) {
+    if (r->rows == NULL || db_open(conf, &r->db, errbuf, errlen) != CP_OK ||
+        (r->store = relay_db_new(r->db)) == NULL) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }

@@ -78,23 +78,14 @@ void admin_create_handle(struct app_thread *t, const struct http_request *req,
         problem_fail(resp, CP_ERR_INVALID, "%s", why);
         return;
     }
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
-        return;
-    }
-    int rc = coupon_store_insert(db, &c);
+    int rc = coupon_store_insert(app_db(t), &c);
     if (rc == CP_ERR_CONFLICT) {
         problem_fail(resp, CP_ERR_CONFLICT, "a coupon with this code exists already");
         return;
     }
-    if (rc == CP_ERR_INVALID) {
-        problem_fail(resp, CP_ERR_INVALID, "the database refused the values");
-        return;
-    }
     if (rc != CP_OK) {
-        app_db_failed(t);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+        app_db_failed(t, rc);
+        problem_db(resp, rc);
         return;
     }
     struct rcli *r = app_redis(t);
@@ -110,7 +101,7 @@ void admin_create_handle(struct app_thread *t, const struct http_request *req,
 }
 
 /* The answer to a failed coupon_store lookup: the coupon is unknown, or MariaDB
- * failed (the connection is then dropped so the next request reconnects). */
+ * failed. */
 static void answer_lookup_failure(struct app_thread *t, struct http_response *resp,
                                   int64_t coupon_id, int rc)
 {
@@ -118,8 +109,8 @@ static void answer_lookup_failure(struct app_thread *t, struct http_response *re
         problem_fail(resp, CP_ERR_NO_COUPON, "coupon %" PRId64 " does not exist", coupon_id);
         return;
     }
-    app_db_failed(t);
-    problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+    app_db_failed(t, rc);
+    problem_db(resp, rc);
 }
 
 /* Runs meta_update.lua: 1 written, 0 refused (*issued holders), or a negative error. */
@@ -159,11 +150,7 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
         problem_fail(resp, CP_ERR_MEDIA_TYPE, "send the body as application/json");
         return;
     }
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
-        return;
-    }
+    struct db *db = app_db(t);
     struct coupon old, c;
     int rc = coupon_store_get(db, coupon_id, &old);
     if (rc != CP_OK) {
@@ -179,9 +166,9 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
     }
     int64_t persisted = 0, issued = 0;
     if (total_changed) {
-        if (coupon_store_count_issues(db, coupon_id, &persisted, NULL) != CP_OK) {
-            app_db_failed(t);
-            problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+        if ((rc = coupon_store_count_issues(db, coupon_id, &persisted, NULL)) != CP_OK) {
+            app_db_failed(t, rc);
+            problem_db(resp, rc);
             return;
         }
         if (c.total_quantity < persisted) {
@@ -204,16 +191,13 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
     }
     rc = coupon_store_update(db, &c);
     if (rc != CP_OK) {
-        if (rc == CP_ERR_UNAVAILABLE)
-            app_db_failed(t);
+        app_db_failed(t, rc);
         int64_t ignored;
         if (meta_update(t, &old, &ignored) != 1)
             log_error("coupon %" PRId64 ": meta changed but MariaDB update failed; "
                       "run coupon-admin rebuild-redis --coupon %" PRId64,
                       coupon_id, coupon_id);
-        problem_fail(resp, rc == CP_ERR_INVALID ? CP_ERR_INVALID : CP_ERR_UNAVAILABLE, "%s",
-                     rc == CP_ERR_INVALID ? "the database refused the values"
-                                          : "database unavailable");
+        problem_db(resp, rc);
         return;
     }
     forget_everywhere(t, coupon_id);
@@ -226,10 +210,10 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
 {
     if (!authorised(t, req, resp))
         return;
-    MYSQL *db = app_db(t);
+    struct db *db = app_db(t);
     struct rcli *r = app_redis(t);
-    if (db == NULL || r == NULL) {
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "%s unavailable", db == NULL ? "database" : "redis");
+    if (r == NULL) {
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "redis unavailable");
         return;
     }
     struct coupon c;

@@ -3,17 +3,12 @@
 #include "app.h"
 
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
-#include <time.h>
 
-#include "clock.h"
 #include "cp_err.h"
 #include "db.h"
 #include "log.h"
 #include "rkey.h"
-
-#define RECONNECT_INTERVAL_MS 250
 
 void app_cache_configs(const struct cp_conf *conf, struct lru_config *l1, struct l2_config *l2)
 {
@@ -23,18 +18,6 @@ void app_cache_configs(const struct cp_conf *conf, struct lru_config *l1, struct
                              .negative_ttl_ms = (int64_t)conf->l2_negative_ttl_s * 1000,
                              .lock_ttl_ms = 2000,
                              .wait_step_ms = 5};
-}
-
-/*
- * A connection the server closed (a restart) shows as readable or hung up while
- * idle between requests. Checking costs one poll(2) and saves the request that
- * would otherwise fail on it: a command is never sent on a dead socket. (Redis'
- * connections are checked by rcli, at most every 100 ms each.)
- */
-static int connection_closed(int fd)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    return poll(&pfd, 1, 0) != 0;
 }
 
 struct rcli *app_redis(struct app_thread *t)
@@ -59,37 +42,17 @@ void app_redis_failed(struct app_thread *t)
         rcli_reset(t->redis);
 }
 
-MYSQL *app_db(struct app_thread *t)
+struct db *app_db(struct app_thread *t)
 {
-    if (t->db != NULL && connection_closed((int)mysql_get_socket(t->db))) {
-        log_info("mariadb connection closed by the server; reconnecting");
-        mysql_close(t->db);
-        t->db = NULL;
-        t->db_retry_at_ms = 0;
-    }
-    if (t->db != NULL)
-        return t->db;
-    int64_t now = clock_mono_ms();
-    if (now < t->db_retry_at_ms)
-        return NULL;
-    char err[512];
-    if (db_connect(t->app->conf, &t->db, err, sizeof err) != CP_OK) {
-        t->db_retry_at_ms = now + RECONNECT_INTERVAL_MS;
-        metrics_add(t->app->metrics, M_DB_ERRORS, 1);
-        log_warn("%s", err);
-        return NULL;
-    }
+    db_drop_closed(t->db);
     return t->db;
 }
 
-void app_db_failed(struct app_thread *t)
+/* db has logged what failed, once, where it happened. */
+void app_db_failed(struct app_thread *t, int rc)
 {
-    metrics_add(t->app->metrics, M_DB_ERRORS, 1);
-    if (t->db != NULL) {
-        log_warn("mariadb connection dropped: %s", mysql_error(t->db));
-        mysql_close(t->db);
-        t->db = NULL;
-    }
+    if (rc == CP_ERR_UNAVAILABLE || rc == CP_ERR_TIMEOUT)
+        metrics_add(t->app->metrics, M_DB_ERRORS, 1);
 }
 
 int app_l1_key(char *buf, size_t cap, enum app_l1_kind kind, int64_t coupon_id)

@@ -7,21 +7,19 @@
  * read-mostly by the process's threads (producer, L1, L2 and metrics are
  * thread-safe themselves). Each struct app_thread belongs to exactly one
  * thread: its Redis client (common/rcli: one server or every node of a
- * cluster) and MariaDB connection are never shared, so no lock is taken on the
- * hot path. After an I/O error a connection is dropped and reopened on the
- * next use, at most once per reconnect interval, so a dead server costs one
- * bounded connect attempt rather than one per request (rcli does this per
- * Redis node).
+ * cluster) and MariaDB client (common/db) are never shared, so no lock is
+ * taken on the hot path. Both reconnect themselves after an I/O error, at most
+ * once per back-off interval, so a dead server costs one bounded connect
+ * attempt rather than one per request.
  */
 #ifndef COUPON_APP_H
 #define COUPON_APP_H
 
 #include <stdint.h>
 
-#include <mysql.h>
-
 #include "conf.h"
 #include "cp_limits.h"
+#include "db.h"
 #include "holders.h"
 #include "http.h"
 #include "l2.h"
@@ -49,9 +47,8 @@ struct app {
 
 struct app_thread {
     struct app *app;
-    struct rcli *redis; /* opened on first use (no I/O): see app_redis */
-    MYSQL *db;
-    int64_t db_retry_at_ms;             /* monotonic; no reconnect before */
+    struct rcli *redis;                 /* opened on first use (no I/O): see app_redis */
+    struct db *db;                      /* opened with the thread (no I/O): see app_db */
     char script_sha[SCRIPT_COUNT_][41]; /* see script.h; "" = not learnt yet */
     char body_buf[CP_MAX_BODY_BYTES + 1];
     char resp_buf[HTTP_RESPONSE_BODY_MAX];
@@ -63,8 +60,12 @@ struct app_thread {
 struct rcli *app_redis(struct app_thread *t);
 /* After a NULL or unexpected reply: counted in metrics, and rcli_reset. */
 void app_redis_failed(struct app_thread *t);
-MYSQL *app_db(struct app_thread *t);
-void app_db_failed(struct app_thread *t);
+/* Returns the thread's MariaDB client, its connection dropped first when the server
+ * closed it. Whether MariaDB is reachable shows in the calls (db.h). */
+struct db *app_db(struct app_thread *t);
+/* After a MariaDB call failed with rc: counted in metrics unless rc is an answer of
+ * the data (not found, conflict, a refused value). */
+void app_db_failed(struct app_thread *t, int rc);
 
 /* The L1 and L2 settings from the configuration. Products of configuration values are
  * computed in 64 bits: the allowed l2_ttl_s (30 days) overflows an int in ms. */

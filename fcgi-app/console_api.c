@@ -154,17 +154,11 @@ void console_list_handle(struct app_thread *t, const struct http_request *req,
         problem_fail(resp, CP_ERR_INVALID, "%s", strstr(why, "once") ? why : cursor);
         return;
     }
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
-        return;
-    }
     size_t n = 0;
-    int rc = coupon_store_list(db, after, (int)limit + 1, rows, &n);
+    int rc = coupon_store_list(app_db(t), after, (int)limit + 1, rows, &n);
     if (rc != CP_OK) {
-        if (rc == CP_ERR_UNAVAILABLE)
-            app_db_failed(t);
-        problem_fail(resp, rc, "database unavailable");
+        app_db_failed(t, rc);
+        problem_db(resp, rc);
         return;
     }
     int more = n > (size_t)limit; /* the extra row only tells that a next page exists */
@@ -252,20 +246,15 @@ void console_series_handle(struct app_thread *t, const struct http_request *req,
         problem_fail(resp, CP_ERR_INVALID, "%s", why);
         return;
     }
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
-        return;
-    }
     struct coupon c;
-    int rc = coupon_store_get(db, coupon_id, &c);
+    int rc = coupon_store_get(app_db(t), coupon_id, &c);
     if (rc == CP_ERR_NOT_FOUND) {
         problem_fail(resp, CP_ERR_NO_COUPON, "coupon %" PRId64 " does not exist", coupon_id);
         return;
     }
     if (rc != CP_OK) {
-        app_db_failed(t);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+        app_db_failed(t, rc);
+        problem_db(resp, rc);
         return;
     }
     if (t->app->series == NULL ||

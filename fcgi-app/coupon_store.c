@@ -8,7 +8,6 @@
 
 #include "cp_err.h"
 #include "db.h"
-#include "log.h"
 #include "rkey.h"
 
 static const char select_coupon_sql[] =
@@ -24,34 +23,13 @@ static const char select_coupon_sql[] =
     "COALESCE(CAST(max_discount_amount AS CHAR), '') "
     "FROM coupon WHERE id = ?";
 
-static int stmt_error(MYSQL_STMT *st, const char *what)
+int coupon_store_get(struct db *db, int64_t id, struct coupon *out)
 {
-    log_warn("mariadb %s: %s", what, mysql_stmt_error(st));
-    return CP_ERR_UNAVAILABLE;
-}
-
-int coupon_store_get(MYSQL *db, int64_t id, struct coupon *out)
-{
-    int rc = CP_ERR_UNAVAILABLE;
-    MYSQL_STMT *st = mysql_stmt_init(db);
-    if (st == NULL)
-        return CP_ERR_UNAVAILABLE;
-    if (mysql_stmt_prepare(st, select_coupon_sql, sizeof select_coupon_sql - 1) != 0) {
-        rc = stmt_error(st, "prepare coupon select");
-        goto out;
-    }
-    MYSQL_BIND param;
-    memset(&param, 0, sizeof param);
-    db_bind_i64(&param, &id, NULL);
-    if (mysql_stmt_bind_param(st, &param) != 0 || mysql_stmt_execute(st) != 0) {
-        rc = stmt_error(st, "execute coupon select");
-        goto out;
-    }
     memset(out, 0, sizeof *out);
-    MYSQL_BIND res[18];
+    MYSQL_BIND param, res[18];
     unsigned long lens[18];
     my_bool nulls[18];
-    memset(res, 0, sizeof res);
+    db_bind_i64(&param, &id, NULL);
     db_bind_i64(&res[0], &out->id, &nulls[0]);
     db_bind_text(&res[1], out->title, sizeof out->title, &lens[1], &nulls[1]);
     db_bind_text(&res[2], out->code, sizeof out->code, &lens[2], &nulls[2]);
@@ -72,54 +50,41 @@ int coupon_store_get(MYSQL *db, int64_t id, struct coupon *out)
                  &nulls[16]);
     db_bind_text(&res[17], out->max_discount_amount, sizeof out->max_discount_amount, &lens[17],
                  &nulls[17]);
-    if (mysql_stmt_bind_result(st, res) != 0) {
-        rc = stmt_error(st, "bind coupon result");
-        goto out;
-    }
-    int f = mysql_stmt_fetch(st);
-    if (f == MYSQL_NO_DATA) {
-        rc = CP_ERR_NOT_FOUND;
-        goto out;
-    }
-    if (f != 0 && f != MYSQL_DATA_TRUNCATED) {
-        rc = stmt_error(st, "fetch coupon");
-        goto out;
-    }
+    int rc = db_fetch_one(db, select_coupon_sql, &param, res);
+    if (rc != CP_OK)
+        return rc;
+    char *texts[] = {out->title,         out->code,           out->coupon_type,
+                     out->discount_type, out->discount_value, out->description,
+                     out->currency,      out->min_order_amount, out->max_discount_amount};
+    size_t caps[] = {sizeof out->title,          sizeof out->code,
+                     sizeof out->coupon_type,    sizeof out->discount_type,
+                     sizeof out->discount_value, sizeof out->description,
+                     sizeof out->currency,       sizeof out->min_order_amount,
+                     sizeof out->max_discount_amount};
+    int cols[] = {1, 2, 3, 4, 5, 10, 15, 16, 17};
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        db_text_end(texts[i], caps[i], nulls[cols[i]] ? 0 : lens[cols[i]]);
     out->has_code = !nulls[2];
     out->has_description = !nulls[10];
-    if (nulls[2])
-        out->code[0] = '\0';
-    if (nulls[10])
-        out->description[0] = '\0';
-    rc = CP_OK;
-out:
-    mysql_stmt_close(st);
-    return rc;
+    return CP_OK;
 }
 
-int coupon_store_has_issues(MYSQL *db, int64_t id)
+/* One BIGINT of a one-row SELECT with the coupon id as its parameter. */
+static int select_int(struct db *db, const char *sql, int64_t id, int64_t *out)
 {
-    static const char sql[] = "SELECT EXISTS(SELECT 1 FROM coupon_issue WHERE coupon_id = ?)";
-    int rc = CP_ERR_UNAVAILABLE;
-    MYSQL_STMT *st = mysql_stmt_init(db);
-    if (st == NULL)
-        return CP_ERR_UNAVAILABLE;
     MYSQL_BIND param, res;
-    int64_t exists = 0;
-    memset(&param, 0, sizeof param);
-    memset(&res, 0, sizeof res);
     db_bind_i64(&param, &id, NULL);
-    db_bind_i64(&res, &exists, NULL);
-    if (mysql_stmt_prepare(st, sql, sizeof sql - 1) != 0 ||
-        mysql_stmt_bind_param(st, &param) != 0 || mysql_stmt_execute(st) != 0 ||
-        mysql_stmt_bind_result(st, &res) != 0 || mysql_stmt_fetch(st) != 0) {
-        rc = stmt_error(st, "issue existence check");
-        goto out;
-    }
-    rc = exists ? 1 : 0;
-out:
-    mysql_stmt_close(st);
-    return rc;
+    db_bind_i64(&res, out, NULL);
+    int rc = db_fetch_one(db, sql, &param, &res);
+    return rc == CP_ERR_NOT_FOUND ? CP_ERR_UNAVAILABLE : rc; /* an aggregate has a row */
+}
+
+int coupon_store_has_issues(struct db *db, int64_t id)
+{
+    int64_t exists = 0;
+    int rc = select_int(db, "SELECT EXISTS(SELECT 1 FROM coupon_issue WHERE coupon_id = ?)", id,
+                        &exists);
+    return rc != CP_OK ? rc : exists != 0;
 }
 
 int coupon_meta_write(struct rcli *r, const struct coupon *c)
@@ -136,33 +101,7 @@ int coupon_meta_write(struct rcli *r, const struct coupon *c)
     return rc;
 }
 
-/* Runs a prepared statement with its parameters bound; CP_OK or the mapped error. */
-static int exec_params(MYSQL_STMT *st, const char *sql, size_t sqllen, MYSQL_BIND *params,
-                       const char *what)
-{
-    if (mysql_stmt_prepare(st, sql, sqllen) != 0)
-        return stmt_error(st, what);
-    if (params != NULL && mysql_stmt_bind_param(st, params) != 0)
-        return stmt_error(st, what);
-    /* Every statement here runs alone (autocommit): a deadlock victim - an admin
-     * UPDATE of a coupon row the consumer is updating too - was rolled back whole
-     * and can simply run again. */
-    int rc = 0;
-    for (int attempt = 0; attempt < 3; attempt++)
-        if ((rc = mysql_stmt_execute(st)) == 0 || mysql_stmt_errno(st) != 1213 /* deadlock */)
-            break;
-    if (rc != 0) {
-        unsigned err = mysql_stmt_errno(st);
-        if (err == 1062) /* ER_DUP_ENTRY: the unique coupon code */
-            return CP_ERR_CONFLICT;
-        if (err == 4025 || err == 1406 || err == 1264) /* CHECK, too long, out of range */
-            return CP_ERR_INVALID;
-        return stmt_error(st, what);
-    }
-    return CP_OK;
-}
-
-int coupon_store_insert(MYSQL *db, struct coupon *c)
+int coupon_store_insert(struct db *db, struct coupon *c)
 {
     static const char sql[] =
         "INSERT INTO coupon (title, code, coupon_type, discount_type, discount_value, "
@@ -170,15 +109,11 @@ int coupon_store_insert(MYSQL *db, struct coupon *c)
         "min_order_amount, max_discount_amount) "
         "VALUES (?, ?, ?, ?, ?, FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000), ?, ?, ?, "
         "FROM_UNIXTIME(? / 1000), ?, ?, ?)";
-    MYSQL_STMT *st = mysql_stmt_init(db);
-    if (st == NULL)
-        return CP_ERR_UNAVAILABLE;
     MYSQL_BIND p[14];
     unsigned long lens[14];
     my_bool code_null = !c->has_code, desc_null = !c->has_description,
             total_null = c->total_quantity < 0, days_null = c->usable_days < 0,
             until_null = c->usable_until_ms < 0;
-    memset(p, 0, sizeof p);
     char *strs[] = {c->title, c->code, c->coupon_type, c->discount_type, c->discount_value};
     for (int i = 0; i < 5; i++) {
         lens[i] = (unsigned long)strlen(strs[i]);
@@ -199,57 +134,44 @@ int coupon_store_insert(MYSQL *db, struct coupon *c)
         money_null[i] = lens[11 + i] == 0;
         db_bind_text(&p[11 + i], money[i], lens[11 + i], &lens[11 + i], &money_null[i]);
     }
-    int rc = exec_params(st, sql, sizeof sql - 1, p, "insert coupon");
+    int rc = db_exec(db, sql, p);
     if (rc == CP_OK)
-        c->id = (int64_t)mysql_stmt_insert_id(st);
-    mysql_stmt_close(st);
+        c->id = (int64_t)db_insert_id(db);
     return rc;
 }
 
-int coupon_store_update(MYSQL *db, const struct coupon *c)
+int coupon_store_update(struct db *db, const struct coupon *c)
 {
     static const char sql[] =
         "UPDATE coupon SET title = ?, description = ?, end_at = FROM_UNIXTIME(? / 1000), "
         "total_quantity = ? WHERE id = ?";
-    MYSQL_STMT *st = mysql_stmt_init(db);
-    if (st == NULL)
-        return CP_ERR_UNAVAILABLE;
     struct coupon copy = *c; /* the bind API takes non-const buffers */
     MYSQL_BIND p[5];
     unsigned long lens[2] = {(unsigned long)strlen(copy.title),
                              (unsigned long)strlen(copy.description)};
     my_bool desc_null = !copy.has_description, total_null = copy.total_quantity < 0;
-    memset(p, 0, sizeof p);
     db_bind_text(&p[0], copy.title, lens[0], &lens[0], NULL);
     db_bind_text(&p[1], copy.description, lens[1], &lens[1], &desc_null);
     db_bind_i64(&p[2], &copy.end_ms, NULL);
     db_bind_i64(&p[3], &copy.total_quantity, &total_null);
     db_bind_i64(&p[4], &copy.id, NULL);
-    int rc = exec_params(st, sql, sizeof sql - 1, p, "update coupon");
-    mysql_stmt_close(st);
-    return rc;
+    return db_exec(db, sql, p);
 }
 
-int coupon_store_count_issues(MYSQL *db, int64_t id, int64_t *count, int64_t *redeemed)
+int coupon_store_count_issues(struct db *db, int64_t id, int64_t *count, int64_t *redeemed)
 {
     static const char sql[] =
         "SELECT COUNT(*), COUNT(used_at) FROM coupon_issue WHERE coupon_id = ?";
-    MYSQL_STMT *st = mysql_stmt_init(db);
-    if (st == NULL)
-        return CP_ERR_UNAVAILABLE;
     int64_t used = 0;
     MYSQL_BIND param, res[2];
-    memset(&param, 0, sizeof param);
-    memset(res, 0, sizeof res);
     db_bind_i64(&param, &id, NULL);
     db_bind_i64(&res[0], count, NULL);
     db_bind_i64(&res[1], &used, NULL);
-    int rc = exec_params(st, sql, sizeof sql - 1, &param, "count issues");
-    if (rc == CP_OK && (mysql_stmt_bind_result(st, res) != 0 || mysql_stmt_fetch(st) != 0))
-        rc = stmt_error(st, "count issues");
+    int rc = db_fetch_one(db, sql, &param, res);
+    if (rc == CP_ERR_NOT_FOUND)
+        rc = CP_ERR_UNAVAILABLE; /* an aggregate has a row */
     if (rc == CP_OK && redeemed != NULL)
         *redeemed = used;
-    mysql_stmt_close(st);
     return rc;
 }
 
@@ -266,93 +188,79 @@ void coupon_store_bind_issuance(MYSQL_BIND *res, struct issuance *is,
 
 void coupon_store_finish_issuance(struct issuance *is, const struct coupon_store_issuance_lens *b)
 {
-    is->code[b->code_len < sizeof is->code ? b->code_len : sizeof is->code - 1] = '\0';
-    is->order_id[b->order_len < sizeof is->order_id ? b->order_len : sizeof is->order_id - 1] =
-        '\0';
+    db_text_end(is->code, sizeof is->code, b->code_len);
+    db_text_end(is->order_id, sizeof is->order_id, b->order_len);
 }
 
-int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, struct issuance *out)
+int coupon_store_issue_get(struct db *db, int64_t coupon_id, int64_t user_id, struct issuance *out)
 {
     static const char sql[] = "SELECT " COUPON_STORE_ISSUANCE_COLUMNS
                               "FROM coupon_issue ci WHERE ci.coupon_id = ? AND ci.user_id = ?";
-    MYSQL_STMT *st = mysql_stmt_init(db);
-    if (st == NULL)
-        return CP_ERR_UNAVAILABLE;
     MYSQL_BIND p[2], res[COUPON_STORE_ISSUANCE_NCOLS];
     struct coupon_store_issuance_lens ib;
-    memset(p, 0, sizeof p);
-    memset(res, 0, sizeof res);
     memset(out, 0, sizeof *out);
     db_bind_i64(&p[0], &coupon_id, NULL);
     db_bind_i64(&p[1], &user_id, NULL);
     coupon_store_bind_issuance(res, out, &ib);
-    int rc = exec_params(st, sql, sizeof sql - 1, p, "select issue");
-    if (rc == CP_OK) {
-        if (mysql_stmt_bind_result(st, res) != 0) {
-            rc = stmt_error(st, "select issue");
-        } else {
-            int f = mysql_stmt_fetch(st);
-            rc = f == 0               ? CP_OK
-                 : f == MYSQL_NO_DATA ? CP_ERR_NOT_FOUND
-                                      : stmt_error(st, "fetch issue");
-        }
-    }
+    int rc = db_fetch_one(db, sql, p, res);
     if (rc == CP_OK)
         coupon_store_finish_issuance(out, &ib);
-    mysql_stmt_close(st);
     return rc;
 }
 
-int coupon_store_user_coupons(MYSQL *db, int64_t user_id, int64_t before_id, int limit,
+struct user_rows {
+    struct user_coupon row;
+    struct coupon_store_issuance_lens ib;
+    unsigned long title_len;
+    coupon_store_row_fn fn;
+    void *arg;
+};
+
+static int user_row(void *arg)
+{
+    struct user_rows *u = arg;
+    db_text_end(u->row.title, sizeof u->row.title, u->title_len);
+    coupon_store_finish_issuance(&u->row.is, &u->ib);
+    return u->fn(u->arg, &u->row);
+}
+
+int coupon_store_user_coupons(struct db *db, int64_t user_id, int64_t before_id, int limit,
                               coupon_store_row_fn fn, void *arg)
 {
     static const char sql[] = "SELECT CAST(ci.id AS SIGNED), CAST(ci.coupon_id AS SIGNED), "
                               "c.title, " COUPON_STORE_ISSUANCE_COLUMNS
                               "FROM coupon_issue ci JOIN coupon c ON c.id = ci.coupon_id "
                               "WHERE ci.user_id = ? AND ci.id < ? ORDER BY ci.id DESC LIMIT ?";
-    MYSQL_STMT *st = mysql_stmt_init(db);
-    if (st == NULL)
-        return CP_ERR_UNAVAILABLE;
     int64_t lim = limit;
     MYSQL_BIND p[3], res[3 + COUPON_STORE_ISSUANCE_NCOLS];
-    struct user_coupon row;
-    struct coupon_store_issuance_lens ib;
-    unsigned long title_len;
-    memset(p, 0, sizeof p);
-    memset(res, 0, sizeof res);
+    struct user_rows u = {.fn = fn, .arg = arg};
     db_bind_i64(&p[0], &user_id, NULL);
     db_bind_i64(&p[1], &before_id, NULL);
     db_bind_i64(&p[2], &lim, NULL);
-    db_bind_i64(&res[0], &row.issue_id, NULL);
-    db_bind_i64(&res[1], &row.coupon_id, NULL);
-    db_bind_text(&res[2], row.title, sizeof row.title, &title_len, NULL);
-    coupon_store_bind_issuance(&res[3], &row.is, &ib);
-    int rc = exec_params(st, sql, sizeof sql - 1, p, "select user coupons");
-    if (rc != CP_OK)
-        goto out;
-    if (mysql_stmt_bind_result(st, res) != 0) {
-        rc = stmt_error(st, "select user coupons");
-        goto out;
-    }
-    for (;;) {
-        int f = mysql_stmt_fetch(st);
-        if (f == MYSQL_NO_DATA)
-            break;
-        if (f != 0 && f != MYSQL_DATA_TRUNCATED) {
-            rc = stmt_error(st, "fetch user coupons");
-            goto out;
-        }
-        row.title[title_len < sizeof row.title ? title_len : sizeof row.title - 1] = '\0';
-        coupon_store_finish_issuance(&row.is, &ib);
-        if ((rc = fn(arg, &row)) != CP_OK)
-            goto out;
-    }
-out:
-    mysql_stmt_close(st);
-    return rc;
+    db_bind_i64(&res[0], &u.row.issue_id, NULL);
+    db_bind_i64(&res[1], &u.row.coupon_id, NULL);
+    db_bind_text(&res[2], u.row.title, sizeof u.row.title, &u.title_len, NULL);
+    coupon_store_bind_issuance(&res[3], &u.row.is, &u.ib);
+    return db_fetch_each(db, sql, p, res, user_row, &u);
 }
 
-int coupon_store_list(MYSQL *db, int64_t before_id, int limit, struct coupon_summary *out,
+struct list_rows {
+    struct coupon_summary row, *out;
+    unsigned long title_len;
+    size_t *n, cap;
+};
+
+static int list_row(void *arg)
+{
+    struct list_rows *l = arg;
+    if (*l->n == l->cap)
+        return CP_ERR_INTERNAL; /* the server returned more rows than LIMIT */
+    db_text_end(l->row.title, sizeof l->row.title, l->title_len);
+    l->out[(*l->n)++] = l->row;
+    return CP_OK;
+}
+
+int coupon_store_list(struct db *db, int64_t before_id, int limit, struct coupon_summary *out,
                       size_t *n)
 {
     static const char sql[] =
@@ -361,47 +269,17 @@ int coupon_store_list(MYSQL *db, int64_t before_id, int limit, struct coupon_sum
         "CAST(UNIX_TIMESTAMP(end_at) * 1000 AS SIGNED) "
         "FROM coupon WHERE id < ? ORDER BY id DESC LIMIT ?";
     *n = 0;
-    MYSQL_STMT *st = mysql_stmt_init(db);
-    if (st == NULL)
-        return CP_ERR_UNAVAILABLE;
     int64_t lim = limit;
     MYSQL_BIND p[2], res[6];
-    struct coupon_summary row;
-    unsigned long title_len;
-    memset(p, 0, sizeof p);
-    memset(res, 0, sizeof res);
-    memset(&row, 0, sizeof row);
+    struct list_rows l = {.out = out, .n = n, .cap = (size_t)limit};
+    memset(&l.row, 0, sizeof l.row);
     db_bind_i64(&p[0], &before_id, NULL);
     db_bind_i64(&p[1], &lim, NULL);
-    db_bind_i64(&res[0], &row.id, NULL);
-    db_bind_text(&res[1], row.title, sizeof row.title, &title_len, NULL);
-    db_bind_i64(&res[2], &row.total_quantity, NULL);
-    db_bind_i64(&res[3], &row.issued_quantity, NULL);
-    db_bind_i64(&res[4], &row.start_ms, NULL);
-    db_bind_i64(&res[5], &row.end_ms, NULL);
-    int rc = exec_params(st, sql, sizeof sql - 1, p, "select coupon list");
-    if (rc != CP_OK)
-        goto out;
-    if (mysql_stmt_bind_result(st, res) != 0) {
-        rc = stmt_error(st, "select coupon list");
-        goto out;
-    }
-    for (;;) {
-        int f = mysql_stmt_fetch(st);
-        if (f == MYSQL_NO_DATA)
-            break;
-        if (f != 0 && f != MYSQL_DATA_TRUNCATED) {
-            rc = stmt_error(st, "fetch coupon list");
-            goto out;
-        }
-        if (*n == (size_t)limit) {
-            rc = CP_ERR_INTERNAL; /* the server returned more rows than LIMIT */
-            goto out;
-        }
-        row.title[title_len < sizeof row.title ? title_len : sizeof row.title - 1] = '\0';
-        out[(*n)++] = row;
-    }
-out:
-    mysql_stmt_close(st);
-    return rc;
+    db_bind_i64(&res[0], &l.row.id, NULL);
+    db_bind_text(&res[1], l.row.title, sizeof l.row.title, &l.title_len, NULL);
+    db_bind_i64(&res[2], &l.row.total_quantity, NULL);
+    db_bind_i64(&res[3], &l.row.issued_quantity, NULL);
+    db_bind_i64(&res[4], &l.row.start_ms, NULL);
+    db_bind_i64(&res[5], &l.row.end_ms, NULL);
+    return db_fetch_each(db, sql, p, res, list_row, &l);
 }

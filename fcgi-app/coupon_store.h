@@ -4,18 +4,16 @@
  *
  * Every statement is prepared; ids and times travel as bound integers, never
  * as text in SQL. Times are epoch milliseconds (the session runs in UTC).
- * Functions take the caller's thread-owned connection and return CP_OK,
- * CP_ERR_NOT_FOUND, or CP_ERR_UNAVAILABLE when the server failed (the caller
- * then drops the connection).
+ * Functions take the caller's thread-owned client (common/db) and return
+ * CP_OK, CP_ERR_NOT_FOUND, or db.h's codes when MariaDB failed.
  */
 #ifndef COUPON_COUPON_STORE_H
 #define COUPON_COUPON_STORE_H
 
 #include <stdint.h>
 
-#include <mysql.h>
-
 #include "cp_limits.h"
+#include "db.h"
 #include "rcli.h"
 
 struct coupon {
@@ -44,20 +42,20 @@ struct coupon {
 };
 
 /* Loads one coupon. */
-int coupon_store_get(MYSQL *db, int64_t id, struct coupon *out);
+int coupon_store_get(struct db *db, int64_t id, struct coupon *out);
 
 /* Whether any issuance row exists for the coupon (1/0), or a negative error. */
-int coupon_store_has_issues(MYSQL *db, int64_t id);
+int coupon_store_has_issues(struct db *db, int64_t id);
 
 /* Inserts a new coupon and sets c->id. CP_ERR_CONFLICT for a code already in use,
  * CP_ERR_INVALID when the server's checks refuse it. */
-int coupon_store_insert(MYSQL *db, struct coupon *c);
+int coupon_store_insert(struct db *db, struct coupon *c);
 
 /* Writes the changeable fields (title, description, end_ms, total_quantity). */
-int coupon_store_update(MYSQL *db, const struct coupon *c);
+int coupon_store_update(struct db *db, const struct coupon *c);
 
 /* Rows in coupon_issue for the coupon, and (redeemed != NULL) how many are redeemed. */
-int coupon_store_count_issues(MYSQL *db, int64_t id, int64_t *count, int64_t *redeemed);
+int coupon_store_count_issues(struct db *db, int64_t id, int64_t *count, int64_t *redeemed);
 
 /* One persisted issuance as reads show it. Times -1 = NULL; code "" = NULL. */
 struct issuance {
@@ -86,7 +84,7 @@ void coupon_store_finish_issuance(struct issuance *is,
                                   const struct coupon_store_issuance_lens *lens);
 
 /* One persisted issuance; CP_ERR_NOT_FOUND when there is no row. */
-int coupon_store_issue_get(MYSQL *db, int64_t coupon_id, int64_t user_id, struct issuance *out);
+int coupon_store_issue_get(struct db *db, int64_t coupon_id, int64_t user_id, struct issuance *out);
 
 struct user_coupon {
     int64_t issue_id, coupon_id;
@@ -97,7 +95,7 @@ typedef int (*coupon_store_row_fn)(void *arg, const struct user_coupon *row);
 
 /* A user's persisted issuances with coupon_issue.id < before_id, newest first, at
  * most `limit`; fn is called per row (a non-zero return stops and is returned). */
-int coupon_store_user_coupons(MYSQL *db, int64_t user_id, int64_t before_id, int limit,
+int coupon_store_user_coupons(struct db *db, int64_t user_id, int64_t before_id, int limit,
                               coupon_store_row_fn fn, void *arg);
 
 /* One campaign of the console's list. */
@@ -107,7 +105,7 @@ struct coupon_summary {
 };
 
 /* Coupons with id < before_id, newest first, at most `limit` rows into out; *n rows. */
-int coupon_store_list(MYSQL *db, int64_t before_id, int limit, struct coupon_summary *out,
+int coupon_store_list(struct db *db, int64_t before_id, int limit, struct coupon_summary *out,
                       size_t *n);
 
 /* Writes the issuance parameters the Lua script reads (HSET coupon:{ID}:meta). */

@@ -1,7 +1,7 @@
 /*
  * health.c - GET /api/health and GET /metrics.
  *
- * Health uses the calling thread's own connections (PING, mysql_ping; opened
+ * Health uses the calling thread's own connections (PING, db_ping; opened
  * only if the thread has none yet, as for any request) and the producer's broker
  * state, so polling it every second adds no connection per poll.
  * /metrics renders the shared-memory counters of all workers, then appends the
@@ -36,14 +36,12 @@ static int check_redis(struct app_thread *t, const char **why)
 
 static int check_db(struct app_thread *t, const char **why)
 {
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        *why = "unreachable";
-        return 0;
-    }
-    if (mysql_ping(db) != 0) {
-        app_db_failed(t);
-        *why = "connection lost";
+    struct db *db = app_db(t);
+    int had_connection = db_session(db) != 0;
+    int rc = db_ping(db);
+    if (rc != CP_OK) {
+        app_db_failed(t, rc);
+        *why = had_connection ? "connection lost" : "unreachable";
         return 0;
     }
     *why = NULL;

@@ -338,10 +338,8 @@ static int op_reload_meta(void *ctx, int64_t coupon_id, const char **detail)
 {
     struct app_thread *t = ctx;
     struct coupon c;
-    MYSQL *db = app_db(t);
-    *detail = "database unavailable";
-    if (db == NULL)
-        return CP_ERR_UNAVAILABLE;
+    struct db *db = app_db(t);
+    *detail = problem_db_unavailable;
     int rc = coupon_store_get(db, coupon_id, &c);
     if (rc == CP_ERR_NOT_FOUND) {
         op_flag_set(t, coupon_id, ISSUE_FLAG_NO_COUPON, ISSUE_FLAG_TTL_MS);
@@ -350,7 +348,7 @@ static int op_reload_meta(void *ctx, int64_t coupon_id, const char **detail)
     if (rc == CP_OK)
         rc = coupon_store_has_issues(db, coupon_id);
     if (rc < 0) {
-        app_db_failed(t);
+        app_db_failed(t, rc);
         return CP_ERR_UNAVAILABLE;
     }
     *detail = "redis unavailable";

@@ -122,6 +122,17 @@ void problem_fail(struct http_response *resp, int err, const char *fmt, ...)
     va_end(ap);
 }
 
+const char problem_db_unavailable[] = "database unavailable";
+
+void problem_db(struct http_response *resp, int err)
+{
+    if (err == CP_ERR_INVALID)
+        problem_fail(resp, err, "the database refused the values");
+    else
+        problem_fail(resp, err == CP_ERR_INTERNAL ? err : CP_ERR_UNAVAILABLE, "%s",
+                     problem_db_unavailable);
+}
+
 enum problem problem_from_err(int err)
 {
     switch (err) {

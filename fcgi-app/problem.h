@@ -52,6 +52,12 @@ void problem_set(struct http_response *resp, enum problem p, const char *detail_
 void problem_fail(struct http_response *resp, int err, const char *detail_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* How every handler answers a failed MariaDB call (common/db's codes): a value the
+ * server refused is 400, a bug 500, anything else 503 "database unavailable". */
+void problem_db(struct http_response *resp, int err);
+/* That 503's detail, for the paths that answer it later. */
+extern const char problem_db_unavailable[];
+
 /* Maps a negative cp_err to its problem (CP_ERR_UNAVAILABLE -> SERVICE_UNAVAILABLE ...). */
 enum problem problem_from_err(int err);
 

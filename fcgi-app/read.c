@@ -39,16 +39,12 @@ static int load_doc(void *arg, char *buf, size_t cap, size_t *len)
 {
     struct doc_load *dl = arg;
     dl->loaded = 1;
-    MYSQL *db = app_db(dl->t);
-    if (db == NULL) {
-        dl->db_failed = 1;
-        return CP_ERR_UNAVAILABLE;
-    }
     struct coupon c;
-    int rc = coupon_store_get(db, dl->coupon_id, &c);
-    if (rc == CP_ERR_UNAVAILABLE) {
-        app_db_failed(dl->t);
+    int rc = coupon_store_get(app_db(dl->t), dl->coupon_id, &c);
+    if (rc != CP_OK && rc != CP_ERR_NOT_FOUND) {
+        app_db_failed(dl->t, rc);
         dl->db_failed = 1;
+        rc = CP_ERR_UNAVAILABLE;
     }
     if (rc != CP_OK)
         return rc;
@@ -116,13 +112,12 @@ static int coupon_issued(struct app_thread *t, int64_t coupon_id, int64_t *issue
             freeReplyObject(reply);
         app_redis_failed(t);
     }
-    MYSQL *db = app_db(t);
-    if (db == NULL)
-        return CP_ERR_UNAVAILABLE;
     struct coupon c;
-    int rc = coupon_store_get(db, coupon_id, &c);
-    if (rc == CP_ERR_UNAVAILABLE)
-        app_db_failed(t);
+    int rc = coupon_store_get(app_db(t), coupon_id, &c);
+    if (rc != CP_OK && rc != CP_ERR_NOT_FOUND) {
+        app_db_failed(t, rc);
+        rc = CP_ERR_UNAVAILABLE;
+    }
     if (rc == CP_OK)
         *issued = c.issued_quantity;
     return rc;
@@ -241,14 +236,12 @@ void read_issue_status_handle(struct app_thread *t, const struct http_request *r
         if (pend != NULL)
             freeReplyObject(pend);
     }
-    MYSQL *db = app_db(t);
-    int db_rc = CP_ERR_UNAVAILABLE;
     struct issuance is;
     memset(&is, 0, sizeof is);
-    if (db != NULL) {
-        db_rc = coupon_store_issue_get(db, coupon_id, user_id, &is);
-        if (db_rc == CP_ERR_UNAVAILABLE)
-            app_db_failed(t);
+    int db_rc = coupon_store_issue_get(app_db(t), coupon_id, user_id, &is);
+    if (db_rc != CP_OK && db_rc != CP_ERR_NOT_FOUND) {
+        app_db_failed(t, db_rc);
+        db_rc = CP_ERR_UNAVAILABLE;
     }
     if (db_rc == CP_OK) {
         status = issuance_status(&is, timefmt_now_ms());
@@ -373,21 +366,18 @@ void read_user_coupons_handle(struct app_thread *t, const struct http_request *r
         problem_fail(resp, CP_ERR_INVALID, "%s", why);
         return;
     }
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
-        return;
-    }
     struct page pg = {.resp = resp, .limit = limit, .now_ms = timefmt_now_ms()};
     resp->status = 200;
     (void)http_response_printf(resp, "{\"items\":[");
-    int rc = coupon_store_user_coupons(db, user_id, before, limit + 1, append_row, &pg);
-    if (rc == CP_ERR_UNAVAILABLE)
-        app_db_failed(t);
+    int rc = coupon_store_user_coupons(app_db(t), user_id, before, limit + 1, append_row, &pg);
     if (rc != CP_OK) {
         resp->body_len = 0;
-        problem_fail(resp, rc == CP_ERR_LIMIT ? CP_ERR_INTERNAL : CP_ERR_UNAVAILABLE, "%s",
-                     rc == CP_ERR_LIMIT ? "page too large" : "database unavailable");
+        if (rc == CP_ERR_LIMIT) {
+            problem_fail(resp, CP_ERR_INTERNAL, "page too large");
+            return;
+        }
+        app_db_failed(t, rc);
+        problem_db(resp, CP_ERR_UNAVAILABLE);
         return;
     }
     if (pg.more)

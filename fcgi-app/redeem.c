@@ -135,15 +135,12 @@ out:
     return rc;
 }
 
-/* The thread's MariaDB connection, or NULL with the 503 answered and counted. */
-static MYSQL *redemption_db(struct app_thread *t, struct http_response *resp)
+/* A MariaDB call of a redemption failed with rc: counted, and answered 503. */
+static void redemption_failed(struct app_thread *t, struct http_response *resp, int rc)
 {
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        metrics_add(t->app->metrics, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
-    }
-    return db;
+    app_db_failed(t, rc);
+    metrics_add(t->app->metrics, M_REDEEM_UNAVAILABLE, 1);
+    problem_db(resp, CP_ERR_UNAVAILABLE);
 }
 
 int redeem_claimed_in_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id)
@@ -227,7 +224,7 @@ static void send_redemption(struct http_response *resp, int status, int64_t coup
 /* With an orderAmount (amount not ""): its discount from the campaign, before anything
  * is written - an amount the currency cannot have is a 400, an order below the
  * campaign's minimum a 422. 1 to go on, 0 with the problem answered. */
-static int price_order(struct app_thread *t, struct http_response *resp, MYSQL *db,
+static int price_order(struct app_thread *t, struct http_response *resp, struct db *db,
                        int64_t coupon_id, const char *amount, struct order_discount *od)
 {
     struct metrics *m = t->app->metrics;
@@ -240,9 +237,7 @@ static int price_order(struct app_thread *t, struct http_response *resp, MYSQL *
     if (rc == CP_ERR_NOT_FOUND)
         return 1; /* no campaign, no issuance: the redemption answers 404 */
     if (rc != CP_OK) {
-        app_db_failed(t);
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+        redemption_failed(t, resp, rc);
         return 0;
     }
     rc = coupon_doc_discount(&c, amount, &od->discount, &od->exp, &why);
@@ -270,18 +265,14 @@ static void redeem(struct app_thread *t, struct http_response *resp, int64_t cou
 {
     struct metrics *m = t->app->metrics;
     struct order_discount od;
-    MYSQL *db = redemption_db(t, resp);
-    if (db == NULL || !price_order(t, resp, db, coupon_id, amount, &od))
+    if (!price_order(t, resp, app_db(t), coupon_id, amount, &od))
         return;
     enum redeem_outcome outcome = REDEEM_NO_ROW;
     struct redemption red;
-    int rc = redemption_store_redeem(db, t->app->conf->kafka_redemption_topic, coupon_id, user_id,
-                                     order, timefmt_now_ms(), &outcome, &red);
+    int rc = redemption_store_redeem(app_db(t), t->app->conf->kafka_redemption_topic, coupon_id,
+                                     user_id, order, timefmt_now_ms(), &outcome, &red);
     if (rc != CP_OK) {
-        if (rc == CP_ERR_UNAVAILABLE)
-            app_db_failed(t);
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+        redemption_failed(t, resp, rc);
         return;
     }
     switch (outcome) {
@@ -369,11 +360,8 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
     if (user_caller && !auth_rate(t->app->auth, RATELIMIT_REDEEM, who->user_id, resp))
         return;
     struct metrics *m = t->app->metrics;
-    MYSQL *db = redemption_db(t, resp);
-    if (db == NULL)
-        return;
     int64_t coupon_id = 0, user_id = 0;
-    rc = redemption_store_find_code(db, code, &coupon_id, &user_id);
+    rc = redemption_store_find_code(app_db(t), code, &coupon_id, &user_id);
     /* Another user's code answers as an unknown one: whether a code exists is not
      * something a guesser should learn. */
     if (rc == CP_OK && !code_owner_matches(who, user_id))
@@ -398,12 +386,7 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
                      "this code is shared by two issuances; redeem through "
                      "/api/coupons/{id}/issues/{userId}/redemption");
         return;
-    default:
-        if (rc == CP_ERR_UNAVAILABLE)
-            app_db_failed(t);
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
-        return;
+    default: redemption_failed(t, resp, rc); return;
     }
 }
 
@@ -421,17 +404,11 @@ void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
     if (!auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
         return;
     struct metrics *m = t->app->metrics;
-    MYSQL *db = redemption_db(t, resp);
-    if (db == NULL)
-        return;
     enum cancel_outcome outcome = CANCEL_NO_ROW;
-    int rc = redemption_store_cancel(db, t->app->conf->kafka_redemption_topic, coupon_id, user_id,
-                                     order, timefmt_now_ms(), &outcome);
+    int rc = redemption_store_cancel(app_db(t), t->app->conf->kafka_redemption_topic, coupon_id,
+                                     user_id, order, timefmt_now_ms(), &outcome);
     if (rc != CP_OK) {
-        if (rc == CP_ERR_UNAVAILABLE)
-            app_db_failed(t);
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
+        redemption_failed(t, resp, rc);
         return;
     }
     int claimed = 1;

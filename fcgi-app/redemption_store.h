@@ -15,18 +15,16 @@
  * original), another one (conflict), past usable_until (expired) or no row.
  * Cancel is the mirror image (UPDATE ... WHERE redeemed_order_id = ?).
  *
- * Every statement is prepared; the caller's thread-owned connection is left in
- * autocommit mode on every path. A deadlock or lock wait time-out runs the
- * transaction again (at most REDEMPTION_ATTEMPTS times). CP_ERR_UNAVAILABLE
- * means the server failed and the caller drops the connection. Thread-safe on
- * distinct connections.
+ * Each transaction is a db_tx on the caller's thread-owned client (common/db):
+ * a deadlock or lock wait time-out runs it again there. A cancel committed
+ * between a lost redeem and its read (or a redeem between a lost cancel and its
+ * read) runs the whole change again, at most REDEMPTION_ATTEMPTS times, then
+ * CP_ERR_TIMEOUT. Errors are db.h's codes. Thread-safe on distinct clients.
  */
 #ifndef COUPON_REDEMPTION_STORE_H
 #define COUPON_REDEMPTION_STORE_H
 
 #include <stdint.h>
-
-#include <mysql.h>
 
 #include "coupon_store.h"
 #include "cp_limits.h"
@@ -54,12 +52,12 @@ struct redemption {
 };
 
 /* Redeems (coupon_id, user_id) for order_id at now_ms; event to `topic`. */
-int redemption_store_redeem(MYSQL *db, const char *topic, int64_t coupon_id, int64_t user_id,
+int redemption_store_redeem(struct db *db, const char *topic, int64_t coupon_id, int64_t user_id,
                             const char *order_id, int64_t now_ms, enum redeem_outcome *outcome,
                             struct redemption *out);
 
 /* Cancels the redemption of (coupon_id, user_id) by order_id; event to `topic`. */
-int redemption_store_cancel(MYSQL *db, const char *topic, int64_t coupon_id, int64_t user_id,
+int redemption_store_cancel(struct db *db, const char *topic, int64_t coupon_id, int64_t user_id,
                             const char *order_id, int64_t now_ms, enum cancel_outcome *outcome);
 
 /*
@@ -69,6 +67,7 @@ int redemption_store_cancel(MYSQL *db, const char *topic, int64_t coupon_id, int
  * CP_OK, CP_ERR_NOT_FOUND, CP_ERR_CONFLICT (two issuances share it), or
  * CP_ERR_UNAVAILABLE.
  */
-int redemption_store_find_code(MYSQL *db, const char *code, int64_t *coupon_id, int64_t *user_id);
+int redemption_store_find_code(struct db *db, const char *code, int64_t *coupon_id,
+                               int64_t *user_id);
 
 #endif

@@ -88,7 +88,7 @@ static void refuse(struct app_thread *t, struct http_response *resp, enum metric
 {
     metrics_add(t->app->metrics, counter, 1);
     if (err == CP_ERR_UNAVAILABLE)
-        app_db_failed(t);
+        app_db_failed(t, err);
     problem_fail(resp, err, "%s", detail);
 }
 
@@ -96,7 +96,7 @@ static void refuse(struct app_thread *t, struct http_response *resp, enum metric
  * problem answered. A user's by-code attempts count against their redeem limit before
  * the look-up, as POST /api/redemptions does (guessing codes stays limited). */
 static int resolve(struct app_thread *t, const struct http_request *req, struct http_response *resp,
-                   MYSQL *db, const struct validate_body *b, int64_t *coupon_id, int64_t *user_id)
+                   struct db *db, const struct validate_body *b, int64_t *coupon_id, int64_t *user_id)
 {
     const struct http_caller *who = &req->caller;
     *coupon_id = b->coupon_id;
@@ -125,7 +125,7 @@ static int resolve(struct app_thread *t, const struct http_request *req, struct 
 }
 
 /* The issuance's state: from its row, else (by couponId) from Redis' claim. 1 to go on. */
-static int issuance_state(struct app_thread *t, struct http_response *resp, MYSQL *db,
+static int issuance_state(struct app_thread *t, struct http_response *resp, struct db *db,
                           int64_t coupon_id, int64_t user_id, int by_code,
                           struct validate_issuance *st)
 {
@@ -200,12 +200,7 @@ void validate_handle(struct app_thread *t, const struct http_request *req,
                "validate by code instead");
         return;
     }
-    MYSQL *db = app_db(t);
-    if (db == NULL) {
-        metrics_add(t->app->metrics, M_VALIDATE_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "database unavailable");
-        return;
-    }
+    struct db *db = app_db(t);
     int64_t coupon_id, user_id, discount = 0;
     if (!resolve(t, req, resp, db, &b, &coupon_id, &user_id))
         return;

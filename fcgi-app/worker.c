@@ -296,8 +296,7 @@ static void loop_free(struct request_loop *l)
     free(l->parked_calls);
     if (l->t != NULL) {
         rcli_free(l->t->redis);
-        if (l->t->db != NULL)
-            mysql_close(l->t->db);
+        db_free(l->t->db);
         free(l->t);
     }
 }
@@ -325,6 +324,11 @@ static int loop_init(struct request_loop *l, struct worker *w)
         return CP_ERR_SYSTEM;
     }
     l->t->app = &w->app;
+    char err[128];
+    if (db_open(w->app.conf, &l->t->db, err, sizeof err) != CP_OK) {
+        log_error("%s starting a request thread", err);
+        return CP_ERR_NOMEM;
+    }
     for (int i = 0; i < l->nslots; i++) {
         if (FCGX_InitRequest(&l->slots[i].fcgi, w->listen_fd, 0) != 0) {
             log_error("FCGX_InitRequest failed");
@@ -342,7 +346,7 @@ static void *thread_main(void *arg)
         while (loop_round(&l)) {
         }
     loop_free(&l);
-    mysql_thread_end();
+    db_thread_end();
     return NULL;
 }
 

@@ -37,6 +37,15 @@ class QueryLog:
     def __enter__(self):
         root_sql("SET GLOBAL log_output = 'TABLE'; TRUNCATE mysql.general_log; "
                  "SET GLOBAL general_log = 'ON'")
+        # The server decides when a statement is prepared whether its executions are
+        # logged with their values, and common/db prepares each statement once per
+        # connection: the application's connections are closed (each program reopens
+        # its own on next use) so that every statement is prepared again under the log.
+        user = harness.sql("SELECT SUBSTRING_INDEX(USER(), '@', 1)")[0][0]
+        for (conn,) in root_sql("SELECT id FROM information_schema.processlist "
+                                "WHERE user = '%s'" % user):
+            root_sql("KILL CONNECTION %s" % conn)
+        time.sleep(0.2)
         return self
 
     def __exit__(self, *exc):

@@ -1,12 +1,17 @@
 # CUnit unit tests of common/ and of coupon-fcgi's request layer and producer.
 # Each is one program; `make check` runs them (exit status != 0 on a failure).
-# test_router, test_metrics, test_rslot and test_rcli (fake connections) need no server;
+# test_router, test_metrics, test_rslot and test_rcli (fake connections) need no server, nor
+# do test_db and the MariaDB stores' tests (test_coupon_store, test_redemption_store,
+# test_persist, test_relay_db, test_reconcile: db_fake.h);
 # test_lua, test_l2 and test_rcli_redis start a private redis-server; test_producer and
 # test_outbox use librdkafka's in-process mock cluster (loopback only, ~15 s).
 # unit_main.c: the one registry/run/exit-status routine every program shares.
-check_LIBRARIES = tests/unit/libunitmain.a
+check_LIBRARIES = tests/unit/libunitmain.a tests/unit/libdbfake.a
 tests_unit_libunitmain_a_SOURCES = tests/unit/unit_main.c tests/unit/unit_main.h
 tests_unit_libunitmain_a_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CFLAGS)
+# db_fake: a scripted MariaDB behind struct db_ops for every store's test (no server).
+tests_unit_libdbfake_a_SOURCES = tests/unit/db_fake.c tests/unit/db_fake.h
+tests_unit_libdbfake_a_CPPFLAGS = $(AM_CPPFLAGS) $(MARIADB_CFLAGS)
 
 UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi-app $(FCGI_CFLAGS) $(CUNIT_CFLAGS)
 UNIT_COMMON_LIBS = common/libcommon.a $(JSONC_LIBS) $(LIBCRYPTO_LIBS) $(CUNIT_LIBS) -lpthread
@@ -19,7 +24,9 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log \
 	tests/unit/test_app tests/unit/test_issuecode tests/unit/test_series tests/unit/test_rslot \
 	tests/unit/test_rcli tests/unit/test_rcli_redis tests/unit/test_jwtv tests/unit/test_ratelimit \
-	tests/unit/test_money tests/unit/test_validate
+	tests/unit/test_money tests/unit/test_validate \
+	tests/unit/test_db tests/unit/test_coupon_store tests/unit/test_redemption_store \
+	tests/unit/test_persist tests/unit/test_relay_db tests/unit/test_reconcile
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -154,3 +161,36 @@ tests_unit_test_jwtv_LDADD = tests/unit/libunitmain.a common/libcommon.a $(CJOSE
 tests_unit_test_ratelimit_SOURCES = tests/unit/test_ratelimit.c
 tests_unit_test_ratelimit_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_ratelimit_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
+
+# MariaDB's client (common/db) and every store over the scripted fake (db_fake.h).
+UNIT_DB_LIBS = tests/unit/libunitmain.a tests/unit/libdbfake.a
+tests_unit_test_db_SOURCES = tests/unit/test_db.c
+tests_unit_test_db_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_db_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
+
+tests_unit_test_coupon_store_SOURCES = tests/unit/test_coupon_store.c
+tests_unit_test_coupon_store_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_coupon_store_LDADD = $(UNIT_DB_LIBS) $(UNIT_FCGIAPP_LIBS)
+
+tests_unit_test_redemption_store_SOURCES = tests/unit/test_redemption_store.c
+tests_unit_test_redemption_store_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_redemption_store_LDADD = $(UNIT_DB_LIBS) $(UNIT_FCGIAPP_LIBS)
+
+# persist and its parts, compiled from consumer/ like the other consumer tests.
+tests_unit_test_persist_SOURCES = tests/unit/test_persist.c consumer/persist.h consumer/persist.c \
+	consumer/coupon_cache.h consumer/coupon_cache.c consumer/idalloc.h consumer/idalloc.c \
+	consumer/issue_insert.h consumer/issue_insert.c consumer/issued_outbox.h \
+	consumer/issued_outbox.c consumer/sqltext.h consumer/sqltext.c
+tests_unit_test_persist_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
+tests_unit_test_persist_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
+
+tests_unit_test_relay_db_SOURCES = tests/unit/test_relay_db.c consumer/relay_db.h \
+	consumer/relay_db.c consumer/leader.h consumer/leader.c consumer/sqltext.h consumer/sqltext.c
+tests_unit_test_relay_db_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
+tests_unit_test_relay_db_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
+
+# The reconciler's MariaDB side: its reads and its lock.
+tests_unit_test_reconcile_SOURCES = tests/unit/test_reconcile.c consumer/issue_lookup.h \
+	consumer/issue_lookup.c consumer/leader.h consumer/leader.c
+tests_unit_test_reconcile_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
+tests_unit_test_reconcile_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
