@@ -53,13 +53,23 @@ int coupon_store_get(struct db *db, int64_t id, struct coupon *out)
     int rc = db_fetch_one(db, select_coupon_sql, &param, res);
     if (rc != CP_OK)
         return rc;
-    char *texts[] = {out->title,         out->code,           out->coupon_type,
-                     out->discount_type, out->discount_value, out->description,
-                     out->currency,      out->min_order_amount, out->max_discount_amount};
-    size_t caps[] = {sizeof out->title,          sizeof out->code,
-                     sizeof out->coupon_type,    sizeof out->discount_type,
-                     sizeof out->discount_value, sizeof out->description,
-                     sizeof out->currency,       sizeof out->min_order_amount,
+    char *texts[] = {out->title,
+                     out->code,
+                     out->coupon_type,
+                     out->discount_type,
+                     out->discount_value,
+                     out->description,
+                     out->currency,
+                     out->min_order_amount,
+                     out->max_discount_amount};
+    size_t caps[] = {sizeof out->title,
+                     sizeof out->code,
+                     sizeof out->coupon_type,
+                     sizeof out->discount_type,
+                     sizeof out->discount_value,
+                     sizeof out->description,
+                     sizeof out->currency,
+                     sizeof out->min_order_amount,
                      sizeof out->max_discount_amount};
     int cols[] = {1, 2, 3, 4, 5, 10, 15, 16, 17};
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)

@@ -96,7 +96,8 @@ static void refuse(struct app_thread *t, struct http_response *resp, enum metric
  * problem answered. A user's by-code attempts count against their redeem limit before
  * the look-up, as POST /api/redemptions does (guessing codes stays limited). */
 static int resolve(struct app_thread *t, const struct http_request *req, struct http_response *resp,
-                   struct db *db, const struct validate_body *b, int64_t *coupon_id, int64_t *user_id)
+                   struct db *db, const struct validate_body *b, int64_t *coupon_id,
+                   int64_t *user_id)
 {
     const struct http_caller *who = &req->caller;
     *coupon_id = b->coupon_id;

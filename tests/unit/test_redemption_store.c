@@ -93,7 +93,8 @@ static void a_lost_redemption_rolls_back_and_the_row_says_why(void)
     CU_ASSERT_EQUAL(fake_count("commit"), 0);
     /* By another order. */
     fake_ok(redeem_sql, 0, 0);
-    fake_rows(read_sql, (const char *[]){"3|1000|4000|-1|ABCDEFGHJKMN|order-2|AMOUNT|10.00|", NULL});
+    fake_rows(read_sql,
+              (const char *[]){"3|1000|4000|-1|ABCDEFGHJKMN|order-2|AMOUNT|10.00|", NULL});
     CU_ASSERT_EQUAL(redeem(&o, &red), CP_OK);
     CU_ASSERT_EQUAL(o, REDEEM_CONFLICT);
     /* Not redeemed, past usable_until. */
