@@ -50,6 +50,8 @@ enum cp_err {
     CP_ERR_NOT_REPLICATED = -28, /* claimed, but not yet on enough Redis replicas */
     /* Outcome of the per-user limits (issue 24). */
     CP_ERR_RATE_LIMITED = -29, /* this user made too many attempts: retry later */
+    /* Outcome of checkout holds (issue 26). */
+    CP_ERR_HELD = -30, /* another order holds the issuance while its payment runs */
 };
 
 /* Short stable name of an error code ("invalid", "unavailable", ...). */

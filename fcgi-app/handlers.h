@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "app.h"
+#include "checkout.h"
 #include "http.h"
 
 /* read.c */
@@ -18,6 +19,14 @@ void read_issue_status_handle(struct app_thread *t, const struct http_request *r
                               struct http_response *resp, int64_t coupon_id, int64_t user_id);
 void read_user_coupons_handle(struct app_thread *t, const struct http_request *req,
                               struct http_response *resp, int64_t user_id);
+/* What checkout needs of a campaign, from its document (L1 -> L2 -> MariaDB). */
+struct coupon_terms {
+    struct checkout_terms terms;
+    char discount_type[16];  /* PERCENTAGE or AMOUNT */
+    char discount_value[32]; /* the DECIMAL as the document writes it */
+};
+/* CP_OK, CP_ERR_NOT_FOUND (no such coupon), CP_ERR_UNAVAILABLE or CP_ERR_INTERNAL. */
+int read_coupon_terms(struct app_thread *t, int64_t coupon_id, struct coupon_terms *out);
 /* admin.c */
 void admin_create_handle(struct app_thread *t, const struct http_request *req,
                          struct http_response *resp);

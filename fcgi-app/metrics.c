@@ -16,7 +16,7 @@
 #include "cp_err.h"
 #include "log.h"
 
-#define METRICS_VERSION 0x434f5505u /* "COU" v5: the auth and rate-limit counters */
+#define METRICS_VERSION 0x434f5506u /* "COU" v6: the hold counters */
 
 static const int status_slots[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
                                    409, 410, 413, 414, 415, 422, 429, 500, 503};
@@ -45,7 +45,8 @@ static const char *const route_names[ROUTE_COUNT_] = {
     "issue",          "issue_reference", "coupon_get",   "coupon_create",
     "coupon_patch",   "issue_status",    "user_coupons", "admin_stats",
     "health",         "metrics",         "redeem",       "redeem_cancel",
-    "redeem_by_code", "admin_list",      "admin_series", "unknown"};
+    "redeem_by_code", "admin_list",      "admin_series", "hold",
+    "hold_release",   "hold_by_code",    "unknown"};
 
 const char *metrics_route_name(enum metrics_route r)
 {
@@ -266,29 +267,45 @@ int metrics_render(struct metrics *m, struct http_response *resp)
         rc = http_response_printf(resp, "# HELP %s %s.\n# TYPE %s counter\n%s %llu\n",
                                   named[i].name, named[i].help, named[i].name, named[i].name,
                                   (unsigned long long)load(&s->counters[named[i].c]));
+    /* Requests by outcome, one family after another (a HELP line where one starts). */
     static const struct {
+        const char *family, *help;
+    } families[] = {
+        {"coupon_redemptions_total", "Redemption requests by outcome"},
+        {"coupon_holds_total", "Hold requests by outcome"},
+    };
+    static const struct {
+        int family;
         enum metrics_counter c;
         const char *outcome;
     } outcomes[] = {
-        {M_REDEEM_REDEEMED, "redeemed"},
-        {M_REDEEM_REPLAYED, "replayed"},
-        {M_REDEEM_CONFLICT, "already_redeemed"},
-        {M_REDEEM_EXPIRED, "expired"},
-        {M_REDEEM_NOT_FOUND, "not_found"},
-        {M_REDEEM_NOT_PERSISTED, "not_yet_persisted"},
-        {M_REDEEM_AMBIGUOUS, "ambiguous_code"},
-        {M_REDEEM_CANCELLED, "cancelled"},
-        {M_REDEEM_CANCEL_NOOP, "cancel_noop"},
-        {M_REDEEM_CANCEL_CONFLICT, "cancel_order_mismatch"},
-        {M_REDEEM_UNAVAILABLE, "unavailable"},
+        {0, M_REDEEM_REDEEMED, "redeemed"},
+        {0, M_REDEEM_REPLAYED, "replayed"},
+        {0, M_REDEEM_CONFLICT, "already_redeemed"},
+        {0, M_REDEEM_HELD, "held_by_another_order"},
+        {0, M_REDEEM_EXPIRED, "expired"},
+        {0, M_REDEEM_NOT_FOUND, "not_found"},
+        {0, M_REDEEM_NOT_PERSISTED, "not_yet_persisted"},
+        {0, M_REDEEM_AMBIGUOUS, "ambiguous_code"},
+        {0, M_REDEEM_CANCELLED, "cancelled"},
+        {0, M_REDEEM_CANCEL_NOOP, "cancel_noop"},
+        {0, M_REDEEM_CANCEL_CONFLICT, "cancel_order_mismatch"},
+        {0, M_REDEEM_UNAVAILABLE, "unavailable"},
+        {1, M_HOLD_HELD, "held"},
+        {1, M_HOLD_REPLAYED, "replayed"},
+        {1, M_HOLD_RELEASED, "released"},
+        {1, M_HOLD_RELEASE_NOOP, "release_noop"},
     };
-    if (rc == CP_OK)
-        rc = http_response_printf(resp, "# HELP coupon_redemptions_total Redemption requests "
-                                        "by outcome.\n# TYPE coupon_redemptions_total counter\n");
-    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0] && rc == CP_OK; i++)
-        rc = http_response_printf(resp, "coupon_redemptions_total{outcome=\"%s\"} %llu\n",
-                                  outcomes[i].outcome,
-                                  (unsigned long long)load(&s->counters[outcomes[i].c]));
+    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0] && rc == CP_OK; i++) {
+        const char *family = families[outcomes[i].family].family;
+        if (i == 0 || outcomes[i].family != outcomes[i - 1].family)
+            rc = http_response_printf(resp, "# HELP %s %s.\n# TYPE %s counter\n", family,
+                                      families[outcomes[i].family].help, family);
+        if (rc == CP_OK)
+            rc = http_response_printf(resp, "%s{outcome=\"%s\"} %llu\n", family,
+                                      outcomes[i].outcome,
+                                      (unsigned long long)load(&s->counters[outcomes[i].c]));
+    }
     if (rc == CP_OK)
         rc = http_response_printf(
             resp,

@@ -35,6 +35,9 @@ enum metrics_route {
     ROUTE_REDEEM_BY_CODE,
     ROUTE_ADMIN_LIST,
     ROUTE_ADMIN_SERIES,
+    ROUTE_HOLD,
+    ROUTE_HOLD_RELEASE,
+    ROUTE_HOLD_BY_CODE,
     ROUTE_UNKNOWN,
     ROUTE_COUNT_
 };
@@ -78,6 +81,13 @@ enum metrics_counter {
     M_AUTH_FORBIDDEN,   /* requests answered 403: acting for another user, missing scope */
     M_RATE_LIMITED,     /* requests answered 429 by the per-user limits */
     M_AUTH_KEY_RELOADS, /* JWKS files loaded after a change */
+    /* Checkout (issue 26): redemptions refused for another order's hold, and holds by
+     * outcome (coupon_holds_total{outcome=...}). */
+    M_REDEEM_HELD,
+    M_HOLD_HELD,
+    M_HOLD_REPLAYED,
+    M_HOLD_RELEASED,
+    M_HOLD_RELEASE_NOOP,
     M_COUNTER_COUNT_
 };
 

@@ -49,6 +49,7 @@ static const struct {
                                    "Too many attempts by this user; retry later"},
     [PROBLEM_NOT_REPLICATED] = {503, "REDIS_NOT_REPLICATED",
                                 "The claim is not yet on enough Redis replicas; retry shortly"},
+    [PROBLEM_HELD] = {409, "COUPON_HELD", "Another order holds the coupon"},
 };
 
 int problem_status(enum problem p)
@@ -148,6 +149,7 @@ enum problem problem_from_err(int err)
     case CP_ERR_EXPIRED: return PROBLEM_EXPIRED;
     case CP_ERR_NOT_REPLICATED: return PROBLEM_NOT_REPLICATED;
     case CP_ERR_RATE_LIMITED: return PROBLEM_TOO_MANY_REQUESTS;
+    case CP_ERR_HELD: return PROBLEM_HELD;
     default: return PROBLEM_INTERNAL;
     }
 }

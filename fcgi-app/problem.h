@@ -38,6 +38,7 @@ enum problem {
     PROBLEM_SERVICE_UNAVAILABLE,    /* 503 + Retry-After */
     PROBLEM_NOT_REPLICATED,         /* 503 + Retry-After: the claim is on no Redis replica yet */
     PROBLEM_TOO_MANY_REQUESTS,      /* 429 + Retry-After (set by the caller): per-user limit */
+    PROBLEM_HELD,                   /* 409: another order holds the issuance */
     PROBLEM_COUNT_
 };
 

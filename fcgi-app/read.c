@@ -21,6 +21,7 @@
 #include "decimal.h"
 #include "handlers.h"
 #include "issuecode.h"
+#include "jsonv.h"
 #include "problem.h"
 #include "rkey.h"
 #include "timefmt.h"
@@ -394,4 +395,50 @@ void read_user_coupons_handle(struct app_thread *t, const struct http_request *r
         (void)http_response_printf(resp, "],\"next\":\"%" PRId64 "\"}", pg.last_id);
     else
         (void)http_response_printf(resp, "],\"next\":null}");
+}
+
+int read_coupon_terms(struct app_thread *t, int64_t coupon_id, struct coupon_terms *out)
+{
+    char doc[CP_DOC_MAX_BYTES];
+    size_t len = 0;
+    int rc = coupon_document(t, coupon_id, doc, sizeof doc, &len);
+    if (rc != CP_OK)
+        return rc;
+    /* Our own document (coupon_doc_write): a member missing or of another type is a
+     * bug or a cache entry of a foreign writer, never the client's. */
+    struct json_object *o = NULL, *v = NULL;
+    const char *why = NULL;
+    if (jsonv_parse_object(doc, len, &o, &why) != CP_OK)
+        return CP_ERR_INTERNAL;
+    rc = CP_ERR_INTERNAL;
+    out->terms.usable_ms = -1;
+    out->terms.usable_until_ms = -1;
+    const char *s;
+    if (!json_object_object_get_ex(o, "discountType", &v) || !json_object_is_type(v, json_type_string))
+        goto done;
+    s = json_object_get_string(v);
+    if (strlen(s) >= sizeof out->discount_type)
+        goto done;
+    strcpy(out->discount_type, s);
+    if (!json_object_object_get_ex(o, "discountValue", &v) || !json_object_is_type(v, json_type_double))
+        goto done;
+    s = json_object_get_string(v); /* the document's own text of the DECIMAL */
+    if (strlen(s) >= sizeof out->discount_value)
+        goto done;
+    strcpy(out->discount_value, s);
+    if (json_object_object_get_ex(o, "usableDays", &v) && v != NULL) {
+        if (!json_object_is_type(v, json_type_int))
+            goto done;
+        out->terms.usable_ms = json_object_get_int64(v) * 86400000LL;
+    }
+    if (json_object_object_get_ex(o, "usableUntil", &v) && v != NULL) {
+        if (!json_object_is_type(v, json_type_string) ||
+            timefmt_parse_ms(json_object_get_string(v), (size_t)json_object_get_string_len(v),
+                             &out->terms.usable_until_ms) != CP_OK)
+            goto done;
+    }
+    rc = CP_OK;
+done:
+    json_object_put(o);
+    return rc;
 }

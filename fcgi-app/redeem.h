@@ -44,11 +44,22 @@ int redeem_parse_order_body(const char *body, size_t len, char order[CP_ORDER_ID
 int redeem_parse_code_body(const char *body, size_t len, char code[CP_ISSUE_CODE_CHARS + 1],
                            char order[CP_ORDER_ID_MAX_CHARS + 1], const char **why);
 
+/* {"orderId", "ttlSeconds"} (code NULL) or {"code", "orderId", "ttlSeconds"}: ttlSeconds
+ * 1..CP_HOLD_TTL_MAX_S into *ttl_s. */
+int redeem_parse_hold_body(const char *body, size_t len, char code[CP_ISSUE_CODE_CHARS + 1],
+                           char order[CP_ORDER_ID_MAX_CHARS + 1], int64_t *ttl_s, const char **why);
+
 void redeem_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
                    int64_t coupon_id, int64_t user_id);
 void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
                           struct http_response *resp, int64_t coupon_id, int64_t user_id);
 void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
                            struct http_response *resp);
+void redeem_hold_handle(struct app_thread *t, const struct http_request *req,
+                        struct http_response *resp, int64_t coupon_id, int64_t user_id);
+void redeem_release_handle(struct app_thread *t, const struct http_request *req,
+                           struct http_response *resp, int64_t coupon_id, int64_t user_id);
+void redeem_hold_by_code_handle(struct app_thread *t, const struct http_request *req,
+                                struct http_response *resp);
 
 #endif
