@@ -53,6 +53,8 @@ enum cp_err {
     /* Outcomes of money (issue 26). */
     CP_ERR_BAD_AMOUNT = -30,    /* an amount that is not one of its currency (400) */
     CP_ERR_BELOW_MINIMUM = -31, /* an order below the campaign's minOrderAmount */
+    /* Outcome of checkout holds (issue 26). */
+    CP_ERR_HELD = -32, /* another order holds the issuance while its payment runs */
 };
 
 /* Short stable name of an error code ("invalid", "unavailable", ...). */

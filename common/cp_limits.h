@@ -43,6 +43,7 @@
 #define CP_ISSUE_CODE_INPUT_MAX  32   /* a typed code, hyphens included, before normalising */
 #define CP_USABLE_DAYS_MAX       3650 /* usableDays of a campaign: 1..3650 */
 #define CP_CODE_SECRET_MIN_BYTES 16   /* code_secret: the MAC key of the codes */
+#define CP_HOLD_TTL_MAX_S        900  /* a hold's ttlSeconds: 1..900 (issue 26) */
 
 /* Transactional outbox (event_outbox) and its relay in coupon-consumer. */
 #define CP_OUTBOX_PAYLOAD_MAX 1024 /* one outbox row's payload (VARBINARY(1024)) */

@@ -194,16 +194,32 @@ int event_encode_issued(const struct issue_event *ev, int64_t row_id, int64_t pe
 
 int event_encode_redemption(const struct redemption_event *ev, char *buf, size_t cap)
 {
-    char at[TIMEFMT_LEN];
-    if (ev->order_id == NULL || timefmt_format_ms(ev->at_ms, at, sizeof at) < 0)
+    static const struct {
+        const char *type, *at_name, *tail;
+    } kinds[] = {
+        [REDEMPTION_REDEEMED] = {"coupon.redeemed", "redeemedAt", ""},
+        [REDEMPTION_CANCELLED] = {"coupon.redemption_cancelled", "cancelledAt", ""},
+        [REDEMPTION_HELD] = {"coupon.held", "heldAt", ",\"holdExpiresAt\":\""},
+        [REDEMPTION_HOLD_RELEASED] = {"coupon.hold_released", "releasedAt",
+                                      ",\"reason\":\"released"},
+        [REDEMPTION_HOLD_LAPSED] = {"coupon.hold_released", "releasedAt", ",\"reason\":\"lapsed"},
+    };
+    char at[TIMEFMT_LEN], until[TIMEFMT_LEN] = "";
+    if (ev->order_id == NULL || (unsigned)ev->kind >= sizeof kinds / sizeof kinds[0] ||
+        timefmt_format_ms(ev->at_ms, at, sizeof at) < 0)
         return CP_ERR_INVALID;
-    int cancelled = ev->kind == REDEMPTION_CANCELLED;
+    if (ev->kind == REDEMPTION_HELD &&
+        (ev->hold_until_ms <= 0 || timefmt_format_ms(ev->hold_until_ms, until, sizeof until) < 0))
+        return CP_ERR_INVALID;
+    char version[32] = "";
+    if (ev->version > 0)
+        snprintf(version, sizeof version, ",\"version\":%" PRId64, ev->version);
+    const char *tail = kinds[ev->kind].tail;
     int n = snprintf(buf, cap,
                      "{\"type\":\"%s\",\"couponId\":%" PRId64 ",\"userId\":%" PRId64
-                     ",\"sequence\":%" PRId64 ",\"orderId\":\"%s\",\"%s\":\"%s\"}",
-                     cancelled ? "coupon.redemption_cancelled" : "coupon.redeemed", ev->coupon_id,
-                     ev->user_id, ev->sequence, ev->order_id,
-                     cancelled ? "cancelledAt" : "redeemedAt", at);
+                     ",\"sequence\":%" PRId64 "%s,\"orderId\":\"%s\",\"%s\":\"%s\"%s%s%s}",
+                     kinds[ev->kind].type, ev->coupon_id, ev->user_id, ev->sequence, version,
+                     ev->order_id, kinds[ev->kind].at_name, at, tail, until, *tail ? "\"" : "");
     if (n < 0 || (size_t)n >= cap)
         return CP_ERR_LIMIT;
     return n;

@@ -11,12 +11,17 @@
  * coupon.issued value (downstream, one per newly persisted row):
  *   {"id":<coupon_issue.id>,"couponId":..,"userId":..,"sequence":..,
  *    "issuedAt":"..","persistedAt":".."}
- * coupon.redemption value (one topic for both kinds, so that Kafka keeps the
- * redeem -> cancel -> redeem order of one coupon in one partition):
+ * coupon.redemption value (one topic for every kind, so that Kafka keeps the
+ * hold -> redeem -> cancel -> redeem order of one coupon in one partition):
  *   {"type":"coupon.redeemed","couponId":..,"userId":..,"sequence":..,
- *    "orderId":"..","redeemedAt":".."}
- *   {"type":"coupon.redemption_cancelled","couponId":..,"userId":..,"sequence":..,
- *    "orderId":"..","cancelledAt":".."}
+ *    "version":..,"orderId":"..","redeemedAt":".."}
+ *   {"type":"coupon.redemption_cancelled", ... "orderId":"..","cancelledAt":".."}
+ *   {"type":"coupon.held", ... "orderId":"..","heldAt":"..","holdExpiresAt":".."}
+ *   {"type":"coupon.hold_released", ... "orderId":"..","releasedAt":"..",
+ *    "reason":"released"|"lapsed"}
+ * "version" counts the checkout changes of one issuance (1, 2, ...: lua/redeem.lua's),
+ * so a consumer can order and dedupe them per issuance; absent (0) on events written
+ * before checkout was decided in Redis.
  *
  * coupon.issued and coupon.redemption leave through the MariaDB outbox
  * (event_outbox, written in the transaction of the state change) and its relay,
@@ -63,13 +68,21 @@ int event_decode(const void *buf, size_t len, struct issue_event *ev, const char
 int event_encode_issued(const struct issue_event *ev, int64_t row_id, int64_t persisted_at_ms,
                         char *buf, size_t cap);
 
-enum redemption_kind { REDEMPTION_REDEEMED, REDEMPTION_CANCELLED };
+enum redemption_kind {
+    REDEMPTION_REDEEMED,
+    REDEMPTION_CANCELLED,
+    REDEMPTION_HELD,
+    REDEMPTION_HOLD_RELEASED, /* released by its order */
+    REDEMPTION_HOLD_LAPSED    /* coupon.hold_released with reason "lapsed" */
+};
 
 struct redemption_event {
     enum redemption_kind kind;
     int64_t coupon_id, user_id, sequence;
-    const char *order_id; /* validated: 1..CP_ORDER_ID_MAX_CHARS of [A-Za-z0-9._:-] */
-    int64_t at_ms;        /* redeemedAt or cancelledAt */
+    const char *order_id;  /* validated: 1..CP_ORDER_ID_MAX_CHARS of [A-Za-z0-9._:-] */
+    int64_t at_ms;         /* redeemedAt, cancelledAt, heldAt or releasedAt */
+    int64_t hold_until_ms; /* holdExpiresAt (REDEMPTION_HELD only) */
+    int64_t version;       /* the issuance's checkout version; 0 = none */
 };
 
 /* The coupon.redemption value (no eventId: the relay adds it). */

@@ -11,8 +11,9 @@
 #include "event.h"
 
 static const char *const suffixes[] = {
-    [RKEY_META] = "meta", [RKEY_USERS] = "users",     [RKEY_SEQ] = "seq",
-    [RKEY_FREE] = "free", [RKEY_PENDING] = "pending", [RKEY_DOC] = "doc",
+    [RKEY_META] = "meta",     [RKEY_USERS] = "users",     [RKEY_SEQ] = "seq",
+    [RKEY_FREE] = "free",     [RKEY_PENDING] = "pending", [RKEY_DOC] = "doc",
+    [RKEY_REDEEM] = "redeem", [RKEY_HOLDS] = "holds",     [RKEY_RPENDING] = "rpending",
 };
 
 /* snprintf that reports truncation as CP_ERR_LIMIT. */
@@ -82,6 +83,49 @@ int rkey_pending_decode(const char *s, size_t len, struct rkey_pending *out)
         return CP_ERR_INVALID;
     memcpy(out->event_id, s, CP_EVENT_ID_HEX);
     out->event_id[CP_EVENT_ID_HEX] = '\0';
+    return CP_OK;
+}
+
+/* The next ':'-separated part of [*s, end) as a u63; *s moves past its ':'. */
+static int next_u63(const char **s, const char *end, int64_t *out)
+{
+    const char *colon = memchr(*s, ':', (size_t)(end - *s));
+    if (colon == NULL || decimal_parse_u63(*s, (size_t)(colon - *s), out) != CP_OK)
+        return CP_ERR_INVALID;
+    *s = colon + 1;
+    return CP_OK;
+}
+
+static int order_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
+}
+
+int rkey_change_decode(const char *field, size_t flen, const char *value, size_t vlen,
+                       struct rkey_change *out)
+{
+    if (field == NULL || value == NULL || flen == 0 || vlen < 2)
+        return CP_ERR_INVALID;
+    const char *colon = memchr(field, ':', flen);
+    if (colon == NULL || decimal_parse_id(field, (size_t)(colon - field), &out->user_id) != CP_OK ||
+        decimal_parse_id(colon + 1, flen - (size_t)(colon - field) - 1, &out->version) != CP_OK)
+        return CP_ERR_INVALID;
+    char t = value[0];
+    if ((t != 'R' && t != 'C' && t != 'H' && t != 'X' && t != 'L') || value[1] != ':')
+        return CP_ERR_INVALID;
+    out->type = (enum rkey_change_type)t;
+    const char *p = value + 2, *end = value + vlen;
+    if (next_u63(&p, end, &out->at_ms) != CP_OK || next_u63(&p, end, &out->until_ms) != CP_OK)
+        return CP_ERR_INVALID;
+    size_t olen = (size_t)(end - p);
+    if (olen == 0 || olen > CP_ORDER_ID_MAX_CHARS)
+        return CP_ERR_INVALID;
+    for (size_t i = 0; i < olen; i++)
+        if (!order_char(p[i]))
+            return CP_ERR_INVALID;
+    memcpy(out->order_id, p, olen);
+    out->order_id[olen] = '\0';
     return CP_OK;
 }
 

@@ -10,7 +10,13 @@
  *   coupon:{ID}:free      zset of sequences released by a rollback
  *   coupon:{ID}:pending   hash  userId -> "<eventId>:<sequence>:<issuedAtMs>" (outbox)
  *   coupon:{ID}:doc       string, the L2 copy of the coupon document
- * and, outside any coupon, the consumers' metrics (RKEY_CONSUMERS_SET).
+ *   coupon:{ID}:redeem    hash  userId -> "<ver>:<S>:<atMs>:<untilMs>:<orderId>"
+ *                         the checkout state of each issuance (lua/redeem.lua)
+ *   coupon:{ID}:holds     zset  userId by holdUntilMs (holds that can lapse)
+ *   coupon:{ID}:rpending  hash  "<userId>:<ver>" -> "<T>:<atMs>:<untilMs>:<orderId>"
+ *                         checkout changes MariaDB does not have yet (outbox)
+ * and, outside any coupon, the consumers' metrics (RKEY_CONSUMERS_SET) and the set
+ * of coupons with checkout changes to apply (RKEY_CHECKOUT_DIRTY).
  * Values are written by lua/issue.lua (the only writer of users and pending on
  * the issue path) and lua/restore.lua; the C side writes the same formats with
  * these encoders and reads them with these decoders. Decoders are strict: the
@@ -25,7 +31,17 @@
 
 #include "cp_limits.h"
 
-enum rkey_kind { RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE, RKEY_PENDING, RKEY_DOC };
+enum rkey_kind {
+    RKEY_META,
+    RKEY_USERS,
+    RKEY_SEQ,
+    RKEY_FREE,
+    RKEY_PENDING,
+    RKEY_DOC,
+    RKEY_REDEEM,
+    RKEY_HOLDS,
+    RKEY_RPENDING
+};
 
 /* Longest key rkey_coupon writes (coupon:{INT64_MAX}:pending) plus its NUL. */
 #define RKEY_MAX       48
@@ -46,6 +62,36 @@ enum rkey_kind { RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE, RKEY_PENDING, RKEY_
 #define RKEY_CONSUMER_KEY_MAX (sizeof RKEY_CONSUMERS_SET + 1 + RKEY_INSTANCE_MAX)
 /* Writes coupon:metrics:{consumers}:<instance>; its length or CP_ERR_LIMIT. */
 int rkey_consumer_metrics(char *buf, size_t cap, const char *instance, size_t len);
+
+/*
+ * Coupons whose coupon:{ID}:rpending may hold changes: coupon-fcgi adds the coupon
+ * (SADD, pipelined after every checkout script), coupon-consumer's applier takes
+ * members (SPOP) and applies what it finds. A member added while the applier works
+ * on that coupon makes it come again, so nothing is stranded; a periodic full pass
+ * covers a coupon-fcgi that died between the script and its SADD.
+ */
+#define RKEY_CHECKOUT_DIRTY "coupon:checkout:{dirty}"
+
+/* One record of coupon:{ID}:rpending: a checkout change of lua/redeem.lua. */
+enum rkey_change_type {
+    RKEY_CHANGE_REDEEMED = 'R',
+    RKEY_CHANGE_CANCELLED = 'C',
+    RKEY_CHANGE_HELD = 'H',
+    RKEY_CHANGE_RELEASED = 'X',
+    RKEY_CHANGE_LAPSED = 'L'
+};
+
+struct rkey_change {
+    int64_t user_id, version;
+    enum rkey_change_type type;
+    int64_t at_ms, until_ms;
+    char order_id[CP_ORDER_ID_MAX_CHARS + 1];
+};
+
+/* Field "<userId>:<ver>" and value "<T>:<atMs>:<untilMs>:<orderId>" -> *out, strictly
+ * (the orderId 1..CP_ORDER_ID_MAX_CHARS of [A-Za-z0-9._:-]). CP_OK or CP_ERR_INVALID. */
+int rkey_change_decode(const char *field, size_t flen, const char *value, size_t vlen,
+                       struct rkey_change *out);
 
 /* Hash fields of coupon:{ID}:meta. */
 #define RKEY_META_TOTAL    "total"

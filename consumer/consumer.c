@@ -38,6 +38,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "checkout_apply.h"
 #include "conf.h"
 #include "clock.h"
 #include "cp_err.h"
@@ -83,6 +84,7 @@ struct consumer {
     struct leader *reconciler_lock; /* on a client of its own, lock_db (leader.h) */
     struct db *lock_db;
     struct relay *relay;
+    struct checkout_apply *checkout;
     struct rcli *redis; /* opened at start (no I/O); connects on first use */
     struct batch batch;
     struct persist_item *items;
@@ -584,6 +586,11 @@ int main(int argc, char **argv)
         log_error("start failed: relay: %s", err);
         goto out;
     }
+    c.checkout = checkout_apply_start(&c.conf, err, sizeof err);
+    if (c.checkout == NULL) {
+        log_error("start failed: checkout applier: %s", err);
+        goto out;
+    }
     log_info("consuming %s as group %s (batch %d events / %d ms)", c.conf.kafka_topic,
              c.conf.consumer_group, c.conf.consumer_batch_max, c.conf.consumer_batch_ms);
     while (!stop_requested) {
@@ -596,6 +603,12 @@ int main(int argc, char **argv)
         relay_get_stats(c.relay, &rs);
         report_set(c.report, REPORT_RELAYED, rs.published);
         report_set(c.report, REPORT_RELAY_LEADER, (uint64_t)rs.leader);
+        struct checkout_apply_stats cs;
+        checkout_apply_get_stats(c.checkout, &cs);
+        report_set(c.report, REPORT_CHECKOUT_APPLIED, cs.applied);
+        report_set(c.report, REPORT_CHECKOUT_LAPSED, cs.lapsed);
+        report_set(c.report, REPORT_CHECKOUT_WAITING, cs.waiting);
+        report_set(c.report, REPORT_CHECKOUT_LEADER, (uint64_t)cs.leader);
         report_set(c.report, REPORT_RECONCILER_LEADER, (uint64_t)reconciler_leading(c.reconciler));
         uint64_t pending_records, oldest_pending_s;
         reconciler_pending(c.reconciler, &pending_records, &oldest_pending_s);
@@ -611,6 +624,7 @@ int main(int argc, char **argv)
     rd_kafka_consumer_close(c.rk);
     rc = 0;
 out:
+    checkout_apply_stop(c.checkout);
     relay_stop(c.relay);
     if (c.rk != NULL)
         rd_kafka_destroy(c.rk);

@@ -18,7 +18,9 @@ consumer_coupon_consumer_SOURCES = consumer/consumer.c \
 	consumer/reconcile.h consumer/reconcile.c \
 	consumer/leader.h consumer/leader.c \
 	consumer/relay.h consumer/relay.c \
-	consumer/relay_db.h consumer/relay_db.c
+	consumer/relay_db.h consumer/relay_db.c \
+	consumer/checkout_plan.h consumer/checkout_plan.c \
+	consumer/checkout_apply.h consumer/checkout_apply.c
 consumer_coupon_consumer_LDADD = $(CONSUMER_LIBS)
 
 consumer_coupon_admin_SOURCES = consumer/admin_main.c consumer/rebuild.h consumer/rebuild.c

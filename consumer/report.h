@@ -48,6 +48,12 @@ enum report_counter {
     /* Gauges from the reconciler's last pass (reconcile.h). */
     REPORT_PENDING_RECORDS,
     REPORT_OLDEST_PENDING_S,
+    /* The checkout applier (checkout_apply.h): changes applied to MariaDB, holds that
+     * lapsed, records left waiting for their issuance, and 1 while it holds its lock. */
+    REPORT_CHECKOUT_APPLIED,
+    REPORT_CHECKOUT_LAPSED,
+    REPORT_CHECKOUT_WAITING,
+    REPORT_CHECKOUT_LEADER,
     REPORT_COUNT_
 };
 

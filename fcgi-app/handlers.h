@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #include "app.h"
+#include "checkout.h"
+#include "coupon_store.h"
 #include "http.h"
 
 /* read.c */
@@ -18,6 +20,17 @@ void read_issue_status_handle(struct app_thread *t, const struct http_request *r
                               struct http_response *resp, int64_t coupon_id, int64_t user_id);
 void read_user_coupons_handle(struct app_thread *t, const struct http_request *req,
                               struct http_response *resp, int64_t user_id);
+/* What checkout needs of a campaign, from its document (L1 -> L2 -> MariaDB): its
+ * validity after issuance, and in `money` the discount fields coupon_doc_discount reads
+ * (discount type and value as the document writes them, currency, minOrderAmount,
+ * maxDiscountAmount; the rest zero). Set at creation, never changed: a cached copy is
+ * exact. */
+struct coupon_terms {
+    struct checkout_terms terms;
+    struct coupon money;
+};
+/* CP_OK, CP_ERR_NOT_FOUND (no such coupon), CP_ERR_UNAVAILABLE or CP_ERR_INTERNAL. */
+int read_coupon_terms(struct app_thread *t, int64_t coupon_id, struct coupon_terms *out);
 /* admin.c */
 void admin_create_handle(struct app_thread *t, const struct http_request *req,
                          struct http_response *resp);

@@ -16,7 +16,7 @@
 #include "cp_err.h"
 #include "log.h"
 
-#define METRICS_VERSION 0x434f5506u /* "COU" v6: validation (route and outcomes) */
+#define METRICS_VERSION 0x434f5507u /* "COU" v7: validation and hold counters */
 
 static const int status_slots[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
                                    409, 410, 413, 414, 415, 422, 429, 500, 503};
@@ -42,10 +42,11 @@ struct metrics {
 };
 
 static const char *const route_names[ROUTE_COUNT_] = {
-    "issue",        "issue_reference", "coupon_get",     "coupon_create", "coupon_patch",
-    "issue_status", "user_coupons",    "admin_stats",    "health",        "metrics",
-    "redeem",       "redeem_cancel",   "redeem_by_code", "admin_list",    "admin_series",
-    "validate",     "unknown"};
+    "issue",          "issue_reference", "coupon_get",   "coupon_create",
+    "coupon_patch",   "issue_status",    "user_coupons", "admin_stats",
+    "health",         "metrics",         "redeem",       "redeem_cancel",
+    "redeem_by_code", "admin_list",      "admin_series", "validate",
+    "hold",           "hold_release",    "hold_by_code", "unknown"};
 
 const char *metrics_route_name(enum metrics_route r)
 {
@@ -287,6 +288,7 @@ int metrics_render(struct metrics *m, struct http_response *resp)
         {M_REDEEM_REDEEMED, "redeemed"},
         {M_REDEEM_REPLAYED, "replayed"},
         {M_REDEEM_CONFLICT, "already_redeemed"},
+        {M_REDEEM_HELD, "held_by_another_order"},
         {M_REDEEM_EXPIRED, "expired"},
         {M_REDEEM_NOT_FOUND, "not_found"},
         {M_REDEEM_NOT_PERSISTED, "not_yet_persisted"},
@@ -297,6 +299,12 @@ int metrics_render(struct metrics *m, struct http_response *resp)
         {M_REDEEM_UNAVAILABLE, "unavailable"},
         {M_REDEEM_BELOW_MINIMUM, "order_below_minimum"},
         {M_REDEEM_BAD_AMOUNT, "bad_amount"},
+    };
+    static const struct outcome holds[] = {
+        {M_HOLD_HELD, "held"},
+        {M_HOLD_REPLAYED, "replayed"},
+        {M_HOLD_RELEASED, "released"},
+        {M_HOLD_RELEASE_NOOP, "release_noop"},
     };
     static const struct outcome validations[] = {
         {M_VALIDATE_VALID, "valid"},
@@ -312,6 +320,9 @@ int metrics_render(struct metrics *m, struct http_response *resp)
     if (rc == CP_OK)
         rc = render_outcomes(resp, s, "coupon_redemptions_total", "Redemption requests",
                              redemptions, sizeof redemptions / sizeof redemptions[0]);
+    if (rc == CP_OK)
+        rc = render_outcomes(resp, s, "coupon_holds_total", "Hold requests", holds,
+                             sizeof holds / sizeof holds[0]);
     if (rc == CP_OK)
         rc = render_outcomes(resp, s, "coupon_validations_total",
                              "Validation requests (POST /api/redemptions/validate)", validations,

@@ -36,6 +36,9 @@ enum metrics_route {
     ROUTE_ADMIN_LIST,
     ROUTE_ADMIN_SERIES,
     ROUTE_VALIDATE,
+    ROUTE_HOLD,
+    ROUTE_HOLD_RELEASE,
+    ROUTE_HOLD_BY_CODE,
     ROUTE_UNKNOWN,
     ROUTE_COUNT_
 };
@@ -92,6 +95,13 @@ enum metrics_counter {
     M_VALIDATE_NOT_FOUND,   /* 404: unknown code or coupon */
     M_VALIDATE_BAD_REQUEST, /* 400/415 */
     M_VALIDATE_UNAVAILABLE, /* 503 */
+    /* Checkout (issue 26): redemptions refused for another order's hold, and holds by
+     * outcome (coupon_holds_total{outcome=...}). */
+    M_REDEEM_HELD,
+    M_HOLD_HELD,
+    M_HOLD_REPLAYED,
+    M_HOLD_RELEASED,
+    M_HOLD_RELEASE_NOOP,
     M_COUNTER_COUNT_
 };
 

@@ -52,6 +52,7 @@ static const struct {
     [PROBLEM_INVALID_AMOUNT] = {400, "INVALID_AMOUNT", "Invalid amount"},
     [PROBLEM_ORDER_BELOW_MINIMUM] = {422, "ORDER_BELOW_MINIMUM",
                                      "The order is below the coupon's minimum order amount"},
+    [PROBLEM_HELD] = {409, "COUPON_HELD", "Another order holds the coupon"},
 };
 
 int problem_status(enum problem p)
@@ -164,6 +165,7 @@ enum problem problem_from_err(int err)
     case CP_ERR_RATE_LIMITED: return PROBLEM_TOO_MANY_REQUESTS;
     case CP_ERR_BAD_AMOUNT: return PROBLEM_INVALID_AMOUNT;
     case CP_ERR_BELOW_MINIMUM: return PROBLEM_ORDER_BELOW_MINIMUM;
+    case CP_ERR_HELD: return PROBLEM_HELD;
     default: return PROBLEM_INTERNAL;
     }
 }

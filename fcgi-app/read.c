@@ -21,6 +21,7 @@
 #include "decimal.h"
 #include "handlers.h"
 #include "issuecode.h"
+#include "jsonv.h"
 #include "problem.h"
 #include "rkey.h"
 #include "timefmt.h"
@@ -384,4 +385,66 @@ void read_user_coupons_handle(struct app_thread *t, const struct http_request *r
         (void)http_response_printf(resp, "],\"next\":\"%" PRId64 "\"}", pg.last_id);
     else
         (void)http_response_printf(resp, "],\"next\":null}");
+}
+
+/* A string member of the document (NULL: null or absent is allowed, "" then) into dst. */
+static int doc_text(struct json_object *o, const char *key, int required, char *dst, size_t cap)
+{
+    struct json_object *v = NULL;
+    dst[0] = '\0';
+    if (!json_object_object_get_ex(o, key, &v) || v == NULL)
+        return required ? CP_ERR_INTERNAL : CP_OK;
+    /* discountValue is a number: its text as the document wrote it, never a double */
+    if (!json_object_is_type(v, json_type_string) && !json_object_is_type(v, json_type_double) &&
+        !json_object_is_type(v, json_type_int))
+        return CP_ERR_INTERNAL;
+    const char *s = json_object_get_string(v);
+    size_t len = strlen(s);
+    if (len >= cap)
+        return CP_ERR_INTERNAL;
+    memcpy(dst, s, len + 1);
+    return CP_OK;
+}
+
+int read_coupon_terms(struct app_thread *t, int64_t coupon_id, struct coupon_terms *out)
+{
+    char doc[CP_DOC_MAX_BYTES];
+    size_t len = 0;
+    int rc = coupon_document(t, coupon_id, doc, sizeof doc, &len);
+    if (rc != CP_OK)
+        return rc;
+    /* Our own document (coupon_doc_write): a member missing or of another type is a
+     * bug or a cache entry of a foreign writer, never the client's. */
+    struct json_object *o = NULL, *v = NULL;
+    const char *why = NULL;
+    if (jsonv_parse_object(doc, len, &o, &why) != CP_OK)
+        return CP_ERR_INTERNAL;
+    memset(out, 0, sizeof *out);
+    out->terms.usable_ms = -1;
+    out->terms.usable_until_ms = -1;
+    struct coupon *c = &out->money;
+    rc = CP_ERR_INTERNAL;
+    if (doc_text(o, "discountType", 1, c->discount_type, sizeof c->discount_type) != CP_OK ||
+        doc_text(o, "discountValue", 1, c->discount_value, sizeof c->discount_value) != CP_OK ||
+        doc_text(o, "currency", 0, c->currency, sizeof c->currency) != CP_OK ||
+        doc_text(o, "minOrderAmount", 0, c->min_order_amount, sizeof c->min_order_amount) !=
+            CP_OK ||
+        doc_text(o, "maxDiscountAmount", 0, c->max_discount_amount,
+                 sizeof c->max_discount_amount) != CP_OK)
+        goto done;
+    if (json_object_object_get_ex(o, "usableDays", &v) && v != NULL) {
+        if (!json_object_is_type(v, json_type_int))
+            goto done;
+        out->terms.usable_ms = json_object_get_int64(v) * 86400000LL;
+    }
+    if (json_object_object_get_ex(o, "usableUntil", &v) && v != NULL) {
+        if (!json_object_is_type(v, json_type_string) ||
+            timefmt_parse_ms(json_object_get_string(v), (size_t)json_object_get_string_len(v),
+                             &out->terms.usable_until_ms) != CP_OK)
+            goto done;
+    }
+    rc = CP_OK;
+done:
+    json_object_put(o);
+    return rc;
 }

@@ -14,6 +14,8 @@
 #include "log.h"
 #include "money.h"
 #include "problem.h"
+#include "checkout.h"
+#include "handlers.h"
 #include "redemption_store.h"
 #include "rkey.h"
 #include "timefmt.h"
@@ -135,6 +137,33 @@ out:
     return rc;
 }
 
+int redeem_parse_hold_body(const char *body, size_t len, char code[CP_ISSUE_CODE_CHARS + 1],
+                           char order[CP_ORDER_ID_MAX_CHARS + 1], int64_t *ttl_s, const char **why)
+{
+    static const char *const path_keys[] = {"orderId", "ttlSeconds", NULL};
+    static const char *const code_keys[] = {"code", "orderId", "ttlSeconds", NULL};
+    struct json_object *obj = NULL;
+    if (jsonv_parse_object(body, len, &obj, why) != CP_OK)
+        return CP_ERR_INVALID;
+    int rc = CP_ERR_INVALID;
+    if (!jsonv_only_keys(obj, code != NULL ? code_keys : path_keys, NULL)) {
+        *why = code != NULL ? "unknown member in body (expected code, orderId and ttlSeconds)"
+                            : "unknown member in body (expected orderId and ttlSeconds)";
+        goto out;
+    }
+    if (code != NULL && (rc = redeem_take_code(obj, code, why)) != CP_OK)
+        goto out;
+    rc = CP_ERR_INVALID;
+    if (jsonv_get_int_range(obj, "ttlSeconds", 1, CP_HOLD_TTL_MAX_S, ttl_s) != CP_OK) {
+        *why = "ttlSeconds must be an integer of 1..900";
+        goto out;
+    }
+    rc = take_order(obj, order, why);
+out:
+    json_object_put(obj);
+    return rc;
+}
+
 /* A MariaDB call of a redemption failed with rc: counted, and answered 503. */
 static void redemption_failed(struct app_thread *t, struct http_response *resp, int rc)
 {
@@ -186,61 +215,68 @@ struct order_discount {
     int64_t discount;
 };
 
-static void send_redemption(struct http_response *resp, int status, int64_t coupon_id,
-                            int64_t user_id, const struct redemption *red,
-                            const struct order_discount *od)
+/* The answer of a redemption or a hold: the issuance's checkout state. */
+static void send_checkout(struct app_thread *t, struct http_response *resp, int status,
+                          int64_t coupon_id, int64_t user_id, const char *order,
+                          const struct coupon_terms *ct, const struct checkout_result *res,
+                          const struct order_discount *od, int held)
 {
-    char redeemed[TIMEFMT_LEN + 2], until[TIMEFMT_LEN + 2], code[CP_ISSUE_CODE_CHARS + 3];
-    char value[MONEY_TEXT_MAX], discount[MONEY_TEXT_MAX], amount[MONEY_TEXT_MAX + 24] = "";
-    /* The stored DECIMAL at the value's scale: a percentage with two decimals, money with
-     * its currency's. */
-    int scale = strcmp(red->discount_type, "PERCENTAGE") == 0 ? MONEY_PERCENT_EXP
-                                                              : money_exponent(red->currency);
-    if (money_restate(red->discount_value, strlen(red->discount_value), scale, value,
-                      sizeof value) < 0)
-        snprintf(value, sizeof value, "null");
+    char at[TIMEFMT_LEN + 2], until[TIMEFMT_LEN + 2], code[CP_ISSUE_CODE_CHARS + 3] = "null";
+    char issue_code[CP_ISSUE_CODE_CHARS + 1], discount[MONEY_TEXT_MAX];
+    char amount[MONEY_TEXT_MAX + 24] = "";
+    const char *secret = t->app->conf->code_secret;
+    time_or_null(res->at_ms, at, sizeof at);
+    time_or_null(checkout_deadline(&ct->terms, res->issued_at_ms), until, sizeof until);
+    if (issuecode_compute(secret, strlen(secret), coupon_id, user_id, res->sequence, issue_code) ==
+        CP_OK)
+        snprintf(code, sizeof code, "\"%s\"", issue_code);
     if (od->given && money_format(od->discount, od->exp, discount, sizeof discount) >= 0)
         snprintf(amount, sizeof amount, ",\"discountAmount\":\"%s\"", discount);
-    time_or_null(red->is.used_ms, redeemed, sizeof redeemed);
-    time_or_null(red->is.usable_until_ms, until, sizeof until);
-    if (red->is.code[0] != '\0')
-        snprintf(code, sizeof code, "\"%s\"", red->is.code);
-    else
-        snprintf(code, sizeof code, "null");
     resp->status = status;
-    /* orderId passed redeem_order_id_valid and the discount is MariaDB's DECIMAL text:
-     * neither needs escaping. */
+    /* orderId passed redeem_order_id_valid and the discount value is the document's
+     * number text (at its scale): neither needs escaping. */
     (void)http_response_printf(resp,
                                "{\"couponId\":%" PRId64 ",\"userId\":%" PRId64
-                               ",\"status\":\"REDEEMED\",\"orderId\":\"%s\",\"redeemedAt\":%s,"
+                               ",\"status\":\"%s\",\"orderId\":\"%s\",\"%s\":%s,"
                                "\"code\":%s,\"usableUntil\":%s,"
                                "\"discount\":{\"type\":\"%s\",\"value\":%s}%s}",
-                               coupon_id, user_id, red->is.order_id, redeemed, code, until,
-                               red->discount_type, value, amount);
-    http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64 "/redemption",
-                         coupon_id, user_id);
+                               coupon_id, user_id, held ? "HELD" : "REDEEMED", order,
+                               held ? "holdExpiresAt" : "redeemedAt", at, code, until,
+                               ct->money.discount_type, ct->money.discount_value, amount);
+    http_response_header(resp, "Location", "/api/coupons/%" PRId64 "/issues/%" PRId64 "/%s",
+                         coupon_id, user_id, held ? "hold" : "redemption");
 }
 
-/* With an orderAmount (amount not ""): its discount from the campaign, before anything
- * is written - an amount the currency cannot have is a 400, an order below the
+/* The campaign's terms, or 0 with the problem answered (404 for no such coupon: the
+ * user then holds no issuance of it either). */
+static int terms_of(struct app_thread *t, struct http_response *resp, int64_t coupon_id,
+                    int64_t user_id, struct coupon_terms *ct)
+{
+    int rc = read_coupon_terms(t, coupon_id, ct);
+    if (rc == CP_OK)
+        return 1;
+    metrics_add(t->app->metrics, rc == CP_ERR_NOT_FOUND ? M_REDEEM_NOT_FOUND : M_REDEEM_UNAVAILABLE,
+                1);
+    if (rc == CP_ERR_NOT_FOUND)
+        problem_fail(resp, CP_ERR_NO_ISSUANCE,
+                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
+    else
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "coupon store unavailable");
+    return 0;
+}
+
+/* With an orderAmount (amount not ""): its discount under the campaign's terms, before
+ * anything is decided - an amount the currency cannot have is a 400, an order below the
  * campaign's minimum a 422. 1 to go on, 0 with the problem answered. */
-static int price_order(struct app_thread *t, struct http_response *resp, struct db *db,
-                       int64_t coupon_id, const char *amount, struct order_discount *od)
+static int price_order(struct app_thread *t, struct http_response *resp, int64_t coupon_id,
+                       const struct coupon_terms *ct, const char *amount, struct order_discount *od)
 {
     struct metrics *m = t->app->metrics;
-    struct coupon c;
     const char *why = "";
     od->given = 0;
-    if (amount[0] == '\0')
+    if (amount == NULL || amount[0] == '\0')
         return 1;
-    int rc = coupon_store_get(db, coupon_id, &c);
-    if (rc == CP_ERR_NOT_FOUND)
-        return 1; /* no campaign, no issuance: the redemption answers 404 */
-    if (rc != CP_OK) {
-        redemption_failed(t, resp, rc);
-        return 0;
-    }
-    rc = coupon_doc_discount(&c, amount, &od->discount, &od->exp, &why);
+    int rc = coupon_doc_discount(&ct->money, amount, &od->discount, &od->exp, &why);
     if (rc == MONEY_APPLIES) {
         od->given = 1;
         return 1;
@@ -258,87 +294,217 @@ static int price_order(struct app_thread *t, struct http_response *resp, struct 
     return 0;
 }
 
-/* The redemption of (coupon, user) by order, answered in resp; amount: the body's
- * orderAmount or "". */
-static void redeem(struct app_thread *t, struct http_response *resp, int64_t coupon_id,
-                   int64_t user_id, const char *order, const char *amount)
+/* The refusals every operation shares; 1 when res was one of them (answered). */
+static int refused(struct app_thread *t, struct http_response *resp, int rc,
+                   const struct checkout_result *res, int64_t coupon_id, int64_t user_id)
 {
     struct metrics *m = t->app->metrics;
-    struct order_discount od;
-    if (!price_order(t, resp, app_db(t), coupon_id, amount, &od))
-        return;
-    enum redeem_outcome outcome = REDEEM_NO_ROW;
-    struct redemption red;
-    int rc = redemption_store_redeem(app_db(t), t->app->conf->kafka_redemption_topic, coupon_id,
-                                     user_id, order, timefmt_now_ms(), &outcome, &red);
-    if (rc != CP_OK) {
-        redemption_failed(t, resp, rc);
-        return;
+    char when[TIMEFMT_LEN] = "";
+    if (rc == CP_ERR_NOT_REPLICATED) {
+        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
+        problem_fail(resp, rc,
+                     "the change is recorded but not yet on enough Redis replicas; the same "
+                     "request again answers it");
+        return 1;
     }
-    switch (outcome) {
-    case REDEEM_NEW:
-        metrics_add(m, M_REDEEM_REDEEMED, 1);
-        send_redemption(resp, 201, coupon_id, user_id, &red, &od);
-        return;
-    case REDEEM_REPLAY:
-        metrics_add(m, M_REDEEM_REPLAYED, 1);
-        send_redemption(resp, 200, coupon_id, user_id, &red, &od);
-        return;
-    case REDEEM_CONFLICT:
+    if (rc != CP_OK) {
+        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
+        problem_fail(resp, CP_ERR_UNAVAILABLE, "issuance state unavailable");
+        return 1;
+    }
+    (void)timefmt_format_ms(res->at_ms, when, sizeof when);
+    switch (res->outcome) {
+    case CHECKOUT_NOT_ISSUED:
+        metrics_add(m, M_REDEEM_NOT_FOUND, 1);
+        problem_fail(resp, CP_ERR_NO_ISSUANCE,
+                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
+        return 1;
+    case CHECKOUT_BACKLOG:
+        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
+        problem_fail(resp, CP_ERR_UNAVAILABLE,
+                     "too many checkout changes of coupon %" PRId64 " are not yet persisted",
+                     coupon_id);
+        return 1;
+    case CHECKOUT_EXPIRED:
+        metrics_add(m, M_REDEEM_EXPIRED, 1);
+        problem_fail(resp, CP_ERR_EXPIRED,
+                     "coupon %" PRId64 " of user %" PRId64 " was usable until %s", coupon_id,
+                     user_id, when);
+        return 1;
+    case CHECKOUT_REDEEMED:
         metrics_add(m, M_REDEEM_CONFLICT, 1);
         problem_fail(resp, CP_ERR_ALREADY_REDEEMED,
                      "coupon %" PRId64 " of user %" PRId64 " is redeemed by another order",
                      coupon_id, user_id);
-        return;
-    case REDEEM_EXPIRED: {
-        char until[TIMEFMT_LEN] = "";
-        (void)timefmt_format_ms(red.is.usable_until_ms, until, sizeof until);
-        metrics_add(m, M_REDEEM_EXPIRED, 1);
-        problem_fail(resp, CP_ERR_EXPIRED,
-                     "coupon %" PRId64 " of user %" PRId64 " was usable until %s", coupon_id,
-                     user_id, until);
-        return;
-    }
-    case REDEEM_NO_ROW: break;
-    }
-    int claimed = redeem_claimed_in_redis(t, coupon_id, user_id);
-    if (claimed < 0) {
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "issuance state unavailable");
-    } else if (claimed) {
-        metrics_add(m, M_REDEEM_NOT_PERSISTED, 1);
-        problem_fail(resp, CP_ERR_NOT_PERSISTED,
-                     "coupon %" PRId64 " was issued to user %" PRId64
-                     " moments ago and is being persisted; retry after the Retry-After delay",
+        return 1;
+    case CHECKOUT_HELD:
+        metrics_add(m, M_REDEEM_HELD, 1);
+        problem_fail(resp, CP_ERR_HELD,
+                     "coupon %" PRId64 " of user %" PRId64 " is held by another order until %s",
+                     coupon_id, user_id, when);
+        return 1;
+    case CHECKOUT_WRONG_ORDER:
+        metrics_add(m, M_REDEEM_CANCEL_CONFLICT, 1);
+        problem_fail(resp, CP_ERR_ORDER_MISMATCH,
+                     "coupon %" PRId64 " of user %" PRId64 " is redeemed or held by another order",
                      coupon_id, user_id);
-    } else {
-        metrics_add(m, M_REDEEM_NOT_FOUND, 1);
-        problem_fail(resp, CP_ERR_NO_ISSUANCE,
-                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
+        return 1;
+    case CHECKOUT_CHANGED:
+    case CHECKOUT_REPLAY:
+    case CHECKOUT_NOTHING: return 0;
     }
+    return 0;
+}
+
+/* Redeem (hold_ttl_ms 0) or hold (coupon, user) for order, answered in resp; amount: the
+ * body's orderAmount, "" or NULL. */
+static void take(struct app_thread *t, struct http_response *resp, int64_t coupon_id,
+                 int64_t user_id, const char *order, int64_t hold_ttl_ms, const char *amount)
+{
+    struct coupon_terms ct;
+    struct order_discount od;
+    if (!terms_of(t, resp, coupon_id, user_id, &ct) ||
+        !price_order(t, resp, coupon_id, &ct, amount, &od))
+        return;
+    int held = hold_ttl_ms > 0;
+    struct checkout_result res;
+    int rc = checkout_decide(t, held ? CHECKOUT_HOLD : CHECKOUT_REDEEM, coupon_id, user_id, order,
+                             hold_ttl_ms, &ct.terms, &res);
+    if (refused(t, resp, rc, &res, coupon_id, user_id))
+        return;
+    int fresh = res.outcome == CHECKOUT_CHANGED;
+    metrics_add(t->app->metrics,
+                held ? (fresh ? M_HOLD_HELD : M_HOLD_REPLAYED)
+                     : (fresh ? M_REDEEM_REDEEMED : M_REDEEM_REPLAYED),
+                1);
+    send_checkout(t, resp, fresh ? 201 : 200, coupon_id, user_id, order, &ct, &res, &od, held);
+}
+
+/* Release (hold) or cancel (redemption) of (coupon, user) by order: 204 or a problem. */
+static void undo(struct app_thread *t, struct http_response *resp, int64_t coupon_id,
+                 int64_t user_id, const char *order, enum checkout_op op)
+{
+    struct coupon_terms ct;
+    if (!terms_of(t, resp, coupon_id, user_id, &ct))
+        return;
+    struct checkout_result res;
+    int rc = checkout_decide(t, op, coupon_id, user_id, order, 0, &ct.terms, &res);
+    if (refused(t, resp, rc, &res, coupon_id, user_id))
+        return;
+    int changed = res.outcome == CHECKOUT_CHANGED;
+    metrics_add(t->app->metrics,
+                op == CHECKOUT_RELEASE ? (changed ? M_HOLD_RELEASED : M_HOLD_RELEASE_NOOP)
+                                       : (changed ? M_REDEEM_CANCELLED : M_REDEEM_CANCEL_NOOP),
+                1);
+    resp->status = 204;
+}
+
+/* {"orderId"} (and, with amount not NULL, "orderAmount") bodies of the path forms; 0
+ * with the problem answered. */
+static int order_body(const struct http_request *req, struct http_response *resp,
+                      char order[CP_ORDER_ID_MAX_CHARS + 1], char *amount)
+{
+    const char *why = "invalid body";
+    if (!content_is_json(req, resp))
+        return 0;
+    int rc = redeem_parse_order_body(req->body, req->body_len, order, amount, &why);
+    if (rc != CP_OK) {
+        problem_fail(resp, rc, "%s", why ? why : "invalid body");
+        return 0;
+    }
+    return 1;
 }
 
 void redeem_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
                    int64_t coupon_id, int64_t user_id)
 {
     char order[CP_ORDER_ID_MAX_CHARS + 1], amount[MONEY_TEXT_MAX];
+    if (!order_body(req, resp, order, amount) ||
+        !auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
+        return;
+    take(t, resp, coupon_id, user_id, order, 0, amount);
+}
+
+void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
+                          struct http_response *resp, int64_t coupon_id, int64_t user_id)
+{
+    char order[CP_ORDER_ID_MAX_CHARS + 1];
+    if (!order_body(req, resp, order, NULL) ||
+        !auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
+        return;
+    undo(t, resp, coupon_id, user_id, order, CHECKOUT_CANCEL);
+}
+
+void redeem_hold_handle(struct app_thread *t, const struct http_request *req,
+                        struct http_response *resp, int64_t coupon_id, int64_t user_id)
+{
+    char order[CP_ORDER_ID_MAX_CHARS + 1];
+    int64_t ttl_s = 0;
     const char *why = "invalid body";
     if (!content_is_json(req, resp))
         return;
-    int rc = redeem_parse_order_body(req->body, req->body_len, order, amount, &why);
+    int rc = redeem_parse_hold_body(req->body, req->body_len, NULL, order, &ttl_s, &why);
     if (rc != CP_OK) {
         problem_fail(resp, rc, "%s", why ? why : "invalid body");
         return;
     }
     if (!auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
         return;
-    redeem(t, resp, coupon_id, user_id, order, amount);
+    take(t, resp, coupon_id, user_id, order, ttl_s * 1000, NULL);
+}
+
+void redeem_release_handle(struct app_thread *t, const struct http_request *req,
+                           struct http_response *resp, int64_t coupon_id, int64_t user_id)
+{
+    char order[CP_ORDER_ID_MAX_CHARS + 1];
+    if (!order_body(req, resp, order, NULL) ||
+        !auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
+        return;
+    undo(t, resp, coupon_id, user_id, order, CHECKOUT_RELEASE);
 }
 
 /* A code redeems for its owner only, unless a coupon:checkout service redeems it. */
 static int code_owner_matches(const struct http_caller *who, int64_t owner)
 {
     return !who->verified || (who->scopes & HTTP_SCOPE_CHECKOUT) || who->user_id == owner;
+}
+
+/* The issuance holding code, with the per-user limits counted: 1 and *coupon_id,
+ * *user_id, or 0 with the problem answered. */
+static int code_target(struct app_thread *t, const struct http_request *req,
+                       struct http_response *resp, const char *code, int64_t *coupon_id,
+                       int64_t *user_id)
+{
+    const struct http_caller *who = &req->caller;
+    /* A user's attempts count before the look-up, so that guessing codes is limited too;
+     * without a user (auth_mode = none, a service) the owner's count after it. */
+    int user_caller = who->verified && who->user_id > 0 && !(who->scopes & HTTP_SCOPE_CHECKOUT);
+    if (user_caller && !auth_rate(t->app->auth, RATELIMIT_REDEEM, who->user_id, resp))
+        return 0;
+    struct metrics *m = t->app->metrics;
+    int rc = redemption_store_find_code(app_db(t), code, coupon_id, user_id);
+    /* Another user's code answers as an unknown one: whether a code exists is not
+     * something a guesser should learn. */
+    if (rc == CP_OK && !code_owner_matches(who, *user_id))
+        rc = CP_ERR_NOT_FOUND;
+    switch (rc) {
+    case CP_OK: return user_caller || auth_rate(t->app->auth, RATELIMIT_REDEEM, *user_id, resp);
+    case CP_ERR_NOT_FOUND:
+        metrics_add(m, M_REDEEM_NOT_FOUND, 1);
+        /* The code itself is not echoed: a problem document may end up in logs. */
+        problem_fail(resp, CP_ERR_NO_CODE,
+                     "no issuance has this code (an issuance's code is found once it is "
+                     "persisted, usually within a second of its 201)");
+        return 0;
+    case CP_ERR_CONFLICT:
+        metrics_add(m, M_REDEEM_AMBIGUOUS, 1);
+        log_warn("a redemption code is shared by two issuances (a MAC collision)");
+        problem_fail(resp, CP_ERR_CONFLICT,
+                     "this code is shared by two issuances; use "
+                     "/api/coupons/{id}/issues/{userId}/redemption");
+        return 0;
+    default: redemption_failed(t, resp, rc); return 0;
+    }
 }
 
 void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
@@ -353,95 +519,25 @@ void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
         problem_fail(resp, rc, "%s", why ? why : "invalid body");
         return;
     }
-    const struct http_caller *who = &req->caller;
-    /* A user's attempts count before the look-up, so that guessing codes is limited too;
-     * without a user (auth_mode = none, a service) the owner's count after it. */
-    int user_caller = who->verified && who->user_id > 0 && !(who->scopes & HTTP_SCOPE_CHECKOUT);
-    if (user_caller && !auth_rate(t->app->auth, RATELIMIT_REDEEM, who->user_id, resp))
-        return;
-    struct metrics *m = t->app->metrics;
     int64_t coupon_id = 0, user_id = 0;
-    rc = redemption_store_find_code(app_db(t), code, &coupon_id, &user_id);
-    /* Another user's code answers as an unknown one: whether a code exists is not
-     * something a guesser should learn. */
-    if (rc == CP_OK && !code_owner_matches(who, user_id))
-        rc = CP_ERR_NOT_FOUND;
-    switch (rc) {
-    case CP_OK:
-        if (!user_caller && !auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
-            return;
-        redeem(t, resp, coupon_id, user_id, order, amount);
-        return;
-    case CP_ERR_NOT_FOUND:
-        metrics_add(m, M_REDEEM_NOT_FOUND, 1);
-        /* The code itself is not echoed: a problem document may end up in logs. */
-        problem_fail(resp, CP_ERR_NO_CODE,
-                     "no issuance has this code (an issuance's code is redeemable once it is "
-                     "persisted, usually within a second of its 201)");
-        return;
-    case CP_ERR_CONFLICT:
-        metrics_add(m, M_REDEEM_AMBIGUOUS, 1);
-        log_warn("a redemption code is shared by two issuances (a MAC collision)");
-        problem_fail(resp, CP_ERR_CONFLICT,
-                     "this code is shared by two issuances; redeem through "
-                     "/api/coupons/{id}/issues/{userId}/redemption");
-        return;
-    default: redemption_failed(t, resp, rc); return;
-    }
+    if (code_target(t, req, resp, code, &coupon_id, &user_id))
+        take(t, resp, coupon_id, user_id, order, 0, amount);
 }
 
-void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
-                          struct http_response *resp, int64_t coupon_id, int64_t user_id)
+void redeem_hold_by_code_handle(struct app_thread *t, const struct http_request *req,
+                                struct http_response *resp)
 {
-    char order[CP_ORDER_ID_MAX_CHARS + 1];
+    char order[CP_ORDER_ID_MAX_CHARS + 1], code[CP_ISSUE_CODE_CHARS + 1];
+    int64_t ttl_s = 0;
     const char *why = "invalid body";
     if (!content_is_json(req, resp))
         return;
-    if (redeem_parse_order_body(req->body, req->body_len, order, NULL, &why) != CP_OK) {
-        problem_fail(resp, CP_ERR_INVALID, "%s", why ? why : "invalid body");
-        return;
-    }
-    if (!auth_rate(t->app->auth, RATELIMIT_REDEEM, user_id, resp))
-        return;
-    struct metrics *m = t->app->metrics;
-    enum cancel_outcome outcome = CANCEL_NO_ROW;
-    int rc = redemption_store_cancel(app_db(t), t->app->conf->kafka_redemption_topic, coupon_id,
-                                     user_id, order, timefmt_now_ms(), &outcome);
+    int rc = redeem_parse_hold_body(req->body, req->body_len, code, order, &ttl_s, &why);
     if (rc != CP_OK) {
-        redemption_failed(t, resp, rc);
+        problem_fail(resp, rc, "%s", why ? why : "invalid body");
         return;
     }
-    int claimed = 1;
-    switch (outcome) {
-    case CANCEL_DONE:
-        metrics_add(m, M_REDEEM_CANCELLED, 1);
-        resp->status = 204;
-        return;
-    case CANCEL_NOOP:
-        metrics_add(m, M_REDEEM_CANCEL_NOOP, 1);
-        resp->status = 204;
-        return;
-    case CANCEL_MISMATCH:
-        metrics_add(m, M_REDEEM_CANCEL_CONFLICT, 1);
-        problem_fail(resp, CP_ERR_ORDER_MISMATCH,
-                     "coupon %" PRId64 " of user %" PRId64 " is redeemed by another order",
-                     coupon_id, user_id);
-        return;
-    case CANCEL_NO_ROW:
-        /* Not in MariaDB: an issuance not yet persisted cannot have been redeemed, so
-         * there is nothing to cancel (204); without any issuance the path is wrong. */
-        claimed = redeem_claimed_in_redis(t, coupon_id, user_id);
-        break;
-    }
-    if (claimed < 0) {
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE, "issuance state unavailable");
-    } else if (claimed) {
-        metrics_add(m, M_REDEEM_CANCEL_NOOP, 1);
-        resp->status = 204;
-    } else {
-        metrics_add(m, M_REDEEM_NOT_FOUND, 1);
-        problem_fail(resp, CP_ERR_NO_ISSUANCE,
-                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
-    }
+    int64_t coupon_id = 0, user_id = 0;
+    if (code_target(t, req, resp, code, &coupon_id, &user_id))
+        take(t, resp, coupon_id, user_id, order, ttl_s * 1000, NULL);
 }

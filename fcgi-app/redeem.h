@@ -1,30 +1,30 @@
 /*
- * redeem.h - the redemption endpoints (issue 13):
+ * redeem.h - the checkout endpoints (issues 13 and 26):
  *
  *   POST   /api/coupons/{id}/issues/{userId}/redemption  {"orderId":"o-1"}
  *          201 redeemed now, 200 the same orderId again (idempotent replay),
- *          409 COUPON_ALREADY_REDEEMED (another orderId), 410 COUPON_EXPIRED,
- *          404 COUPON_ISSUE_NOT_FOUND, 409 COUPON_NOT_YET_PERSISTED + Retry-After
- *          (issued - Redis holds the claim - but the consumer has not written the
- *          row yet: the one place a redemption can be decided exactly is MariaDB)
+ *          409 COUPON_ALREADY_REDEEMED (another orderId) / COUPON_HELD (another
+ *          order's hold), 410 COUPON_EXPIRED, 404 COUPON_ISSUE_NOT_FOUND
  *   DELETE the same path                                 {"orderId":"o-1"}
  *          204 cancelled, or nothing to cancel (idempotent); 409
  *          REDEMPTION_ORDER_MISMATCH when another order holds the redemption
- *   POST   /api/redemptions                              {"code":"...","orderId":"..."}
- *          the same as the first, for the issuance holding the code; 404
- *          COUPON_CODE_NOT_FOUND for a code no issuance has (found or not, the
- *          look-up does the same work: redemption_store_find_code)
+ *   POST   .../hold {"orderId","ttlSeconds"}             201 held, 200 the same order's
+ *          hold (not extended), 409 COUPON_HELD / COUPON_ALREADY_REDEEMED, 410
+ *   DELETE .../hold {"orderId"}                          204 released or nothing held,
+ *          409 REDEMPTION_ORDER_MISMATCH (another order's hold)
+ *   POST   /api/redemptions, /api/redemptions/hold      the same by the issuance's code
+ *          (404 COUPON_CODE_NOT_FOUND for a code no issuance has: found or not, the
+ *          look-up does the same work, redemption_store_find_code)
  *
- * The answer of a redemption carries the campaign's discount so a checkout can
- * apply it; with an optional "orderAmount" in the body (POST only) also
- * "discountAmount", computed as POST /api/redemptions/validate does (validate.h),
- * after an amount the currency cannot have (400 INVALID_AMOUNT) and an order below
- * the campaign's minOrderAmount (422 ORDER_BELOW_MINIMUM) were refused with nothing
- * written. The decision itself is redemption_store.c's (one conditional UPDATE
- * in a transaction with its outbox event). The body parsers are exposed for the
- * unit tests; they enforce CP_ORDER_ID_MAX_CHARS and CP_ISSUE_CODE_INPUT_MAX
- * before anything else. Thread-safe (each request thread uses its own
- * connections).
+ * Every decision is checkout.c's (lua/redeem.lua in Redis, from the claim's 201 on);
+ * the campaign's terms come from its cached document (read_coupon_terms). The answer
+ * carries the campaign's discount so a checkout can apply it; with an optional
+ * "orderAmount" in a redemption's body also "discountAmount", computed as POST
+ * /api/redemptions/validate does (validate.h), after an amount the currency cannot
+ * have (400 INVALID_AMOUNT) and an order below the campaign's minOrderAmount (422
+ * ORDER_BELOW_MINIMUM) were refused with nothing decided. The body parsers are exposed
+ * for the unit tests; they enforce CP_ORDER_ID_MAX_CHARS and CP_ISSUE_CODE_INPUT_MAX
+ * before anything else. Thread-safe (each request thread uses its own connections).
  */
 #ifndef COUPON_REDEEM_H
 #define COUPON_REDEEM_H
@@ -66,11 +66,22 @@ int redeem_take_amount(struct json_object *obj, char amount[MONEY_TEXT_MAX], con
  * not, CP_ERR_UNAVAILABLE (the connection is then dropped). */
 int redeem_claimed_in_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id);
 
+/* {"orderId", "ttlSeconds"} (code NULL) or {"code", "orderId", "ttlSeconds"}: ttlSeconds
+ * 1..CP_HOLD_TTL_MAX_S into *ttl_s. */
+int redeem_parse_hold_body(const char *body, size_t len, char code[CP_ISSUE_CODE_CHARS + 1],
+                           char order[CP_ORDER_ID_MAX_CHARS + 1], int64_t *ttl_s, const char **why);
+
 void redeem_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
                    int64_t coupon_id, int64_t user_id);
 void redeem_cancel_handle(struct app_thread *t, const struct http_request *req,
                           struct http_response *resp, int64_t coupon_id, int64_t user_id);
 void redeem_by_code_handle(struct app_thread *t, const struct http_request *req,
                            struct http_response *resp);
+void redeem_hold_handle(struct app_thread *t, const struct http_request *req,
+                        struct http_response *resp, int64_t coupon_id, int64_t user_id);
+void redeem_release_handle(struct app_thread *t, const struct http_request *req,
+                           struct http_response *resp, int64_t coupon_id, int64_t user_id);
+void redeem_hold_by_code_handle(struct app_thread *t, const struct http_request *req,
+                                struct http_response *resp);
 
 #endif

@@ -64,6 +64,8 @@ enum route_id {
     R_REDEMPTION,
     R_REDEEM_BY_CODE,
     R_VALIDATE,
+    R_HOLD,
+    R_HOLD_BY_CODE,
     R_ADMIN_LIST,
     R_ADMIN_SERIES
 };
@@ -82,6 +84,8 @@ static enum route_id match(const struct segments *sg, int *id_at, int *id2_at)
         return R_REDEEM_BY_CODE;
     if (sg->n == 3 && seg_is(sg, 1, "redemptions") && seg_is(sg, 2, "validate"))
         return R_VALIDATE;
+    if (sg->n == 3 && seg_is(sg, 1, "redemptions") && seg_is(sg, 2, "hold"))
+        return R_HOLD_BY_CODE;
     if (seg_is(sg, 1, "coupons")) {
         if (sg->n == 2)
             return R_CREATE;
@@ -99,6 +103,10 @@ static enum route_id match(const struct segments *sg, int *id_at, int *id2_at)
         if (sg->n == 6 && seg_is(sg, 3, "issues") && seg_is(sg, 5, "redemption")) {
             *id2_at = 4;
             return R_REDEMPTION;
+        }
+        if (sg->n == 6 && seg_is(sg, 3, "issues") && seg_is(sg, 5, "hold")) {
+            *id2_at = 4;
+            return R_HOLD;
         }
         return R_NONE;
     }
@@ -129,8 +137,10 @@ static const char *allowed_methods(enum route_id r)
     case R_ISSUE: return "POST";
     case R_CREATE: return "POST";
     case R_REDEEM_BY_CODE:
-    case R_VALIDATE: return "POST";
-    case R_REDEMPTION: return "POST, DELETE";
+    case R_VALIDATE:
+    case R_HOLD_BY_CODE: return "POST";
+    case R_REDEMPTION:
+    case R_HOLD: return "POST, DELETE";
     case R_COUPON: return "GET, HEAD, PATCH";
     default: return "GET, HEAD";
     }
@@ -143,8 +153,10 @@ static int method_allowed(enum route_id r, enum http_method m)
     case R_ISSUE:
     case R_CREATE:
     case R_REDEEM_BY_CODE:
-    case R_VALIDATE: return m == HTTP_POST;
-    case R_REDEMPTION: return m == HTTP_POST || m == HTTP_DELETE;
+    case R_VALIDATE:
+    case R_HOLD_BY_CODE: return m == HTTP_POST;
+    case R_REDEMPTION:
+    case R_HOLD: return m == HTTP_POST || m == HTTP_DELETE;
     case R_COUPON: return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_PATCH;
     default: return m == HTTP_GET || m == HTTP_HEAD;
     }
@@ -165,6 +177,8 @@ static enum metrics_route metrics_route_of(enum route_id r, enum http_method m)
     case R_REDEMPTION: return m == HTTP_DELETE ? ROUTE_REDEEM_CANCEL : ROUTE_REDEEM;
     case R_REDEEM_BY_CODE: return ROUTE_REDEEM_BY_CODE;
     case R_VALIDATE: return ROUTE_VALIDATE;
+    case R_HOLD: return m == HTTP_DELETE ? ROUTE_HOLD_RELEASE : ROUTE_HOLD;
+    case R_HOLD_BY_CODE: return ROUTE_HOLD_BY_CODE;
     case R_ADMIN_LIST: return ROUTE_ADMIN_LIST;
     case R_ADMIN_SERIES: return ROUTE_ADMIN_SERIES;
     default: return ROUTE_UNKNOWN;
@@ -189,7 +203,9 @@ static enum route_access access_of(enum route_id r, enum http_method m)
     case R_USER_COUPONS: return ACCESS_READ;
     case R_REDEMPTION:
     case R_REDEEM_BY_CODE:
-    case R_VALIDATE: return ACCESS_REDEEM;
+    case R_VALIDATE:
+    case R_HOLD:
+    case R_HOLD_BY_CODE: return ACCESS_REDEEM;
     case R_CREATE:
     case R_ADMIN_STATS:
     case R_ADMIN_LIST:
@@ -262,6 +278,8 @@ static const struct {
     {R_REDEMPTION, "/api/coupons/{id}/issues/{user}/redemption"},
     {R_REDEEM_BY_CODE, "/api/redemptions"},
     {R_VALIDATE, "/api/redemptions/validate"},
+    {R_HOLD, "/api/coupons/{id}/issues/{user}/hold"},
+    {R_HOLD_BY_CODE, "/api/redemptions/hold"},
     {R_ADMIN_LIST, "/api/admin/coupons"},
     {R_ADMIN_SERIES, "/api/admin/coupons/{id}/series"},
 };
@@ -387,6 +405,13 @@ static enum metrics_route dispatch(struct app_thread *t, struct http_request *re
         break;
     case R_REDEEM_BY_CODE: redeem_by_code_handle(t, req, resp); break;
     case R_VALIDATE: validate_handle(t, req, resp); break;
+    case R_HOLD:
+        if (req->method == HTTP_DELETE)
+            redeem_release_handle(t, req, resp, id, id2);
+        else
+            redeem_hold_handle(t, req, resp, id, id2);
+        break;
+    case R_HOLD_BY_CODE: redeem_hold_by_code_handle(t, req, resp); break;
     case R_ADMIN_LIST: console_list_handle(t, req, resp); break;
     case R_ADMIN_SERIES: console_series_handle(t, req, resp, id); break;
     case R_NONE: break;

@@ -13,6 +13,7 @@ static const char *const sources[SCRIPT_COUNT_] = {
     [SCRIPT_ISSUE] = lua_issue_script,
     [SCRIPT_ROLLBACK] = lua_rollback_script,
     [SCRIPT_META_UPDATE] = lua_meta_update_script,
+    [SCRIPT_REDEEM] = lua_redeem_script,
 };
 
 /* Learns the script's SHA (the node keeps the script too). */

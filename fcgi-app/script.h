@@ -18,7 +18,7 @@
 
 #include <hiredis/hiredis.h>
 
-enum script_id { SCRIPT_ISSUE, SCRIPT_ROLLBACK, SCRIPT_META_UPDATE, SCRIPT_COUNT_ };
+enum script_id { SCRIPT_ISSUE, SCRIPT_ROLLBACK, SCRIPT_META_UPDATE, SCRIPT_REDEEM, SCRIPT_COUNT_ };
 
 struct app_thread;
 

@@ -1,5 +1,5 @@
 # Lua scripts compiled into the binaries as string constants.
-LUA_SOURCES = lua/issue.lua lua/rollback.lua lua/restore.lua lua/meta_update.lua
+LUA_SOURCES = lua/issue.lua lua/rollback.lua lua/restore.lua lua/meta_update.lua lua/redeem.lua
 EXTRA_DIST += $(LUA_SOURCES) lua/embed.sh
 noinst_LIBRARIES += lua/libluascripts.a
 nodist_lua_libluascripts_a_SOURCES = lua/lua_scripts.c
@@ -14,4 +14,5 @@ lua/lua_scripts.c: $(LUA_SOURCES) $(srcdir)/lua/embed.sh
 	  lua_issue_script=$(srcdir)/lua/issue.lua \
 	  lua_rollback_script=$(srcdir)/lua/rollback.lua \
 	  lua_restore_script=$(srcdir)/lua/restore.lua \
-	  lua_meta_update_script=$(srcdir)/lua/meta_update.lua
+	  lua_meta_update_script=$(srcdir)/lua/meta_update.lua \
+	  lua_redeem_script=$(srcdir)/lua/redeem.lua

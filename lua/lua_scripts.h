@@ -11,5 +11,6 @@ extern const char lua_issue_script[];       /* lua/issue.lua */
 extern const char lua_rollback_script[];    /* lua/rollback.lua */
 extern const char lua_restore_script[];     /* lua/restore.lua */
 extern const char lua_meta_update_script[]; /* lua/meta_update.lua */
+extern const char lua_redeem_script[];      /* lua/redeem.lua */
 
 #endif

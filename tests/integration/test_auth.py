@@ -243,8 +243,14 @@ class ActsForItself(unittest.TestCase):
                  {"orderId": "evil-1"}, 403),
                 ("DELETE", "/api/coupons/%d/issues/%d/redemption" % (cid, b),
                  {"orderId": "evil-1"}, 403),
+                ("POST", "/api/coupons/%d/issues/%d/hold" % (cid, b),
+                 {"orderId": "evil-1", "ttlSeconds": 60}, 403),
+                ("DELETE", "/api/coupons/%d/issues/%d/hold" % (cid, b),
+                 {"orderId": "evil-1"}, 403),
                 # Another user's code is no code at all for this caller.
                 ("POST", "/api/redemptions", {"code": code_b, "orderId": "evil-2"}, 404),
+                ("POST", "/api/redemptions/hold",
+                 {"code": code_b, "orderId": "evil-2", "ttlSeconds": 60}, 404),
             ]
             for method, path, body, status in cases:
                 r = harness.http(method, path, body=body, headers=harness.bearer(ta),
@@ -253,7 +259,7 @@ class ActsForItself(unittest.TestCase):
                 self.assertEqual(r.json()["code"], "FORBIDDEN" if status == 403
                                  else "COUPON_CODE_NOT_FOUND")
                 refused += 1
-        self.assertEqual(refused, 14)
+        self.assertEqual(refused, 20)
         # Nothing happened to b's coupon, and a holds nothing.
         r = harness.http("GET", "/api/coupons/%d/issues/me" % cid, headers=harness.bearer(tb),
                          server="auth-nginx")

@@ -1,8 +1,9 @@
 """A coupon's whole life (issue 13) on the real stack: redeem exactly once under
 concurrency, idempotent replays, cancel and redeem again, expiry after issuance, the code
-of every issuance and redemption by code, the answer for an issuance not yet persisted,
-bad bodies, and the transactional outbox: every coupon.redemption event exactly once by
-event id in Kafka, also when the relay is SIGKILLed between publishing and deleting.
+of every issuance and redemption by code, redemption of an issuance not yet persisted
+(decided in Redis since issue 26, in MariaDB once the consumer has both), bad bodies, and
+the transactional outbox: every coupon.redemption event exactly once by event id in
+Kafka, also when the relay is SIGKILLed between publishing and deleting.
 
 Counts are exact and checked at the source: MariaDB rows (used_at, redeemed_order_id,
 event_outbox) and the coupon.redemption topic read with kcat."""
@@ -68,6 +69,13 @@ def row(cid, uid):
 def wait_persisted(cid, uid):
     harness.wait_until(lambda: row(cid, uid) is not None, timeout=30,
                        message="issuance %d/%d persisted" % (cid, uid))
+
+
+def checkout_applied(cid):
+    """Waits until the consumer's applier moved the coupon's checkout changes (decided
+    in Redis by lua/redeem.lua) into MariaDB."""
+    harness.wait_until(lambda: int(harness.redis("HLEN", "coupon:{%d}:rpending" % cid)) == 0,
+                       timeout=30, message="checkout changes of coupon %d applied" % cid)
 
 
 def outbox_rows(cid):
@@ -153,6 +161,7 @@ class Redemption(unittest.TestCase):
             if r.status == 409:
                 self.assert_problem(r, 409, "COUPON_ALREADY_REDEEMED")
                 self.assertNotIn(winner["orderId"], r.text)  # names nothing of the winner
+        checkout_applied(cid)
         used = harness.sql("SELECT COUNT(used_at), MAX(redeemed_order_id) FROM coupon_issue "
                            "WHERE coupon_id = %d" % cid)[0]
         self.assertEqual(used, ("1", winner["orderId"]))
@@ -174,6 +183,7 @@ class Redemption(unittest.TestCase):
         self.assertEqual(statuses, {201: 1, 200: 19}, statuses)
         bodies = {json.dumps(r.json(), sort_keys=True) for r in answers}
         self.assertEqual(len(bodies), 1, bodies)  # the replays answer the same redemption
+        checkout_applied(cid)
         self.assertEqual(harness.sql("SELECT COUNT(used_at) FROM coupon_issue WHERE "
                                      "coupon_id = %d" % cid)[0][0], "1")
         self.assertEqual(len(settled_events(cid, 1)), 1)
@@ -185,17 +195,20 @@ class Redemption(unittest.TestCase):
         r = redeem(cid, uid, "o-1")
         self.assertEqual(r.status, 201, r)
         first = r.json()
+        checkout_applied(cid)
         s = status()
         self.assertEqual((s["status"], s["orderId"], s["redeemedAt"]),
                          ("REDEEMED", "o-1", first["redeemedAt"]))
         self.assert_problem(cancel(cid, uid, "o-2"), 409, "REDEMPTION_ORDER_MISMATCH")
         self.assertEqual(cancel(cid, uid, "o-1").status, 204)
+        checkout_applied(cid)
         self.assertEqual(row(cid, uid)[:2], (None, None))
         s = status()
         self.assertEqual((s["status"], s["orderId"], s["redeemedAt"]), ("PERSISTED", None, None))
         self.assertEqual(cancel(cid, uid, "o-1").status, 204)  # idempotent: nothing written
         r = redeem(cid, uid, "o-2")
         self.assertEqual(r.status, 201, r)
+        checkout_applied(cid)
         self.assertEqual(row(cid, uid)[1], "o-2")
         self.assertEqual(redeem(cid, uid, "o-2").status, 200)
         self.assert_problem(redeem(cid, uid, "o-1"), 409, "COUPON_ALREADY_REDEEMED")
@@ -220,25 +233,35 @@ class Redemption(unittest.TestCase):
             wait_persisted(cid, uid)
         harness.wait_until(lambda: harness.sql("SELECT COUNT(*) FROM event_outbox")[0][0] == "0",
                            timeout=30, message="outbox empty before the relay is stopped")
-        self.stopped_consumer = True
-        harness.consumers_stop()
-        # Committed with their state changes while no relay runs: between commit and publish.
         for uid in users:
             self.assertEqual(redeem(cid, uid, "kill-%d" % uid).status, 201)
+        checkout_applied(cid)
+        settled_events(cid, 30)
+        self.stopped_consumer = True
+        harness.consumers_stop()
+        # Rows committed while no relay runs (between commit and publish): the applier
+        # writes exactly such rows; here 30 more are written as it would, so that the
+        # relay meets them all at once when it starts.
+        for uid in users:
+            harness.sql("INSERT INTO event_outbox (topic, msg_key, payload) VALUES ('%s', '%d', "
+                        "'{\"type\":\"coupon.redemption_cancelled\",\"couponId\":%d,"
+                        "\"userId\":%d,\"sequence\":1,\"orderId\":\"kill-%d\","
+                        "\"cancelledAt\":\"2026-12-08T00:00:00.000Z\"}')"
+                        % (TOPIC, cid, cid, uid, uid))
         expected = outbox_rows(cid)
         self.assertEqual(len(expected), 30)
-        self.assertEqual(events(cid), [])
+        self.assertEqual([e for e in events(cid) if e["type"] != "coupon.redeemed"], [])
         # The relay publishes one batch of 10, has the broker's acks, and SIGKILLs its
         # process before deleting them (COUPON_TEST_RELAY_KILL_AFTER_BATCHES).
         p = harness.consumer_start({"COUPON_TEST_RELAY_KILL_AFTER_BATCHES": "1",
                                     "COUPON_RELAY_BATCH_MAX": "10"})
         self.assertEqual(p.wait(timeout=60), -signal.SIGKILL)
-        published = {e["eventId"] for e in events(cid)}
+        published = {e["eventId"] for e in events(cid) if e["type"] != "coupon.redeemed"}
         self.assertEqual(published, set(expected[:10]))
         self.assertEqual(outbox_rows(cid), expected)  # acknowledged but not deleted
         harness.consumers_stop()
         harness.consumer_start()
-        evs = settled_events(cid, 40)
+        evs = [e for e in settled_events(cid, 70) if e["type"] != "coupon.redeemed"]
         # The killed member held partitions until the broker evicted it (session
         # timeout): later suites need the whole topic consumed again.
         harness.wait_until(harness.consumer_holds_all_partitions, timeout=60, interval=0.5,
@@ -305,7 +328,7 @@ class Redemption(unittest.TestCase):
         self.assertEqual(harness.http("POST", "/api/redemptions",
                                       {"code": "ZZZZZZZZZZZZ", "orderId": "c-1"}).status, 404)
 
-    def test_issued_but_not_yet_persisted_is_409_with_retry_after(self):
+    def test_issued_but_not_yet_persisted_redeems_at_once_and_lands_later(self):
         cid = harness.create_coupon()
         uid = new_user()
         self.stopped_consumer = True
@@ -313,16 +336,27 @@ class Redemption(unittest.TestCase):
         body = issue(cid, uid)
         s = harness.http("GET", "/api/coupons/%d/issues/%d" % (cid, uid)).json()
         self.assertEqual((s["status"], s["code"], s["redeemedAt"]), ("ISSUED", body["code"], None))
+        # Redis has the claim from its 201 on, and decides the redemption (issue 26).
         r = redeem(cid, uid, "early-1")
-        self.assert_problem(r, 409, "COUPON_NOT_YET_PERSISTED")
-        self.assertEqual(r.headers.get("retry-after"), "1")
-        self.assertEqual(cancel(cid, uid, "early-1").status, 204)  # nothing to cancel
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["code"], body["code"])
+        self.assertEqual(redeem(cid, uid, "early-1").status, 200)
+        self.assertEqual(cancel(cid, uid, "early-1").status, 204)
+        self.assertEqual(redeem(cid, uid, "early-2").status, 201)
+        # By code, the issuance is found once MariaDB has its row.
         self.assert_problem(harness.http("POST", "/api/redemptions",
-                                         {"code": body["code"], "orderId": "early-1"}),
+                                         {"code": body["code"], "orderId": "early-2"}),
                             404, "COUPON_CODE_NOT_FOUND")
+        self.assertIsNone(row(cid, uid))
         harness.consumer_start()
         wait_persisted(cid, uid)
-        self.assertEqual(redeem(cid, uid, "early-1").status, 201)
+        checkout_applied(cid)
+        self.assertEqual(row(cid, uid)[1], "early-2")
+        self.assertEqual([(e["type"], e["orderId"]) for e in settled_events(cid, 3)],
+                         [("coupon.redeemed", "early-1"), ("coupon.redemption_cancelled", "early-1"),
+                          ("coupon.redeemed", "early-2")])
+        r = harness.http("POST", "/api/redemptions", {"code": body["code"], "orderId": "early-2"})
+        self.assertEqual(r.status, 200, r)
 
     def test_not_issued_is_404(self):
         cid = harness.create_coupon()

@@ -19,9 +19,9 @@ UNIT_FCGIAPP_LIBS = $(FCGIAPP_LIBS) $(CUNIT_LIBS) -lpthread
 
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv \
 	tests/unit/test_event tests/unit/test_router tests/unit/test_producer \
-	tests/unit/test_lua tests/unit/test_lru tests/unit/test_holders tests/unit/test_l2 tests/unit/test_rkey \
+	tests/unit/test_lua tests/unit/test_redeem_lua tests/unit/test_lru tests/unit/test_holders tests/unit/test_l2 tests/unit/test_rkey \
 	tests/unit/test_issue_decide tests/unit/test_coupon_doc tests/unit/test_metrics \
-	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log \
+	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_checkout_plan tests/unit/test_kafka_log \
 	tests/unit/test_app tests/unit/test_issuecode tests/unit/test_series tests/unit/test_rslot \
 	tests/unit/test_rcli tests/unit/test_rcli_redis tests/unit/test_jwtv tests/unit/test_ratelimit \
 	tests/unit/test_money tests/unit/test_validate \
@@ -111,6 +111,11 @@ tests_unit_test_outbox_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
 tests_unit_test_outbox_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS) $(RDKAFKA_LIBS)
 
 # consumer/downstream.c against the fake outbox_add of the test (link seam: no outbox.c).
+tests_unit_test_checkout_plan_SOURCES = tests/unit/test_checkout_plan.c consumer/checkout_plan.h \
+	consumer/checkout_plan.c
+tests_unit_test_checkout_plan_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
+tests_unit_test_checkout_plan_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
+
 tests_unit_test_downstream_SOURCES = tests/unit/test_downstream.c consumer/downstream.h \
 	consumer/downstream.c
 tests_unit_test_downstream_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
@@ -124,6 +129,12 @@ tests_unit_test_lua_SOURCES = tests/unit/test_lua.c tests/unit/redis_fixture.h \
 	tests/unit/redis_fixture.c
 tests_unit_test_lua_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_lua_LDADD = tests/unit/libunitmain.a lua/libluascripts.a common/libcommon.a \
+	$(HIREDIS_LIBS) $(CUNIT_LIBS) -lpthread
+
+tests_unit_test_redeem_lua_SOURCES = tests/unit/test_redeem_lua.c tests/unit/redis_fixture.h \
+	tests/unit/redis_fixture.c
+tests_unit_test_redeem_lua_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_redeem_lua_LDADD = tests/unit/libunitmain.a lua/libluascripts.a common/libcommon.a \
 	$(HIREDIS_LIBS) $(CUNIT_LIBS) -lpthread
 
 tests_unit_test_l2_SOURCES = tests/unit/test_l2.c tests/unit/redis_fixture.h \

@@ -340,6 +340,39 @@ static void event_encode_redemption_writes_both_kinds(void)
     CU_ASSERT_EQUAL(event_encode_redemption(&ev, buf, sizeof buf), CP_ERR_INVALID);
 }
 
+static void event_encode_redemption_writes_holds_with_their_version(void)
+{
+    char buf[CP_EVENT_MAX_BYTES];
+    struct redemption_event ev = {REDEMPTION_HELD, 42, 7, 3, "o:1", 1795548702000,
+                                  1795548762500,   5};
+    int n = event_encode_redemption(&ev, buf, sizeof buf);
+    const char *want = "{\"type\":\"coupon.held\",\"couponId\":42,\"userId\":7,"
+                       "\"sequence\":3,\"version\":5,\"orderId\":\"o:1\","
+                       "\"heldAt\":\"2026-11-24T19:31:42.000Z\","
+                       "\"holdExpiresAt\":\"2026-11-24T19:32:42.500Z\"}";
+    CU_ASSERT_EQUAL(n, (int)strlen(want));
+    CU_ASSERT_STRING_EQUAL(buf, want);
+    ev.kind = REDEMPTION_HOLD_RELEASED;
+    ev.version = 6;
+    n = event_encode_redemption(&ev, buf, sizeof buf);
+    want = "{\"type\":\"coupon.hold_released\",\"couponId\":42,\"userId\":7,"
+           "\"sequence\":3,\"version\":6,\"orderId\":\"o:1\","
+           "\"releasedAt\":\"2026-11-24T19:31:42.000Z\",\"reason\":\"released\"}";
+    CU_ASSERT_EQUAL(n, (int)strlen(want));
+    CU_ASSERT_STRING_EQUAL(buf, want);
+    ev.kind = REDEMPTION_HOLD_LAPSED;
+    CU_ASSERT(event_encode_redemption(&ev, buf, sizeof buf) > 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"reason\":\"lapsed\"}"));
+    ev.kind = REDEMPTION_REDEEMED;
+    CU_ASSERT(event_encode_redemption(&ev, buf, sizeof buf) > 0);
+    CU_ASSERT_PTR_NULL(strstr(buf, "holdExpiresAt")); /* only a hold has its end */
+    ev.kind = REDEMPTION_HELD;
+    ev.hold_until_ms = -1;
+    CU_ASSERT_EQUAL(event_encode_redemption(&ev, buf, sizeof buf), CP_ERR_INVALID);
+    ev.kind = (enum redemption_kind)99;
+    CU_ASSERT_EQUAL(event_encode_redemption(&ev, buf, sizeof buf), CP_ERR_INVALID);
+}
+
 static void event_stamp_puts_the_outbox_id_first(void)
 {
     char buf[64];
@@ -373,6 +406,8 @@ int main(void)
         {"event_encode_issued_writes_the_downstream_value",
          event_encode_issued_writes_the_downstream_value},
         {"event_encode_redemption_writes_both_kinds", event_encode_redemption_writes_both_kinds},
+        {"event_encode_redemption_writes_holds_with_their_version",
+         event_encode_redemption_writes_holds_with_their_version},
         {"event_stamp_puts_the_outbox_id_first", event_stamp_puts_the_outbox_id_first},
         {"event_new_id_is_distinct_across_refills", event_new_id_is_distinct_across_refills},
         {"event_new_id_differs_in_a_forked_child", event_new_id_differs_in_a_forked_child},

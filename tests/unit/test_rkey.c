@@ -136,9 +136,61 @@ static void rkey_consumer_keys_share_one_hash_tag(void)
     CU_ASSERT_EQUAL(rkey_consumer_metrics(buf, 20, "h", 1), CP_ERR_LIMIT);
 }
 
+static void rkey_change_decodes_every_type_and_refuses_the_rest(void)
+{
+    struct rkey_change c;
+    const char *v = "H:1795548702000:1795548762000:shop:order-1.a_b";
+    CU_ASSERT_EQUAL(rkey_change_decode("42:3", 4, v, strlen(v), &c), CP_OK);
+    CU_ASSERT_EQUAL(c.user_id, 42);
+    CU_ASSERT_EQUAL(c.version, 3);
+    CU_ASSERT_EQUAL(c.type, RKEY_CHANGE_HELD);
+    CU_ASSERT_EQUAL(c.at_ms, 1795548702000);
+    CU_ASSERT_EQUAL(c.until_ms, 1795548762000);
+    CU_ASSERT_STRING_EQUAL(c.order_id, "shop:order-1.a_b");
+    const char *types = "RCHXL";
+    for (size_t i = 0; types[i]; i++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%c:1:0:o", types[i]);
+        CU_ASSERT_EQUAL(rkey_change_decode("9223372036854775807:1", 21, buf, strlen(buf), &c),
+                        CP_OK);
+        CU_ASSERT_EQUAL(c.type, (enum rkey_change_type)types[i]);
+        CU_ASSERT_EQUAL(c.user_id, INT64_MAX);
+    }
+    static const char *const bad_values[] = {
+        "",
+        "R",
+        "R:",
+        "Q:1:0:o",
+        "R:1:0:",
+        "R:1:0",
+        "R:01:0:o",
+        "R:-1:0:o",
+        "R:1:0:o/p",
+        "R:1:0:o p",
+        "R:1:0:12345678901234567890123456789012345678901234567890123456789012345",
+    };
+    for (size_t i = 0; i < sizeof bad_values / sizeof bad_values[0]; i++)
+        CU_ASSERT_EQUAL(rkey_change_decode("1:1", 3, bad_values[i], strlen(bad_values[i]), &c),
+                        CP_ERR_INVALID);
+    static const char *const bad_fields[] = {"",    "1",    "1:",    ":1", "0:1",
+                                             "1:0", "01:1", "1:1:1", "a:1"};
+    for (size_t i = 0; i < sizeof bad_fields / sizeof bad_fields[0]; i++)
+        CU_ASSERT_EQUAL(rkey_change_decode(bad_fields[i], strlen(bad_fields[i]), "R:1:0:o", 7, &c),
+                        CP_ERR_INVALID);
+    char key[RKEY_MAX];
+    CU_ASSERT(rkey_coupon(key, sizeof key, RKEY_RPENDING, INT64_MAX) > 0);
+    CU_ASSERT_STRING_EQUAL(key, "coupon:{9223372036854775807}:rpending");
+    CU_ASSERT(rkey_coupon(key, sizeof key, RKEY_REDEEM, 5) > 0);
+    CU_ASSERT_STRING_EQUAL(key, "coupon:{5}:redeem");
+    CU_ASSERT(rkey_coupon(key, sizeof key, RKEY_HOLDS, 5) > 0);
+    CU_ASSERT_STRING_EQUAL(key, "coupon:{5}:holds");
+}
+
 int main(void)
 {
     static const struct unit_case tests[] = {
+        {"rkey_change_decodes_every_type_and_refuses_the_rest",
+         rkey_change_decodes_every_type_and_refuses_the_rest},
         {"rkey_coupon_names_every_key_with_the_hash_tag",
          rkey_coupon_names_every_key_with_the_hash_tag},
         {"rkey_issuance_round_trips_and_refuses_non_canonical_text",

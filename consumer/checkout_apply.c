@@ -1,0 +1,587 @@
+#include "first.h"
+
+#include "checkout_apply.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkout_plan.h"
+#include "clock.h"
+#include "cp_err.h"
+#include "db.h"
+#include "event.h"
+#include "leader.h"
+#include "log.h"
+#include "lua_scripts.h"
+#include "rcli.h"
+#include "rkey.h"
+
+#define LEADER_CHECK_MS 2000   /* how often the lock is asked for (and kept alive) */
+#define IDLE_MS         20     /* the pause of a round that found nothing */
+#define ERROR_MS        500    /* the pause after a failure */
+#define HDEL_CHUNK      512    /* fields per HDEL */
+#define SWEEP_MAX_TEXT  "1000" /* holds one sweep call lets lapse */
+#define SWEEP_PIPELINE  256    /* sweeps per round trip */
+
+/* apply_tx's "roll back" answers (db_tx): nothing to write; or the rows moved under us. */
+enum { NOTHING = 1, RACED = 2 };
+
+static const char row_sql[] = "SELECT CAST(id AS SIGNED), CAST(sequence AS SIGNED), "
+                              "CAST(checkout_version AS SIGNED) FROM coupon_issue "
+                              "WHERE coupon_id = ? AND user_id = ? FOR UPDATE";
+/* Every state sets all four columns: R (used_at, order), H (hold order, until), F (none). */
+static const char apply_sql[] =
+    "UPDATE coupon_issue SET used_at = FROM_UNIXTIME(? / 1000), redeemed_order_id = ?, "
+    "hold_order_id = ?, hold_expires_at = FROM_UNIXTIME(? / 1000), checkout_version = ? "
+    "WHERE id = ? AND checkout_version = ?";
+static const char outbox_sql[] = "INSERT INTO event_outbox (topic, msg_key, payload) "
+                                 "VALUES (?, ?, ?)";
+static const char coupons_sql[] = "SELECT CAST(id AS SIGNED) FROM coupon ORDER BY id DESC LIMIT ?";
+
+struct sweep_args;
+
+struct checkout_apply {
+    const struct cp_conf *conf;
+    pthread_t thread;
+    atomic_int stop;
+    struct leader *leader;
+    struct db *db;
+    struct rcli *redis;
+    char sweep_sha[41];
+    struct sweep_args *sweeps; /* SWEEP_PIPELINE of them */
+    /* One coupon's records and its plan. */
+    struct planned_change *changes;
+    int64_t *users;
+    struct plan_row *rows;
+    size_t n, nusers;
+    int64_t coupon_id;
+    /* Coupons to visit this round, and those with waiting records. */
+    int64_t *todo, *retry, *all;
+    size_t ntodo, nretry, nall;
+    atomic_uint_least64_t applied, duplicates, waiting, lapsed, failures;
+    atomic_int is_leader;
+};
+
+/* ------------------------------------------------------------------ Redis side */
+
+static void redis_failed(struct checkout_apply *a, const char *what)
+{
+    log_warn("checkout: redis %s: %s", what,
+             rcli_errstr(a->redis)[0] ? rcli_errstr(a->redis) : "unexpected reply");
+    rcli_reset(a->redis);
+    atomic_fetch_add(&a->failures, 1);
+}
+
+/* Appends id to list (cap CHECKOUT_COUPONS_MAX) unless present. */
+static void add_coupon(int64_t *list, size_t *n, int64_t id)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (list[i] == id)
+            return;
+    if (*n < CHECKOUT_COUPONS_MAX)
+        list[(*n)++] = id;
+}
+
+/* SPOP of the dirty set into todo: CP_OK or CP_ERR_UNAVAILABLE. */
+static int take_dirty(struct checkout_apply *a)
+{
+    redisReply *r = rcli_command(a->redis, "SPOP " RKEY_CHECKOUT_DIRTY " %d", CHECKOUT_DIRTY_TAKE);
+    if (r == NULL || (r->type != REDIS_REPLY_ARRAY && r->type != REDIS_REPLY_NIL)) {
+        if (r != NULL)
+            freeReplyObject(r);
+        redis_failed(a, "SPOP");
+        return CP_ERR_UNAVAILABLE;
+    }
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        int64_t id;
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_STRING && rkey_user_decode(e->str, e->len, &id) == CP_OK)
+            add_coupon(a->todo, &a->ntodo, id);
+    }
+    freeReplyObject(r);
+    return CP_OK;
+}
+
+/* The coupon's pending records into a->changes: CP_OK or CP_ERR_UNAVAILABLE. */
+static int read_records(struct checkout_apply *a)
+{
+    char key[RKEY_MAX], cursor[32] = "0";
+    a->n = 0;
+    if (rkey_coupon(key, sizeof key, RKEY_RPENDING, a->coupon_id) < 0)
+        return CP_ERR_INTERNAL;
+    do {
+        redisReply *r = rcli_command(a->redis, "HSCAN %s %s COUNT 1000", key, cursor);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof cursor ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            if (r != NULL)
+                freeReplyObject(r);
+            redis_failed(a, "HSCAN");
+            return CP_ERR_UNAVAILABLE;
+        }
+        memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+        const redisReply *kv = r->element[1];
+        for (size_t i = 0; i + 1 < kv->elements && a->n < CHECKOUT_BATCH_MAX; i += 2) {
+            const redisReply *f = kv->element[i], *v = kv->element[i + 1];
+            struct planned_change *c = &a->changes[a->n];
+            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+                rkey_change_decode(f->str, f->len, v->str, v->len, &c->change) != CP_OK) {
+                /* Only redeem.lua writes these: a record it could not have written is
+                 * left for an operator, never applied half-understood. */
+                log_error("checkout: coupon %" PRId64 ": a malformed rpending record; left",
+                          a->coupon_id);
+                continue;
+            }
+            a->n++;
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0 && a->n < CHECKOUT_BATCH_MAX);
+    return CP_OK;
+}
+
+/* HDELs the records applied now or before: CP_OK or CP_ERR_UNAVAILABLE (they are found
+ * applied next time and dropped then). */
+static int drop_records(struct checkout_apply *a)
+{
+    char key[RKEY_MAX];
+    int klen = rkey_coupon(key, sizeof key, RKEY_RPENDING, a->coupon_id);
+    if (klen < 0)
+        return CP_ERR_INTERNAL;
+    const char *argv[HDEL_CHUNK + 2] = {"HDEL", key};
+    size_t argvlen[HDEL_CHUNK + 2] = {4, (size_t)klen};
+    char fields[HDEL_CHUNK][48];
+    size_t i = 0, sent = 0;
+    while (i < a->n) {
+        int argc = 2;
+        for (; i < a->n && argc < HDEL_CHUNK + 2; i++) {
+            const struct planned_change *c = &a->changes[i];
+            if (c->action == CHANGE_WAIT)
+                continue;
+            int len = snprintf(fields[argc - 2], sizeof fields[0], "%" PRId64 ":%" PRId64,
+                               c->change.user_id, c->change.version);
+            argv[argc] = fields[argc - 2];
+            argvlen[argc++] = (size_t)len;
+        }
+        if (argc == 2)
+            break;
+        if (rcli_append_argv(a->redis, argc, argv, argvlen) != CP_OK)
+            break;
+        /* The chunk's replies are read before the next chunk reuses fields[]. */
+        redisReply *r = NULL;
+        if (rcli_get_reply(a->redis, &r) != CP_OK || r->type != REDIS_REPLY_INTEGER) {
+            if (r != NULL)
+                freeReplyObject(r);
+            redis_failed(a, "HDEL");
+            return CP_ERR_UNAVAILABLE;
+        }
+        freeReplyObject(r);
+        sent++;
+    }
+    (void)sent;
+    return CP_OK;
+}
+
+/* The argv of redeem.lua's sweep on one coupon (EVALSHA; the strings live in *sa). */
+struct sweep_args {
+    char keys[4][RKEY_MAX];
+    const char *argv[9];
+    size_t argvlen[9];
+};
+
+static int sweep_args(struct checkout_apply *a, int64_t coupon_id, struct sweep_args *sa)
+{
+    static const enum rkey_kind kinds[4] = {RKEY_USERS, RKEY_REDEEM, RKEY_HOLDS, RKEY_RPENDING};
+    for (int i = 0; i < 4; i++) {
+        int len = rkey_coupon(sa->keys[i], sizeof sa->keys[i], kinds[i], coupon_id);
+        if (len < 0)
+            return CP_ERR_INTERNAL;
+        sa->argv[3 + i] = sa->keys[i];
+        sa->argvlen[3 + i] = (size_t)len;
+    }
+    sa->argv[0] = "EVALSHA";
+    sa->argvlen[0] = 7;
+    sa->argv[1] = a->sweep_sha;
+    sa->argvlen[1] = 40;
+    sa->argv[2] = "4";
+    sa->argvlen[2] = 1;
+    sa->argv[7] = "sweep";
+    sa->argvlen[7] = 5;
+    sa->argv[8] = SWEEP_MAX_TEXT;
+    sa->argvlen[8] = sizeof SWEEP_MAX_TEXT - 1;
+    return CP_OK;
+}
+
+static int load_sweep(struct checkout_apply *a)
+{
+    if (a->sweep_sha[0] != '\0')
+        return CP_OK;
+    redisReply *l = rcli_command(a->redis, "SCRIPT LOAD %s", lua_redeem_script);
+    if (l == NULL || l->type != REDIS_REPLY_STRING || l->len != 40) {
+        if (l != NULL)
+            freeReplyObject(l);
+        redis_failed(a, "SCRIPT LOAD");
+        return CP_ERR_UNAVAILABLE;
+    }
+    memcpy(a->sweep_sha, l->str, 41);
+    freeReplyObject(l);
+    return CP_OK;
+}
+
+/* One sweep reply: lapsed holds counted, the coupon queued when records are left.
+ * CP_OK, CP_ERR_NOT_FOUND (NOSCRIPT: the node lost the script) or CP_ERR_UNAVAILABLE. */
+static int sweep_reply(struct checkout_apply *a, redisReply *r, int64_t coupon_id)
+{
+    int rc = CP_ERR_UNAVAILABLE;
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        rc = CP_ERR_NOT_FOUND;
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+               r->element[0]->type == REDIS_REPLY_INTEGER &&
+               r->element[1]->type == REDIS_REPLY_INTEGER) {
+        atomic_fetch_add(&a->lapsed, (uint64_t)r->element[0]->integer);
+        if (r->element[1]->integer > 0)
+            add_coupon(a->todo, &a->ntodo, coupon_id);
+        rc = CP_OK;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/*
+ * The full pass: redeem.lua's sweep on every recent coupon (lapsed holds become free
+ * with their L records), pipelined SWEEP_PIPELINE at a time; coupons with records left
+ * join this round. A node that lost the script gets it again and the pass goes on
+ * next time.
+ */
+static int sweep_all(struct checkout_apply *a)
+{
+    struct sweep_args *sa = a->sweeps;
+    for (size_t at = 0; at < a->nall; at += SWEEP_PIPELINE) {
+        if (load_sweep(a) != CP_OK)
+            return CP_ERR_UNAVAILABLE;
+        size_t n = a->nall - at < SWEEP_PIPELINE ? a->nall - at : SWEEP_PIPELINE;
+        for (size_t i = 0; i < n; i++)
+            if (sweep_args(a, a->all[at + i], &sa[i]) != CP_OK ||
+                rcli_append_argv(a->redis, 9, sa[i].argv, sa[i].argvlen) != CP_OK) {
+                redis_failed(a, "sweep");
+                return CP_ERR_UNAVAILABLE;
+            }
+        int rc = CP_OK;
+        for (size_t i = 0; i < n; i++) {
+            redisReply *r = NULL;
+            if (rcli_get_reply(a->redis, &r) != CP_OK) {
+                redis_failed(a, "sweep");
+                return CP_ERR_UNAVAILABLE;
+            }
+            int one = sweep_reply(a, r, a->all[at + i]);
+            if (one == CP_ERR_NOT_FOUND)
+                a->sweep_sha[0] = '\0';
+            if (one != CP_OK && rc == CP_OK)
+                rc = one;
+        }
+        if (rc == CP_ERR_UNAVAILABLE) {
+            redis_failed(a, "sweep");
+            return rc;
+        }
+    }
+    return CP_OK;
+}
+
+/* ---------------------------------------------------------------- MariaDB side */
+
+/* The row of one issuance (locked), into a->rows[i]. */
+static int lock_row(struct db *db, int64_t coupon_id, struct plan_row *row)
+{
+    int64_t cid = coupon_id, uid = row->user_id;
+    MYSQL_BIND p[2], res[3];
+    db_bind_i64(&p[0], &cid, NULL);
+    db_bind_i64(&p[1], &uid, NULL);
+    db_bind_i64(&res[0], &row->row_id, NULL);
+    db_bind_i64(&res[1], &row->sequence, NULL);
+    db_bind_i64(&res[2], &row->version, NULL);
+    int rc = db_fetch_one(db, row_sql, p, res);
+    row->found = rc == CP_OK;
+    return rc == CP_ERR_NOT_FOUND ? CP_OK : rc;
+}
+
+static enum redemption_kind kind_of(enum rkey_change_type t)
+{
+    switch (t) {
+    case RKEY_CHANGE_REDEEMED: return REDEMPTION_REDEEMED;
+    case RKEY_CHANGE_CANCELLED: return REDEMPTION_CANCELLED;
+    case RKEY_CHANGE_HELD: return REDEMPTION_HELD;
+    case RKEY_CHANGE_RELEASED: return REDEMPTION_HOLD_RELEASED;
+    case RKEY_CHANGE_LAPSED: break;
+    }
+    return REDEMPTION_HOLD_LAPSED;
+}
+
+/* One change onto its row, and its event into the outbox. */
+static int apply_one(struct checkout_apply *a, struct db *db, const struct planned_change *pc)
+{
+    const struct rkey_change *c = &pc->change;
+    int redeemed = c->type == RKEY_CHANGE_REDEEMED, held = c->type == RKEY_CHANGE_HELD;
+    int64_t used_at = c->at_ms, hold_until = c->until_ms, version = c->version;
+    int64_t row_id = pc->row_id, before = c->version - 1;
+    char order[CP_ORDER_ID_MAX_CHARS + 1];
+    unsigned long olen = (unsigned long)strlen(c->order_id);
+    memcpy(order, c->order_id, olen + 1);
+    my_bool no_use = !redeemed, no_hold = !held;
+    MYSQL_BIND p[7];
+    db_bind_i64(&p[0], &used_at, &no_use);
+    db_bind_text(&p[1], order, olen, &olen, &no_use);
+    db_bind_text(&p[2], order, olen, &olen, &no_hold);
+    db_bind_i64(&p[3], &hold_until, &no_hold);
+    db_bind_i64(&p[4], &version, NULL);
+    db_bind_i64(&p[5], &row_id, NULL);
+    db_bind_i64(&p[6], &before, NULL);
+    int rc = db_exec(db, apply_sql, p);
+    if (rc != CP_OK)
+        return rc;
+    if (db_affected_rows(db) != 1)
+        return RACED; /* another applier (a lock lost and taken) moved the row first */
+    struct redemption_event ev = {kind_of(c->type), a->coupon_id, c->user_id,  pc->sequence,
+                                  c->order_id,      c->at_ms,     c->until_ms, c->version};
+    char payload[CP_OUTBOX_PAYLOAD_MAX], key[CP_OUTBOX_KEY_MAX], topic[CP_OUTBOX_TOPIC_MAX + 1];
+    int plen = event_encode_redemption(&ev, payload, sizeof payload);
+    int klen = event_outbox_key(a->coupon_id, key, sizeof key);
+    size_t tlen = strlen(a->conf->kafka_redemption_topic);
+    if (plen < 0 || klen < 0 || tlen > CP_OUTBOX_TOPIC_MAX)
+        return CP_ERR_INTERNAL;
+    memcpy(topic, a->conf->kafka_redemption_topic, tlen + 1);
+    unsigned long lens[3] = {(unsigned long)tlen, (unsigned long)klen, (unsigned long)plen};
+    MYSQL_BIND q[3];
+    db_bind_text(&q[0], topic, lens[0], &lens[0], NULL);
+    db_bind_text(&q[1], key, lens[1], &lens[1], NULL);
+    db_bind_text(&q[2], payload, lens[2], &lens[2], NULL);
+    return db_exec(db, outbox_sql, q);
+}
+
+/* db_tx body: lock the rows, plan, apply. Starts from the records each run. */
+static int apply_tx(struct db *db, void *arg)
+{
+    struct checkout_apply *a = arg;
+    for (size_t i = 0; i < a->nusers; i++) {
+        memset(&a->rows[i], 0, sizeof a->rows[i]);
+        a->rows[i].user_id = a->users[i];
+        int rc = lock_row(db, a->coupon_id, &a->rows[i]);
+        if (rc != CP_OK)
+            return rc;
+    }
+    if (checkout_plan_mark(a->changes, a->n, a->rows, a->nusers) == 0)
+        return NOTHING; /* roll back the locks; duplicates are still dropped */
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->changes[i].action != CHANGE_APPLY)
+            continue;
+        int rc = apply_one(a, db, &a->changes[i]);
+        if (rc != CP_OK)
+            return rc;
+    }
+    return CP_OK;
+}
+
+/* One coupon: CP_OK (even with records left waiting) or a failure. */
+static int apply_coupon(struct checkout_apply *a, int64_t coupon_id)
+{
+    a->coupon_id = coupon_id;
+    int rc = read_records(a);
+    if (rc != CP_OK || a->n == 0)
+        return rc;
+    a->nusers = checkout_plan_sort(a->changes, a->n, a->users);
+    rc = db_tx(a->db, apply_tx, a);
+    if (rc == RACED) {
+        add_coupon(a->retry, &a->nretry, coupon_id); /* plan again from the new rows */
+        return CP_OK;
+    }
+    if (rc < 0) {
+        atomic_fetch_add(&a->failures, 1);
+        return rc;
+    }
+    uint64_t applied = 0, dup = 0, wait = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        applied += a->changes[i].action == CHANGE_APPLY;
+        dup += a->changes[i].action == CHANGE_DUPLICATE;
+        wait += a->changes[i].action == CHANGE_WAIT;
+    }
+    atomic_fetch_add(&a->applied, applied);
+    atomic_fetch_add(&a->duplicates, dup);
+    atomic_fetch_add(&a->waiting, wait);
+    if (wait > 0 || a->n == CHECKOUT_BATCH_MAX)
+        add_coupon(a->retry, &a->nretry, coupon_id);
+    return applied + dup > 0 ? drop_records(a) : CP_OK;
+}
+
+/* The most recent coupons' ids into a->all. */
+struct coupon_rows {
+    struct checkout_apply *a;
+    int64_t id;
+};
+
+static int row_coupon(void *arg)
+{
+    struct coupon_rows *cr = arg;
+    if (cr->a->nall < CHECKOUT_COUPONS_MAX)
+        cr->a->all[cr->a->nall++] = cr->id;
+    return 0;
+}
+
+static int list_coupons(struct checkout_apply *a)
+{
+    struct coupon_rows cr = {a, 0};
+    int64_t limit = CHECKOUT_COUPONS_MAX;
+    MYSQL_BIND p, res;
+    db_bind_i64(&p, &limit, NULL);
+    db_bind_i64(&res, &cr.id, NULL);
+    a->nall = 0;
+    return db_fetch_each(a->db, coupons_sql, &p, &res, row_coupon, &cr);
+}
+
+/* ------------------------------------------------------------------- the loop */
+
+static void pause_ms(struct checkout_apply *a, int ms)
+{
+    for (int slept = 0; slept < ms && !atomic_load(&a->stop); slept += 10)
+        clock_sleep_ms(10);
+}
+
+static void *apply_main(void *arg)
+{
+    struct checkout_apply *a = arg;
+    if (db_thread_init() != 0) {
+        log_error("checkout: mysql thread init failed; no applier in this process");
+        return NULL;
+    }
+    int64_t next_leader = 0, next_full = 0, next_retry = 0;
+    int leader = 0;
+    while (!atomic_load(&a->stop)) {
+        int64_t now = clock_mono_ms();
+        if (now >= next_leader) {
+            int was = leader;
+            leader = leader_check(a->leader) == 1;
+            atomic_store(&a->is_leader, leader);
+            next_leader = now + LEADER_CHECK_MS;
+            if (leader && !was)
+                next_full = 0; /* a new applier starts with a full pass */
+        }
+        if (!leader || !leader_held(a->leader)) {
+            if (leader)
+                next_leader = 0; /* the connection dropped with the lock: ask again */
+            leader = 0;
+            atomic_store(&a->is_leader, 0);
+            pause_ms(a, ERROR_MS);
+            continue;
+        }
+        a->ntodo = 0;
+        if (take_dirty(a) != CP_OK) {
+            pause_ms(a, ERROR_MS);
+            continue;
+        }
+        if (now >= next_retry) {
+            for (size_t i = 0; i < a->nretry; i++)
+                add_coupon(a->todo, &a->ntodo, a->retry[i]);
+            a->nretry = 0;
+            next_retry = now + CHECKOUT_RETRY_MS;
+        }
+        if (now >= next_full) {
+            next_full = now + CHECKOUT_FULL_PASS_MS;
+            if (list_coupons(a) != CP_OK || sweep_all(a) != CP_OK)
+                atomic_fetch_add(&a->failures, 1);
+        }
+        int failed = 0;
+        for (size_t i = 0; i < a->ntodo && !atomic_load(&a->stop); i++) {
+            if (apply_coupon(a, a->todo[i]) != CP_OK) {
+                /* Back into the set: nothing is lost while MariaDB or Redis is down. */
+                add_coupon(a->retry, &a->nretry, a->todo[i]);
+                failed = 1;
+            }
+        }
+        if (failed)
+            pause_ms(a, ERROR_MS);
+        else if (a->ntodo == 0)
+            pause_ms(a, IDLE_MS);
+    }
+    db_thread_end();
+    return NULL;
+}
+
+static void apply_free(struct checkout_apply *a)
+{
+    if (a == NULL)
+        return;
+    leader_free(a->leader);
+    db_free(a->db);
+    rcli_free(a->redis);
+    free(a->changes);
+    free(a->users);
+    free(a->rows);
+    free(a->todo);
+    free(a->retry);
+    free(a->all);
+    free(a->sweeps);
+    free(a);
+}
+
+struct checkout_apply *checkout_apply_start(const struct cp_conf *conf, char *errbuf, size_t errlen)
+{
+    struct checkout_apply *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    a->conf = conf;
+    a->changes = calloc(CHECKOUT_BATCH_MAX, sizeof *a->changes);
+    a->users = calloc(CHECKOUT_BATCH_MAX, sizeof *a->users);
+    a->rows = calloc(CHECKOUT_BATCH_MAX, sizeof *a->rows);
+    a->todo = calloc(CHECKOUT_COUPONS_MAX, sizeof *a->todo);
+    a->retry = calloc(CHECKOUT_COUPONS_MAX, sizeof *a->retry);
+    a->all = calloc(CHECKOUT_COUPONS_MAX, sizeof *a->all);
+    a->sweeps = calloc(SWEEP_PIPELINE, sizeof *a->sweeps);
+    if (a->changes == NULL || a->users == NULL || a->rows == NULL || a->todo == NULL ||
+        a->retry == NULL || a->all == NULL || a->sweeps == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    if (db_open(conf, &a->db, errbuf, errlen) != CP_OK ||
+        rcli_open(conf, &a->redis, errbuf, errlen) != CP_OK)
+        goto fail;
+    /* The lock lives on the working connection: lost with it, so an applier whose
+     * connection dropped stops until it holds the lock again (leader_held). */
+    a->leader = leader_new(a->db, "coupon_checkout_apply", "checkout applier");
+    if (a->leader == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    int e = pthread_create(&a->thread, NULL, apply_main, a);
+    if (e != 0) {
+        snprintf(errbuf, errlen, "checkout applier thread: %s", strerror(e));
+        goto fail;
+    }
+    return a;
+fail:
+    apply_free(a);
+    return NULL;
+}
+
+void checkout_apply_stop(struct checkout_apply *a)
+{
+    if (a == NULL)
+        return;
+    atomic_store(&a->stop, 1);
+    int e = pthread_join(a->thread, NULL);
+    if (e != 0)
+        log_error("checkout: join: %s", strerror(e));
+    apply_free(a);
+}
+
+void checkout_apply_get_stats(struct checkout_apply *a, struct checkout_apply_stats *out)
+{
+    out->applied = atomic_load(&a->applied);
+    out->duplicates = atomic_load(&a->duplicates);
+    out->waiting = atomic_load(&a->waiting);
+    out->lapsed = atomic_load(&a->lapsed);
+    out->failures = atomic_load(&a->failures);
+    out->leader = atomic_load(&a->is_leader);
+}
