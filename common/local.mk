@@ -22,4 +22,5 @@ common_libcommon_a_SOURCES = \
 	common/rslot.h common/rslot.c \
 	common/rnodes.h common/rnodes.c \
 	common/rcli.h common/rcli.c \
+	common/credis.h common/credis.c \
 	common/kafka_log.h common/kafka_log.c

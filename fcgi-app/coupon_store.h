@@ -16,7 +16,6 @@
 #include <mysql.h>
 
 #include "cp_limits.h"
-#include "rcli.h"
 
 struct coupon {
     int64_t id;
@@ -103,8 +102,5 @@ struct coupon_summary {
 /* Coupons with id < before_id, newest first, at most `limit` rows into out; *n rows. */
 int coupon_store_list(MYSQL *db, int64_t before_id, int limit, struct coupon_summary *out,
                       size_t *n);
-
-/* Writes the issuance parameters the Lua script reads (HSET coupon:{ID}:meta). */
-int coupon_meta_write(struct rcli *r, const struct coupon *c);
 
 #endif

@@ -13,7 +13,7 @@
 #include "log.h"
 #include "problem.h"
 #include "redemption_store.h"
-#include "rkey.h"
+#include "credis.h"
 #include "timefmt.h"
 
 int redeem_order_id_valid(const char *s, size_t len)
@@ -105,20 +105,12 @@ static MYSQL *redemption_db(struct app_thread *t, struct http_response *resp)
 /* 1 when Redis holds the claim of (coupon, user), 0 when not, CP_ERR_UNAVAILABLE. */
 static int claimed_in_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id)
 {
-    char users[RKEY_MAX], uid[24];
     struct rcli *r = app_redis(t);
-    if (r == NULL || rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
-        rkey_user_encode(user_id, uid, sizeof uid) < 0)
+    if (r == NULL)
         return CP_ERR_UNAVAILABLE;
-    redisReply *reply = rcli_command(r, "HEXISTS %s %s", users, uid);
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        if (reply != NULL)
-            freeReplyObject(reply);
+    int claimed = credis_holder_exists(r, coupon_id, user_id);
+    if (claimed < 0)
         app_redis_failed(t); /* an error reply too: CLUSTERDOWN re-discovers the map */
-        return CP_ERR_UNAVAILABLE;
-    }
-    int claimed = reply->integer == 1;
-    freeReplyObject(reply);
     return claimed;
 }
 

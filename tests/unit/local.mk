@@ -18,7 +18,8 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_issue_decide tests/unit/test_coupon_doc tests/unit/test_metrics \
 	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_kafka_log \
 	tests/unit/test_app tests/unit/test_issuecode tests/unit/test_series tests/unit/test_rslot \
-	tests/unit/test_rcli tests/unit/test_rcli_redis tests/unit/test_jwtv tests/unit/test_ratelimit
+	tests/unit/test_rcli tests/unit/test_rcli_redis tests/unit/test_jwtv tests/unit/test_ratelimit \
+	tests/unit/test_credis tests/unit/test_defer
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -109,6 +110,18 @@ tests_unit_test_lua_SOURCES = tests/unit/test_lua.c tests/unit/redis_fixture.h \
 tests_unit_test_lua_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_lua_LDADD = tests/unit/libunitmain.a lua/libluascripts.a common/libcommon.a \
 	$(HIREDIS_LIBS) $(CUNIT_LIBS) -lpthread
+
+# common/credis, every command on a coupon's keys, against the private redis-server.
+tests_unit_test_credis_SOURCES = tests/unit/test_credis.c tests/unit/redis_fixture.h \
+	tests/unit/redis_fixture.c
+tests_unit_test_credis_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_credis_LDADD = tests/unit/libunitmain.a common/libcommon.a lua/libluascripts.a \
+	$(JSONC_LIBS) $(LIBCRYPTO_LIBS) \
+	$(HIREDIS_LIBS) $(CUNIT_LIBS) -lpthread
+
+tests_unit_test_defer_SOURCES = tests/unit/test_defer.c
+tests_unit_test_defer_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_defer_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
 
 tests_unit_test_l2_SOURCES = tests/unit/test_l2.c tests/unit/redis_fixture.h \
 	tests/unit/redis_fixture.c

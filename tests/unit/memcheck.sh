@@ -10,7 +10,7 @@ rc=0
 for t in test_conf test_timefmt test_jsonv test_event test_router test_lua test_lru test_l2 \
     test_rkey test_issue_decide test_coupon_doc test_downstream test_kafka_log test_app \
     test_issuecode test_series test_rslot test_rcli test_rcli_redis test_holders test_ratelimit \
-    test_jwtv; do
+    test_jwtv test_credis test_defer; do
     echo "== memcheck $t"
     valgrind --tool=memcheck --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
         --trace-children=no -q "./tests/unit/$t" >"tests/unit/$t.memcheck.out" 2>&1 || {
