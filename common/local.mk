@@ -23,4 +23,6 @@ common_libcommon_a_SOURCES = \
 	common/rslot.h common/rslot.c \
 	common/rnodes.h common/rnodes.c \
 	common/rcli.h common/rcli.c \
+	common/credis.h common/credis.c \
+	common/credis_checkout.h common/credis_checkout.c \
 	common/kafka_log.h common/kafka_log.c

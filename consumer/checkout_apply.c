@@ -12,20 +12,17 @@
 #include "checkout_plan.h"
 #include "clock.h"
 #include "cp_err.h"
+#include "credis_checkout.h"
 #include "db.h"
 #include "event.h"
 #include "leader.h"
 #include "log.h"
-#include "lua_scripts.h"
 #include "rcli.h"
-#include "rkey.h"
 
-#define LEADER_CHECK_MS 2000   /* how often the lock is asked for (and kept alive) */
-#define IDLE_MS         20     /* the pause of a round that found nothing */
-#define ERROR_MS        500    /* the pause after a failure */
-#define HDEL_CHUNK      512    /* fields per HDEL */
-#define SWEEP_MAX_TEXT  "1000" /* holds one sweep call lets lapse */
-#define SWEEP_PIPELINE  256    /* sweeps per round trip */
+#define LEADER_CHECK_MS 2000 /* how often the lock is asked for (and kept alive) */
+#define IDLE_MS         20   /* the pause of a round that found nothing */
+#define ERROR_MS        500  /* the pause after a failure */
+#define SWEEP_MAX       1000 /* holds one sweep lets lapse per coupon */
 
 /* apply_tx's "roll back" answers (db_tx): nothing to write; or the rows moved under us. */
 enum { NOTHING = 1, RACED = 2 };
@@ -42,8 +39,6 @@ static const char outbox_sql[] = "INSERT INTO event_outbox (topic, msg_key, payl
                                  "VALUES (?, ?, ?)";
 static const char coupons_sql[] = "SELECT CAST(id AS SIGNED) FROM coupon ORDER BY id DESC LIMIT ?";
 
-struct sweep_args;
-
 struct checkout_apply {
     const struct cp_conf *conf;
     pthread_t thread;
@@ -51,8 +46,7 @@ struct checkout_apply {
     struct leader *leader;
     struct db *db;
     struct rcli *redis;
-    char sweep_sha[41];
-    struct sweep_args *sweeps; /* SWEEP_PIPELINE of them */
+    char sweep_sha[41]; /* redeem.lua's, for the sweep ("" = not loaded) */
     /* One coupon's records and its plan. */
     struct planned_change *changes;
     int64_t *users;
@@ -60,7 +54,8 @@ struct checkout_apply {
     size_t n, nusers;
     int64_t coupon_id;
     /* Coupons to visit this round, and those with waiting records. */
-    int64_t *todo, *retry, *all;
+    int64_t *todo, *retry, *all, *with;
+    struct credis_change_id *drops; /* the records to HDEL after a commit */
     size_t ntodo, nretry, nall;
     atomic_uint_least64_t applied, duplicates, waiting, lapsed, failures;
     atomic_int is_leader;
@@ -89,205 +84,70 @@ static void add_coupon(int64_t *list, size_t *n, int64_t id)
 /* SPOP of the dirty set into todo: CP_OK or CP_ERR_UNAVAILABLE. */
 static int take_dirty(struct checkout_apply *a)
 {
-    redisReply *r = rcli_command(a->redis, "SPOP " RKEY_CHECKOUT_DIRTY " %d", CHECKOUT_DIRTY_TAKE);
-    if (r == NULL || (r->type != REDIS_REPLY_ARRAY && r->type != REDIS_REPLY_NIL)) {
-        if (r != NULL)
-            freeReplyObject(r);
+    int64_t ids[CHECKOUT_DIRTY_TAKE];
+    size_t n = 0;
+    if (credis_checkout_take(a->redis, ids, CHECKOUT_DIRTY_TAKE, &n) != CP_OK) {
         redis_failed(a, "SPOP");
         return CP_ERR_UNAVAILABLE;
     }
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-        int64_t id;
-        const redisReply *e = r->element[i];
-        if (e->type == REDIS_REPLY_STRING && rkey_user_decode(e->str, e->len, &id) == CP_OK)
-            add_coupon(a->todo, &a->ntodo, id);
-    }
-    freeReplyObject(r);
+    for (size_t i = 0; i < n; i++)
+        add_coupon(a->todo, &a->ntodo, ids[i]);
+    return CP_OK;
+}
+
+static int add_record(void *arg, const struct rkey_change *c)
+{
+    struct checkout_apply *a = arg;
+    a->changes[a->n++].change = *c;
     return CP_OK;
 }
 
 /* The coupon's pending records into a->changes: CP_OK or CP_ERR_UNAVAILABLE. */
 static int read_records(struct checkout_apply *a)
 {
-    char key[RKEY_MAX], cursor[32] = "0";
+    size_t bad = 0;
     a->n = 0;
-    if (rkey_coupon(key, sizeof key, RKEY_RPENDING, a->coupon_id) < 0)
-        return CP_ERR_INTERNAL;
-    do {
-        redisReply *r = rcli_command(a->redis, "HSCAN %s %s COUNT 1000", key, cursor);
-        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof cursor ||
-            r->element[1]->type != REDIS_REPLY_ARRAY) {
-            if (r != NULL)
-                freeReplyObject(r);
-            redis_failed(a, "HSCAN");
-            return CP_ERR_UNAVAILABLE;
-        }
-        memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
-        const redisReply *kv = r->element[1];
-        for (size_t i = 0; i + 1 < kv->elements && a->n < CHECKOUT_BATCH_MAX; i += 2) {
-            const redisReply *f = kv->element[i], *v = kv->element[i + 1];
-            struct planned_change *c = &a->changes[a->n];
-            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-                rkey_change_decode(f->str, f->len, v->str, v->len, &c->change) != CP_OK) {
-                /* Only redeem.lua writes these: a record it could not have written is
-                 * left for an operator, never applied half-understood. */
-                log_error("checkout: coupon %" PRId64 ": a malformed rpending record; left",
-                          a->coupon_id);
-                continue;
-            }
-            a->n++;
-        }
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0 && a->n < CHECKOUT_BATCH_MAX);
-    return CP_OK;
+    int rc =
+        credis_checkout_records(a->redis, a->coupon_id, CHECKOUT_BATCH_MAX, add_record, a, &bad);
+    if (bad > 0)
+        /* Only redeem.lua writes these: a record it could not have written is left for
+         * an operator, never applied half-understood. */
+        log_error("checkout: coupon %" PRId64 ": %zu malformed rpending records; left",
+                  a->coupon_id, bad);
+    if (rc != CP_OK)
+        redis_failed(a, "HSCAN");
+    return rc;
 }
 
 /* HDELs the records applied now or before: CP_OK or CP_ERR_UNAVAILABLE (they are found
  * applied next time and dropped then). */
 static int drop_records(struct checkout_apply *a)
 {
-    char key[RKEY_MAX];
-    int klen = rkey_coupon(key, sizeof key, RKEY_RPENDING, a->coupon_id);
-    if (klen < 0)
-        return CP_ERR_INTERNAL;
-    const char *argv[HDEL_CHUNK + 2] = {"HDEL", key};
-    size_t argvlen[HDEL_CHUNK + 2] = {4, (size_t)klen};
-    char fields[HDEL_CHUNK][48];
-    size_t i = 0, sent = 0;
-    while (i < a->n) {
-        int argc = 2;
-        for (; i < a->n && argc < HDEL_CHUNK + 2; i++) {
-            const struct planned_change *c = &a->changes[i];
-            if (c->action == CHANGE_WAIT)
-                continue;
-            int len = snprintf(fields[argc - 2], sizeof fields[0], "%" PRId64 ":%" PRId64,
-                               c->change.user_id, c->change.version);
-            argv[argc] = fields[argc - 2];
-            argvlen[argc++] = (size_t)len;
-        }
-        if (argc == 2)
-            break;
-        if (rcli_append_argv(a->redis, argc, argv, argvlen) != CP_OK)
-            break;
-        /* The chunk's replies are read before the next chunk reuses fields[]. */
-        redisReply *r = NULL;
-        if (rcli_get_reply(a->redis, &r) != CP_OK || r->type != REDIS_REPLY_INTEGER) {
-            if (r != NULL)
-                freeReplyObject(r);
-            redis_failed(a, "HDEL");
-            return CP_ERR_UNAVAILABLE;
-        }
-        freeReplyObject(r);
-        sent++;
-    }
-    (void)sent;
-    return CP_OK;
-}
-
-/* The argv of redeem.lua's sweep on one coupon (EVALSHA; the strings live in *sa). */
-struct sweep_args {
-    char keys[4][RKEY_MAX];
-    const char *argv[9];
-    size_t argvlen[9];
-};
-
-static int sweep_args(struct checkout_apply *a, int64_t coupon_id, struct sweep_args *sa)
-{
-    static const enum rkey_kind kinds[4] = {RKEY_USERS, RKEY_REDEEM, RKEY_HOLDS, RKEY_RPENDING};
-    for (int i = 0; i < 4; i++) {
-        int len = rkey_coupon(sa->keys[i], sizeof sa->keys[i], kinds[i], coupon_id);
-        if (len < 0)
-            return CP_ERR_INTERNAL;
-        sa->argv[3 + i] = sa->keys[i];
-        sa->argvlen[3 + i] = (size_t)len;
-    }
-    sa->argv[0] = "EVALSHA";
-    sa->argvlen[0] = 7;
-    sa->argv[1] = a->sweep_sha;
-    sa->argvlen[1] = 40;
-    sa->argv[2] = "4";
-    sa->argvlen[2] = 1;
-    sa->argv[7] = "sweep";
-    sa->argvlen[7] = 5;
-    sa->argv[8] = SWEEP_MAX_TEXT;
-    sa->argvlen[8] = sizeof SWEEP_MAX_TEXT - 1;
-    return CP_OK;
-}
-
-static int load_sweep(struct checkout_apply *a)
-{
-    if (a->sweep_sha[0] != '\0')
+    size_t m = 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->changes[i].action != CHANGE_WAIT)
+            a->drops[m++] = (struct credis_change_id){a->changes[i].change.user_id,
+                                                      a->changes[i].change.version};
+    if (m == 0 || credis_checkout_drop(a->redis, a->coupon_id, a->drops, m) == CP_OK)
         return CP_OK;
-    redisReply *l = rcli_command(a->redis, "SCRIPT LOAD %s", lua_redeem_script);
-    if (l == NULL || l->type != REDIS_REPLY_STRING || l->len != 40) {
-        if (l != NULL)
-            freeReplyObject(l);
-        redis_failed(a, "SCRIPT LOAD");
-        return CP_ERR_UNAVAILABLE;
-    }
-    memcpy(a->sweep_sha, l->str, 41);
-    freeReplyObject(l);
-    return CP_OK;
+    redis_failed(a, "HDEL");
+    return CP_ERR_UNAVAILABLE;
 }
 
-/* One sweep reply: lapsed holds counted, the coupon queued when records are left.
- * CP_OK, CP_ERR_NOT_FOUND (NOSCRIPT: the node lost the script) or CP_ERR_UNAVAILABLE. */
-static int sweep_reply(struct checkout_apply *a, redisReply *r, int64_t coupon_id)
-{
-    int rc = CP_ERR_UNAVAILABLE;
-    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        rc = CP_ERR_NOT_FOUND;
-    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-               r->element[0]->type == REDIS_REPLY_INTEGER &&
-               r->element[1]->type == REDIS_REPLY_INTEGER) {
-        atomic_fetch_add(&a->lapsed, (uint64_t)r->element[0]->integer);
-        if (r->element[1]->integer > 0)
-            add_coupon(a->todo, &a->ntodo, coupon_id);
-        rc = CP_OK;
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-/*
- * The full pass: redeem.lua's sweep on every recent coupon (lapsed holds become free
- * with their L records), pipelined SWEEP_PIPELINE at a time; coupons with records left
- * join this round. A node that lost the script gets it again and the pass goes on
- * next time.
- */
+/* The full pass: redeem.lua's sweep on every recent coupon (holds past their end lapse,
+ * with their records); the coupons with records left join this round. */
 static int sweep_all(struct checkout_apply *a)
 {
-    struct sweep_args *sa = a->sweeps;
-    for (size_t at = 0; at < a->nall; at += SWEEP_PIPELINE) {
-        if (load_sweep(a) != CP_OK)
-            return CP_ERR_UNAVAILABLE;
-        size_t n = a->nall - at < SWEEP_PIPELINE ? a->nall - at : SWEEP_PIPELINE;
-        for (size_t i = 0; i < n; i++)
-            if (sweep_args(a, a->all[at + i], &sa[i]) != CP_OK ||
-                rcli_append_argv(a->redis, 9, sa[i].argv, sa[i].argvlen) != CP_OK) {
-                redis_failed(a, "sweep");
-                return CP_ERR_UNAVAILABLE;
-            }
-        int rc = CP_OK;
-        for (size_t i = 0; i < n; i++) {
-            redisReply *r = NULL;
-            if (rcli_get_reply(a->redis, &r) != CP_OK) {
-                redis_failed(a, "sweep");
-                return CP_ERR_UNAVAILABLE;
-            }
-            int one = sweep_reply(a, r, a->all[at + i]);
-            if (one == CP_ERR_NOT_FOUND)
-                a->sweep_sha[0] = '\0';
-            if (one != CP_OK && rc == CP_OK)
-                rc = one;
-        }
-        if (rc == CP_ERR_UNAVAILABLE) {
-            redis_failed(a, "sweep");
-            return rc;
-        }
-    }
-    return CP_OK;
+    long long lapsed = 0;
+    size_t nwith = 0;
+    int rc = credis_checkout_sweep(a->redis, a->sweep_sha, a->all, a->nall, SWEEP_MAX, &lapsed,
+                                   a->with, CHECKOUT_COUPONS_MAX, &nwith);
+    atomic_fetch_add(&a->lapsed, (uint64_t)lapsed);
+    for (size_t i = 0; i < nwith; i++)
+        add_coupon(a->todo, &a->ntodo, a->with[i]);
+    if (rc != CP_OK)
+        redis_failed(a, "sweep");
+    return rc;
 }
 
 /* ---------------------------------------------------------------- MariaDB side */
@@ -520,7 +380,8 @@ static void apply_free(struct checkout_apply *a)
     free(a->todo);
     free(a->retry);
     free(a->all);
-    free(a->sweeps);
+    free(a->with);
+    free(a->drops);
     free(a);
 }
 
@@ -538,9 +399,10 @@ struct checkout_apply *checkout_apply_start(const struct cp_conf *conf, char *er
     a->todo = calloc(CHECKOUT_COUPONS_MAX, sizeof *a->todo);
     a->retry = calloc(CHECKOUT_COUPONS_MAX, sizeof *a->retry);
     a->all = calloc(CHECKOUT_COUPONS_MAX, sizeof *a->all);
-    a->sweeps = calloc(SWEEP_PIPELINE, sizeof *a->sweeps);
+    a->with = calloc(CHECKOUT_COUPONS_MAX, sizeof *a->with);
+    a->drops = calloc(CHECKOUT_BATCH_MAX, sizeof *a->drops);
     if (a->changes == NULL || a->users == NULL || a->rows == NULL || a->todo == NULL ||
-        a->retry == NULL || a->all == NULL || a->sweeps == NULL) {
+        a->retry == NULL || a->all == NULL || a->with == NULL || a->drops == NULL) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }

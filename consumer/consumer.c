@@ -42,6 +42,7 @@
 #include "conf.h"
 #include "clock.h"
 #include "cp_err.h"
+#include "credis.h"
 #include "db.h"
 #include "downstream.h"
 #include "event.h"
@@ -54,7 +55,6 @@
 #include "reconcile.h"
 #include "relay.h"
 #include "report.h"
-#include "rkey.h"
 #include "timefmt.h"
 
 #define REASSIGN_DELAY_MS 1000
@@ -287,76 +287,34 @@ static void backoff_wait(struct consumer *c, int64_t ms)
     }
 }
 
-/* Users per HDEL command: bounds one command's size, not the round trips. */
-#define SETTLE_CHUNK 512
-
-static int cmp_item_coupon(const void *a, const void *b)
+static int cmp_pending_coupon(const void *a, const void *b)
 {
-    const struct persist_item *x = *(const struct persist_item *const *)a;
-    const struct persist_item *y = *(const struct persist_item *const *)b;
-    return (x->ev.coupon_id > y->ev.coupon_id) - (x->ev.coupon_id < y->ev.coupon_id);
-}
-
-/* Queues `HDEL coupon:{ID}:pending user...` for items[0..n), all of one coupon. */
-static int append_settle(struct rcli *r, const struct persist_item *const *items, size_t n)
-{
-    const char *argv[SETTLE_CHUNK + 2];
-    size_t argvlen[SETTLE_CHUNK + 2];
-    char key[RKEY_MAX], users[SETTLE_CHUNK][24];
-    int klen = rkey_coupon(key, sizeof key, RKEY_PENDING, items[0]->ev.coupon_id);
-    if (klen < 0)
-        return CP_ERR_INTERNAL;
-    argv[0] = "HDEL";
-    argvlen[0] = 4;
-    argv[1] = key;
-    argvlen[1] = (size_t)klen;
-    for (size_t i = 0; i < n; i++) {
-        int ulen = rkey_user_encode(items[i]->ev.user_id, users[i], sizeof users[i]);
-        if (ulen < 0)
-            return CP_ERR_INTERNAL;
-        argv[i + 2] = users[i];
-        argvlen[i + 2] = (size_t)ulen;
-    }
-    return rcli_append_argv(r, (int)n + 2, argv, argvlen);
+    const struct credis_pending *x = a, *y = b;
+    return (x->coupon_id > y->coupon_id) - (x->coupon_id < y->coupon_id);
 }
 
 /*
  * Drops the pending records of the persisted events (issue.lua writes one with
  * every reservation; the worker removes it on Kafka's ack, this is the backstop
- * for a worker that died or answered 202). One HDEL per coupon and chunk,
- * pipelined: one round trip per batch, and Redis parses a few commands rather
- * than one per event.
+ * for a worker that died or answered 202). Sorted by coupon, so credis sends one
+ * HDEL per coupon (and chunk), pipelined: one round trip per batch, and Redis
+ * parses a few commands rather than one per event.
  */
 static void settle_pending(struct consumer *c, const struct persist_item *items, size_t n)
 {
-    struct rcli *r = c->redis;
-    const struct persist_item **sorted = malloc((n ? n : 1) * sizeof *sorted);
-    if (sorted == NULL)
+    struct credis_pending *records = malloc((n ? n : 1) * sizeof *records);
+    if (records == NULL)
         return; /* the reconciler settles them later */
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (items[i].outcome != PERSIST_UNKNOWN_COUPON)
-            sorted[m++] = &items[i];
-    qsort(sorted, m, sizeof *sorted, cmp_item_coupon);
-    size_t sent = 0;
-    for (size_t i = 0; i < m;) {
-        size_t j = i + 1;
-        while (j < m && j - i < SETTLE_CHUNK && sorted[j]->ev.coupon_id == sorted[i]->ev.coupon_id)
-            j++;
-        if (append_settle(r, sorted + i, j - i) != CP_OK)
-            break; /* Redis down: the reconciler settles the rest later */
-        sent++;
-        i = j;
-    }
-    free(sorted);
-    for (size_t i = 0; i < sent; i++) {
-        redisReply *rep = NULL;
-        if (rcli_get_reply(r, &rep) != CP_OK) {
-            consumer_redis_failed(c);
-            return;
-        }
-        freeReplyObject(rep);
-    }
+            records[m++] = (struct credis_pending){items[i].ev.coupon_id, items[i].ev.user_id};
+    qsort(records, m, sizeof *records, cmp_pending_coupon);
+    long long removed;
+    /* Redis down: the reconciler settles the rest later; a refused HDEL likewise. */
+    if (credis_pending_drop(c->redis, records, m, &removed, NULL, 0) < 0)
+        consumer_redis_failed(c);
+    free(records);
 }
 
 static void commit_offsets(struct consumer *c)

@@ -8,10 +8,9 @@
 
 #include "cp_err.h"
 #include "db.h"
+#include "credis.h"
 #include "log.h"
-#include "lua_scripts.h"
 #include "rcli.h"
-#include "rkey.h"
 
 #define CHUNK       500
 #define COUPON_PAGE 64 /* coupons read at a time: each is rebuilt before the next page */
@@ -20,13 +19,10 @@ struct coupon_meta {
     int64_t id, total, start_ms, end_ms;
 };
 
-/* One chunk of issuances and the EVAL arguments built from it; owned by one
- * rebuild_redis call (about 76 KiB: heap, neither stack nor static). */
+/* One chunk of issuances, restored with one EVAL (credis_restore); owned by one
+ * rebuild_redis call (heap, neither stack nor static). */
 struct chunk {
-    int64_t rows[CHUNK][3]; /* user, sequence, issued_at_ms */
-    char vals[CHUNK][2][48];
-    const char *argv[6 + 2 * CHUNK];
-    size_t argvlen[6 + 2 * CHUNK];
+    struct credis_holder rows[CHUNK];
 };
 
 static int db_fail(struct db *db, int rc)
@@ -72,56 +68,15 @@ static int load_page(struct db *db, int64_t only, int64_t after, struct coupon_p
     return rc == CP_OK ? rc : db_fail(db, rc);
 }
 
-/* EVAL restore.lua for ck->rows[0..n) as (user, "<seq>:<issuedAtMs>") pairs. */
+/* EVAL restore.lua for ck->rows[0..n) (credis_restore). */
 static int restore_chunk(struct rcli *r, int64_t coupon_id, struct chunk *ck, size_t n,
                          long long *added)
 {
-    char users[48], seq_key[48], maxseq[24];
-    int64_t(*rows)[3] = ck->rows;
-    char(*vals)[2][48] = ck->vals;
-    const char **argv = ck->argv;
-    size_t *argvlen = ck->argvlen;
-    int64_t max = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rows[i][1] > max)
-            max = rows[i][1];
-    argv[0] = "EVAL";
-    argv[1] = lua_restore_script;
-    argv[2] = "2";
-    argv[3] = users;
-    argv[4] = seq_key;
-    argv[5] = maxseq;
-    if (rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
-        rkey_coupon(seq_key, sizeof seq_key, RKEY_SEQ, coupon_id) < 0)
-        return CP_ERR_INTERNAL;
-    snprintf(maxseq, sizeof maxseq, "%" PRId64, max);
-    for (int i = 0; i < 6; i++)
-        argvlen[i] = strlen(argv[i]);
-    for (size_t i = 0; i < n; i++) {
-        snprintf(vals[i][0], sizeof vals[i][0], "%" PRId64, rows[i][0]);
-        struct rkey_issuance v = {.sequence = rows[i][1], .issued_at_ms = rows[i][2]};
-        if (rkey_issuance_encode(&v, vals[i][1], sizeof vals[i][1]) < 0)
-            return CP_ERR_INTERNAL;
-        argv[6 + 2 * i] = vals[i][0];
-        argvlen[6 + 2 * i] = strlen(vals[i][0]);
-        argv[7 + 2 * i] = vals[i][1];
-        argvlen[7 + 2 * i] = strlen(vals[i][1]);
-    }
-    /* EVAL, not EVALSHA: an operator's command, run where the key lives (both keys
-     * carry the coupon's {ID}, one slot on a cluster). */
-    redisReply *rep = rcli_command_argv(r, (int)(6 + 2 * n), argv, argvlen);
-    if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
-        fprintf(stderr, "coupon-admin: redis restore: %s\n",
-                rep == NULL                      ? rcli_errstr(r)
-                : rep->type == REDIS_REPLY_ERROR ? rep->str
-                                                 : "bad reply");
-        if (rep != NULL)
-            freeReplyObject(rep);
-        return CP_ERR_UNAVAILABLE;
-    }
-    *added += rep->integer;
-    freeReplyObject(rep);
-    return CP_OK;
+    char why[256];
+    int rc = credis_restore(r, coupon_id, ck->rows, n, added, why, sizeof why);
+    if (rc != CP_OK)
+        fprintf(stderr, "coupon-admin: redis restore: %s\n", why);
+    return rc;
 }
 
 /* The issuances of one coupon as they are read, restored a chunk at a time. */
@@ -137,7 +92,7 @@ struct issue_rows {
 static int add_issue(void *arg)
 {
     struct issue_rows *ir = arg;
-    memcpy(ir->ck->rows[ir->n++], ir->row, sizeof ir->row);
+    ir->ck->rows[ir->n++] = (struct credis_holder){ir->row[0], ir->row[1], ir->row[2]};
     ir->total_rows++;
     if (ir->n < CHUNK)
         return CP_OK;
@@ -150,18 +105,12 @@ static int add_issue(void *arg)
 static int rebuild_one(struct db *db, struct rcli *r, const struct coupon_meta *c, struct chunk *ck,
                        FILE *out)
 {
-    struct rkey_meta_cmd cmd;
-    int argc = rkey_meta_hset(&cmd, c->id, c->total, c->start_ms, c->end_ms);
-    if (argc < 0)
-        return CP_ERR_INTERNAL;
-    redisReply *rep = rcli_command_argv(r, argc, cmd.argv, cmd.argvlen);
-    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "coupon-admin: redis meta: %s\n", rep != NULL ? rep->str : rcli_errstr(r));
-        if (rep != NULL)
-            freeReplyObject(rep);
-        return CP_ERR_UNAVAILABLE;
+    char why[256];
+    int written = credis_meta_write(r, c->id, c->total, c->start_ms, c->end_ms, why, sizeof why);
+    if (written != CP_OK) {
+        fprintf(stderr, "coupon-admin: redis meta: %s\n", why);
+        return written == CP_ERR_INVALID ? CP_ERR_INTERNAL : written;
     }
-    freeReplyObject(rep);
     static const char sql[] = "SELECT CAST(user_id AS SIGNED), CAST(sequence AS SIGNED), "
                               "CAST(UNIX_TIMESTAMP(issued_at) * 1000 AS SIGNED) FROM coupon_issue "
                               "WHERE coupon_id = ? ORDER BY id";

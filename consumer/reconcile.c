@@ -10,10 +10,10 @@
 
 #include "clock.h"
 #include "cp_err.h"
+#include "credis.h"
 #include "event.h"
 #include "issue_lookup.h"
 #include "log.h"
-#include "rkey.h"
 #include "timefmt.h"
 
 #define PASS_INTERVAL_MS     5000
@@ -24,13 +24,6 @@
  * workers restarted) is worked off a slice per pass instead of stalling consumption
  * for minutes. ~3 s of work on the 2-core test machine. */
 #define MAX_CHECKED_PER_PASS 10000
-
-/* A record the pass in progress produced again, dropped once Kafka acknowledged it. */
-struct requeued {
-    int64_t coupon_id;
-    char field[24]; /* the user, as rkey_user_encode wrote it */
-    size_t len;
-};
 
 struct reconciler {
     const struct cp_conf *conf;
@@ -45,8 +38,9 @@ struct reconciler {
     uint64_t pass_records;
     int64_t pass_oldest_ms; /* issuedAtMs of the oldest record, INT64_MAX = none */
     uint64_t last_records, last_oldest_s;
-    size_t pass_checked;       /* records this pass looked up in MariaDB */
-    struct requeued *requeued; /* this pass's re-produced records */
+    size_t pass_checked; /* records this pass looked up in MariaDB */
+    /* The records this pass produced again, dropped once Kafka acknowledged them. */
+    struct credis_pending *requeued;
     size_t nrequeued, requeued_cap;
 };
 
@@ -87,13 +81,13 @@ void reconciler_free(struct reconciler *r)
 
 /* A pending record (field userId, value "<eventId>:<sequence>:<issuedAtMs>") -> the
  * event it owes Kafka. */
-static int parse_record(int64_t coupon_id, const redisReply *field, const redisReply *value,
-                        struct issue_event *ev)
+static int parse_record(int64_t coupon_id, const char *field, size_t flen, const char *value,
+                        size_t vlen, struct issue_event *ev)
 {
     struct rkey_pending p;
     memset(ev, 0, sizeof *ev);
-    if (rkey_user_decode(field->str, field->len, &ev->user_id) != CP_OK ||
-        rkey_pending_decode(value->str, value->len, &p) != CP_OK)
+    if (rkey_user_decode(field, flen, &ev->user_id) != CP_OK ||
+        rkey_pending_decode(value, vlen, &p) != CP_OK)
         return CP_ERR_INVALID;
     memcpy(ev->event_id, p.event_id, sizeof ev->event_id);
     ev->coupon_id = coupon_id;
@@ -102,46 +96,19 @@ static int parse_record(int64_t coupon_id, const redisReply *field, const redisR
     return CP_OK;
 }
 
-/* Runs "<command> coupon:{ID}:pending [field]"; the reply or NULL (connection lost). */
-static redisReply *pending_command(struct rcli *redis, const char *command, int64_t coupon_id,
-                                   const redisReply *field)
-{
-    char key[RKEY_MAX];
-    int klen = rkey_coupon(key, sizeof key, RKEY_PENDING, coupon_id);
-    if (klen < 0)
-        return NULL;
-    const char *argv[3] = {command, key, field != NULL ? field->str : NULL};
-    size_t argvlen[3] = {strlen(command), (size_t)klen, field != NULL ? field->len : 0};
-    return rcli_command_argv(redis, field != NULL ? 3 : 2, argv, argvlen);
-}
-
-static int hdel(struct rcli *redis, int64_t coupon_id, const redisReply *field)
-{
-    redisReply *d = pending_command(redis, "HDEL", coupon_id, field);
-    if (d == NULL)
-        return CP_ERR_UNAVAILABLE;
-    freeReplyObject(d);
-    return CP_OK;
-}
-
 /* Remembers a re-produced record for drop_acknowledged; without memory it just stays
  * (and a later pass may produce it again, as before). */
-static void remember_requeued(struct reconciler *r, int64_t coupon_id, const redisReply *field)
+static void remember_requeued(struct reconciler *r, int64_t coupon_id, int64_t user_id)
 {
-    if (field->len >= sizeof r->requeued[0].field)
-        return;
     if (r->nrequeued == r->requeued_cap) {
         size_t cap = r->requeued_cap == 0 ? 256 : r->requeued_cap * 2;
-        struct requeued *grown = realloc(r->requeued, cap * sizeof *grown);
+        struct credis_pending *grown = realloc(r->requeued, cap * sizeof *grown);
         if (grown == NULL)
             return;
         r->requeued = grown;
         r->requeued_cap = cap;
     }
-    struct requeued *q = &r->requeued[r->nrequeued++];
-    q->coupon_id = coupon_id;
-    memcpy(q->field, field->str, field->len);
-    q->len = field->len;
+    r->requeued[r->nrequeued++] = (struct credis_pending){coupon_id, user_id};
 }
 
 /*
@@ -150,40 +117,42 @@ static void remember_requeued(struct reconciler *r, int64_t coupon_id, const red
  * and the consumer persists the events from Kafka. Dropping them here is what keeps a
  * consumer that lags behind (or a MariaDB outage) from getting a new copy of each every
  * pass. A record this old is never rolled back (see after_ms), so the field still names
- * the claim that was read. One pipeline; a failure leaves records for the next pass.
+ * the claim that was read. One pipeline (the records come coupon by coupon: one HDEL per
+ * coupon); a failure leaves records for the next pass. CP_OK, or CP_ERR_UNAVAILABLE
+ * when the client must be reset.
  */
-static void drop_acknowledged(struct reconciler *r, struct rcli *redis)
+static int drop_acknowledged(struct reconciler *r, struct rcli *redis)
 {
-    size_t queued = 0;
-    for (; queued < r->nrequeued; queued++) {
-        char key[RKEY_MAX];
-        const struct requeued *q = &r->requeued[queued];
-        if (rkey_coupon(key, sizeof key, RKEY_PENDING, q->coupon_id) < 0 ||
-            rcli_append(redis, "HDEL %s %b", key, q->field, q->len) != CP_OK)
-            break;
-    }
-    int failed = queued < r->nrequeued;
-    for (size_t i = 0; i < queued; i++) {
-        redisReply *rep = NULL;
-        if (rcli_get_reply(redis, &rep) != CP_OK || rep->type != REDIS_REPLY_INTEGER)
-            failed = 1;
-        if (rep != NULL)
-            freeReplyObject(rep);
-    }
-    if (failed)
+    long long removed;
+    int rc = credis_pending_drop(redis, r->requeued, r->nrequeued, &removed, NULL, 0);
+    if (rc != 0)
         log_warn("reconciler: some re-produced records were not dropped; the next pass "
                  "looks at them again");
     r->nrequeued = 0;
+    return rc < 0 ? CP_ERR_UNAVAILABLE : CP_OK;
 }
 
-/* One record: too young (leave it), persisted (drop it) or lost (produce again). */
-static int settle_record(struct reconciler *r, struct rcli *redis, int64_t coupon_id,
-                         const redisReply *field, const redisReply *value, int *requeued)
+/* What one coupon's walk over its pending records carries. */
+struct walk {
+    struct reconciler *r;
+    struct rcli *redis;
+    int64_t coupon_id;
+    int *requeued;
+    const volatile sig_atomic_t *stop;
+};
+
+/* credis_pending_fn: one record - too young (leave it), persisted (drop it) or lost
+ * (produce again). 1 stops the walk (the consumer is stopping). */
+static int settle_record(void *arg, const char *field, size_t flen, const char *value, size_t vlen)
 {
+    const struct walk *w = arg;
+    struct reconciler *r = w->r;
     struct issue_event ev;
-    if (parse_record(coupon_id, field, value, &ev) != CP_OK) {
-        log_error("pending record of coupon %" PRId64 " unreadable; removed", coupon_id);
-        return hdel(redis, coupon_id, field);
+    if (*w->stop)
+        return 1;
+    if (parse_record(w->coupon_id, field, flen, value, vlen, &ev) != CP_OK) {
+        log_error("pending record of coupon %" PRId64 " unreadable; removed", w->coupon_id);
+        return credis_pending_drop_field(w->redis, w->coupon_id, field, flen);
     }
     if (ev.issued_at_ms < r->pass_oldest_ms)
         r->pass_oldest_ms = ev.issued_at_ms;
@@ -194,15 +163,15 @@ static int settle_record(struct reconciler *r, struct rcli *redis, int64_t coupo
     if (exists < 0)
         return CP_OK; /* MariaDB down: next pass */
     if (exists)
-        return hdel(redis, coupon_id, field);
+        return credis_pending_drop_field(w->redis, w->coupon_id, field, flen);
     char json[CP_EVENT_MAX_BYTES], key[48];
     int jlen = event_encode(&ev, json, sizeof json);
     int klen = event_key(&ev, key, sizeof key);
     if (jlen > 0 && klen > 0 &&
         outbox_add(r->outbox, r->conf->kafka_topic, key, (size_t)klen, json, (size_t)jlen, NULL,
                    NULL) == CP_OK) {
-        (*requeued)++;
-        remember_requeued(r, coupon_id, field);
+        (*w->requeued)++;
+        remember_requeued(r, ev.coupon_id, ev.user_id);
         log_warn("issuance %s (coupon %" PRId64 ", user %" PRId64 ") had no event in MariaDB "
                  "after %lld ms; produced again",
                  ev.event_id, ev.coupon_id, ev.user_id, (long long)r->after_ms);
@@ -213,20 +182,11 @@ static int settle_record(struct reconciler *r, struct rcli *redis, int64_t coupo
 static int reconcile_coupon(struct reconciler *r, struct rcli *redis, int64_t coupon_id,
                             int *requeued, const volatile sig_atomic_t *stop)
 {
-    redisReply *h = pending_command(redis, "HGETALL", coupon_id, NULL);
-    if (h == NULL)
-        return CP_ERR_UNAVAILABLE;
-    if (h->type != REDIS_REPLY_ARRAY) { /* CLUSTERDOWN, LOADING, ...: next pass */
-        freeReplyObject(h);
-        return CP_ERR_UNAVAILABLE;
-    }
-    int rc = CP_OK;
-    for (size_t i = 0; i + 1 < h->elements && rc == CP_OK && !*stop; i += 2)
-        if (h->element[i]->type == REDIS_REPLY_STRING &&
-            h->element[i + 1]->type == REDIS_REPLY_STRING)
-            rc = settle_record(r, redis, coupon_id, h->element[i], h->element[i + 1], requeued);
-    freeReplyObject(h);
-    return rc;
+    struct walk w = {
+        .r = r, .redis = redis, .coupon_id = coupon_id, .requeued = requeued, .stop = stop};
+    /* CLUSTERDOWN, LOADING, a lost connection: next pass. */
+    int rc = credis_pending_each(redis, coupon_id, settle_record, &w);
+    return rc == 1 ? CP_OK : rc;
 }
 
 void reconciler_pending(const struct reconciler *r, uint64_t *records, uint64_t *oldest_s)
@@ -258,31 +218,23 @@ int reconciler_tick(struct reconciler *r, struct rcli *redis, const volatile sig
     if (issue_lookup_recent_coupons(r->db, r->ids, MAX_COUPONS, &n) != CP_OK)
         return CP_OK; /* MariaDB down: next pass */
     /* One pipelined HLEN per coupon, then a closer look only where something is left. */
-    for (size_t i = 0; i < n; i++) {
-        char key[RKEY_MAX];
-        if (rkey_coupon(key, sizeof key, RKEY_PENDING, r->ids[i]) < 0 ||
-            rcli_append(redis, "HLEN %s", key) != CP_OK)
-            return CP_ERR_UNAVAILABLE;
-    }
     long long *counts = calloc(n + 1, sizeof *counts);
-    int partial = counts == NULL;
-    for (size_t i = 0; i < n; i++) {
-        /* No reply or an error (one node of a cluster down): the other coupons are
-         * still looked at, but this pass's totals would be wrong. */
-        redisReply *rep = NULL;
-        if (rcli_get_reply(redis, &rep) != CP_OK || rep->type != REDIS_REPLY_INTEGER)
-            partial = 1;
-        else if (counts != NULL)
-            counts[i] = rep->integer;
-        if (rep != NULL)
-            freeReplyObject(rep);
+    if (counts == NULL)
+        return CP_OK; /* next pass */
+    /* A failed entry (one node of a cluster down) is -1: the other coupons are still
+     * looked at, but this pass's totals would be wrong. */
+    int failed = credis_counts(redis, r->ids, n, NULL, counts);
+    if (failed < 0) {
+        free(counts);
+        return CP_ERR_UNAVAILABLE;
     }
+    int partial = failed > 0;
     int requeued = 0;
     r->nrequeued = 0;
     r->pass_checked = 0;
     r->pass_records = 0;
     r->pass_oldest_ms = INT64_MAX;
-    for (size_t i = 0; counts != NULL && i < n; i++)
+    for (size_t i = 0; i < n; i++)
         if (counts[i] > 0) {
             r->pass_records += (uint64_t)counts[i];
             if (reconcile_coupon(r, redis, r->ids[i], &requeued, stop) != CP_OK)
@@ -295,9 +247,10 @@ int reconciler_tick(struct reconciler *r, struct rcli *redis, const volatile sig
         r->last_oldest_s = age > 0 ? (uint64_t)(age / 1000) : 0;
     }
     if (requeued > 0) {
-        if (outbox_flush(r->outbox, stop) == CP_OK)
-            drop_acknowledged(r, redis);
-        else
+        if (outbox_flush(r->outbox, stop) == CP_OK) {
+            if (drop_acknowledged(r, redis) != CP_OK)
+                partial = 1;
+        } else
             log_warn("re-produced issuance events not yet acknowledged");
         r->nrequeued = 0;
     }

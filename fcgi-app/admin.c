@@ -29,7 +29,7 @@
 #include "issue.h"
 #include "log.h"
 #include "problem.h"
-#include "rkey.h"
+#include "credis.h"
 #include "script.h"
 
 /* 1 when authorised (the admin token, or a coupon:admin token: auth.h); otherwise the
@@ -44,7 +44,7 @@ static int authorised(struct app_thread *t, const struct http_request *req,
 static void forget_everywhere(struct app_thread *t, int64_t coupon_id)
 {
     char key[RKEY_MAX];
-    int n = rkey_coupon(key, sizeof key, RKEY_DOC, coupon_id);
+    int n = credis_doc_key(key, sizeof key, coupon_id);
     struct rcli *r = app_redis(t);
     if (r != NULL && n > 0 && l2_invalidate(t->app->l2, r, key, (size_t)n) != CP_OK)
         app_redis_failed(t);
@@ -89,7 +89,8 @@ void admin_create_handle(struct app_thread *t, const struct http_request *req,
         return;
     }
     struct rcli *r = app_redis(t);
-    if (r == NULL || coupon_meta_write(r, &c) != CP_OK) {
+    if (r == NULL ||
+        credis_meta_write(r, c.id, c.total_quantity, c.start_ms, c.end_ms, NULL, 0) != CP_OK) {
         if (r != NULL)
             app_redis_failed(t);
         log_warn("coupon %" PRId64 " created; its issuance state is loaded on first issue", c.id);
@@ -116,21 +117,15 @@ static void answer_lookup_failure(struct app_thread *t, struct http_response *re
 /* Runs meta_update.lua: 1 written, 0 refused (*issued holders), or a negative error. */
 static int meta_update(struct app_thread *t, const struct coupon *c, int64_t *issued)
 {
-    char meta[RKEY_MAX], users[RKEY_MAX], total[24], start[24], end[24], nkeys[] = "2";
-    const char *argv[8] = {NULL, NULL, nkeys, meta, users, total, start, end};
-    size_t argvlen[8] = {0, 0, 1};
-    int mlen = rkey_coupon(meta, sizeof meta, RKEY_META, c->id);
-    int ulen = rkey_coupon(users, sizeof users, RKEY_USERS, c->id);
-    if (mlen < 0 || ulen < 0)
+    struct credis_script a;
+    if (credis_meta_update_script(&a, c->id, c->total_quantity, c->start_ms, c->end_ms) != CP_OK)
         return CP_ERR_INTERNAL;
-    argvlen[3] = (size_t)mlen;
-    argvlen[4] = (size_t)ulen;
-    argvlen[5] = (size_t)snprintf(total, sizeof total, "%" PRId64, c->total_quantity);
-    argvlen[6] = (size_t)snprintf(start, sizeof start, "%" PRId64, c->start_ms);
-    argvlen[7] = (size_t)snprintf(end, sizeof end, "%" PRId64, c->end_ms);
-    redisReply *r = script_run(t, SCRIPT_META_UPDATE, 8, argv, argvlen);
-    if (r == NULL)
+    redisReply *r =
+        script_run(t->scripts, app_redis(t), SCRIPT_META_UPDATE, a.argc, a.argv, a.argvlen);
+    if (r == NULL) {
+        app_redis_failed(t);
         return CP_ERR_UNAVAILABLE;
+    }
     int rc = CP_ERR_UNAVAILABLE;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
         r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_INTEGER) {
@@ -225,17 +220,8 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
         answer_lookup_failure(t, resp, coupon_id, rc);
         return;
     }
-    char users_key[RKEY_MAX], pending_key[RKEY_MAX];
-    (void)rkey_coupon(users_key, sizeof users_key, RKEY_USERS, coupon_id);
-    (void)rkey_coupon(pending_key, sizeof pending_key, RKEY_PENDING, coupon_id);
-    redisReply *users = rcli_command(r, "HLEN %s", users_key);
-    redisReply *pending = users == NULL ? NULL : rcli_command(r, "HLEN %s", pending_key);
-    if (users == NULL || pending == NULL || users->type != REDIS_REPLY_INTEGER ||
-        pending->type != REDIS_REPLY_INTEGER) {
-        if (users != NULL)
-            freeReplyObject(users);
-        if (pending != NULL)
-            freeReplyObject(pending);
+    long long users = 0, pending = 0;
+    if (credis_counts(r, &coupon_id, 1, &users, &pending) != 0) {
         app_redis_failed(t);
         problem_fail(resp, CP_ERR_UNAVAILABLE, "redis unavailable");
         return;
@@ -245,10 +231,7 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
                                "{\"couponId\":%" PRId64 ",\"issued\":%lld,\"persisted\":%" PRId64
                                ",\"issuedQuantity\":%" PRId64 ",\"pending\":%lld"
                                ",\"redeemed\":%" PRId64 "}",
-                               coupon_id, users->integer, persisted, c.issued_quantity,
-                               pending->integer, redeemed);
-    freeReplyObject(users);
-    freeReplyObject(pending);
+                               coupon_id, users, persisted, c.issued_quantity, pending, redeemed);
 }
 
 /* For the console's endpoints (console_api.c): the same check as every admin route. */

@@ -3,14 +3,14 @@
  * thread (struct app_thread), and the lazily (re)connected per-thread
  * dependency handles.
  *
- * Ownership: struct app is created after fork by worker.c and shared
- * read-mostly by the process's threads (producer, L1, L2 and metrics are
- * thread-safe themselves). Each struct app_thread belongs to exactly one
- * thread: its Redis client (common/rcli: one server or every node of a
- * cluster) and MariaDB client (common/db) are never shared, so no lock is
- * taken on the hot path. Both reconnect themselves after an I/O error, at most
- * once per back-off interval, so a dead server costs one bounded connect
- * attempt rather than one per request.
+ * Ownership: struct app is built after fork (app_new, called by worker.c) and
+ * shared read-mostly by the process's threads (producer, L1, L2 and metrics are
+ * thread-safe themselves). Each struct app_thread (app_thread_new) belongs to
+ * exactly one thread: its Redis client (common/rcli: one server or every node of
+ * a cluster), its script SHAs (script.h) and its MariaDB client (common/db) are
+ * never shared, so no lock is taken on the hot path. Both clients reconnect
+ * themselves after an I/O error, at most once per back-off interval, so a dead
+ * server costs one bounded connect attempt rather than one per request.
  */
 #ifndef COUPON_APP_H
 #define COUPON_APP_H
@@ -26,12 +26,14 @@
 #include "lru.h"
 #include "metrics.h"
 #include "producer.h"
+#include "ratelimit.h"
 #include "rcli.h"
-#include "script.h"
 #include "series.h"
 #include "settle.h"
 
 struct auth;
+struct defer;
+struct script_cache;
 
 struct app {
     const struct cp_conf *conf;
@@ -47,12 +49,26 @@ struct app {
 
 struct app_thread {
     struct app *app;
-    struct rcli *redis;                 /* opened on first use (no I/O): see app_redis */
-    struct db *db;                      /* opened with the thread (no I/O): see app_db */
-    char script_sha[SCRIPT_COUNT_][41]; /* see script.h; "" = not learnt yet */
+    struct rcli *redis;           /* opened on first use (no I/O): see app_redis */
+    struct db *db;                /* opened with the thread (no I/O): see app_db */
+    struct script_cache *scripts; /* this thread's script SHAs (script.h) */
+    struct defer *defer;          /* the worker loop's parking (defer.h); NULL: none */
     char body_buf[CP_MAX_BODY_BYTES + 1];
     char resp_buf[HTTP_RESPONSE_BODY_MAX];
 };
+
+/* Builds a worker process's state from the configuration: metrics, auth, caches,
+ * the settler and holder snapshots (issue_ack=redis), the producer. rl: the host's
+ * per-user limits (NULL = none). NULL on failure, logged. */
+struct app *app_new(const struct cp_conf *conf, struct ratelimit *rl);
+/* The producer first (its last flush still reports to the settler); NULL: no-op. */
+void app_free(struct app *app);
+
+/* A request thread's state; no I/O (connections open on first use). NULL when out
+ * of memory. t->defer is the caller's to set. */
+struct app_thread *app_thread_new(struct app *app);
+/* Closes its connections, frees its SHAs; NULL: no-op. Not t->defer. */
+void app_thread_free(struct app_thread *t);
 
 /* Returns the thread's Redis client (NULL only when it could not be allocated), its
  * connections the server closed already dropped. Whether Redis is reachable shows in

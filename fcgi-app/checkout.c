@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "cp_err.h"
-#include "rkey.h"
+#include "credis.h"
+#include "credis_checkout.h"
 #include "script.h"
 
 static const char *const op_names[] = {
@@ -56,52 +57,38 @@ static int read_reply(const redisReply *r, struct checkout_result *out)
     return CP_OK;
 }
 
-/* SADD the coupon to the applier's set. A failure is not the client's: the change is
+/* The coupon joins the applier's set. A failure is not the client's: the change is
  * recorded, and the applier's full pass finds it (checkout_apply.h). */
 static void mark_dirty(struct app_thread *t, int64_t coupon_id)
 {
-    redisReply *r = rcli_command(app_redis(t), "SADD " RKEY_CHECKOUT_DIRTY " %" PRId64, coupon_id);
-    if (r == NULL)
+    if (credis_checkout_mark(app_redis(t), coupon_id) != CP_OK)
         app_redis_failed(t);
-    else
-        freeReplyObject(r);
 }
 
 int checkout_decide(struct app_thread *t, enum checkout_op op, int64_t coupon_id, int64_t user_id,
                     const char *order, int64_t hold_ttl_ms, const struct checkout_terms *terms,
                     struct checkout_result *out)
 {
-    char users[RKEY_MAX], redeem[RKEY_MAX], holds[RKEY_MAX], rpending[RKEY_MAX];
-    char uid[24], ttl[24], usable[24], until[24], bound[24];
-    int ul = rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id);
-    int rl = rkey_coupon(redeem, sizeof redeem, RKEY_REDEEM, coupon_id);
-    int hl = rkey_coupon(holds, sizeof holds, RKEY_HOLDS, coupon_id);
-    int pl = rkey_coupon(rpending, sizeof rpending, RKEY_RPENDING, coupon_id);
-    int idl = rkey_user_encode(user_id, uid, sizeof uid);
-    if (ul < 0 || rl < 0 || hl < 0 || pl < 0 || idl < 0 || (unsigned)op > CHECKOUT_CANCEL)
-        return CP_ERR_INVALID;
-    int tl = snprintf(ttl, sizeof ttl, "%" PRId64, op == CHECKOUT_HOLD ? hold_ttl_ms : 0);
-    int al = snprintf(usable, sizeof usable, "%" PRId64, terms->usable_ms);
-    int vl = snprintf(until, sizeof until, "%" PRId64, terms->usable_until_ms);
-    int bl = snprintf(bound, sizeof bound, "%d", t->app->conf->outbox_max_pending);
-    const char *argv[] = {NULL,         NULL, "4",   users, redeem, holds, rpending,
-                          op_names[op], uid,  order, ttl,   usable, until, bound};
-    size_t argvlen[] = {0,           0,
-                        1,           (size_t)ul,
-                        (size_t)rl,  (size_t)hl,
-                        (size_t)pl,  strlen(op_names[op]),
-                        (size_t)idl, strlen(order),
-                        (size_t)tl,  (size_t)al,
-                        (size_t)vl,  (size_t)bl};
     const struct cp_conf *conf = t->app->conf;
-    long long acked = 0;
-    redisReply *r =
-        script_run_wait(t, SCRIPT_REDEEM, (int)(sizeof argv / sizeof argv[0]), argv, argvlen,
-                        conf->redis_wait_replicas, conf->redis_wait_timeout_ms, &acked);
+    struct credis_script a;
+    if ((unsigned)op > CHECKOUT_CANCEL ||
+        credis_redeem_script(&a, coupon_id, op_names[op], user_id, order,
+                             op == CHECKOUT_HOLD ? hold_ttl_ms : 0, terms->usable_ms,
+                             terms->usable_until_ms, conf->outbox_max_pending) != CP_OK)
+        return CP_ERR_INVALID;
+    struct rcli *r = app_redis(t);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
-    int rc = read_reply(r, out);
-    freeReplyObject(r);
+    long long acked = 0;
+    redisReply *rep =
+        script_run_wait(t->scripts, r, SCRIPT_REDEEM, a.argc, a.argv, a.argvlen,
+                        conf->redis_wait_replicas, conf->redis_wait_timeout_ms, &acked);
+    if (rep == NULL) {
+        app_redis_failed(t);
+        return CP_ERR_UNAVAILABLE;
+    }
+    int rc = read_reply(rep, out);
+    freeReplyObject(rep);
     if (rc != CP_OK) {
         app_redis_failed(t); /* an error reply too: CLUSTERDOWN re-discovers the map */
         return rc;

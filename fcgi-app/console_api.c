@@ -25,7 +25,7 @@
 #include "decimal.h"
 #include "handlers.h"
 #include "problem.h"
-#include "rkey.h"
+#include "credis.h"
 #include "series.h"
 #include "timefmt.h"
 
@@ -78,34 +78,18 @@ static int live_counts(struct app_thread *t, const struct coupon_summary *rows, 
                        long long *issued, long long *pending)
 {
     struct rcli *r = app_redis(t);
+    int64_t ids[CP_ADMIN_PAGE_LIMIT_MAX + 1];
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
-    char users[RKEY_MAX], pend[RKEY_MAX];
-    for (size_t i = 0; i < n; i++) {
-        if (rkey_coupon(users, sizeof users, RKEY_USERS, rows[i].id) < 0 ||
-            rkey_coupon(pend, sizeof pend, RKEY_PENDING, rows[i].id) < 0)
-            return CP_ERR_INTERNAL;
-        if (rcli_append(r, "HLEN %s", users) != CP_OK || rcli_append(r, "HLEN %s", pend) != CP_OK)
-            goto failed;
-    }
-    for (size_t i = 0; i < 2 * n; i++) {
-        redisReply *rep = NULL;
-        if (rcli_get_reply(r, &rep) != CP_OK)
-            goto failed;
-        int ok = rep->type == REDIS_REPLY_INTEGER;
-        long long v = ok ? rep->integer : 0;
-        freeReplyObject(rep);
-        if (!ok)
-            goto failed;
-        if (i % 2 == 0)
-            issued[i / 2] = v;
-        else
-            pending[i / 2] = v;
+    if (n > sizeof ids / sizeof ids[0])
+        return CP_ERR_INTERNAL;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = rows[i].id;
+    if (credis_counts(r, ids, n, issued, pending) != 0) {
+        app_redis_failed(t);
+        return CP_ERR_UNAVAILABLE;
     }
     return CP_OK;
-failed:
-    app_redis_failed(t);
-    return CP_ERR_UNAVAILABLE;
 }
 
 static int write_item(struct http_response *resp, const struct coupon_summary *c, long long issued,

@@ -8,7 +8,6 @@
 
 #include "cp_err.h"
 #include "db.h"
-#include "rkey.h"
 
 static const char select_coupon_sql[] =
     "SELECT id, title, code, coupon_type, discount_type, CAST(discount_value AS CHAR), "
@@ -95,20 +94,6 @@ int coupon_store_has_issues(struct db *db, int64_t id)
     int rc = select_int(db, "SELECT EXISTS(SELECT 1 FROM coupon_issue WHERE coupon_id = ?)", id,
                         &exists);
     return rc != CP_OK ? rc : exists != 0;
-}
-
-int coupon_meta_write(struct rcli *r, const struct coupon *c)
-{
-    struct rkey_meta_cmd cmd;
-    int argc = rkey_meta_hset(&cmd, c->id, c->total_quantity, c->start_ms, c->end_ms);
-    if (argc < 0)
-        return CP_ERR_INTERNAL;
-    redisReply *reply = rcli_command_argv(r, argc, cmd.argv, cmd.argvlen);
-    if (reply == NULL)
-        return CP_ERR_UNAVAILABLE;
-    int rc = reply->type == REDIS_REPLY_ERROR ? CP_ERR_UNAVAILABLE : CP_OK;
-    freeReplyObject(reply);
-    return rc;
 }
 
 int coupon_store_insert(struct db *db, struct coupon *c)

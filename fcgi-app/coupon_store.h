@@ -14,7 +14,6 @@
 
 #include "cp_limits.h"
 #include "db.h"
-#include "rcli.h"
 
 struct coupon {
     int64_t id;
@@ -107,8 +106,5 @@ struct coupon_summary {
 /* Coupons with id < before_id, newest first, at most `limit` rows into out; *n rows. */
 int coupon_store_list(struct db *db, int64_t before_id, int limit, struct coupon_summary *out,
                       size_t *n);
-
-/* Writes the issuance parameters the Lua script reads (HSET coupon:{ID}:meta). */
-int coupon_meta_write(struct rcli *r, const struct coupon *c);
 
 #endif

@@ -9,6 +9,8 @@
 #include "clock.h"
 #include "coupon_store.h"
 #include "cp_err.h"
+#include "credis.h"
+#include "defer.h"
 #include "event.h"
 #include "auth.h"
 #include "issue_decide.h"
@@ -16,7 +18,6 @@
 #include "jsonv.h"
 #include "log.h"
 #include "problem.h"
-#include "rkey.h"
 #include "script.h"
 #include "timefmt.h"
 
@@ -50,127 +51,89 @@ static void op_flag_set(void *ctx, int64_t coupon_id, char flag, int64_t ttl_ms)
 static int holder_from_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id, int64_t *seq,
                              int64_t *at)
 {
-    char key[RKEY_MAX], uid[24];
     struct rcli *r = app_redis(t);
-    if (r == NULL || rkey_coupon(key, sizeof key, RKEY_USERS, coupon_id) < 0 ||
-        rkey_user_encode(user_id, uid, sizeof uid) < 0)
+    struct rkey_issuance v;
+    if (r == NULL)
         return CP_ERR_UNAVAILABLE;
-    redisReply *reply = rcli_command(r, "HGET %s %s", key, uid);
-    if (reply == NULL) {
-        app_redis_failed(t);
+    int rc = credis_holder_get(r, coupon_id, user_id, &v);
+    if (rc < 0) {
+        app_redis_failed(t); /* no reply, or an error reply (CLUSTERDOWN, LOADING, ...) */
         return CP_ERR_UNAVAILABLE;
     }
-    int rc = CP_ERR_UNAVAILABLE;
-    struct rkey_issuance v;
-    if (reply->type == REDIS_REPLY_NIL) {
-        rc = 0;
-    } else if (reply->type == REDIS_REPLY_STRING &&
-               rkey_issuance_decode(reply->str, reply->len, &v) == CP_OK) {
+    if (rc == 1) {
         *seq = v.sequence;
         *at = v.issued_at_ms;
-        rc = 1;
-    } else {
-        app_redis_failed(t); /* an error reply (CLUSTERDOWN, LOADING, ...) */
     }
-    freeReplyObject(reply);
     return rc;
 }
 
 /* A fetch taking longer than this has failed; another thread may then try. */
-#define HOLDERS_LEASE_MS   2000
-/* HSCAN's page: each call keeps Redis busy for a fraction of a millisecond, where one
- * HGETALL of 20,000 holders would stall every other client for several. */
-#define HOLDERS_SCAN_COUNT "1000"
+#define HOLDERS_LEASE_MS 2000
 
-/* Appends one HSCAN page's field/value pairs to *members; CP_OK, CP_ERR_LIMIT (more
- * than max holders), CP_ERR_NOMEM, or CP_ERR_UNAVAILABLE (not a holder hash page). */
-static int holders_page(const redisReply *page, struct holder **members, size_t *n, size_t *cap,
-                        size_t max)
+/* A snapshot in the making: the holders read so far, at most max. */
+struct holders_read {
+    struct holder *members;
+    size_t n, cap, max;
+};
+
+/* credis_holder_fn: one more holder; CP_ERR_LIMIT past max, or CP_ERR_NOMEM. */
+static int holders_add(void *arg, const struct credis_holder *h)
 {
-    if (page->type != REDIS_REPLY_ARRAY || page->elements % 2 != 0)
-        return CP_ERR_UNAVAILABLE;
-    for (size_t i = 0; i < page->elements; i += 2) {
-        const redisReply *f = page->element[i], *v = page->element[i + 1];
-        struct rkey_issuance iss;
-        int64_t user;
-        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-            rkey_user_decode(f->str, f->len, &user) != CP_OK ||
-            rkey_issuance_decode(v->str, v->len, &iss) != CP_OK)
-            return CP_ERR_UNAVAILABLE;
-        if (*n == max)
-            return CP_ERR_LIMIT;
-        if (*n == *cap) {
-            size_t grown = *cap == 0 ? 1024 : *cap * 2;
-            struct holder *m = realloc(*members, grown * sizeof *m);
-            if (m == NULL)
-                return CP_ERR_NOMEM;
-            *members = m;
-            *cap = grown;
-        }
-        (*members)[(*n)++] = (struct holder){user, iss.sequence, iss.issued_at_ms};
+    struct holders_read *hr = arg;
+    if (hr->n == hr->max)
+        return CP_ERR_LIMIT;
+    if (hr->n == hr->cap) {
+        size_t grown = hr->cap == 0 ? 1024 : hr->cap * 2;
+        struct holder *m = realloc(hr->members, grown * sizeof *m);
+        if (m == NULL)
+            return CP_ERR_NOMEM;
+        hr->members = m;
+        hr->cap = grown;
     }
+    hr->members[hr->n++] = (struct holder){h->user_id, h->sequence, h->issued_at_ms};
     return CP_OK;
 }
 
 /*
  * Reads a sold-out coupon's holders into a snapshot (holders.h) for this process,
- * page by page; a hash larger than soldout_holders_max is not read at all. HSCAN may
- * return a field twice, never miss one that exists throughout - and while a coupon is
- * sold out in issue_ack=redis nobody is added or removed. Any failure gives the lease
- * back: the caller answers through HGET as before.
+ * page by page (credis_holders_scan); a hash larger than soldout_holders_max is not
+ * read at all. HSCAN may return a field twice, never miss one that exists throughout -
+ * and while a coupon is sold out in issue_ack=redis nobody is added or removed. Any
+ * failure gives the lease back: the caller answers through HGET as before.
  */
 static void holders_fetch(struct app_thread *t, int64_t coupon_id, uint64_t lease)
 {
     struct holders *hs = t->app->holders;
-    size_t max = holders_capacity(hs), n = 0, cap = 0;
-    struct holder *members = NULL;
-    char key[RKEY_MAX], cursor[24] = "0";
+    struct holders_read hr = {.max = holders_capacity(hs)};
     struct rcli *r = app_redis(t);
+    long long holders_now = 0;
     int rc = CP_ERR_UNAVAILABLE;
-    if (r == NULL || rkey_coupon(key, sizeof key, RKEY_USERS, coupon_id) < 0)
+    if (r == NULL)
         goto out;
-    redisReply *len = rcli_command(r, "HLEN %s", key);
-    if (len == NULL || len->type != REDIS_REPLY_INTEGER) {
-        if (len != NULL)
-            freeReplyObject(len);
+    if (credis_issued(r, coupon_id, &holders_now) != CP_OK) {
         app_redis_failed(t); /* as for any failed command: counted, the client reset */
         goto out;
     }
-    long long holders_now = len->integer;
-    freeReplyObject(len);
-    if (holders_now < 0 || (unsigned long long)holders_now > max) {
+    if (holders_now < 0 || (unsigned long long)holders_now > hr.max) {
         rc = CP_ERR_LIMIT;
         goto out;
     }
-    do {
-        redisReply *page = rcli_command(r, "HSCAN %s %s COUNT " HOLDERS_SCAN_COUNT, key, cursor);
-        if (page == NULL) {
-            app_redis_failed(t);
-            goto out;
-        }
-        rc = CP_ERR_UNAVAILABLE;
-        if (page->type == REDIS_REPLY_ARRAY && page->elements == 2 &&
-            page->element[0]->type == REDIS_REPLY_STRING && page->element[0]->len < sizeof cursor) {
-            memcpy(cursor, page->element[0]->str, page->element[0]->len);
-            cursor[page->element[0]->len] = '\0';
-            rc = holders_page(page->element[1], &members, &n, &cap, max);
-        }
-        freeReplyObject(page);
-        if (rc == CP_ERR_UNAVAILABLE)
-            app_redis_failed(t); /* an error reply, or not a page of a holder hash */
-        if (rc != CP_OK)
-            goto out;
-    } while (strcmp(cursor, "0") != 0);
+    rc = credis_holders_scan(r, coupon_id, holders_add, &hr);
+    if (rc == CP_ERR_UNAVAILABLE)
+        app_redis_failed(t); /* an error reply, or not a page of a holder hash */
+    if (rc != CP_OK)
+        goto out;
     /* holders_put drops HSCAN's repeats; members is its from here. */
-    rc = holders_put(hs, lease, members, n, clock_mono_ms() + ISSUE_FLAG_TTL_MS, clock_mono_ms());
+    rc = holders_put(hs, lease, hr.members, hr.n, clock_mono_ms() + ISSUE_FLAG_TTL_MS,
+                     clock_mono_ms());
     if (rc == CP_OK)
-        log_debug("coupon %" PRId64 " sold out: %zu holders kept for %d ms", coupon_id, n,
+        log_debug("coupon %" PRId64 " sold out: %zu holders kept for %d ms", coupon_id, hr.n,
                   ISSUE_FLAG_TTL_MS);
     return;
 out:
-    free(members);
+    free(hr.members);
     if (rc == CP_ERR_LIMIT) /* too many: answer through Redis until the flag's next round */
-        (void)holders_put(hs, lease, NULL, (size_t)max + 1, clock_mono_ms() + ISSUE_FLAG_TTL_MS,
+        (void)holders_put(hs, lease, NULL, hr.max + 1, clock_mono_ms() + ISSUE_FLAG_TTL_MS,
                           clock_mono_ms());
     else
         holders_abort(hs, lease);
@@ -195,53 +158,22 @@ static int op_holder(void *ctx, int64_t coupon_id, int64_t user_id, int64_t *seq
     return holder_from_redis(t, coupon_id, user_id, seq, at);
 }
 
-/* lua/issue.lua's arguments for one claim: argv[2..10] (numkeys, the 5 keys, the user,
- * the event id, the outbox bound); argv[0..1] are the caller's (EVALSHA and the SHA). */
-struct issue_script_args {
-    char keys[5][RKEY_MAX], uid[24], bound[16];
-    const char *argv[11];
-    size_t argvlen[11];
-};
-
-static int issue_script_args(const struct app_thread *t, int64_t coupon_id, int64_t user_id,
-                             const char *event_id, struct issue_script_args *a)
-{
-    static const enum rkey_kind kinds[5] = {RKEY_META, RKEY_USERS, RKEY_SEQ, RKEY_FREE,
-                                            RKEY_PENDING};
-    a->argv[2] = "5";
-    a->argvlen[2] = 1;
-    for (int i = 0; i < 5; i++) {
-        int n = rkey_coupon(a->keys[i], sizeof a->keys[i], kinds[i], coupon_id);
-        if (n < 0)
-            return CP_ERR_INTERNAL;
-        a->argv[3 + i] = a->keys[i];
-        a->argvlen[3 + i] = (size_t)n;
-    }
-    int ulen = rkey_user_encode(user_id, a->uid, sizeof a->uid);
-    if (ulen < 0)
-        return CP_ERR_INTERNAL;
-    a->argv[8] = a->uid;
-    a->argvlen[8] = (size_t)ulen;
-    a->argv[9] = event_id;
-    a->argvlen[9] = CP_EVENT_ID_HEX;
-    a->argvlen[10] =
-        (size_t)snprintf(a->bound, sizeof a->bound, "%d", t->app->conf->outbox_max_pending);
-    a->argv[10] = a->bound;
-    return CP_OK;
-}
-
 static int op_run_script(void *ctx, int64_t coupon_id, int64_t user_id, const char *event_id,
                          int wait_replicas, long long out[3], long long *acked)
 {
     struct app_thread *t = ctx;
-    struct issue_script_args a;
-    if (issue_script_args(t, coupon_id, user_id, event_id, &a) != CP_OK)
+    struct credis_script a;
+    if (credis_issue_script(&a, coupon_id, user_id, event_id, t->app->conf->outbox_max_pending) !=
+        CP_OK)
         return CP_ERR_UNAVAILABLE;
     /* With WAIT: in the same round trip, on the connection that ran the script. */
-    redisReply *r = script_run_wait(t, SCRIPT_ISSUE, 11, a.argv, a.argvlen, wait_replicas,
-                                    t->app->conf->redis_wait_timeout_ms, acked);
-    if (r == NULL)
+    redisReply *r =
+        script_run_wait(t->scripts, app_redis(t), SCRIPT_ISSUE, a.argc, a.argv, a.argvlen,
+                        wait_replicas, t->app->conf->redis_wait_timeout_ms, acked);
+    if (r == NULL) {
+        app_redis_failed(t);
         return CP_ERR_UNAVAILABLE;
+    }
     int rc = CP_ERR_UNAVAILABLE;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
         for (int i = 0; i < 3; i++)
@@ -259,19 +191,13 @@ static int op_run_script(void *ctx, int64_t coupon_id, int64_t user_id, const ch
 static int op_rollback(void *ctx, int64_t coupon_id, int64_t user_id, int64_t sequence)
 {
     struct app_thread *t = ctx;
-    char keys[3][RKEY_MAX], uid[24], seq[24], nkeys[] = "3";
-    const char *argv[8] = {NULL, NULL, nkeys, keys[0], keys[1], keys[2], uid, seq};
-    size_t argvlen[8] = {0, 0, 1};
-    static const enum rkey_kind kinds[3] = {RKEY_USERS, RKEY_FREE, RKEY_PENDING};
-    for (int i = 0; i < 3; i++) {
-        int n = rkey_coupon(keys[i], sizeof keys[i], kinds[i], coupon_id);
-        if (n < 0)
-            return CP_ERR_INTERNAL;
-        argvlen[3 + i] = (size_t)n;
-    }
-    argvlen[6] = (size_t)rkey_user_encode(user_id, uid, sizeof uid);
-    argvlen[7] = (size_t)snprintf(seq, sizeof seq, "%" PRId64, sequence);
-    redisReply *r = script_run(t, SCRIPT_ROLLBACK, 8, argv, argvlen);
+    struct credis_script a;
+    redisReply *r = NULL;
+    if (credis_rollback_script(&a, coupon_id, user_id, sequence) != CP_OK)
+        return CP_ERR_INTERNAL;
+    r = script_run(t->scripts, app_redis(t), SCRIPT_ROLLBACK, a.argc, a.argv, a.argvlen);
+    if (r == NULL)
+        app_redis_failed(t);
     int rc = r != NULL && r->type == REDIS_REPLY_INTEGER ? CP_OK : CP_ERR_UNAVAILABLE;
     if (r != NULL)
         freeReplyObject(r);
@@ -288,16 +214,11 @@ static int op_rollback(void *ctx, int64_t coupon_id, int64_t user_id, int64_t se
 static void op_clear_pending(void *ctx, int64_t coupon_id, int64_t user_id)
 {
     struct app_thread *t = ctx;
-    char key[RKEY_MAX], uid[24];
     struct rcli *r = app_redis(t);
-    if (r == NULL || rkey_coupon(key, sizeof key, RKEY_PENDING, coupon_id) < 0 ||
-        rkey_user_encode(user_id, uid, sizeof uid) < 0)
-        return;
-    redisReply *reply = rcli_command(r, "HDEL %s %s", key, uid);
-    if (reply == NULL)
+    const struct credis_pending record = {.coupon_id = coupon_id, .user_id = user_id};
+    long long removed;
+    if (r != NULL && credis_pending_drop(r, &record, 1, &removed, NULL, 0) < 0)
         app_redis_failed(t);
-    else
-        freeReplyObject(reply);
 }
 
 static void op_invalidate(void *ctx, int64_t coupon_id)
@@ -309,21 +230,10 @@ static void op_invalidate(void *ctx, int64_t coupon_id)
  * 0 when not, CP_ERR_UNAVAILABLE. */
 static int issuance_state_exists(struct app_thread *t, int64_t coupon_id)
 {
-    char users[RKEY_MAX], seq[RKEY_MAX];
     struct rcli *r = app_redis(t);
-    if (r == NULL || rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
-        rkey_coupon(seq, sizeof seq, RKEY_SEQ, coupon_id) < 0)
-        return CP_ERR_UNAVAILABLE;
-    /* Two keys in one command: one coupon's, so one slot ({ID}). */
-    redisReply *reply = rcli_command(r, "EXISTS %s %s", users, seq);
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        if (reply != NULL)
-            freeReplyObject(reply);
+    int exists = r == NULL ? CP_ERR_UNAVAILABLE : credis_state_exists(r, coupon_id);
+    if (r != NULL && exists < 0)
         app_redis_failed(t);
-        return CP_ERR_UNAVAILABLE;
-    }
-    int exists = reply->integer > 0;
-    freeReplyObject(reply);
     return exists;
 }
 
@@ -369,7 +279,7 @@ static int op_reload_meta(void *ctx, int64_t coupon_id, const char **detail)
     struct rcli *r = app_redis(t);
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
-    if (coupon_meta_write(r, &c) != CP_OK) {
+    if (credis_meta_write(r, c.id, c.total_quantity, c.start_ms, c.end_ms, NULL, 0) != CP_OK) {
         app_redis_failed(t);
         return CP_ERR_UNAVAILABLE;
     }
@@ -530,13 +440,28 @@ static void answer(struct app_thread *t, struct http_response *resp, int rc, int
                          user_id);
 }
 
+/*
+ * A claim parked until the end of its worker loop round (defer.h): every parked
+ * claim's script goes to Redis in one pipeline (run_scripts: one round trip per node
+ * for all of them), then each is decided and answered (finish_claim).
+ */
+struct issue_call {
+    struct issue_claim claim;
+    struct issue_script_run run;
+};
+
+static void run_scripts(struct app_thread *t, void *const *states, int n);
+static void finish_claim(struct app_thread *t, void *state, struct http_response *resp);
+
+static const struct defer_ops claims_later = {.flush = run_scripts, .finish = finish_claim};
+
+_Static_assert(sizeof(struct issue_call) <= DEFER_STATE_MAX, "a parked claim fits its slot");
+
 void issue_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
-                  int64_t path_coupon_id, struct issue_call *later)
+                  int64_t path_coupon_id)
 {
     int64_t coupon_id = 0, user_id = 0;
     const char *why = NULL;
-    if (later != NULL)
-        later->waiting = 0;
     if (!http_is_json(req->content_type)) {
         problem_fail(resp, CP_ERR_MEDIA_TYPE, "send the body as application/json");
         return;
@@ -555,33 +480,37 @@ void issue_handle(struct app_thread *t, const struct http_request *req, struct h
     int rc;
     /* With redis_wait_replicas every claim keeps its own WAIT round trip: a WAIT per
      * claim inside a pipeline would add up to one time-out each while a replica lags. */
-    if (later == NULL || mode.wait_replicas > 0) {
+    if (t->defer == NULL || mode.wait_replicas > 0) {
         rc = issue_decide(&real_ops, t, &mode, coupon_id, user_id, &res);
     } else {
-        rc = issue_decide_begin(&real_ops, t, &mode, coupon_id, user_id, &later->claim, &res);
+        struct issue_call call;
+        rc = issue_decide_begin(&real_ops, t, &mode, coupon_id, user_id, &call.claim, &res);
         if (rc == ISSUE_RUN_SCRIPT) {
-            later->waiting = 1; /* issue_run_scripts, then issue_finish */
-            return;
+            if (defer_park(t->defer, &claims_later, &call, sizeof call) == CP_OK)
+                return; /* run_scripts, then finish_claim */
+            /* Not parked (cannot happen with one kind per slot): decided now. */
+            call.run = (struct issue_script_run){0};
+            call.run.rc = op_run_script(t, coupon_id, user_id, call.claim.event_id, 0,
+                                        call.run.reply, &call.run.acked);
+            memset(&res, 0, sizeof res);
+            rc = issue_decide_end(&real_ops, t, &mode, &call.claim, &call.run, &res);
         }
     }
     answer(t, resp, rc, coupon_id, user_id, &res);
 }
 
-/* issue_run_scripts' mark for a claim whose node lacked the script (NOSCRIPT):
- * issue_finish runs it through script_run, which sends the source. */
+/* run_scripts' mark for a claim whose node lacked the script (NOSCRIPT):
+ * finish_claim runs it through script_run, which sends the source. */
 #define SCRIPT_RUN_AGAIN 1
 
 /* Appends lua/issue.lua for one claim to the thread's pipeline (the SHA is known). */
-static int append_issue_script(struct app_thread *t, const struct issue_claim *c)
+static int append_issue_script(struct app_thread *t, struct rcli *r, const struct issue_claim *c)
 {
-    struct issue_script_args a;
-    if (issue_script_args(t, c->coupon_id, c->user_id, c->event_id, &a) != CP_OK)
+    struct credis_script a;
+    if (credis_issue_script(&a, c->coupon_id, c->user_id, c->event_id,
+                            t->app->conf->outbox_max_pending) != CP_OK)
         return CP_ERR_INTERNAL;
-    a.argv[0] = "EVALSHA";
-    a.argvlen[0] = 7;
-    a.argv[1] = t->script_sha[SCRIPT_ISSUE];
-    a.argvlen[1] = 40;
-    return rcli_append_argv(t->redis, 11, a.argv, a.argvlen);
+    return script_append(t->scripts, r, SCRIPT_ISSUE, a.argc, a.argv, a.argvlen);
 }
 
 /* One claim's script reply into its run; 0, or 1 when it means the connection (or
@@ -603,32 +532,43 @@ static int take_script_reply(struct issue_script_run *run, const redisReply *r)
     return 1;
 }
 
-void issue_run_scripts(struct app_thread *t, struct issue_call *const *calls, int n)
+/* defer_ops.flush: the scripts of the round's n parked claims in one pipeline; each
+ * call's run gets its outcome. A failed pipeline is counted and its client reset once. */
+static void run_scripts(struct app_thread *t, void *const *states, int n)
 {
     int queued = 0, failed = 0;
     for (int i = 0; i < n; i++)
-        calls[i]->run = (struct issue_script_run){.rc = CP_ERR_UNAVAILABLE};
+        ((struct issue_call *)states[i])->run = (struct issue_script_run){.rc = CP_ERR_UNAVAILABLE};
     /* The SHA is learnt (SCRIPT LOAD) before the first command is queued. */
-    if (app_redis(t) == NULL || script_prepare(t, SCRIPT_ISSUE) != CP_OK)
+    struct rcli *r = app_redis(t);
+    if (r == NULL)
         return;
-    while (queued < n && append_issue_script(t, &calls[queued]->claim) == CP_OK)
+    if (script_prepare(t->scripts, r, SCRIPT_ISSUE) != CP_OK) {
+        app_redis_failed(t);
+        return;
+    }
+    while (queued < n &&
+           append_issue_script(t, r, &((struct issue_call *)states[queued])->claim) == CP_OK)
         queued++;
     for (int i = 0; i < queued; i++) {
-        redisReply *r = NULL;
-        if (rcli_get_reply(t->redis, &r) != CP_OK)
+        redisReply *reply = NULL;
+        if (script_reply(r, &reply) != CP_OK)
             failed = 1;
         else
-            failed |= take_script_reply(&calls[i]->run, r);
-        if (r != NULL)
-            freeReplyObject(r);
+            failed |= take_script_reply(&((struct issue_call *)states[i])->run, reply);
+        if (reply != NULL)
+            freeReplyObject(reply);
     }
     /* Once for the pipeline, after its last reply: a reset forgets unread replies. */
     if (failed || queued < n)
         app_redis_failed(t);
 }
 
-void issue_finish(struct app_thread *t, struct issue_call *call, struct http_response *resp)
+/* defer_ops.finish: the rest of the decision (issue_decide_end) and the response. May
+ * run Redis and MariaDB commands (a meta reload, a NOSCRIPT re-run). */
+static void finish_claim(struct app_thread *t, void *state, struct http_response *resp)
 {
+    struct issue_call *call = state;
     const struct issue_mode mode = mode_of(t->app);
     const struct issue_claim *c = &call->claim;
     if (call->run.rc == SCRIPT_RUN_AGAIN)
@@ -638,5 +578,4 @@ void issue_finish(struct app_thread *t, struct issue_call *call, struct http_res
     memset(&res, 0, sizeof res);
     int rc = issue_decide_end(&real_ops, t, &mode, c, &call->run, &res);
     answer(t, resp, rc, c->coupon_id, c->user_id, &res);
-    call->waiting = 0;
 }

@@ -17,34 +17,16 @@
 
 #include "app.h"
 #include "http.h"
-#include "issue_decide.h"
-
-/*
- * An issue request whose claim waits for its script: fcgi-app/worker.c collects the
- * claims of every request a thread has read, runs their scripts in one pipeline
- * (issue_run_scripts: one round trip per Redis node for all of them) and then
- * finishes each (issue_finish). Owned by the caller; nothing in it needs freeing.
- */
-struct issue_call {
-    int waiting; /* 1: issue_handle parked the claim here and wrote no response */
-    struct issue_claim claim;
-    struct issue_script_run run;
-};
 
 /*
  * path_coupon_id > 0: POST /api/coupons/{id}/issue; 0: POST /api/coupons/issue.
- * later NULL: decided and answered now. Otherwise a claim that needs the script is
- * parked in *later (later->waiting = 1, resp untouched); any other answer is in resp.
- * With redis_wait_replicas > 0 nothing is parked (each claim waits for its own WAIT).
+ * Inside a worker loop (t->defer set) a claim that needs its script is parked
+ * (defer.h: resp untouched): the round's claims run their scripts in one pipeline
+ * (one round trip per Redis node for all of them), then each is decided and
+ * answered. Otherwise, and with redis_wait_replicas > 0 (each claim waits for its own
+ * WAIT), it is decided and answered now.
  */
 void issue_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
-                  int64_t path_coupon_id, struct issue_call *later);
-
-/* Runs the scripts of n parked claims in one pipeline; each call's run gets its
- * outcome. A failed pipeline is counted and its client reset once. */
-void issue_run_scripts(struct app_thread *t, struct issue_call *const *calls, int n);
-/* After issue_run_scripts: the rest of the decision (issue_decide_end) and the
- * response. May run Redis and MariaDB commands (a meta reload, a NOSCRIPT re-run). */
-void issue_finish(struct app_thread *t, struct issue_call *call, struct http_response *resp);
+                  int64_t path_coupon_id);
 
 #endif

@@ -3,6 +3,7 @@
 noinst_LIBRARIES += fcgi-app/libfcgiapp.a
 fcgi_app_libfcgiapp_a_SOURCES = \
 	fcgi-app/worker.h fcgi-app/worker.c \
+	fcgi-app/defer.h fcgi-app/defer.c \
 	fcgi-app/app.h fcgi-app/app.c \
 	fcgi-app/http.h fcgi-app/http.c \
 	fcgi-app/problem.h fcgi-app/problem.c \
@@ -27,7 +28,7 @@ fcgi_app_libfcgiapp_a_SOURCES = \
 	fcgi-app/validate.h fcgi-app/validate.c
 fcgi_app_libfcgiapp_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi-app $(FCGI_CFLAGS)
 
-FCGIAPP_LIBS = fcgi-app/libfcgiapp.a cache/libcache.a lua/libluascripts.a common/libcommon.a \
+FCGIAPP_LIBS = fcgi-app/libfcgiapp.a cache/libcache.a common/libcommon.a lua/libluascripts.a \
 	$(FCGI_LIBS) $(HIREDIS_LIBS) $(RDKAFKA_LIBS) $(MARIADB_LIBS) $(CJOSE_LIBS) $(LIBCRYPTO_LIBS) \
 	$(JSONC_LIBS) -lm -lpthread
 

@@ -23,7 +23,7 @@
 #include "issuecode.h"
 #include "jsonv.h"
 #include "problem.h"
-#include "rkey.h"
+#include "credis.h"
 #include "timefmt.h"
 
 #define STOCK_TTL_MS 1000
@@ -70,7 +70,7 @@ static int coupon_document(struct app_thread *t, int64_t coupon_id, char *buf, s
         return CP_OK;
     }
     metrics_add(app->metrics, M_L1_MISSES, 1);
-    int l2klen = rkey_coupon(l2key, sizeof l2key, RKEY_DOC, coupon_id);
+    int l2klen = credis_doc_key(l2key, sizeof l2key, coupon_id);
     if (l2klen < 0)
         return CP_ERR_INTERNAL;
     struct doc_load dl = {.t = t, .coupon_id = coupon_id};
@@ -99,18 +99,14 @@ static int coupon_issued(struct app_thread *t, int64_t coupon_id, int64_t *issue
     if (lru_get(app->l1, key, (size_t)klen, issued, sizeof *issued, &len) == CP_OK &&
         len == sizeof *issued)
         return CP_OK;
-    char users[RKEY_MAX];
     struct rcli *r = app_redis(t);
-    if (r != NULL && rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) > 0) {
-        redisReply *reply = rcli_command(r, "HLEN %s", users);
-        if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
-            *issued = reply->integer;
-            freeReplyObject(reply);
+    long long n = 0;
+    if (r != NULL) {
+        if (credis_issued(r, coupon_id, &n) == CP_OK) {
+            *issued = n;
             (void)lru_put_ttl(app->l1, key, (size_t)klen, issued, sizeof *issued, STOCK_TTL_MS);
             return CP_OK;
         }
-        if (reply != NULL)
-            freeReplyObject(reply);
         app_redis_failed(t);
     }
     struct coupon c;
@@ -209,33 +205,18 @@ void read_issue_status_handle(struct app_thread *t, const struct http_request *r
     const char *status = NULL;
     int64_t seq = 0, at = 0;
     int redis_known = 0, in_redis = 0, pending = 0;
-    char users[RKEY_MAX], pending_key[RKEY_MAX], uid[24];
     struct rcli *r = app_redis(t);
-    if (rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
-        rkey_coupon(pending_key, sizeof pending_key, RKEY_PENDING, coupon_id) < 0 ||
-        rkey_user_encode(user_id, uid, sizeof uid) < 0)
-        r = NULL;
     if (r != NULL) {
-        redisReply *reply = rcli_command(r, "HGET %s %s", users, uid);
-        redisReply *pend =
-            reply == NULL ? NULL : rcli_command(r, "HEXISTS %s %s", pending_key, uid);
-        if (reply != NULL && pend != NULL && pend->type == REDIS_REPLY_INTEGER) {
+        struct rkey_issuance v;
+        if (credis_claim_status(r, coupon_id, user_id, &in_redis, &v, &pending) == CP_OK) {
             redis_known = 1;
-            pending = pend->integer == 1;
-            struct rkey_issuance v;
-            if (reply->type == REDIS_REPLY_STRING &&
-                rkey_issuance_decode(reply->str, reply->len, &v) == CP_OK) {
+            if (in_redis) {
                 seq = v.sequence;
                 at = v.issued_at_ms;
-                in_redis = 1;
             }
         } else {
             app_redis_failed(t);
         }
-        if (reply != NULL)
-            freeReplyObject(reply);
-        if (pend != NULL)
-            freeReplyObject(pend);
     }
     struct issuance is;
     memset(&is, 0, sizeof is);

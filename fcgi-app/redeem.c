@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "coupon_doc.h"
 #include "cp_err.h"
+#include "credis.h"
 #include "issuecode.h"
 #include "jsonv.h"
 #include "log.h"
@@ -17,7 +18,7 @@
 #include "checkout.h"
 #include "handlers.h"
 #include "redemption_store.h"
-#include "rkey.h"
+#include "credis.h"
 #include "timefmt.h"
 
 int redeem_order_id_valid(const char *s, size_t len)
@@ -174,21 +175,11 @@ static void redemption_failed(struct app_thread *t, struct http_response *resp, 
 
 int redeem_claimed_in_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id)
 {
-    char users[RKEY_MAX], uid[24];
     struct rcli *r = app_redis(t);
-    if (r == NULL || rkey_coupon(users, sizeof users, RKEY_USERS, coupon_id) < 0 ||
-        rkey_user_encode(user_id, uid, sizeof uid) < 0)
-        return CP_ERR_UNAVAILABLE;
-    redisReply *reply = rcli_command(r, "HEXISTS %s %s", users, uid);
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        if (reply != NULL)
-            freeReplyObject(reply);
+    int held = r != NULL ? credis_holder_exists(r, coupon_id, user_id) : CP_ERR_UNAVAILABLE;
+    if (held < 0)
         app_redis_failed(t); /* an error reply too: CLUSTERDOWN re-discovers the map */
-        return CP_ERR_UNAVAILABLE;
-    }
-    int claimed = reply->integer == 1;
-    freeReplyObject(reply);
-    return claimed;
+    return held < 0 ? CP_ERR_UNAVAILABLE : held;
 }
 
 static int content_is_json(const struct http_request *req, struct http_response *resp)

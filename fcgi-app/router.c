@@ -342,8 +342,8 @@ int router_table_check(char *why, size_t cap)
     return CP_OK;
 }
 
-static enum metrics_route dispatch(struct app_thread *t, struct http_request *req,
-                                   struct http_response *resp, struct issue_call *later)
+enum metrics_route router_dispatch(struct app_thread *t, struct http_request *req,
+                                   struct http_response *resp)
 {
     struct segments sg;
     int id_at, id2_at;
@@ -383,8 +383,8 @@ static enum metrics_route dispatch(struct app_thread *t, struct http_request *re
     if (id2_at >= 0 && !path_user_allowed(t, req, resp, access, sg.s[id2_at], sg.len[id2_at], &id2))
         return mr;
     switch (r) {
-    case R_ISSUE_REF: issue_handle(t, req, resp, 0, later); break;
-    case R_ISSUE: issue_handle(t, req, resp, id, later); break;
+    case R_ISSUE_REF: issue_handle(t, req, resp, 0); break;
+    case R_ISSUE: issue_handle(t, req, resp, id); break;
     case R_CREATE: admin_create_handle(t, req, resp); break;
     case R_COUPON:
         if (req->method == HTTP_PATCH)
@@ -417,17 +417,4 @@ static enum metrics_route dispatch(struct app_thread *t, struct http_request *re
     case R_NONE: break;
     }
     return mr;
-}
-
-enum metrics_route router_dispatch(struct app_thread *t, struct http_request *req,
-                                   struct http_response *resp)
-{
-    return dispatch(t, req, resp, NULL);
-}
-
-enum metrics_route router_dispatch_deferring(struct app_thread *t, struct http_request *req,
-                                             struct http_response *resp, struct issue_call *later)
-{
-    later->waiting = 0;
-    return dispatch(t, req, resp, later);
 }

@@ -16,18 +16,12 @@
 
 #include "app.h"
 #include "http.h"
-#include "issue.h"
 #include "metrics.h"
 
-/* Handles the request; returns the route for metrics. */
+/* Handles the request; returns the route for metrics. A handler may have parked the
+ * request instead of answering it (defer.h: resp untouched, t->defer says so). */
 enum metrics_route router_dispatch(struct app_thread *t, struct http_request *req,
                                    struct http_response *resp);
-
-/* The same, except that an issue claim that needs its script is parked in *later
- * (later->waiting = 1, resp untouched: issue.h's issue_run_scripts and issue_finish
- * complete it). */
-enum metrics_route router_dispatch_deferring(struct app_thread *t, struct http_request *req,
-                                             struct http_response *resp, struct issue_call *later);
 
 /* Every route and method, one "METHOD PATH ACCESS" line each (ACCESS: public, admin,
  * claim, read, redeem), for coupon-fcgi --print-routes. */

@@ -12,36 +12,27 @@
 
 #include "clock.h"
 #include "cp_err.h"
+#include "credis.h"
 #include "event.h"
 #include "log.h"
 #include "rcli.h"
-#include "rkey.h"
 
 #define SETTLE_QUEUE_MAX   65536 /* records waiting for removal; more are dropped */
 #define SETTLE_INTERVAL_MS 5     /* gather this long after the first report */
-#define SETTLE_FIELDS_MAX  1024  /* user ids in one HDEL */
-
-struct settle_record {
-    int64_t coupon_id;
-    int64_t user_id;
-};
 
 struct settler {
     const struct cp_conf *conf;
     struct metrics *metrics;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    struct settle_record *queue; /* under lock */
-    size_t count;                /* under lock */
-    int stopping;                /* under lock */
-    unsigned long dropped;       /* under lock; logged by the thread */
+    struct credis_pending *queue; /* under lock */
+    size_t count;                 /* under lock */
+    int stopping;                 /* under lock */
+    unsigned long dropped;        /* under lock; logged by the thread */
     pthread_t thread;
     /* The thread's own, never touched by settler_add: */
-    struct settle_record *batch;
+    struct credis_pending *batch;
     struct rcli *redis; /* its own client; rcli rests a node that refused a connect */
-    const char **argv;
-    size_t *argvlen;
-    char (*uid_text)[24];
 };
 
 static void add_ms(struct timespec *ts, long ms)
@@ -54,65 +45,19 @@ static void add_ms(struct timespec *ts, long ms)
     }
 }
 
-/* After a failure: counted; what is in flight is forgotten (rcli logged the cause). */
-static void redis_failed(struct settler *s)
-{
-    metrics_add(s->metrics, M_REDIS_ERRORS, 1);
-    rcli_reset(s->redis);
-}
-
-/* Appends one HDEL for records [from, to) of one coupon. */
-static int append_hdel(struct settler *s, size_t from, size_t to)
-{
-    char key[RKEY_MAX];
-    int n = rkey_coupon(key, sizeof key, RKEY_PENDING, s->batch[from].coupon_id);
-    if (n < 0)
-        return n;
-    s->argv[0] = "HDEL";
-    s->argvlen[0] = 4;
-    s->argv[1] = key;
-    s->argvlen[1] = (size_t)n;
-    int argc = 2;
-    for (size_t i = from; i < to; i++, argc++) {
-        int len =
-            rkey_user_encode(s->batch[i].user_id, s->uid_text[argc], sizeof s->uid_text[argc]);
-        if (len < 0)
-            return len;
-        s->argv[argc] = s->uid_text[argc];
-        s->argvlen[argc] = (size_t)len;
-    }
-    /* The command is formatted (copied) here: the buffers are free for the next. */
-    return rcli_append_argv(s->redis, argc, s->argv, s->argvlen);
-}
-
-/* Removes the n records in s->batch; on any Redis failure the rest is left. */
+/* Removes the n records in s->batch (one HDEL per run of one coupon, pipelined); on a
+ * Redis failure the rest is left, counted, and what is in flight forgotten (rcli
+ * logged the cause). */
 static void settle_batch(struct settler *s, size_t n)
 {
-    size_t commands = 0;
-    for (size_t from = 0; from < n;) {
-        size_t to = from + 1;
-        while (to < n && to - from < SETTLE_FIELDS_MAX &&
-               s->batch[to].coupon_id == s->batch[from].coupon_id)
-            to++;
-        if (append_hdel(s, from, to) != CP_OK) {
-            redis_failed(s);
-            return;
-        }
-        commands++;
-        from = to;
-    }
     long long removed = 0;
-    for (size_t i = 0; i < commands; i++) {
-        redisReply *r = NULL;
-        if (rcli_get_reply(s->redis, &r) != CP_OK) {
-            redis_failed(s);
-            break;
-        }
-        if (r->type == REDIS_REPLY_INTEGER)
-            removed += r->integer;
-        else if (r->type == REDIS_REPLY_ERROR)
-            log_warn("settler: HDEL failed: %s", r->str);
-        freeReplyObject(r);
+    char why[128] = "";
+    int rc = credis_pending_drop(s->redis, s->batch, n, &removed, why, sizeof why);
+    if (rc < 0) {
+        metrics_add(s->metrics, M_REDIS_ERRORS, 1);
+        rcli_reset(s->redis);
+    } else if (rc > 0) {
+        log_warn("settler: HDEL failed: %s", why);
     }
     metrics_add(s->metrics, M_SETTLED, (uint64_t)removed);
 }
@@ -133,7 +78,7 @@ static void *settle_main(void *arg)
             while (!s->stopping && pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT)
                 ;
         }
-        struct settle_record *full = s->queue;
+        struct credis_pending *full = s->queue;
         size_t n = s->count;
         unsigned long dropped = s->dropped;
         s->queue = s->batch;
@@ -155,9 +100,6 @@ static void *settle_main(void *arg)
 static void free_buffers(struct settler *s)
 {
     rcli_free(s->redis);
-    free(s->uid_text);
-    free(s->argvlen);
-    free(s->argv);
     free(s->batch);
     free(s->queue);
     free(s);
@@ -172,12 +114,8 @@ struct settler *settler_new(const struct cp_conf *conf, struct metrics *metrics)
     s->metrics = metrics;
     s->queue = calloc(SETTLE_QUEUE_MAX, sizeof *s->queue);
     s->batch = calloc(SETTLE_QUEUE_MAX, sizeof *s->batch);
-    s->argv = calloc(SETTLE_FIELDS_MAX + 2, sizeof *s->argv);
-    s->argvlen = calloc(SETTLE_FIELDS_MAX + 2, sizeof *s->argvlen);
-    s->uid_text = calloc(SETTLE_FIELDS_MAX + 2, sizeof *s->uid_text);
     char err[256];
-    if (s->queue == NULL || s->batch == NULL || s->argv == NULL || s->argvlen == NULL ||
-        s->uid_text == NULL)
+    if (s->queue == NULL || s->batch == NULL)
         goto fail_alloc;
     if (rcli_open(conf, &s->redis, err, sizeof err) != CP_OK) {
         log_error("settler: %s", err);

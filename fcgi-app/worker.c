@@ -22,14 +22,14 @@
 #include "auth.h"
 #include "clock.h"
 #include "cp_err.h"
+#include "defer.h"
 #include "invalidate.h"
-#include "issue.h"
 #include "log.h"
 #include "problem.h"
 #include "router.h"
 
 struct worker {
-    struct app app;
+    struct app *app;
     int listen_fd;
     int slots_per_thread;
     atomic_int stopping;
@@ -62,15 +62,14 @@ struct worker {
  * One FastCGI connection of a thread, and the request read from it until it is
  * answered. A thread owns request_slots of them: it polls the kept connections and
  * (while one slot has none) the listening socket, reads every request that arrived,
- * answers each at once except issue claims, whose scripts then go to Redis in one
- * pipeline (issue_run_scripts) before those are answered. A request never waits
- * across polls, so stopping needs no bookkeeping beyond the kept connections.
+ * answers each at once except those a handler parked (defer.h), which are finished
+ * at the end of the round. A request never waits across polls, so stopping needs no
+ * bookkeeping beyond the kept connections.
  */
 struct slot {
     FCGX_Request fcgi;
     int64_t idle_since_ms; /* monotonic; when its last answer was written */
     struct http_request req;
-    struct issue_call call;
     int64_t started_us;
     enum metrics_route route;
     int unwatched; /* epoll_ctl failed: close the connection once its request is answered */
@@ -94,9 +93,7 @@ struct request_loop {
     int epfd;
     int listen_in_set;
     struct epoll_event *events; /* nslots + 1 */
-    struct slot **parked;
-    struct issue_call **parked_calls;
-    int nparked;
+    struct defer *defer;        /* the requests handlers parked this round */
 };
 
 static void answer(struct request_loop *l, struct slot *s, const struct http_response *resp)
@@ -119,7 +116,8 @@ static void answer(struct request_loop *l, struct slot *s, const struct http_res
     log_set_request_id(NULL);
 }
 
-/* A request has been accepted on the slot: read it, then answer it or park its claim. */
+/* A request has been accepted on the slot: read it, then answer it unless its handler
+ * parked it (defer.h). */
 static void begin_request(struct request_loop *l, struct slot *s)
 {
     struct app_thread *t = l->t;
@@ -129,14 +127,14 @@ static void begin_request(struct request_loop *l, struct slot *s)
     struct http_response resp;
     http_response_init(&resp, t->resp_buf, sizeof t->resp_buf);
     s->route = ROUTE_UNKNOWN;
-    s->call.waiting = 0;
+    defer_begin(l->defer, (int)(s - l->slots));
     memset(&s->req, 0, sizeof s->req);
     s->req.method_text = "?";
     switch (http_request_read(&s->fcgi, &s->req, t->body_buf, sizeof t->body_buf,
                               (size_t)app->conf->max_body_bytes)) {
     case HTTP_READ_OK:
         log_set_request_id(s->req.request_id);
-        s->route = router_dispatch_deferring(t, &s->req, &resp, &s->call);
+        s->route = router_dispatch(t, &s->req, &resp);
         break;
     case HTTP_READ_URI_TOO_LONG:
         problem_fail(&resp, CP_ERR_URI_TOO_LONG, "request URI or query string too long");
@@ -149,32 +147,36 @@ static void begin_request(struct request_loop *l, struct slot *s)
         problem_fail(&resp, CP_ERR_INVALID, "request body shorter than Content-Length");
         break;
     }
-    if (s->call.waiting) {
-        /* The body was parsed into the claim: the body buffer is free for the next. */
-        l->parked[l->nparked] = s;
-        l->parked_calls[l->nparked] = &s->call;
-        l->nparked++;
+    if (defer_parked(l->defer)) {
+        /* The handler copied what it needs: the body buffer is free for the next. */
         log_set_request_id(NULL);
         return;
     }
     answer(l, s, &resp);
 }
 
-/* The parked claims' scripts in one pipeline, then their answers. */
+/* defer_host: a parked request's response is written into the thread's buffer, under
+ * its request id, and sent as any other. */
+static void resume_parked(void *ctx, int slot, struct http_response *resp)
+{
+    struct request_loop *l = ctx;
+    http_response_init(resp, l->t->resp_buf, sizeof l->t->resp_buf);
+    log_set_request_id(l->slots[slot].req.request_id);
+}
+
+static void answer_parked(void *ctx, int slot, struct http_response *resp)
+{
+    struct request_loop *l = ctx;
+    answer(l, &l->slots[slot], resp);
+}
+
+/* The round's parked requests: each kind's flush once, then their answers. */
 static void finish_parked(struct request_loop *l)
 {
-    if (l->nparked == 0)
+    if (defer_count(l->defer) == 0)
         return;
-    issue_run_scripts(l->t, l->parked_calls, l->nparked);
-    for (int i = 0; i < l->nparked; i++) {
-        struct slot *s = l->parked[i];
-        struct http_response resp;
-        http_response_init(&resp, l->t->resp_buf, sizeof l->t->resp_buf);
-        log_set_request_id(s->req.request_id);
-        issue_finish(l->t, &s->call, &resp);
-        answer(l, s, &resp);
-    }
-    l->nparked = 0;
+    const struct defer_host host = {.resume = resume_parked, .answer = answer_parked, .ctx = l};
+    defer_round(l->defer, l->t, &host);
 }
 
 /* 1 when input is waiting on the connection (a request nginx already sent). */
@@ -292,13 +294,8 @@ static void loop_free(struct request_loop *l)
     free(l->events);
     if (l->epfd >= 0)
         close(l->epfd);
-    free(l->parked);
-    free(l->parked_calls);
-    if (l->t != NULL) {
-        rcli_free(l->t->redis);
-        db_free(l->t->db);
-        free(l->t);
-    }
+    defer_free(l->defer);
+    app_thread_free(l->t);
 }
 
 static int loop_init(struct request_loop *l, struct worker *w)
@@ -308,13 +305,11 @@ static int loop_init(struct request_loop *l, struct worker *w)
     l->epfd = -1;
     l->nslots = w->slots_per_thread;
     size_t n = (size_t)l->nslots;
-    l->t = calloc(1, sizeof *l->t);
+    l->t = app_thread_new(w->app);
     l->slots = calloc(n, sizeof *l->slots);
     l->events = calloc(n + 1, sizeof *l->events);
-    l->parked = calloc(n, sizeof *l->parked);
-    l->parked_calls = calloc(n, sizeof *l->parked_calls);
-    if (l->t == NULL || l->slots == NULL || l->events == NULL || l->parked == NULL ||
-        l->parked_calls == NULL) {
+    l->defer = defer_new(l->nslots);
+    if (l->t == NULL || l->slots == NULL || l->events == NULL || l->defer == NULL) {
         log_error("out of memory starting a request thread");
         return CP_ERR_NOMEM;
     }
@@ -323,12 +318,7 @@ static int loop_init(struct request_loop *l, struct worker *w)
         log_error("epoll_create1: %s", strerror(errno));
         return CP_ERR_SYSTEM;
     }
-    l->t->app = &w->app;
-    char err[128];
-    if (db_open(w->app.conf, &l->t->db, err, sizeof err) != CP_OK) {
-        log_error("%s starting a request thread", err);
-        return CP_ERR_NOMEM;
-    }
+    l->t->defer = l->defer;
     for (int i = 0; i < l->nslots; i++) {
         if (FCGX_InitRequest(&l->slots[i].fcgi, w->listen_fd, 0) != 0) {
             log_error("FCGX_InitRequest failed");
@@ -350,72 +340,6 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-static int app_init(struct app *app, const struct cp_conf *conf, struct ratelimit *rl)
-{
-    char err[512];
-    memset(app, 0, sizeof *app);
-    app->conf = conf;
-    app->metrics = metrics_open(conf->metrics_path, 0, err, sizeof err);
-    if (app->metrics == NULL) {
-        log_error("%s", err);
-        return CP_ERR_SYSTEM;
-    }
-    app->auth = auth_new(conf, app->metrics, rl, err, sizeof err);
-    if (app->auth == NULL) {
-        log_error("worker start failed: %s", err);
-        return CP_ERR_INVALID;
-    }
-    /* The console's ring (the master samples it); a worker serves without it. */
-    app->series = series_open(conf->metrics_path, 0, err, sizeof err);
-    if (app->series == NULL)
-        log_warn("%s; the console's time series stay empty", err);
-    struct lru_config lc;
-    struct l2_config l2c;
-    app_cache_configs(conf, &lc, &l2c);
-    app->l1 = lru_new(&lc);
-    app->l2 = l2_new(&l2c, &l2_redis_ops);
-    if (app->l1 == NULL || app->l2 == NULL) {
-        log_error("worker start failed: out of memory for the caches");
-        return CP_ERR_NOMEM;
-    }
-    if (conf->issue_ack == CONF_ISSUE_ACK_REDIS) {
-        app->settler = settler_new(conf, app->metrics);
-        if (app->settler == NULL) {
-            log_error("worker start failed: cannot start the pending-record settler");
-            return CP_ERR_NOMEM;
-        }
-        /* Only here: with issue_ack=kafka a claim can be rolled back after a sell-out,
-         * and a snapshot could then call a user a holder who no longer is one. */
-        if (conf->soldout_holders_max > 0) {
-            app->holders = holders_new((size_t)conf->soldout_holders_max);
-            if (app->holders == NULL) {
-                log_error("worker start failed: out of memory for the holder snapshots");
-                return CP_ERR_NOMEM;
-            }
-        }
-    }
-    app->producer = producer_new(conf, app->settler != NULL ? settler_on_report : NULL,
-                                 app->settler, err, sizeof err);
-    if (app->producer == NULL) {
-        log_error("worker start failed: %s", err);
-        return CP_ERR_UNAVAILABLE;
-    }
-    return CP_OK;
-}
-
-static void app_release(struct app *app)
-{
-    /* The producer first: its final flush still reports to the settler. */
-    producer_free(app->producer);
-    settler_free(app->settler);
-    holders_free(app->holders);
-    l2_free(app->l2);
-    lru_free(app->l1);
-    auth_free(app->auth);
-    series_close(app->series);
-    metrics_close(app->metrics);
-}
-
 int worker_threads(const struct cp_conf *conf)
 {
     if (conf->threads > 0)
@@ -430,7 +354,7 @@ int worker_slots_per_thread(const struct cp_conf *conf)
     if (conf->request_slots > 0)
         return conf->request_slots;
     /* issue_ack=kafka holds a claim until the broker acknowledges it, redis_wait_replicas
-     * until the replicas do (such claims are not pipelined: issue.h), and a thread answers
+     * until the replicas do (such claims are not batched), and a thread answers
      * its connections one after the other: fewer each then, and more threads. Idle kept
      * connections cost a pollfd, so every mode still polls WORKER_DEFAULT_CONNECTIONS. */
     if (conf->issue_ack == CONF_ISSUE_ACK_KAFKA)
@@ -475,9 +399,10 @@ int worker_run(const struct cp_conf *conf, int listen_fd, struct ratelimit *rl)
         log_error("FCGX_Init failed");
         return 1;
     }
-    if (app_init(&w.app, conf, rl) != CP_OK)
+    w.app = app_new(conf, rl);
+    if (w.app == NULL)
         goto out;
-    inv = invalidator_start(&w.app);
+    inv = invalidator_start(w.app);
     if (inv == NULL)
         log_warn("cache invalidation subscriber not started; L1 entries expire by TTL only");
     w.nthreads = worker_threads(conf);
@@ -508,7 +433,7 @@ int worker_run(const struct cp_conf *conf, int listen_fd, struct ratelimit *rl)
 out:
     invalidator_stop(inv);
     free(w.threads);
-    app_release(&w.app);
+    app_free(w.app);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }

@@ -3,13 +3,15 @@
  * listening socket, each serving several FastCGI connections.
  *
  * Everything that must not cross fork() - the Kafka producer, Redis and
- * MariaDB connections, threads - is created here, after fork. Each thread owns
- * a struct app_thread and request_slots FastCGI connections (slots). It waits
- * (epoll) on the connections nginx keeps open and, while a slot is free, the
- * listening socket (non-blocking: every thread waits on it, one wins each accept); it reads
- * every request that arrived, answers the others at once and runs the issue
- * claims' scripts in one Redis pipeline before answering those. That is how a
- * thread serves many claims per Redis round trip and per wake-up. A request
+ * MariaDB connections, threads - is created here, after fork (app_new,
+ * app_thread_new). Each thread owns a struct app_thread and request_slots FastCGI
+ * connections (slots). It waits (epoll) on the connections nginx keeps open and,
+ * while a slot is free, the listening socket (non-blocking: every thread waits on
+ * it, one wins each accept); it reads every request that arrived and answers each
+ * at once, except those a handler parked (defer.h): at the end of the round each
+ * kind of parked work is flushed once and those requests are answered. That is how
+ * a handler serves many requests per round trip and per wake-up without the
+ * transport knowing which handler does. A request
  * that blocks (a MariaDB read, Kafka with issue_ack=kafka) holds its thread's
  * other connections meanwhile, so issue_ack=kafka and redis_wait_replicas >= 1 get
  * fewer slots per thread and more threads (worker_slots_per_thread).

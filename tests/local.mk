@@ -10,6 +10,10 @@ AM_TESTS_ENVIRONMENT = \
 # The committed .clang-format holds for every C file (fast, so it runs first).
 TESTS += tests/format.sh
 EXTRA_DIST += tests/format.sh .clang-format
+# One module owns every Redis command on a coupon's keys (common/credis): a grep of the
+# product code that names any other place that spells one.
+TESTS += tests/redis_owner.sh
+EXTRA_DIST += tests/redis_owner.sh
 
 TESTS += tests/integration/run
 # The cluster layout's suites (test_cluster*.py) run with `tests/integration/run

@@ -67,11 +67,9 @@ void __wrap_health_handle(struct app_thread *t, const struct http_request *req,
 void __wrap_health_metrics_handle(struct app_thread *t, const struct http_request *req,
                                   struct http_response *resp);
 void __wrap_issue_handle(struct app_thread *t, const struct http_request *req,
-                         struct http_response *resp, int64_t path_coupon_id,
-                         struct issue_call *later);
+                         struct http_response *resp, int64_t path_coupon_id);
 void __real_issue_handle(struct app_thread *t, const struct http_request *req,
-                         struct http_response *resp, int64_t path_coupon_id,
-                         struct issue_call *later);
+                         struct http_response *resp, int64_t path_coupon_id);
 
 static void stub_ok(struct http_response *resp)
 {
@@ -171,15 +169,14 @@ static int issue_request_is_valid(const struct http_request *req, int64_t path_c
 }
 
 void __wrap_issue_handle(struct app_thread *t, const struct http_request *req,
-                         struct http_response *resp, int64_t path_coupon_id,
-                         struct issue_call *later)
+                         struct http_response *resp, int64_t path_coupon_id)
 {
-    CHECK(path_coupon_id >= 0 && req->method == HTTP_POST && later == NULL);
+    CHECK(path_coupon_id >= 0 && req->method == HTTP_POST && t->defer == NULL);
     if (issue_request_is_valid(req, path_coupon_id)) {
         stub_ok(resp);
         return;
     }
-    __real_issue_handle(t, req, resp, path_coupon_id, later);
+    __real_issue_handle(t, req, resp, path_coupon_id);
     CHECK(resp->status == 400 || resp->status == 415);
 }
 

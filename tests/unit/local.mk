@@ -26,7 +26,8 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_rcli tests/unit/test_rcli_redis tests/unit/test_jwtv tests/unit/test_ratelimit \
 	tests/unit/test_money tests/unit/test_validate \
 	tests/unit/test_db tests/unit/test_coupon_store tests/unit/test_redemption_store \
-	tests/unit/test_persist tests/unit/test_relay_db tests/unit/test_reconcile
+	tests/unit/test_persist tests/unit/test_relay_db tests/unit/test_reconcile \
+	tests/unit/test_credis tests/unit/test_defer
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -136,6 +137,18 @@ tests_unit_test_redeem_lua_SOURCES = tests/unit/test_redeem_lua.c tests/unit/red
 tests_unit_test_redeem_lua_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_redeem_lua_LDADD = tests/unit/libunitmain.a lua/libluascripts.a common/libcommon.a \
 	$(HIREDIS_LIBS) $(CUNIT_LIBS) -lpthread
+
+# common/credis, every command on a coupon's keys, against the private redis-server.
+tests_unit_test_credis_SOURCES = tests/unit/test_credis.c tests/unit/redis_fixture.h \
+	tests/unit/redis_fixture.c
+tests_unit_test_credis_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_credis_LDADD = tests/unit/libunitmain.a common/libcommon.a lua/libluascripts.a \
+	$(JSONC_LIBS) $(LIBCRYPTO_LIBS) \
+	$(HIREDIS_LIBS) $(CUNIT_LIBS) -lpthread
+
+tests_unit_test_defer_SOURCES = tests/unit/test_defer.c
+tests_unit_test_defer_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_defer_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
 
 tests_unit_test_l2_SOURCES = tests/unit/test_l2.c tests/unit/redis_fixture.h \
 	tests/unit/redis_fixture.c

@@ -1,0 +1,201 @@
+#include "first.h"
+
+#include "credis_checkout.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cp_err.h"
+#include "decimal.h"
+#include "lua_scripts.h"
+
+#define SWEEP_PIPELINE 256 /* sweeps per round trip */
+
+int credis_checkout_mark(struct rcli *r, int64_t coupon_id)
+{
+    redisReply *rep = rcli_command(r, "SADD " RKEY_CHECKOUT_DIRTY " %" PRId64, coupon_id);
+    int rc = rep != NULL && rep->type == REDIS_REPLY_INTEGER ? CP_OK : CP_ERR_UNAVAILABLE;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return rc;
+}
+
+int credis_checkout_take(struct rcli *r, int64_t *ids, size_t cap, size_t *n)
+{
+    *n = 0;
+    redisReply *rep = rcli_command(r, "SPOP " RKEY_CHECKOUT_DIRTY " %lld", (long long)cap);
+    if (rep == NULL || (rep->type != REDIS_REPLY_ARRAY && rep->type != REDIS_REPLY_NIL)) {
+        if (rep != NULL)
+            freeReplyObject(rep);
+        return CP_ERR_UNAVAILABLE;
+    }
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && *n < cap; i++) {
+        const redisReply *e = rep->element[i];
+        if (e->type == REDIS_REPLY_STRING && decimal_parse_id(e->str, e->len, &ids[*n]) == CP_OK)
+            (*n)++;
+    }
+    freeReplyObject(rep);
+    return CP_OK;
+}
+
+int credis_checkout_records(struct rcli *r, int64_t coupon_id, size_t max, credis_change_fn fn,
+                            void *arg, size_t *bad)
+{
+    char key[RKEY_MAX], cursor[32] = "0";
+    size_t seen = 0;
+    *bad = 0;
+    if (rkey_coupon(key, sizeof key, RKEY_RPENDING, coupon_id) < 0)
+        return CP_ERR_INVALID;
+    do {
+        redisReply *rep = rcli_command(r, "HSCAN %s %s COUNT 1000", key, cursor);
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING || rep->element[0]->len >= sizeof cursor ||
+            rep->element[1]->type != REDIS_REPLY_ARRAY) {
+            if (rep != NULL)
+                freeReplyObject(rep);
+            return CP_ERR_UNAVAILABLE;
+        }
+        memcpy(cursor, rep->element[0]->str, rep->element[0]->len + 1);
+        const redisReply *kv = rep->element[1];
+        int rc = CP_OK;
+        for (size_t i = 0; i + 1 < kv->elements && seen < max && rc == CP_OK; i += 2) {
+            const redisReply *f = kv->element[i], *v = kv->element[i + 1];
+            struct rkey_change c;
+            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+                rkey_change_decode(f->str, f->len, v->str, v->len, &c) != CP_OK) {
+                (*bad)++;
+                continue;
+            }
+            seen++;
+            rc = fn(arg, &c);
+        }
+        freeReplyObject(rep);
+        if (rc != CP_OK)
+            return rc;
+    } while (strcmp(cursor, "0") != 0 && seen < max);
+    return CP_OK;
+}
+
+int credis_checkout_drop(struct rcli *r, int64_t coupon_id, const struct credis_change_id *ids,
+                         size_t n)
+{
+    char key[RKEY_MAX], fields[CREDIS_CHECKOUT_DROP_CHUNK][48];
+    const char *argv[CREDIS_CHECKOUT_DROP_CHUNK + 2];
+    size_t argvlen[CREDIS_CHECKOUT_DROP_CHUNK + 2];
+    int klen = rkey_coupon(key, sizeof key, RKEY_RPENDING, coupon_id);
+    if (klen < 0)
+        return CP_ERR_INVALID;
+    argv[0] = "HDEL";
+    argvlen[0] = 4;
+    argv[1] = key;
+    argvlen[1] = (size_t)klen;
+    for (size_t at = 0; at < n; at += CREDIS_CHECKOUT_DROP_CHUNK) {
+        size_t m = n - at < CREDIS_CHECKOUT_DROP_CHUNK ? n - at : CREDIS_CHECKOUT_DROP_CHUNK;
+        for (size_t i = 0; i < m; i++) {
+            int len = snprintf(fields[i], sizeof fields[i], "%" PRId64 ":%" PRId64,
+                               ids[at + i].user_id, ids[at + i].version);
+            argv[2 + i] = fields[i];
+            argvlen[2 + i] = (size_t)len;
+        }
+        redisReply *rep = rcli_command_argv(r, (int)m + 2, argv, argvlen);
+        int ok = rep != NULL && rep->type == REDIS_REPLY_INTEGER;
+        if (rep != NULL)
+            freeReplyObject(rep);
+        if (!ok)
+            return CP_ERR_UNAVAILABLE;
+    }
+    return CP_OK;
+}
+
+/* The argv of redeem.lua's sweep on one coupon (EVALSHA; the strings live in *sa). */
+struct sweep_args {
+    char keys[4][RKEY_MAX], max[16];
+    const char *argv[9];
+    size_t argvlen[9];
+};
+
+static int sweep_args(const char *sha, int64_t coupon_id, int max, struct sweep_args *sa)
+{
+    static const enum rkey_kind kinds[4] = {RKEY_USERS, RKEY_REDEEM, RKEY_HOLDS, RKEY_RPENDING};
+    for (int i = 0; i < 4; i++) {
+        int len = rkey_coupon(sa->keys[i], sizeof sa->keys[i], kinds[i], coupon_id);
+        if (len < 0)
+            return CP_ERR_INVALID;
+        sa->argv[3 + i] = sa->keys[i];
+        sa->argvlen[3 + i] = (size_t)len;
+    }
+    static const char *const fixed[] = {"EVALSHA", NULL, "4"};
+    for (int i = 0; i < 3; i++) {
+        sa->argv[i] = i == 1 ? sha : fixed[i];
+        sa->argvlen[i] = strlen(sa->argv[i]);
+    }
+    sa->argv[7] = "sweep";
+    sa->argvlen[7] = 5;
+    sa->argvlen[8] = (size_t)snprintf(sa->max, sizeof sa->max, "%d", max);
+    sa->argv[8] = sa->max;
+    return CP_OK;
+}
+
+static int load_sweep(struct rcli *r, char sha[41])
+{
+    if (sha[0] != '\0')
+        return CP_OK;
+    redisReply *l = rcli_command(r, "SCRIPT LOAD %s", lua_redeem_script);
+    int ok = l != NULL && l->type == REDIS_REPLY_STRING && l->len == 40;
+    if (ok)
+        memcpy(sha, l->str, 41);
+    if (l != NULL)
+        freeReplyObject(l);
+    return ok ? CP_OK : CP_ERR_UNAVAILABLE;
+}
+
+/* One pipeline of m sweeps (sa holds their argv until the replies are read). */
+static int sweep_chunk(struct rcli *r, char sha[41], const int64_t *ids, size_t m,
+                       int max_per_coupon, struct sweep_args *sa, long long *lapsed, int64_t *with,
+                       size_t cap, size_t *nwith)
+{
+    if (load_sweep(r, sha) != CP_OK)
+        return CP_ERR_UNAVAILABLE;
+    for (size_t i = 0; i < m; i++)
+        if (sweep_args(sha, ids[i], max_per_coupon, &sa[i]) != CP_OK ||
+            rcli_append_argv(r, 9, sa[i].argv, sa[i].argvlen) != CP_OK)
+            return CP_ERR_UNAVAILABLE;
+    int failed = 0;
+    for (size_t i = 0; i < m; i++) {
+        redisReply *rep = NULL;
+        if (rcli_get_reply(r, &rep) != CP_OK)
+            return CP_ERR_UNAVAILABLE;
+        if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+            sha[0] = '\0'; /* a node lost it (a restart): loaded again next call */
+        } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+                   rep->element[0]->type == REDIS_REPLY_INTEGER &&
+                   rep->element[1]->type == REDIS_REPLY_INTEGER) {
+            *lapsed += rep->element[0]->integer;
+            if (rep->element[1]->integer > 0 && *nwith < cap)
+                with[(*nwith)++] = ids[i];
+        } else {
+            failed = 1;
+        }
+        freeReplyObject(rep);
+    }
+    return failed ? CP_ERR_UNAVAILABLE : CP_OK;
+}
+
+int credis_checkout_sweep(struct rcli *r, char sha[41], const int64_t *ids, size_t n,
+                          int max_per_coupon, long long *lapsed, int64_t *with, size_t cap,
+                          size_t *nwith)
+{
+    /* A pipeline's argv live until its replies are read: on the heap (about 90 KiB),
+     * once per call - the applier sweeps once a second. */
+    struct sweep_args *sa = malloc(SWEEP_PIPELINE * sizeof *sa);
+    if (sa == NULL)
+        return CP_ERR_NOMEM;
+    int rc = CP_OK;
+    for (size_t at = 0; at < n && rc == CP_OK; at += SWEEP_PIPELINE)
+        rc = sweep_chunk(r, sha, ids + at, n - at < SWEEP_PIPELINE ? n - at : SWEEP_PIPELINE,
+                         max_per_coupon, sa, lapsed, with, cap, nwith);
+    free(sa);
+    return rc;
+}
