@@ -18,5 +18,4 @@ EXTRA_DIST += \
 	bench/report.py \
 	bench/plot.gp \
 	scripts/bench \
-	scripts/lib/benchstack.sh \
-	scripts/lib/benchcluster.sh
+	scripts/lib/benchstack.sh

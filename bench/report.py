@@ -12,6 +12,20 @@
       Returns once those servers used at most --max-cores in --quiet consecutive
       seconds (what the last scenario left behind - MariaDB flushing, the broker, the
       consumer - has finished), or after --timeout seconds.
+  report.py commandstats --out FILE.json < INFO-commandstats
+      Redis' per-command calls and microseconds (lines "node NAME" between several
+      nodes' outputs: one object per node).
+  report.py meta --out FILE.json --started UTC [--quick 0|1] --src REPO --linger S
+          [--versions NAME=V...] [--settings NAME=N...]
+      The machine (CPUs, model, memory, kernel, git commit), the versions and the
+      settings of the run, and the notes the report prints below it.
+  report.py drain --out FILE.json --events N --rows N [--issued N] --start MS --first MS
+          [--first-rows N] --end MS --produce-start MS --produce-end MS --samples FILE
+      The consumer drain: events/s from the start and from the first row, the
+      producer's rate, and the consumer's time per step (its metrics, HGETALL).
+  report.py rss --out FILE.json [--master PID] [--consumer PID]
+      VmRSS and VmHWM of the coupon-fcgi master and its workers, and of the consumer;
+      without --master only the consumer's entry of the file is replaced.
   report.py cluster --dir DIR --out PREFIX
       What `scripts/bench --cluster` left in DIR -> PREFIX.json and PREFIX.md: the runs
       beside the ceiling and the one-node run, each master's share of EVALSHA calls,
@@ -189,6 +203,131 @@ def attach_commandstats(d, by):
         name = os.path.basename(p)[len("redis-"):-len(".json")]
         if name in by:
             by[name]["redis_commands"] = load(p)
+
+
+# ------------------------------------------- what a run records beside the scenarios ----
+
+def cmd_commandstats(a):
+    """Redis' INFO commandstats on stdin -> {command: {calls, usec, usec_per_call}}; with
+    lines "node NAME" between the nodes' outputs (the cluster run's masters), one such
+    object per node instead ({"redis-I": ...})."""
+    out = node = {}
+    for line in sys.stdin:
+        line = line.strip()
+        if line.startswith("node "):
+            node = out[line[5:]] = {}
+            continue
+        m = re.match(r"cmdstat_(\w+):calls=(\d+),usec=(\d+),usec_per_call=([\d.]+)", line)
+        if m:
+            node[m.group(1)] = {"calls": int(m.group(2)), "usec": int(m.group(3)),
+                                "usec_per_call": float(m.group(4))}
+    dump(out, a.out)
+
+
+def first_match(path, pattern):
+    """Group 1 of PATTERN's first match in the text file PATH ("" when none)."""
+    m = re.search(pattern, open(path, encoding="utf-8", errors="replace").read(), re.M)
+    return m.group(1) if m else ""
+
+
+def git_revision(src):
+    """The short commit of SRC, and whether the working tree differs from it."""
+    def git(*args):
+        r = subprocess.run(["git", "-C", src] + list(args), capture_output=True, text=True,
+                           check=False)
+        return r.stdout.strip() if r.returncode == 0 else None
+    rev = git("rev-parse", "--short", "HEAD") or "unknown"
+    return rev + (" (with uncommitted changes)" if git("status", "--porcelain") else "")
+
+
+def cmd_meta(a):
+    """The machine, the versions (--versions NAME=V..., strings) and the settings
+    (--settings NAME=N..., whole numbers) of the run, in that order, and the notes the
+    report prints."""
+    cpus = len(os.sched_getaffinity(0))
+    meta = {"started_utc": a.started, "quick": bool(a.quick), "git": git_revision(a.src),
+            "cpus": cpus,
+            "cpu_model": first_match("/proc/cpuinfo", r"^model name\s*: (.*)$"),
+            "memory": "%.1f GiB RAM" % (int(first_match("/proc/meminfo",
+                                                        r"^MemTotal:\s*(\d+)")) / 1048576),
+            "kernel": os.uname().release}
+    for name, value in (kv.split("=", 1) for kv in a.versions):
+        meta[name] = value
+    for name, value in (kv.split("=", 1) for kv in a.settings):
+        meta[name] = int(value)
+    meta["notes"] = [
+        "wrk -t%d and all servers (nginx, coupon-fcgi, Redis, Kafka, MariaDB) share the same "
+        "%d CPUs; the machine is also shared with other work (see the load averages)."
+        % (meta["wrk_threads"], cpus),
+        "Status counts come from nginx's access log (no Lua response() callback in wrk); wrk "
+        "keeps its sockets open %d s after the run so the answers in flight are delivered "
+        "and logged." % a.linger,
+        "Unmeasured warm-ups first: %d s on the issue path (a fresh Kafka broker spends a "
+        "large share of the CPU in its JIT compilers at first), %d s on the read path and on "
+        "the ceiling." % (meta["warmup_issue_s"], meta["warmup_s"]),
+    ]
+    dump(meta, a.out)
+
+
+def cmd_drain(a):
+    """The drain's timings (milliseconds of the wall clock, taken by scripts/bench) and
+    the consumer's own step counters (--samples: HGETALL of its metrics, name and value
+    on alternate lines) -> its events/s, from the start and from the first row."""
+    lines = open(a.samples, encoding="utf-8").read().split("\n")
+    samples = {lines[i]: lines[i + 1] for i in range(0, len(lines) - 1, 2)}
+    steps = {}
+    for step in ("decode", "persist", "publish", "settle", "offset_commit"):
+        v = samples.get("coupon_consumer_%s_microseconds_total" % step)
+        if v is not None:
+            steps[step + "_s"] = round(int(v) / 1e6, 2)
+    if "coupon_consumer_batches_total" in samples:
+        steps["batches"] = int(samples["coupon_consumer_batches_total"])
+    n, rows = a.events, a.rows
+    total = max(a.end - a.start, 1) / 1000.0
+    steady = max(a.end - a.first, 1) / 1000.0
+    produce = a.produce_end - a.produce_start
+    dump({"events": n, "rows": rows, "issued_quantity": a.issued, "complete": rows == n,
+          "total_s": round(total, 2), "first_row_s": round((a.first - a.start) / 1000, 2),
+          "events_per_s": round(rows / total),
+          "steady_events_per_s": round((rows - a.first_rows) / steady),
+          "produce_s": round(produce / 1000, 2),
+          "produce_events_per_s": round(n / max(produce, 1) * 1000), "steps": steps}, a.out)
+
+
+def proc_memory(pid):
+    """{"pid", "vmrss_kib", "vmhwm_kib"} of PID (0 when it is gone)."""
+    def kib(field):
+        try:
+            return int(first_match("/proc/%d/status" % pid, r"^%s:\s*(\d+)" % field) or 0)
+        except OSError:
+            return 0
+    return {"pid": pid, "vmrss_kib": kib("VmRSS"), "vmhwm_kib": kib("VmHWM")}
+
+
+def children(pid):
+    """The pids whose parent is PID, in order."""
+    kids = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            text = open(stat, encoding="utf-8", errors="replace").read()
+        except OSError:
+            continue
+        if int(text[text.rindex(")") + 2:].split()[1]) == pid:
+            kids.append(int(stat.split("/")[2]))
+    return sorted(kids)
+
+
+def cmd_rss(a):
+    """Resident memory of the coupon-fcgi master and its workers (--master) and of the
+    consumer (--consumer) into --out; without --master, the consumer's replaces the one
+    the file had (its memory after the drain)."""
+    doc = load(a.out) if a.master is None and os.path.exists(a.out) else {}
+    if a.master is not None:
+        doc["fcgi_master"] = proc_memory(a.master)
+        doc["fcgi_workers"] = [proc_memory(p) for p in children(a.master)]
+    if a.consumer is not None:
+        doc["consumer"] = proc_memory(a.consumer)
+    dump(doc, a.out)
 
 
 # ---------------------------------------------------------------------- final ----
@@ -702,17 +841,31 @@ def main():
     k = sub.add_parser("cluster")
     k.add_argument("--dir", required=True)
     k.add_argument("--out", required=True)
+    sub.add_parser("commandstats").add_argument("--out", required=True)
+    m = sub.add_parser("meta")
+    m.add_argument("--out", required=True)
+    m.add_argument("--started", required=True)
+    m.add_argument("--quick", type=int, default=0)
+    m.add_argument("--src", required=True)
+    m.add_argument("--linger", type=int, required=True)
+    m.add_argument("--versions", nargs="+", action="extend", default=[])
+    m.add_argument("--settings", nargs="+", action="extend", default=[])
+    d = sub.add_parser("drain")
+    for opt in ("--events", "--rows", "--start", "--first", "--end", "--produce-start",
+                "--produce-end"):
+        d.add_argument(opt, type=int, required=True)
+    d.add_argument("--first-rows", type=int, default=0)
+    d.add_argument("--issued", type=int)
+    d.add_argument("--samples", required=True)
+    d.add_argument("--out", required=True)
+    r = sub.add_parser("rss")
+    r.add_argument("--out", required=True)
+    r.add_argument("--master", type=int)
+    r.add_argument("--consumer", type=int)
     a = ap.parse_args()
-    if a.cmd == "scenario":
-        cmd_scenario(a)
-    elif a.cmd == "cpu-snapshot":
-        cmd_cpu_snapshot(a)
-    elif a.cmd == "settle":
-        cmd_settle(a)
-    elif a.cmd == "cluster":
-        cmd_cluster(a)
-    else:
-        cmd_final(a)
+    {"scenario": cmd_scenario, "cpu-snapshot": cmd_cpu_snapshot, "settle": cmd_settle,
+     "cluster": cmd_cluster, "final": cmd_final, "commandstats": cmd_commandstats,
+     "meta": cmd_meta, "drain": cmd_drain, "rss": cmd_rss}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 EXTRA_DIST += \
 	scripts/up scripts/down scripts/check scripts/migrate \
 	scripts/lib/common.sh scripts/lib/deps.sh scripts/lib/build.sh scripts/lib/stack.sh \
-	scripts/lib/web.sh scripts/lib/cluster.sh scripts/lib/jwt.sh scripts/token \
+	scripts/lib/web.sh scripts/lib/cluster.sh scripts/lib/layout.sh scripts/token \
 	scripts/kafka/pom.xml scripts/kafka/log4j.properties scripts/kafka/tools-log4j.properties \
 	.ci/run
 

@@ -5,11 +5,13 @@
 # responder (twice: with few threads, and with enough threads for deploy/nginx's pool of
 # kept connections), and one nginx serving sites rendered from deploy/nginx/: the coupon
 # site and the same site in front of each other responder, so all are measured through
-# identical web server settings. Sourced, never executed.
+# identical web server settings. And for `scripts/bench --cluster` (issue #14), stack_up's
+# cluster layout with the same tuning. Sourced, never executed.
 #
 #   bench_stack_start STATE BUILD WORKERS THREADS KAFKA_THREADS CEILING_THREADS
 #     POOL_CEILING_THREADS                            -> sets BENCH_* (below)
-#   bench_stack_stop STATE                            everything, in order; idempotent
+#   bench_cluster_start STATE BUILD WORKERS THREADS    the cluster layout (below)
+# stack_down (stack.sh) stops either.
 #
 # Variables set by bench_stack_start: BENCH_HTTP (http://127.0.0.1:PORT of the coupon
 # site, issue_ack=redis), BENCH_KAFKA_HTTP (the same with issue_ack=kafka), BENCH_JWT_HTTP
@@ -20,13 +22,16 @@
 # (bootstrap), BENCH_CONF (config file), BENCH_ADMIN_TOKEN, BENCH_DB_CNF (option file for
 # the mariadb CLI), BENCH_JWT_KEY_DIR.
 
-if [[ -n "${COUPON_LIB_BENCHSTACK_LOADED:-}" ]]; then
-    return 0
-fi
+[[ -z "${COUPON_LIB_BENCHSTACK_LOADED:-}" ]] || return 0
 COUPON_LIB_BENCHSTACK_LOADED=1
 
 # shellcheck source=scripts/lib/layout.sh
 source "$(dirname "${BASH_SOURCE[0]}")/layout.sh"
+
+# The tuning of every coupon-fcgi of the bench. log_level warn: an info line per request
+# would measure the logger. The requests name their users (auth_mode none), without
+# per-user limits, as before issue 24 (the jwt master overrides the last three).
+BENCH_KEYS=(log_level=warn auth_mode=none ratelimit_issue_per_s=0 ratelimit_redeem_per_s=0)
 
 # bench_ceiling_start STATE BUILD SOCKET WORKERS THREADS [NAME]
 bench_ceiling_start() {
@@ -93,10 +98,9 @@ BENCH_SITES=("ceiling ceiling.sock 0" "ceiling-kept ceiling.sock 4"
 # BENCH_<NAME>_ACCESS_LOG for each site.
 # shellcheck disable=SC2034 # the BENCH_* variables are its output, read by scripts/bench
 bench_nginx_start() {
-    local state=$1 port=$2 pool site name sock keep i=0 p var
+    local state=$1 port=$2 pool site name sock keep i=0 var
     shift 2
     local -a ports=("$port" "$@")
-    local dir=$state/nginx pidfile=$state/pids/nginx.pid log=$state/logs/nginx-error.log
     pool=$(bench_deploy_pool)
     web_render_nginx "$state" "$port" "$state/fcgi.sock" || return 1
     BENCH_HTTP=http://127.0.0.1:$port
@@ -105,18 +109,14 @@ bench_nginx_start() {
         read -r name sock keep <<<"$site"
         [[ "$keep" != pool ]] || keep=$pool
         i=$((i + 1))
-        bench_site "$dir" "$port" "bench_${name//-/_}" "$state/$sock" "${ports[i]}" \
+        bench_site "$state/nginx" "$port" "bench_${name//-/_}" "$state/$sock" "${ports[i]}" \
             "nginx-$name-access.log" "$keep" || return 1
         var=BENCH_${name^^}
         var=${var//-/_}
         printf -v "${var}_HTTP" '%s' "http://127.0.0.1:${ports[i]}"
         printf -v "${var}_ACCESS_LOG" '%s' "$state/logs/nginx-$name-access.log"
     done
-    web_config_test nginx "$state" || return 1
-    stack_spawn "$pidfile" "$log" nginx -e stderr -p "$dir/" -c "$dir/nginx.conf"
-    for p in "${ports[@]}"; do
-        stack_wait 20 nginx "$pidfile" "$log" web_port_open "$p" || return 1
-    done
+    web_launch nginx "$state" "${ports[@]}" || return 1
     cp_say "nginx $(web_version_nginx) on 127.0.0.1:${ports[*]}: the coupon site and" \
         "${BENCH_SITES[*]} (name, socket, kept connections; pool = $pool)"
 }
@@ -128,23 +128,19 @@ bench_stack_start() {
     local state=$1 build=$2 workers=$3 threads=$4 kafka_threads=$5 ceiling_threads=$6
     local pool_ceiling_threads=$7
     local -a ports
-    # log_level warn: an info line per request would measure the logger.
-    local -a common=(log_level=warn auth_mode=none ratelimit_issue_per_s=0
-        ratelimit_redeem_per_s=0)
     # No web server from the layout: the bench's nginx below serves every site.
     stack_layout "$state" single "$build" 20000-32000 || return 1
     # COUPON_BENCH_SLOTS: request_slots of the issue_ack=redis masters (unset: coupon-fcgi's
     # default).
     stack_up "$state" "workers=$workers" "threads=$threads" issue_ack=redis \
-        ${COUPON_BENCH_SLOTS:+"request_slots=$COUPON_BENCH_SLOTS"} "${common[@]}" || return 1
-    stack_load "$state" || return 1
+        ${COUPON_BENCH_SLOTS:+"request_slots=$COUPON_BENCH_SLOTS"} "${BENCH_KEYS[@]}" || return 1
     # The same program with issue_ack=kafka (201 after the broker's ack), measured beside.
     stack_master_start "$state" kafka "workers=$workers" "threads=$kafka_threads" \
-        issue_ack=kafka "${common[@]}" || return 1
+        issue_ack=kafka "${BENCH_KEYS[@]}" || return 1
     # And with auth_mode = jwt (issue 24): every claim carries a bearer token verified
     # against the development keys stack_up made, the per-user limits at their defaults.
     stack_master_start "$state" jwt "workers=$workers" "threads=$threads" issue_ack=redis \
-        ${COUPON_BENCH_SLOTS:+"request_slots=$COUPON_BENCH_SLOTS"} "${common[@]}" \
+        ${COUPON_BENCH_SLOTS:+"request_slots=$COUPON_BENCH_SLOTS"} "${BENCH_KEYS[@]}" \
         auth_mode=jwt "auth_jwks_file=$state/jwt/jwks.json" auth_issuer=coupon-dev \
         auth_audience=coupon-api ratelimit_issue_per_s=5 ratelimit_redeem_per_s=5 || return 1
     bench_ceiling_start "$state" "$build" "$state/ceiling.sock" "$workers" \
@@ -153,14 +149,60 @@ bench_stack_start() {
         "$pool_ceiling_threads" ceiling-fcgi-pool || return 1
     mapfile -t ports < <(stack_pick_ports $((1 + ${#BENCH_SITES[@]})) 20000 32000)
     bench_nginx_start "$state" "${ports[@]}" || return 1
-    BENCH_REDIS_PORT=${STACK_REDIS_PORTS[0]} BENCH_DB_PORT=$STACK_DB_PORT
+    BENCH_REDIS_PORT=${STACK_REDIS_PORTS[0]}
     BENCH_KAFKA=127.0.0.1:${STACK_KAFKA_PORTS[0]}
     BENCH_CONF=$state/coupon.conf BENCH_DB_CNF=$state/client.cnf BENCH_JWT_KEY_DIR=$state/jwt
     BENCH_ADMIN_TOKEN=$(stack_secret "$state" admin_token)
     stack_health_wait "$state" "$BENCH_HTTP"
 }
 
-# bench_stack_stop STATE : everything under STATE (stack_down).
-bench_stack_stop() {
-    stack_down "$1"
+# -------------------------------------------------------------- --cluster ----
+
+# bench_cluster_start STATE BUILD WORKERS THREADS : the cluster layout (a Redis Cluster of 3
+# masters + 3 replicas, 3 brokers, MariaDB, 3 consumers, two app hosts behind one nginx)
+# on free loopback ports under STATE, each app host with WORKERS x THREADS and
+# redis_wait_replicas 1 (the layout's default). Sets BENCH_HTTP, BENCH_ACCESS_LOG,
+# BENCH_ADMIN_TOKEN, BENCH_DB_CNF, BENCH_REDIS_SEED (a node's port).
+# shellcheck disable=SC2034 # the BENCH_* variables are its output, read by scripts/bench
+bench_cluster_start() {
+    local state=$1 build=$2 workers=$3 threads=$4
+    stack_layout "$state" cluster "$build" 20000-32000 nginx || return 1
+    stack_up "$state" "workers=$workers" "threads=$threads" issue_ack=redis \
+        "${BENCH_KEYS[@]}" || return 1
+    BENCH_HTTP=http://127.0.0.1:${STACK_HTTP_PORTS[0]}
+    BENCH_ACCESS_LOG=$state/logs/nginx-access.log
+    BENCH_ADMIN_TOKEN=$(stack_secret "$state" admin_token)
+    BENCH_DB_CNF=$state/client.cnf
+    BENCH_REDIS_SEED=${STACK_REDIS_PORTS[0]}
+    stack_health_wait "$state" "$BENCH_HTTP"
+}
+
+# bench_cluster_set_wait STATE N : both app hosts restarted with redis_wait_replicas N.
+bench_cluster_set_wait() {
+    local state=$1 n=$2 i conf
+    stack_load "$state" || return 1
+    for ((i = 1; i <= STACK_APPS; i++)); do
+        conf=$state/app-$i/coupon.conf
+        grep -q '^redis_wait_replicas = ' "$conf" || cp_die "$conf has no redis_wait_replicas"
+        sed -i "s/^redis_wait_replicas = .*/redis_wait_replicas = $n/" "$conf"
+        cluster_node_stop "$state" app "$i" || return 1
+        cluster_node_start "$state" app "$i" || return 1
+    done
+    stack_health_wait "$state" "$BENCH_HTTP"
+}
+
+# bench_cluster_master_of STATE COUPON_ID : index of the master serving the coupon's slot.
+bench_cluster_master_of() {
+    local slot
+    slot=$(cluster_redis_cli "$1" 1 CLUSTER KEYSLOT "coupon:{$2}:meta") || return 1
+    cluster_redis_master_of_slot "$1" "$slot"
+}
+
+# bench_cluster_resetstat STATE : CONFIG RESETSTAT on every node.
+bench_cluster_resetstat() {
+    local i
+    stack_load "$1" || return 1
+    for ((i = 1; i <= STACK_REDIS_NODES; i++)); do
+        cluster_redis_cli "$1" "$i" CONFIG RESETSTAT >/dev/null || return 1
+    done
 }

@@ -7,9 +7,7 @@
 # tree itself is never configured: out-of-tree builds refuse a configured source tree,
 # and a clean tree lets several build folders (gcc, clang, sanitizers) live side by side.
 
-if [[ -n "${COUPON_LIB_BUILD_LOADED:-}" ]]; then
-    return 0
-fi
+[[ -z "${COUPON_LIB_BUILD_LOADED:-}" ]] || return 0
 COUPON_LIB_BUILD_LOADED=1
 
 # shellcheck source=scripts/lib/common.sh

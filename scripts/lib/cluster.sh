@@ -17,12 +17,10 @@
 # Knobs (environment): COUPON_CLUSTER_NODE_TIMEOUT_MS [2000] Redis' cluster-node-timeout
 # (a dead master is replaced about this long after it stopped answering);
 # COUPON_CLUSTER_KAFKA_HEAP [-Xms128m -Xmx384m] each broker's JVM heap options (of
-# several; a lone broker gets stack.sh's default); COUPON_CLUSTER_TIMEOUT [90] seconds to
+# several; a lone broker gets -Xms512m -Xmx1g); COUPON_CLUSTER_TIMEOUT [90] seconds to
 # wait for the Redis Cluster and for full ISRs.
 
-if [[ -n "${COUPON_LIB_CLUSTER_LOADED:-}" ]]; then
-    return 0
-fi
+[[ -z "${COUPON_LIB_CLUSTER_LOADED:-}" ]] || return 0
 COUPON_LIB_CLUSTER_LOADED=1
 
 # shellcheck source=scripts/lib/stack.sh
@@ -35,27 +33,21 @@ CLUSTER_SLOTS=16384
 # cluster_redis_launch STATE I : Redis node I -- the layout's only one a plain server
 # (redis), else a cluster node (redis-I) with its own bus port.
 cluster_redis_launch() {
-    local state=$1 i=$2
+    local state=$1 i=$2 extra=''
     stack_load "$state" || return 1
-    if ((STACK_REDIS_NODES == 1)); then
-        stack_redis_launch "$state" "${STACK_REDIS_PORTS[0]}"
-        return
-    fi
-    stack_redis_launch "$state" "${STACK_REDIS_PORTS[i - 1]}" "redis-$i" "\
+    ((STACK_REDIS_NODES == 1)) || extra="\
 # A Redis Cluster node (scripts/lib/cluster.sh); nodes.conf is its own view of the cluster.
 cluster-enabled yes
 cluster-config-file nodes.conf
 cluster-port ${STACK_REDIS_BUS_PORTS[i - 1]}
 cluster-node-timeout ${COUPON_CLUSTER_NODE_TIMEOUT_MS:-2000}"
+    stack_redis_launch "$state" "${STACK_REDIS_PORTS[i - 1]}" "$(stack_node_name redis "$i")" \
+        "$extra"
 }
 
 cluster_redis_wait() {
     stack_load "$1" || return 1
-    if ((STACK_REDIS_NODES == 1)); then
-        stack_redis_wait "$1" "${STACK_REDIS_PORTS[0]}"
-    else
-        stack_redis_wait "$1" "${STACK_REDIS_PORTS[$2 - 1]}" "redis-$2"
-    fi
+    stack_redis_wait "$1" "${STACK_REDIS_PORTS[$2 - 1]}" "$(stack_node_name redis "$2")"
 }
 
 # cluster_redis_cli STATE I ARGS... : redis-cli against node I (no redirections followed).
@@ -155,15 +147,12 @@ cluster_redis_slot_served() {
 # cluster_redis_wait_failover STATE SLOT [TIMEOUT_S] : until cluster_redis_slot_served;
 # prints the serving master's index.
 cluster_redis_wait_failover() {
-    local state=$1 slot=$2 deadline=$((SECONDS + ${3:-30}))
-    until cluster_redis_slot_served "$state" "$slot"; do
-        if ((SECONDS >= deadline)); then
-            cp_warn "slot $slot not served by a live master after ${3:-30}s; nodes:"
-            cluster_redis_nodes "$state" >&2 || true
-            return 1
-        fi
-        sleep 0.2
-    done
+    local state=$1 slot=$2 timeout=${3:-30}
+    if ! stack_poll "$timeout" 0.2 cluster_redis_slot_served "$state" "$slot"; then
+        cp_warn "slot $slot not served by a live master after ${timeout}s; nodes:"
+        cluster_redis_nodes "$state" >&2 || true
+        return 1
+    fi
     cluster_redis_master_of_slot "$state" "$slot"
 }
 
@@ -172,7 +161,7 @@ cluster_redis_wait_failover() {
 # has exactly one replica, connected and with its replication link up. Says what is
 # missing on stderr when COUPON_CLUSTER_VERBOSE=1.
 cluster_redis_healthy() {
-    local state=$1 i f why='' nodes
+    local state=$1 i f why='' nodes repl
     stack_load "$state" || return 1
     for ((i = 1; i <= STACK_REDIS_NODES; i++)); do
         for f in cluster_state:ok "cluster_slots_ok:$CLUSTER_SLOTS" \
@@ -198,10 +187,8 @@ cluster_redis_healthy() {
     fi
     if [[ -z "$why" ]]; then
         for ((i = 1; i <= STACK_REDIS_NODES; i++)); do
-            if cluster_redis_cli "$state" "$i" info replication 2>/dev/null |
-                grep -q '^role:slave' &&
-                ! cluster_redis_cli "$state" "$i" info replication 2>/dev/null |
-                grep -q '^master_link_status:up'; then
+            repl=$(cluster_redis_cli "$state" "$i" info replication 2>/dev/null) || repl=''
+            if [[ "$repl" == *role:slave* && "$repl" != *master_link_status:up* ]]; then
                 why="redis-$i: replication link not up"
                 break
             fi
@@ -239,52 +226,43 @@ cluster_redis_create() {
 # cluster_redis_wait_healthy STATE [TIMEOUT_S]
 cluster_redis_wait_healthy() {
     local state=$1 timeout=${2:-${COUPON_CLUSTER_TIMEOUT:-90}}
-    local deadline=$((SECONDS + timeout))
-    until cluster_redis_healthy "$state"; do
-        if ((SECONDS >= deadline)); then
-            COUPON_CLUSTER_VERBOSE=1 cluster_redis_healthy "$state" || true
-            cluster_redis_nodes "$state" >&2 || true
-            cp_warn "the Redis Cluster is not healthy after ${timeout}s"
-            return 1
-        fi
-        sleep 0.3
-    done
+    if ! stack_poll "$timeout" 0.3 cluster_redis_healthy "$state"; then
+        COUPON_CLUSTER_VERBOSE=1 cluster_redis_healthy "$state" || true
+        cluster_redis_nodes "$state" >&2 || true
+        cp_warn "the Redis Cluster is not healthy after ${timeout}s"
+        return 1
+    fi
 }
 
 # ----------------------------------------------------------------- Kafka ----
 
-# cluster_kafka_launch STATE I : broker and controller I -- the layout's only one is
-# stack.sh's one-node cluster (kafka), else kafka-I (node.id I) of the quorum of all;
-# every topic with a replica on each broker and min.insync.replicas 2 (acks=all survives
-# one broker down).
+# cluster_kafka_launch STATE I : broker and controller I (node.id I) of the quorum of all
+# -- the layout's only one (kafka) a one-node cluster with a 1 GB heap at most, else
+# kafka-I, every topic with a replica on each broker and min.insync.replicas 2 (acks=all
+# survives one broker down).
 cluster_kafka_launch() {
-    local state=$1 i=$2 k voters=''
+    local state=$1 i=$2 k voters='' min_isr=1 extra=''
+    local -a heap=(-Xms512m -Xmx1g)
     stack_load "$state" || return 1
-    if ((STACK_KAFKA_NODES == 1)); then
-        stack_kafka_launch "$state" "${STACK_KAFKA_PORTS[0]}" "${STACK_KAFKA_CONTROLLER_PORTS[0]}"
-        return
-    fi
     for ((k = 1; k <= STACK_KAFKA_NODES; k++)); do
         voters+=${voters:+,}$k@127.0.0.1:${STACK_KAFKA_CONTROLLER_PORTS[k - 1]}
     done
-    local -a heap
-    read -r -a heap <<<"${COUPON_CLUSTER_KAFKA_HEAP:--Xms128m -Xmx384m}"
-    # A broker that stops asks the controller quorum for its controlled shutdown and is
-    # let go at its next heartbeat. When all three stop at once, the last one's heartbeat
-    # (every 2 s by default) may come after the others' controllers are gone: without a
-    # quorum it waits 5 minutes. Heartbeats every 250 ms close that window.
+    if ((STACK_KAFKA_NODES > 1)); then
+        # A broker that stops asks the controller quorum for its controlled shutdown and is
+        # let go at its next heartbeat. When all three stop at once, the last one's
+        # heartbeat (every 2 s by default) may come after the others' controllers are gone:
+        # without a quorum it waits 5 minutes. Heartbeats every 250 ms close that window.
+        min_isr=2 extra=broker.heartbeat.interval.ms=250
+        read -r -a heap <<<"${COUPON_CLUSTER_KAFKA_HEAP:--Xms128m -Xmx384m}"
+    fi
     stack_kafka_launch "$state" "${STACK_KAFKA_PORTS[i - 1]}" \
-        "${STACK_KAFKA_CONTROLLER_PORTS[i - 1]}" "kafka-$i" "$i" "$voters" \
-        "$STACK_KAFKA_NODES" 2 "broker.heartbeat.interval.ms=250" "${heap[@]}"
+        "${STACK_KAFKA_CONTROLLER_PORTS[i - 1]}" "$(stack_node_name kafka "$i")" "$i" "$voters" \
+        "$STACK_KAFKA_NODES" "$min_isr" "$extra" "${heap[@]}"
 }
 
 cluster_kafka_wait() {
     stack_load "$1" || return 1
-    if ((STACK_KAFKA_NODES == 1)); then
-        stack_kafka_wait "$1" "${STACK_KAFKA_PORTS[0]}"
-    else
-        stack_kafka_wait "$1" "${STACK_KAFKA_PORTS[$2 - 1]}" "kafka-$2" "$2"
-    fi
+    stack_kafka_wait "$1" "${STACK_KAFKA_PORTS[$2 - 1]}" "$(stack_node_name kafka "$2")" "$2"
 }
 
 # cluster_kafka_isr_short STATE WANT : the partitions of STACK_KAFKA_TOPICS with fewer
@@ -333,9 +311,9 @@ cluster_kafka_wait_isr() {
 
 # ------------------------------------------------------- one node by index ----
 
-# cluster_node_start STATE KIND I : start node I (again) from what it has on disk; returns
-# once it answers (Redis PING, the broker in its own metadata, the app's socket; a
-# consumer that is still running after a moment).
+# cluster_node_start STATE KIND I : start node I of KIND (stack_node_name's kinds) again
+# from what it has on disk; returns once it answers (Redis PING, the broker in its own
+# metadata, MariaDB's ping, the app's socket; a consumer still running after a moment).
 cluster_node_start() {
     local state=$1 kind=$2 i=$3
     stack_load "$state" || return 1
@@ -343,6 +321,7 @@ cluster_node_start() {
     case $kind in
     redis) cluster_redis_launch "$state" "$i" && cluster_redis_wait "$state" "$i" ;;
     kafka) cluster_kafka_launch "$state" "$i" && cluster_kafka_wait "$state" "$i" ;;
+    mariadb) stack_mariadb_launch "$state" "$STACK_DB_PORT" && stack_mariadb_wait "$state" ;;
     consumer)
         stack_consumer_start "$state" "$STACK_BUILD_DIR" "$(stack_consumer_conf "$state")" \
             "consumer-$i" ;;
@@ -366,7 +345,7 @@ cluster_node_stop() {
 # until it is gone. Its pidfile stays for stack_down, which then sweeps what is
 # left of its process group (a coupon-fcgi master's workers).
 cluster_node_kill() {
-    local name pid i
+    local name pid
     stack_load "$1" || return 1
     name=$(stack_node_name "$2" "$3") || return 1
     if ! pid=$(stack_pidfile_pid "$1/pids/$name.pid"); then
@@ -374,10 +353,7 @@ cluster_node_kill() {
         return 1
     fi
     kill -KILL "$pid"
-    for ((i = 0; i < 300; i++)); do
-        stack_pidfile_pid "$1/pids/$name.pid" >/dev/null || return 0
-        sleep 0.1
-    done
+    stack_poll 30 0.1 stack_pid_gone "$1/pids/$name.pid" && return 0
     cp_warn "$name (pid $pid) survived SIGKILL for 30 s"
     return 1
 }

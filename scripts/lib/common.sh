@@ -3,9 +3,7 @@
 # Sourced, never executed. Everything prints to stderr so that a function's stdout
 # stays free for values it returns (ports, paths).
 
-if [[ -n "${COUPON_LIB_COMMON_LOADED:-}" ]]; then
-    return 0
-fi
+[[ -z "${COUPON_LIB_COMMON_LOADED:-}" ]] || return 0
 COUPON_LIB_COMMON_LOADED=1
 
 # cp_say MESSAGE... : progress line, prefixed so it stands out between server logs.
@@ -40,9 +38,7 @@ cp_random_hex() {
 
 # cp_now_ms : wall clock in milliseconds, for timing lines in the logs.
 cp_now_ms() {
-    local s
-    s=$(date +%s%N)
-    printf '%s\n' "$((s / 1000000))"
+    printf '%s\n' "$(($(date +%s%N) / 1000000))"
 }
 
 # cp_src_dir : absolute path of the source tree (the folder holding configure.ac).

@@ -6,9 +6,7 @@
 # deps_install is cheap when everything is there (one dpkg-query, one stamp check), so
 # scripts/up and scripts/check call it on every run. Sourced, never executed.
 
-if [[ -n "${COUPON_LIB_DEPS_LOADED:-}" ]]; then
-    return 0
-fi
+[[ -z "${COUPON_LIB_DEPS_LOADED:-}" ]] || return 0
 COUPON_LIB_DEPS_LOADED=1
 
 # shellcheck source=scripts/lib/common.sh
@@ -92,15 +90,12 @@ deps_kafka_jars() {
     # checkout may be running from these jars, and Maven skips files already there.
     # Maven's output (escape codes even with -B -q) is kept aside and shown on failure.
     local log
-    log=$(mktemp)
-    if ! mvn -B -q -f "$pom" \
+    if ! log=$(mvn -B -q -f "$pom" \
         org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$dir" >"$log" 2>&1; then
-        cat "$log" >&2
-        rm -f "$log"
+        -DincludeScope=runtime -DoutputDirectory="$dir" 2>&1); then
+        printf '%s\n' "$log" >&2
         cp_die "Maven could not fetch the Kafka jars (see the output above)"
     fi
-    rm -f "$log"
     [[ -f "$dir/kafka_2.13-$STACK_KAFKA_VERSION.jar" && -f "$dir/kafka-tools-$STACK_KAFKA_VERSION.jar" ]] ||
         cp_die "Maven finished but the Kafka jars are not in $dir"
     printf '%s\n' "$sum" >"$dir/.complete"

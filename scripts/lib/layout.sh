@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The one bring-up of the stack. scripts/up, tests/integration/run and scripts/bench (through
-# benchstack.sh and benchcluster.sh) all start it here, from a layout described as data
+# benchstack.sh) all start it here, from a layout described as data
 # (the table below); stack_down (stack.sh) stops it. Sourced, never executed.
 #
 #   stack_layout STATE LAYOUT BUILD PORTS [WEB...]  LAYOUT (single or cluster) resolved into
@@ -18,21 +18,19 @@
 #       for the runner's and the bench's variants (issue_ack=kafka, auth_mode=jwt):
 #       coupon-fcgi-NAME, config STATE/coupon-NAME.conf, socket STATE/fcgi-NAME.sock.
 #   stack_health_wait STATE URL [TIMEOUT_S]  until GET URL/api/health answers 200.
+#   stack_coupon_create URL ADMIN_TOKEN TOTAL DAYS FIELDS  a coupon through the admin API
+#       (scripts/up's demo coupon, the bench's), its id on stdout.
 #
 # Files it adds to the state folder (stack.sh lists the rest): admin_token, db_password,
 # code_secret (mode 600), client.cnf (the mariadb CLI's option file), jwt/.
 
-if [[ -n "${COUPON_LIB_LAYOUT_LOADED:-}" ]]; then
-    return 0
-fi
+[[ -z "${COUPON_LIB_LAYOUT_LOADED:-}" ]] || return 0
 COUPON_LIB_LAYOUT_LOADED=1
 
 # shellcheck source=scripts/lib/cluster.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 # shellcheck source=scripts/lib/web.sh
 source "$(dirname "${BASH_SOURCE[0]}")/web.sh"
-# shellcheck source=scripts/lib/jwt.sh
-source "$(dirname "${BASH_SOURCE[0]}")/jwt.sh"
 
 # ---------------------------------------------------------------- the layouts ----
 #
@@ -69,56 +67,52 @@ STACK_HTTP_PORT_SPEC=COUPON_HTTP_PORT:8080
 
 # stack_layout STATE LAYOUT BUILD PORTS [WEB...]
 stack_layout() {
-    local state=$1 layout=$2 build=$3 mode=$4 i k=0 total=0
+    local state=$1 layout=$2 build=$3 mode=$4 table=STACK_LAYOUT_${2^^}
     shift 4
-    local -a web=("$@") picked=() spec=() lines=()
-    local table=STACK_LAYOUT_${layout^^}
+    local -a web=("$@") ports=() lines=()
     if [[ "$(declare -p "$table" 2>/dev/null)" != "declare -A"* ]]; then
         cp_warn "unknown layout '$layout' (single or cluster)"
         return 1
     fi
     local -n lay=$table
-    local nr=${lay[redis]} nk=${lay[kafka]}
+    local nr=${lay[redis]} nk=${lay[kafka]} s array count label spec offset var base i
+    local port what total=0 k=0
     # One series of ports per line: ARRAY COUNT LABEL VARIABLE:DEFAULT OFFSET, in the
     # order they are picked. A lone Redis is not a cluster node: no bus port.
-    spec=("REDIS $nr Redis ${lay[redis_port]} 0"
+    local -a series=("REDIS $nr Redis ${lay[redis_port]} 0"
         "REDIS_BUS $((nr > 1 ? nr : 0)) Redis_bus ${lay[redis_port]} 10000"
         "KAFKA $nk Kafka ${lay[kafka_port]} 0"
         "KAFKA_CONTROLLER $nk Kafka_controller ${lay[controller_port]} 0"
         "DB 1 MariaDB $STACK_DB_PORT_SPEC 0" "HTTP ${#web[@]} HTTP $STACK_HTTP_PORT_SPEC 0")
-    local s array count label var_default offset var base port line what
-    for s in "${spec[@]}"; do
-        read -r array count label var_default offset <<<"$s"
+    for s in "${series[@]}"; do
+        read -r array count label spec offset <<<"$s"
         total=$((total + count))
-    done
-    if [[ "$mode" != fixed ]]; then
-        mapfile -t picked < <(stack_pick_ports "$total" "${mode%-*}" "${mode#*-}")
-        ((${#picked[@]} == total)) || return 1
-    fi
-    for s in "${spec[@]}"; do
-        read -r array count label var_default offset <<<"$s"
-        var=${var_default%%:*}
-        base=${!var:-${var_default#*:}}
-        if [[ "$mode" == fixed && ! "$base" =~ ^[0-9]+$ ]]; then
+        [[ "$mode" == fixed ]] || continue
+        var=${spec%%:*}
+        base=${!var:-${spec#*:}}
+        if [[ ! "$base" =~ ^[0-9]+$ ]]; then
             cp_warn "$var must be a port number"
             return 1
         fi
-        line="STACK_${array}_PORTS=("
         for ((i = 0; i < count; i++)); do
-            if [[ "$mode" != fixed ]]; then
-                port=${picked[k++]}
-            else
-                port=$((base + offset + i))
-                what=${label//_/ }
-                ((count == 1)) || what+=" $((i + 1))"
-                if ! stack_port_free "$port"; then
-                    cp_warn "port $port ($what) is in use on 127.0.0.1; choose another with $var=..."
-                    return 1
-                fi
+            port=$((base + offset + i)) what=${label//_/ }
+            ((count == 1)) || what+=" $((i + 1))"
+            if ! stack_port_free "$port"; then
+                cp_warn "port $port ($what) is in use on 127.0.0.1; choose another with $var=..."
+                return 1
             fi
-            line+=" $port"
+            ports+=("$port")
         done
-        lines+=("$line )")
+    done
+    if [[ "$mode" != fixed ]]; then
+        # All in one pick: ports picked series by series could repeat (none is bound yet).
+        mapfile -t ports < <(stack_pick_ports "$total" "${mode%-*}" "${mode#*-}")
+        ((${#ports[@]} == total)) || return 1
+    fi
+    for s in "${series[@]}"; do
+        read -r array count _ <<<"$s"
+        lines+=("STACK_${array}_PORTS=(${ports[*]:k:count})")
+        k=$((k + count))
     done
     mkdir -p "$state" || return 1
     {
@@ -244,9 +238,13 @@ stack_up() {
         --user "$STACK_DB_USER" --password-file "$state/db_password" \
         --database "$STACK_DB_NAME" || return 1
     stack_client_cnf "$state" || return 1
-    # Who is asking (issue 24): a development key pair and its JWKS, kept across runs so
-    # that tokens signed earlier (scripts/token) stay valid.
-    jwt_dev_keys "$STACK_BUILD_DIR" "$state" || return 1
+    # Who is asking (issue 24): development keys (jwt/rs256.pem, es256.pem, mode 600) and
+    # their JWKS (jwt/jwks.json, which coupon-fcgi verifies tokens against), made once and
+    # kept, so that tokens signed earlier (scripts/token) stay valid.
+    if ! "$STACK_BUILD_DIR/tools/coupon-token" keygen --dir "$state/jwt"; then
+        cp_warn "could not create the JWT keys in $state/jwt (tools/coupon-token built?)"
+        return 1
+    fi
     mapfile -t keys < <(stack_base_keys "$state")
     for ((i = 1; i <= STACK_APPS; i++)); do
         dir=$(stack_app_dir "$state" "$i")
@@ -311,4 +309,23 @@ stack_health_wait() {
         fi
         sleep 0.3
     done
+}
+
+# stack_coupon_create URL ADMIN_TOKEN TOTAL DAYS FIELDS : a first-come-first-served coupon
+# of 10 % off, TOTAL of them, valid from a minute ago for DAYS days, through the admin API
+# at URL; FIELDS: its other JSON members ("title":"...", ...). Prints its id; says what
+# the API answered instead of 201 and fails.
+stack_coupon_create() {
+    local url=$1 token=$2 total=$3 days=$4 fields=$5 body answer utc=+%Y-%m-%dT%H:%M:%SZ
+    printf -v body '{%s,"couponType":"FIRST_COME_FIRST_SERVED","discountType":"PERCENTAGE",' \
+        "$fields"
+    printf -v body '%s"discountValue":10,"totalQuantity":%s,"startAt":"%s","endAt":"%s"}' \
+        "$body" "$total" "$(date -u -d '-1 min' "$utc")" "$(date -u -d "+$days days" "$utc")"
+    answer=$(curl -s -m 10 -X POST "$url/api/coupons" -H 'Content-Type: application/json' \
+        -H "Authorization: Bearer $token" -d "$body" -w '\n%{http_code}') || true
+    if [[ "$(tail -n 1 <<<"$answer")" != 201 ]]; then
+        cp_warn "POST /api/coupons answered: $(tr '\n' ' ' <<<"$answer")"
+        return 1
+    fi
+    sed '$d' <<<"$answer" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'
 }

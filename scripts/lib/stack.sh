@@ -2,8 +2,9 @@
 # Starting and stopping the real servers of the stack, one at a time: Redis, MariaDB, a
 # Kafka KRaft node, and the project's own programs (coupon-consumer, coupon-fcgi). The
 # whole stack, in either layout, is brought up by stack_up (scripts/lib/layout.sh) and
-# stopped by stack_down (here); tests/integration/harness.py calls the single-server
-# functions through bash -c (server_stop/server_start). Sourced, never executed.
+# stopped by stack_down (here); a server by itself is stopped and started again through
+# cluster.sh's cluster_node_stop/start (tests/integration/harness.py calls them through
+# bash -c). Sourced, never executed.
 #
 # Layout of a state folder (every function takes it as its first argument):
 #   layout.env             what stack_layout resolved: node counts, ports (stack_load)
@@ -28,9 +29,7 @@
 # COUPON_STACK_FCGI_TIMEOUT [30]; COUPON_STACK_DB_FLUSH_AT_COMMIT [1] for MariaDB's
 # innodb_flush_log_at_trx_commit (2 trades the last second of commits for speed).
 
-if [[ -n "${COUPON_LIB_STACK_LOADED:-}" ]]; then
-    return 0
-fi
+[[ -z "${COUPON_LIB_STACK_LOADED:-}" ]] || return 0
 COUPON_LIB_STACK_LOADED=1
 
 # shellcheck source=scripts/lib/common.sh
@@ -80,9 +79,7 @@ stack_pick_ports() {
             found=$((found + 1))
         fi
     done
-    if ((found < n)); then
-        cp_die "found only $found free ports in $lo-$hi, needed $n"
-    fi
+    ((found == n)) || cp_die "found only $found free ports in $lo-$hi, needed $n"
 }
 
 # ------------------------------------------------------------ processes ----
@@ -128,14 +125,23 @@ stack_spawn() {
     rm -f "$pidfile"
     mkdir -p "$(dirname "$pidfile")" "$(dirname "$log")"
     setsid bash -c "$STACK_SPAWN_WRAPPER" "$pidfile" "$@" </dev/null >>"$log" 2>&1 &
-    local i
-    for ((i = 0; i < 200; i++)); do
-        if [[ -s "$pidfile" ]]; then
-            return 0
-        fi
-        sleep 0.05
+    stack_poll 10 0.05 test -s "$pidfile" || cp_die "could not start $1 (see $log)"
+}
+
+# stack_poll SECONDS INTERVAL CMD... : run CMD every INTERVAL seconds until it succeeds;
+# fails once SECONDS have passed.
+stack_poll() {
+    local deadline=$((SECONDS + $1)) interval=$2
+    shift 2
+    until "$@"; do
+        ((SECONDS < deadline)) || return 1
+        sleep "$interval"
     done
-    cp_die "could not start $1 (see $log)"
+}
+
+# stack_pid_gone PIDFILE : true when the process of PIDFILE no longer runs.
+stack_pid_gone() {
+    ! stack_pidfile_pid "$1" >/dev/null
 }
 
 # stack_wait TIMEOUT_S WHAT PIDFILE LOG CMD... : poll CMD (quietly) until it succeeds.
@@ -163,8 +169,7 @@ stack_wait() {
 # stack_stop_pidfile PIDFILE NAME [TIMEOUT_S] : SIGTERM, wait, SIGKILL after TIMEOUT_S.
 # Safe to call when the process is gone already; removes the pidfile.
 stack_stop_pidfile() {
-    local pidfile=$1 name=$2 timeout=${3:-30}
-    local pid deadline
+    local pidfile=$1 name=$2 timeout=${3:-30} pid
     if ! pid=$(stack_pidfile_pid "$pidfile"); then
         # Gone already (crashed, or SIGKILLed by a test): its children may not be.
         if [[ -s "$pidfile" ]] && read -r pid _ <"$pidfile" && [[ "$pid" =~ ^[0-9]+$ ]]; then
@@ -174,22 +179,13 @@ stack_stop_pidfile() {
         return 0
     fi
     kill -TERM "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + timeout))
-    while stack_pidfile_pid "$pidfile" >/dev/null; do
-        if ((SECONDS >= deadline)); then
-            cp_warn "$name (pid $pid) still running ${timeout}s after SIGTERM: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            deadline=$((SECONDS + 10))
-            while stack_pidfile_pid "$pidfile" >/dev/null && ((SECONDS < deadline)); do
-                sleep 0.1
-            done
-            break
+    if ! stack_poll "$timeout" 0.1 stack_pid_gone "$pidfile"; then
+        cp_warn "$name (pid $pid) still running ${timeout}s after SIGTERM: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        if ! stack_poll 10 0.1 stack_pid_gone "$pidfile"; then
+            cp_warn "$name (pid $pid) survived SIGKILL"
+            return 1
         fi
-        sleep 0.1
-    done
-    if stack_pidfile_pid "$pidfile" >/dev/null; then
-        cp_warn "$name (pid $pid) survived SIGKILL"
-        return 1
     fi
     stack_sweep_group "$pid" "$name"
     rm -f "$pidfile"
@@ -201,34 +197,28 @@ stack_stop_pidfile() {
 # group of that id has members, so a group whose leader is gone holds only survivors of
 # our server; if a live process has that pid, the group is someone else's: hands off.
 stack_sweep_group() {
-    local pgid=$1 name=$2 i
-    if stack_proc_starttime "$pgid" >/dev/null; then
+    local pgid=$1 name=$2
+    if stack_proc_starttime "$pgid" >/dev/null || stack_group_gone "$pgid"; then
         return 0
     fi
-    stack_group_alive "$pgid" || return 0
     cp_warn "$name: processes of its group outlived it; SIGTERM to them"
     kill -TERM -- "-$pgid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        stack_group_alive "$pgid" || return 0
-        sleep 0.1
-    done
-    kill -KILL -- "-$pgid" 2>/dev/null || true
+    stack_poll 5 0.1 stack_group_gone "$pgid" || kill -KILL -- "-$pgid" 2>/dev/null || true
 }
 
-# stack_group_alive PGID : true when a process of group PGID runs. Zombies do not count
+# stack_group_gone PGID : true when no process of group PGID runs. Zombies do not count
 # (kill -0 would: an exited leader stays a zombie until its parent -- often init, here
 # -- gets round to reaping it).
-stack_group_alive() {
+stack_group_gone() {
     local pgid=$1 line
     local -a f
     while IFS= read -r line; do
         read -r -a f <<<"${line##*) }"
         # After the command name: f[0] state, f[1] ppid, f[2] process group.
         if [[ "${f[2]}" == "$pgid" && "${f[0]}" != Z ]]; then
-            return 0
+            return 1
         fi
     done < <(cat /proc/[0-9]*/stat 2>/dev/null)
-    return 1
 }
 
 # stack_wait_jobs PID... : wait for each of the caller's background jobs; fails if any did.
@@ -244,10 +234,7 @@ stack_wait_jobs() {
 stack_running() {
     local f
     for f in "$1"/pids/*.pid; do
-        [[ -e "$f" ]] || continue
-        if stack_pidfile_pid "$f" >/dev/null; then
-            return 0
-        fi
+        stack_pidfile_pid "$f" >/dev/null && return 0
     done
     return 1
 }
@@ -286,21 +273,11 @@ stack_redis_ping() {
     [[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" == PONG ]]
 }
 
+# stack_redis_wait STATE PORT NAME : until Redis NAME answers PING (loading a large AOF, it
+# answers LOADING: that is waited out).
 stack_redis_wait() {
-    local state=$1 port=$2 name=${3:-redis}
-    # Loading a large AOF answers LOADING instead of PONG: wait it out.
-    stack_wait "${COUPON_STACK_REDIS_TIMEOUT:-60}" "Redis${3:+ $3}" "$state/pids/$name.pid" \
-        "$state/logs/$name.log" stack_redis_ping "$port"
-}
-
-stack_redis_start() {
-    stack_redis_launch "$@"
-    stack_redis_wait "$@"
-}
-
-stack_redis_stop() {
-    # SIGTERM makes Redis fsync the AOF before it exits.
-    stack_stop_pidfile "$1/pids/redis.pid" Redis "${2:-30}"
+    stack_wait "${COUPON_STACK_REDIS_TIMEOUT:-60}" "$3" "$1/pids/$3.pid" "$1/logs/$3.log" \
+        stack_redis_ping "$2"
 }
 
 stack_redis_version() {
@@ -353,25 +330,12 @@ stack_mariadb_launch() {
         --max-connections=500
 }
 
-# Root logs in over the socket only (installed with auth method "normal", no password):
-# the socket lives in the state folder, which only the owner can reach.
-stack_mariadb_root() {
-    local state=$1
-    shift
-    mariadb --no-defaults --socket="$(stack_mariadb_socket "$state")" -uroot "$@"
-}
-
 stack_mariadb_wait() {
     local state=$1
     stack_wait "${COUPON_STACK_DB_TIMEOUT:-90}" "MariaDB" "$state/pids/mariadb.pid" \
         "$state/logs/mariadb.log" \
         mariadb-admin --no-defaults --socket="$(stack_mariadb_socket "$state")" -uroot \
         --connect-timeout=2 ping
-}
-
-stack_mariadb_start() {
-    stack_mariadb_launch "$@"
-    stack_mariadb_wait "$@"
 }
 
 # stack_mariadb_setup STATE PASSWORD : database `coupon` and user coupon (over TCP from
@@ -388,12 +352,9 @@ CREATE USER IF NOT EXISTS '$STACK_DB_USER'@'$host' IDENTIFIED BY '$password';
 ALTER USER '$STACK_DB_USER'@'$host' IDENTIFIED BY '$password';
 GRANT ALL PRIVILEGES ON \`$STACK_DB_NAME\`.* TO '$STACK_DB_USER'@'$host';"
     done
-    stack_mariadb_root "$state" -e "$sql"
-}
-
-stack_mariadb_stop() {
-    # SIGTERM is mariadbd's normal shutdown (flushes InnoDB); big buffer pools take a while.
-    stack_stop_pidfile "$1/pids/mariadb.pid" MariaDB "${2:-60}"
+    # Root logs in over the socket only (installed with auth method "normal", no password):
+    # the socket lives in the state folder, which only the owner can reach.
+    mariadb --no-defaults --socket="$(stack_mariadb_socket "$state")" -uroot -e "$sql"
 }
 
 stack_mariadb_version() {
@@ -402,16 +363,15 @@ stack_mariadb_version() {
 
 # ---------------------------------------------------------------- Kafka ----
 
-# stack_kafka_launch STATE PORT CONTROLLER_PORT [NAME ID VOTERS RF MIN_ISR EXTRA JVM_OPT...]
+# stack_kafka_launch STATE PORT CONTROLLER_PORT NAME ID VOTERS RF MIN_ISR EXTRA JVM_OPT...
 # a KRaft node (broker and controller in one JVM) in STATE/NAME, pidfile and log named NAME;
-# VOTERS = controller.quorum.voters, RF and MIN_ISR those of all topics, EXTRA more lines.
-# Defaults: the one-node cluster (kafka 1, itself, 1, 1, none, -Xms512m -Xmx1g). The storage
-# is formatted in the same job, right before the broker: no two JVM start-ups in a row.
+# VOTERS = controller.quorum.voters, RF and MIN_ISR those of all topics, EXTRA more lines
+# (or none). The storage is formatted in the same job, right before the broker: no two JVM
+# start-ups in a row.
 stack_kafka_launch() {
-    local state=$1 port=$2 cport=$3 name=${4:-kafka} id=${5:-1} voters=${6:-1@127.0.0.1:$3}
-    local rf=${7:-1} min_isr=${8:-1} extra=${9:-} dir=$state/${4:-kafka} jars src
-    shift $(($# < 9 ? $# : 9))
-    (($# > 0)) || set -- -Xms512m -Xmx1g
+    local state=$1 port=$2 cport=$3 name=$4 id=$5 voters=$6 rf=$7 min_isr=$8 extra=$9
+    local dir=$state/$4 jars src
+    shift 9
     jars=$(stack_kafka_jars_dir)
     src=$(cp_src_dir)
     [[ -f "$jars/kafka_2.13-$STACK_KAFKA_VERSION.jar" ]] ||
@@ -462,15 +422,10 @@ stack_kafka_ping() {
     kcat -L -b "127.0.0.1:$1" -m 3 2>/dev/null | grep -q "broker ${2:-1} at 127.0.0.1:$1"
 }
 
+# stack_kafka_wait STATE PORT NAME NODE_ID : until broker NAME lists itself.
 stack_kafka_wait() {
-    local state=$1 port=$2 name=${3:-kafka} id=${4:-1}
-    stack_wait "${COUPON_STACK_KAFKA_TIMEOUT:-120}" "Kafka${3:+ $3}" "$state/pids/$name.pid" \
-        "$state/logs/$name.log" stack_kafka_ping "$port" "$id"
-}
-
-stack_kafka_start() {
-    stack_kafka_launch "$@"
-    stack_kafka_wait "$1" "$2"
+    stack_wait "${COUPON_STACK_KAFKA_TIMEOUT:-120}" "$3" "$1/pids/$3.pid" "$1/logs/$3.log" \
+        stack_kafka_ping "$2" "$4"
 }
 
 # stack_kafka_partitions PORT TOPIC : partition count of TOPIC (0 when it does not exist).
@@ -523,15 +478,6 @@ stack_kafka_topics() {
     done
 }
 
-stack_kafka_stop() {
-    # SIGTERM runs the controlled shutdown (flushes and closes the logs).
-    stack_stop_pidfile "$1/pids/kafka.pid" Kafka "${2:-60}"
-}
-
-stack_kafka_version() {
-    printf '%s (jars in %s)\n' "$STACK_KAFKA_VERSION" "$(stack_kafka_jars_dir)"
-}
-
 # ------------------------------------------------ the state's layout ----
 
 # stack_load STATE : the layout stack_layout (layout.sh) resolved for STATE, as globals:
@@ -548,46 +494,41 @@ stack_load() {
 }
 
 # stack_node_name KIND I : the process name (pidfile, log) of node I of KIND -- redis,
-# kafka, consumer or app (a coupon-fcgi master) -- in the loaded layout. A layout's only
-# Redis, broker or app host has no index (redis, kafka, coupon-fcgi); consumers always do.
+# kafka, mariadb, consumer or app (a coupon-fcgi master) -- in the loaded layout. A
+# layout's only Redis, broker, MariaDB or app host has no index (redis, kafka, mariadb,
+# coupon-fcgi); consumers always do.
 stack_node_name() {
     local kind=$1 i=$2 n
     case $kind in
     redis) n=$STACK_REDIS_NODES ;;
     kafka) n=$STACK_KAFKA_NODES ;;
+    mariadb) n=1 ;;
     consumer) n=0 ;;
     app) n=$STACK_APPS kind=coupon-fcgi ;;
     *)
-        cp_warn "unknown node kind '$kind' (redis, kafka, consumer, app)"
+        cp_warn "unknown node kind '$kind' (redis, kafka, mariadb, consumer, app)"
         return 1
         ;;
     esac
-    if ((n == 1)); then
-        printf '%s\n' "$kind"
-    else
-        printf '%s-%s\n' "$kind" "$i"
-    fi
+    ((n == 1)) || kind+=-$i
+    printf '%s\n' "$kind"
 }
 
 # stack_app_dir STATE I : the folder of app host I (its coupon.conf, fcgi.sock,
 # fcgi.metrics): STATE itself when the layout has one, else STATE/app-I, as on a machine
 # of its own.
 stack_app_dir() {
-    if ((STACK_APPS == 1)); then
-        printf '%s\n' "$1"
-    else
-        printf '%s/app-%s\n' "$1" "$2"
-    fi
+    local dir=$1
+    ((STACK_APPS == 1)) || dir+=/app-$2
+    printf '%s\n' "$dir"
 }
 
 # stack_consumer_conf STATE : the consumers' config -- beside a lone app host they share
 # its file (one machine), else STATE/consumer.conf.
 stack_consumer_conf() {
-    if ((STACK_APPS == 1)); then
-        printf '%s/coupon.conf\n' "$1"
-    else
-        printf '%s/consumer.conf\n' "$1"
-    fi
+    local file=consumer.conf
+    ((STACK_APPS > 1)) || file=coupon.conf
+    printf '%s/%s\n' "$1" "$file"
 }
 
 # stack_addrs PORT... : 127.0.0.1:PORT,127.0.0.1:PORT,... (the programs' address lists).
@@ -597,22 +538,6 @@ stack_addrs() {
         out+=${out:+,}127.0.0.1:$p
     done
     printf '%s\n' "$out"
-}
-
-# ---------------------------------------------------------- all servers ----
-
-# stack_servers_stop STATE : every server under STATE (Redis, MariaDB, Kafka; a cluster's
-# redis-N and kafka-N too), in parallel: none depends on another once the programs are gone.
-stack_servers_stop() {
-    local state=$1 f name
-    local -a pids=()
-    for f in "$state"/pids/redis*.pid "$state"/pids/mariadb.pid "$state"/pids/kafka*.pid; do
-        [[ -e "$f" ]] || continue
-        name=$(basename "$f" .pid)
-        stack_stop_pidfile "$f" "$name" "$([[ "$name" == redis* ]] && echo 30 || echo 60)" &
-        pids+=($!)
-    done
-    stack_wait_jobs "${pids[@]}"
 }
 
 # ------------------------------------------------------- our programs ----
@@ -644,24 +569,6 @@ stack_fcgi_start() {
     stack_spawn "$state/pids/$name.pid" "$state/logs/$name.log" "$bin" -c "$conf"
     stack_wait "${COUPON_STACK_FCGI_TIMEOUT:-30}" "$name" "$state/pids/$name.pid" \
         "$state/logs/$name.log" test -S "$sock"
-}
-
-# stack_app_stop STATE : coupon-fcgi first (no new events), then every consumer
-# (SIGTERM: finish the batch, commit, leave the group).
-stack_app_stop() {
-    local state=$1 f pid rc=0
-    local -a pids=()
-    for f in "$state"/pids/coupon-fcgi*.pid; do
-        [[ -e "$f" ]] || continue
-        stack_stop_pidfile "$f" "$(basename "$f" .pid)" 30 || rc=1
-    done
-    for f in "$state"/pids/consumer-*.pid; do
-        [[ -e "$f" ]] || continue
-        stack_stop_pidfile "$f" "$(basename "$f" .pid)" 30 &
-        pids+=($!)
-    done
-    stack_wait_jobs "${pids[@]}" || rc=1
-    return "$rc"
 }
 
 # stack_unset_config_env BUILD_DIR : unsets every COUPON_<KEY> override of a config key,
@@ -702,26 +609,34 @@ stack_write_config() {
 }
 
 # stack_down STATE : everything under STATE, in dependency order: first the stacks in its
-# subfolders (the runner's auth/ web servers, the bench's cluster/), then web servers (if
-# scripts/lib/web.sh is loaded), our programs, the servers, and finally any process still
-# recorded in STATE/pids (started by a test, say). Never fails half way: each step runs
-# whatever the previous ones did. Idempotent.
+# subfolders (the runner's auth/ web servers, the bench's cluster/), then STATE's own
+# processes in stages, those of a stage side by side: the web servers (no new requests),
+# coupon-fcgi (no new events), the consumers (SIGTERM: finish the batch, commit, leave the
+# group), the servers (none depends on another once the programs are gone), and last
+# whatever else STATE/pids records (the bench's ceiling-fcgi, a test's own process). Never
+# fails half way: each stage runs whatever the earlier ones did. Idempotent.
 stack_down() {
-    local state=$1 rc=0 srv f
+    local state=$1 rc=0 f stage glob
+    local -a globs pids
     for f in "$state"/*/pids; do
         [[ -d "$f" ]] || continue
         stack_down "${f%/pids}" || rc=1
     done
-    if declare -F web_stop >/dev/null; then
-        for srv in nginx lighttpd; do
-            web_stop "$srv" "$state" || rc=1
+    # PIDFILE_GLOB:SECONDS from SIGTERM to SIGKILL. The web servers close their connections
+    # at once; on SIGTERM Redis fsyncs its AOF, MariaDB flushes InnoDB (a large buffer pool
+    # takes a while) and a broker runs its controlled shutdown (flushes and closes its logs).
+    for stage in 'nginx:10 lighttpd:10' 'coupon-fcgi*:30' 'consumer-*:30' \
+        'redis*:30 mariadb:60 kafka*:60' '*:30'; do
+        read -r -a globs <<<"$stage"
+        pids=()
+        for glob in "${globs[@]}"; do
+            for f in "$state"/pids/${glob%:*}.pid; do
+                [[ -e "$f" ]] || continue
+                stack_stop_pidfile "$f" "$(basename "$f" .pid)" "${glob#*:}" &
+                pids+=($!)
+            done
         done
-    fi
-    stack_app_stop "$state" || rc=1
-    stack_servers_stop "$state" || rc=1
-    for f in "$state"/pids/*.pid; do
-        [[ -e "$f" ]] || continue
-        stack_stop_pidfile "$f" "$(basename "$f" .pid)" 30 || rc=1
+        stack_wait_jobs "${pids[@]}" || rc=1
     done
     return "$rc"
 }

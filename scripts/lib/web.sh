@@ -38,9 +38,7 @@
 # share/coupon/deploy/console): copied to STATE_DIR/console and served at /console/
 # (@CONSOLE_DIR@).
 
-if [[ -n "${COUPON_LIB_WEB_LOADED:-}" ]]; then
-    return 0
-fi
+[[ -z "${COUPON_LIB_WEB_LOADED:-}" ]] || return 0
 COUPON_LIB_WEB_LOADED=1
 
 # shellcheck source=scripts/lib/common.sh
@@ -58,16 +56,14 @@ web_console_dir() {
 
 # web_stage_console STATE : the console's files (not the npm folder) into STATE/console.
 web_stage_console() {
-    local state=$1 src f
+    local state=$1 src
     src=$(web_console_dir)
     if [[ ! -f "$src/index.html" || ! -d "$src/vendor" ]]; then
         cp_warn "the console's files are not in $src (run make; COUPON_CONSOLE_DIR)"
         return 1
     fi
     mkdir -p "$state/console/vendor" || return 1
-    for f in "$src"/*.html "$src"/*.js "$src"/*.css; do
-        cp "$f" "$state/console/" || return 1
-    done
+    cp "$src"/*.html "$src"/*.js "$src"/*.css "$state/console/" || return 1
     cp "$src"/vendor/* "$state/console/vendor/" || return 1
     chmod -R a+rX "$state/console"
 }
@@ -178,41 +174,40 @@ web_render_nginx() {
             "$dir/coupon.d/gateway.location.conf" || return 1
     fi
     read -r user group < <(web_run_as "$state") || true
-    {
-        echo "# Written by scripts/lib/web.sh: process settings for a private nginx whose"
-        echo "# every file lives under $state. The site itself is deploy/nginx/."
-        echo "daemon off;"
-        echo "master_process on;"
-        echo "worker_processes 2;"
-        echo "worker_rlimit_nofile 8192;"
-        echo "pid $dir/nginx.pid;"
-        echo "error_log stderr warn;"
-        if [[ -n "${user:-}" ]]; then
-            echo "user $user $group;"
-        fi
-        echo "events {"
-        echo "    worker_connections 2048;"
-        echo "}"
-        echo "http {"
-        echo "    default_type application/octet-stream;"
-        echo "    sendfile on;"
-        echo "    tcp_nodelay on;"
-        echo "    client_body_temp_path $dir/tmp/body;"
-        echo "    fastcgi_temp_path $dir/tmp/fastcgi;"
-        echo "    proxy_temp_path $dir/tmp/proxy;"
-        echo "    scgi_temp_path $dir/tmp/scgi;"
-        echo "    uwsgi_temp_path $dir/tmp/uwsgi;"
-        echo "    include $dir/coupon-http.conf;"
-        echo "    include $dir/coupon.conf;"
-        echo "}"
-    } >"$dir/nginx.conf"
+    # The last line must stay the one closing http {}: benchstack.sh adds its sites above it.
+    cat >"$dir/nginx.conf" <<EOF
+# Written by scripts/lib/web.sh: process settings for a private nginx whose
+# every file lives under $state. The site itself is deploy/nginx/.
+daemon off;
+master_process on;
+worker_processes 2;
+worker_rlimit_nofile 8192;
+pid $dir/nginx.pid;
+error_log stderr warn;
+${user:+user $user $group;}
+events {
+    worker_connections 2048;
+}
+http {
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nodelay on;
+    client_body_temp_path $dir/tmp/body;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    proxy_temp_path $dir/tmp/proxy;
+    scgi_temp_path $dir/tmp/scgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    include $dir/coupon-http.conf;
+    include $dir/coupon.conf;
+}
+EOF
 }
 
 # web_render_lighttpd STATE PORT SOCKET : STATE/lighttpd/{coupon.conf,ratelimit.lua,
 # errors/,lighttpd.conf}
 web_render_lighttpd() {
     local state=$1 port=$2 sock=$3
-    local dir=$state/lighttpd src user group f
+    local dir=$state/lighttpd src user group
     src=$(web_deploy_dir)/lighttpd
     if [[ ! -e /usr/lib/lighttpd/mod_magnet.so ]]; then
         cp_warn "lighttpd's mod_magnet is missing: install the Debian package lighttpd-modules-lua"
@@ -231,9 +226,7 @@ web_render_lighttpd() {
             "HTPASSWD_FILE=$COUPON_WEB_GATEWAY_HTPASSWD" || return 1
     fi
     cp "$src/ratelimit.lua" "$dir/ratelimit.lua" || return 1
-    for f in "$src"/errors/*.html; do
-        cp "$f" "$dir/errors/" || return 1
-    done
+    cp "$src"/errors/*.html "$dir/errors/" || return 1
     read -r user group < <(web_run_as "$state") || true
     {
         echo "# Written by scripts/lib/web.sh: process settings for a private lighttpd whose"
@@ -295,8 +288,8 @@ web_start() {
         cp_warn "lighttpd: one FastCGI socket only (several app hosts: nginx)"
         return 1
     fi
-    local pidfile=$state/pids/$server.pid log=$state/logs/$server-error.log pid
-    if pid=$(stack_pidfile_pid "$pidfile"); then
+    local pid
+    if pid=$(stack_pidfile_pid "$state/pids/$server.pid"); then
         cp_warn "$server already runs for $state (pid $pid); web_stop it first"
         return 1
     fi
@@ -305,6 +298,18 @@ web_start() {
         return 1
     fi
     "web_render_$server" "$state" "$port" "$sock" || return 1
+    web_launch "$server" "$state" "$port" || return 1
+    cp_say "$server $("web_version_$server") on 127.0.0.1:$port -> $sock" \
+        "(config in $state/$server, logs in $state/logs)"
+}
+
+# web_launch SERVER STATE_DIR PORT... : the server on the configuration rendered in
+# STATE_DIR, once its own test passes; returns when every PORT accepts connections (and
+# stops it again when one does not).
+web_launch() {
+    local server=$1 state=$2 p
+    shift 2
+    local pidfile=$state/pids/$server.pid log=$state/logs/$server-error.log
     web_config_test "$server" "$state" || return 1
     case $server in
     nginx)
@@ -313,13 +318,13 @@ web_start() {
     lighttpd)
         stack_spawn "$pidfile" "$log" lighttpd -D -f "$state/lighttpd/lighttpd.conf" ;;
     esac
-    if ! stack_wait "${COUPON_WEB_TIMEOUT:-20}" "$server" "$pidfile" "$log" \
-        web_port_open "$port"; then
-        web_stop "$server" "$state" || true
-        return 1
-    fi
-    cp_say "$server $("web_version_$server") on 127.0.0.1:$port -> $sock" \
-        "(config in $state/$server, logs in $state/logs)"
+    for p in "$@"; do
+        if ! stack_wait "${COUPON_WEB_TIMEOUT:-20}" "$server" "$pidfile" "$log" \
+            web_port_open "$p"; then
+            web_stop "$server" "$state" || true
+            return 1
+        fi
+    done
 }
 
 # web_stop SERVER STATE_DIR : SIGTERM (both servers stop at once, closing their

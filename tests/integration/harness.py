@@ -442,7 +442,8 @@ def cluster_wait_failover(key, timeout=30):
 
 
 def node_stop(kind, i):
-    """SIGTERM node I of KIND ('redis', 'kafka', 'consumer', 'app'): a clean stop."""
+    """SIGTERM node I of KIND ('redis', 'kafka', 'mariadb', 'consumer', 'app'): a clean
+    stop."""
     _stack("cluster_node_stop", env["STATE_DIR"], kind, i, lib="cluster.sh")
 
 
@@ -774,14 +775,6 @@ def _stack(*cmd, lib="stack.sh", timeout=240):
     return r.stdout
 
 
-_SERVERS = {
-    "redis": (("stack_redis_start", "REDIS_PORT"), "stack_redis_stop"),
-    "mariadb": (("stack_mariadb_start", "DB_PORT"), "stack_mariadb_stop"),
-    "kafka": (("stack_kafka_start", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT"),
-              "stack_kafka_stop"),
-}
-
-
 def server_kill(name):
     """SIGKILL 'redis', 'mariadb' or 'kafka' (a crash: no shutdown work at all); returns
     once the process is gone. server_start brings it back from what it had on disk."""
@@ -795,14 +788,13 @@ def server_kill(name):
 def server_stop(name):
     """Stop 'redis', 'mariadb' or 'kafka' (SIGTERM, clean shutdown); returns once the
     process is gone. Its data stays: server_start brings it back as it was."""
-    _stack(_SERVERS[name][1], env["STATE_DIR"])
+    node_stop(name, 1)
 
 
 def server_start(name):
     """Start a server stopped by server_stop on the same port and data; returns once it
     answers (Redis PING, MariaDB ping, Kafka metadata listing the broker)."""
-    start = _SERVERS[name][0]
-    _stack(start[0], env["STATE_DIR"], *[env[k] for k in start[1:]])
+    node_start(name, 1)
 
 
 def _starttime(pid):

@@ -1,6 +1,7 @@
 """Who is asking (issue 24), against the real servers: the stack's coupon-fcgi with
 auth_mode = jwt (coupon-fcgi-auth) behind its own nginx and lighttpd, tokens signed by
-tools/coupon-token with the keys the runner made (scripts/lib/jwt.sh, as scripts/up).
+tools/coupon-token with the keys the runner made (stack_up, scripts/lib/layout.sh, as for
+scripts/up).
 
 Every count is exact: each refused request is checked for 401/403/404 and for having
 changed nothing (the coupon's stats and the user's issuance afterwards)."""
