@@ -23,4 +23,7 @@ common_libcommon_a_SOURCES = \
 	common/rslot.h common/rslot.c \
 	common/rnodes.h common/rnodes.c \
 	common/rcli.h common/rcli.c \
-	common/kafka_log.h common/kafka_log.c
+	common/kafka_log.h common/kafka_log.c \
+	common/whsig.h common/whsig.c \
+	common/whurl.h common/whurl.c \
+	common/whstore.h common/whstore.c
