@@ -53,6 +53,8 @@ enum cp_err {
     /* Outcomes of money (issue 26). */
     CP_ERR_BAD_AMOUNT = -30,    /* an amount that is not one of its currency (400) */
     CP_ERR_BELOW_MINIMUM = -31, /* an order below the campaign's minOrderAmount */
+    /* Outcome of webhooks (issue 27). */
+    CP_ERR_URL_REFUSED = -32, /* a webhook URL the SSRF rules refuse (common/whurl.h) */
 };
 
 /* Short stable name of an error code ("invalid", "unavailable", ...). */

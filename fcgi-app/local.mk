@@ -23,7 +23,8 @@ fcgi_app_libfcgiapp_a_SOURCES = \
 	fcgi-app/read.c fcgi-app/admin.c fcgi-app/console_api.c \
 	fcgi-app/redeem.h fcgi-app/redeem.c \
 	fcgi-app/redemption_store.h fcgi-app/redemption_store.c \
-	fcgi-app/validate.h fcgi-app/validate.c
+	fcgi-app/validate.h fcgi-app/validate.c \
+	fcgi-app/webhooks_api.c
 fcgi_app_libfcgiapp_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi-app $(FCGI_CFLAGS)
 
 FCGIAPP_LIBS = fcgi-app/libfcgiapp.a cache/libcache.a lua/libluascripts.a common/libcommon.a \

@@ -45,7 +45,7 @@ static const char *const route_names[ROUTE_COUNT_] = {
     "issue",        "issue_reference", "coupon_get",     "coupon_create", "coupon_patch",
     "issue_status", "user_coupons",    "admin_stats",    "health",        "metrics",
     "redeem",       "redeem_cancel",   "redeem_by_code", "admin_list",    "admin_series",
-    "validate",     "unknown"};
+    "validate",     "admin_webhooks",  "unknown"};
 
 const char *metrics_route_name(enum metrics_route r)
 {

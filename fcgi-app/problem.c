@@ -52,6 +52,8 @@ static const struct {
     [PROBLEM_INVALID_AMOUNT] = {400, "INVALID_AMOUNT", "Invalid amount"},
     [PROBLEM_ORDER_BELOW_MINIMUM] = {422, "ORDER_BELOW_MINIMUM",
                                      "The order is below the coupon's minimum order amount"},
+    [PROBLEM_WEBHOOK_URL_REFUSED] = {422, "WEBHOOK_URL_REFUSED",
+                                     "The webhook URL is not one deliveries may go to"},
 };
 
 int problem_status(enum problem p)
@@ -153,6 +155,7 @@ enum problem problem_from_err(int err)
     case CP_ERR_RATE_LIMITED: return PROBLEM_TOO_MANY_REQUESTS;
     case CP_ERR_BAD_AMOUNT: return PROBLEM_INVALID_AMOUNT;
     case CP_ERR_BELOW_MINIMUM: return PROBLEM_ORDER_BELOW_MINIMUM;
+    case CP_ERR_URL_REFUSED: return PROBLEM_WEBHOOK_URL_REFUSED;
     default: return PROBLEM_INTERNAL;
     }
 }
