@@ -42,6 +42,7 @@
 #include "conf.h"
 #include "clock.h"
 #include "cp_err.h"
+#include "dispatch.h"
 #include "downstream.h"
 #include "event.h"
 #include "kafka_log.h"
@@ -79,7 +80,8 @@ struct consumer {
     struct report *report;
     struct reconciler *reconciler;
     struct relay *relay;
-    struct rcli *redis; /* opened at start (no I/O); connects on first use */
+    struct dispatcher *dispatcher; /* webhooks (dispatch.h) */
+    struct rcli *redis;            /* opened at start (no I/O); connects on first use */
     struct batch batch;
     struct persist_item *items;
     size_t items_cap;
@@ -574,6 +576,11 @@ int main(int argc, char **argv)
         log_error("start failed: relay: %s", err);
         goto out;
     }
+    c.dispatcher = dispatch_start(&c.conf, err, sizeof err);
+    if (c.dispatcher == NULL) {
+        log_error("start failed: webhook dispatcher: %s", err);
+        goto out;
+    }
     log_info("consuming %s as group %s (batch %d events / %d ms)", c.conf.kafka_topic,
              c.conf.consumer_group, c.conf.consumer_batch_max, c.conf.consumer_batch_ms);
     while (!stop_requested) {
@@ -586,6 +593,15 @@ int main(int argc, char **argv)
         relay_get_stats(c.relay, &rs);
         report_set(c.report, REPORT_RELAYED, rs.published);
         report_set(c.report, REPORT_RELAY_LEADER, (uint64_t)rs.leader);
+        struct dispatch_stats ds;
+        dispatch_get_stats(c.dispatcher, &ds);
+        report_set(c.report, REPORT_WEBHOOK_CREATED, ds.created);
+        report_set(c.report, REPORT_WEBHOOK_DELIVERED, ds.delivered);
+        report_set(c.report, REPORT_WEBHOOK_RETRIED, ds.retried);
+        report_set(c.report, REPORT_WEBHOOK_FAILED, ds.failed);
+        report_set(c.report, REPORT_WEBHOOK_LATENCY_MS, ds.latency_ms);
+        report_set(c.report, REPORT_WEBHOOK_OLDEST_PENDING_S, ds.oldest_pending_s);
+        report_set(c.report, REPORT_WEBHOOK_LEADER, (uint64_t)ds.leader);
         report_set(c.report, REPORT_RECONCILER_LEADER, (uint64_t)reconciler_leading(c.reconciler));
         uint64_t pending_records, oldest_pending_s;
         reconciler_pending(c.reconciler, &pending_records, &oldest_pending_s);
@@ -601,6 +617,7 @@ int main(int argc, char **argv)
     rd_kafka_consumer_close(c.rk);
     rc = 0;
 out:
+    dispatch_stop(c.dispatcher);
     relay_stop(c.relay);
     if (c.rk != NULL)
         rd_kafka_destroy(c.rk);

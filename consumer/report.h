@@ -48,6 +48,16 @@ enum report_counter {
     /* Gauges from the reconciler's last pass (reconcile.h). */
     REPORT_PENDING_RECORDS,
     REPORT_OLDEST_PENDING_S,
+    /* The webhook dispatcher (dispatch.h): delivery rows written, deliveries by outcome,
+     * their summed latency (row created -> 2xx), the oldest pending one's age, and 1
+     * while this consumer holds the delivery lock. */
+    REPORT_WEBHOOK_CREATED,
+    REPORT_WEBHOOK_DELIVERED,
+    REPORT_WEBHOOK_RETRIED,
+    REPORT_WEBHOOK_FAILED,
+    REPORT_WEBHOOK_LATENCY_MS,
+    REPORT_WEBHOOK_OLDEST_PENDING_S,
+    REPORT_WEBHOOK_LEADER,
     REPORT_COUNT_
 };
 
