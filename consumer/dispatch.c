@@ -380,10 +380,10 @@ static void deliver(struct dispatcher *d)
         else
             db_drop(d);
     }
-    db = db_get(d);
-    if (db != NULL && now >= d->due_at && in_flight(d) < DISPATCH_INFLIGHT) {
-        d->due_at = now + d->conf->webhook_poll_ms;
-        if (whstore_due_list(db, DISPATCH_INFLIGHT * 2, on_due, d) != CP_OK)
+    if (now >= d->due_at && in_flight(d) < DISPATCH_INFLIGHT) {
+        d->due_at = now + d->conf->webhook_poll_ms; /* also while MariaDB is down */
+        db = db_get(d);
+        if (db != NULL && whstore_due_list(db, DISPATCH_INFLIGHT * 2, on_due, d) != CP_OK)
             db_drop(d);
     }
     int running = 0;
@@ -402,7 +402,9 @@ static void *dispatch_main(void *arg)
         return NULL;
     }
     while (!atomic_load(&d->stop)) {
-        consume(d, in_flight(d) > 0 ? 0 : d->conf->webhook_poll_ms / 2 + 1);
+        /* No wait while transfers run or one just ended (its coupon's next may be due). */
+        int busy = in_flight(d) > 0 || (d->leading && d->due_at == 0);
+        consume(d, busy ? 0 : d->conf->webhook_poll_ms / 2 + 1);
         deliver(d);
     }
     for (size_t i = 0; i < DISPATCH_INFLIGHT; i++)
