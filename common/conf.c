@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cp_err.h"
+#include "whurl.h"
 
 enum key_type { KEY_STR, KEY_INT, KEY_CHOICE };
 
@@ -32,6 +33,7 @@ static const char *const auth_mode_words[] = {"jwt", "gateway", "none", NULL};
 static const char *const log_level_words[] = {"debug", "info", "warn", "error", NULL};
 
 static int check_endpoints(const char *value, char *errbuf, size_t errlen);
+static int check_cidrs(const char *value, char *errbuf, size_t errlen);
 
 #define FIELD(f) offsetof(struct cp_conf, f), sizeof(((struct cp_conf *)0)->f)
 #define STR(f, d)                                     \
@@ -115,6 +117,15 @@ static const struct key_desc keys[] = {
     INT(reconcile_after_s, "30", 1, 86400),
     INT(relay_batch_max, "1000", 1, CP_RELAY_BATCH_MAX),
     INT(relay_poll_ms, "20", 1, 10000),
+    CHECKED(webhook_allow_cidrs, "", check_cidrs),
+    STR(webhook_ca_file, ""),
+    STR(webhook_group, "coupon-webhooks"),
+    INT(webhook_connect_timeout_ms, "3000", 10, 60000),
+    INT(webhook_timeout_ms, "10000", 100, 120000),
+    INT(webhook_retry_base_ms, "5000", 10, 3600000),
+    INT(webhook_retry_max_ms, "3600000", 10, 86400000),
+    INT(webhook_retry_window_s, "86400", 1, 86400 * 30),
+    INT(webhook_poll_ms, "200", 1, 10000),
     SECRET(code_secret, ""),
     WORD(log_level, "info", log_level_words),
 };
@@ -234,6 +245,12 @@ static int check_endpoints(const char *value, char *errbuf, size_t errlen)
     struct conf_endpoint seeds[CP_REDIS_SEEDS_MAX];
     size_t n;
     return conf_endpoints_parse(value, seeds, CP_REDIS_SEEDS_MAX, &n, errbuf, errlen);
+}
+
+static int check_cidrs(const char *value, char *errbuf, size_t errlen)
+{
+    struct whurl_cidrs cidrs;
+    return whurl_cidrs_parse(value, &cidrs, errbuf, errlen);
 }
 
 static int set_value(struct cp_conf *conf, const struct key_desc *k, const char *value,

@@ -97,6 +97,16 @@ struct cp_conf {
     int reconcile_after_s; /* re-produce PENDING issuances older than this */
     int relay_batch_max;   /* outbox rows the relay publishes per round */
     int relay_poll_ms;     /* relay's pause when the outbox is empty */
+    /* webhooks (issue 27; docs/ARCHITECTURE.md, "Webhooks") */
+    char webhook_allow_cidrs[CP_CONF_STR_MAX]; /* CIDRs exempt from the SSRF rules; "" = none */
+    char webhook_ca_file[CP_CONF_STR_MAX];     /* CA bundle for receivers; "" = the system's */
+    char webhook_group[CP_CONF_STR_MAX];       /* the dispatcher's Kafka consumer group */
+    int webhook_connect_timeout_ms;
+    int webhook_timeout_ms;     /* one attempt, connect to last byte */
+    int webhook_retry_base_ms;  /* the first retry's delay; doubled per attempt, jittered */
+    int webhook_retry_max_ms;   /* the longest delay between attempts */
+    int webhook_retry_window_s; /* then the delivery is failed (kept, redeliverable) */
+    int webhook_poll_ms;        /* the dispatcher's pause when nothing is due */
     /* coupon-fcgi and coupon-consumer */
     char code_secret[CP_CONF_STR_MAX]; /* secret: MAC key of the issuance codes */
     /* all */

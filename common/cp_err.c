@@ -37,6 +37,7 @@ const char *cp_strerror(int err)
     case CP_ERR_RATE_LIMITED: return "rate limited";
     case CP_ERR_BAD_AMOUNT: return "bad amount";
     case CP_ERR_BELOW_MINIMUM: return "below minimum";
+    case CP_ERR_URL_REFUSED: return "url refused";
     default: return "unknown error";
     }
 }

@@ -55,6 +55,8 @@ enum cp_err {
     CP_ERR_BELOW_MINIMUM = -31, /* an order below the campaign's minOrderAmount */
     /* Outcome of checkout holds (issue 26). */
     CP_ERR_HELD = -32, /* another order holds the issuance while its payment runs */
+    /* Outcome of webhooks (issue 27). */
+    CP_ERR_URL_REFUSED = -33, /* a webhook URL the SSRF rules refuse (common/whurl.h) */
 };
 
 /* Short stable name of an error code ("invalid", "unavailable", ...). */

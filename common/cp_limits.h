@@ -51,6 +51,17 @@
 #define CP_OUTBOX_TOPIC_MAX   64   /* its topic name */
 #define CP_RELAY_BATCH_MAX    5000 /* rows the relay reads, publishes and deletes at once */
 
+/* Webhooks (issue 27): an endpoint's URL and host, the allow-list's entries, the event
+ * types one endpoint subscribes to, the deliveries one page lists, and the payload one
+ * delivery carries (a downstream event wrapped in {"type","timestamp","data"}). */
+#define CP_WEBHOOK_URL_MAX        512
+#define CP_WEBHOOK_HOST_MAX       256 /* NUL included */
+#define CP_WEBHOOK_CIDRS_MAX      16
+#define CP_WEBHOOK_EVENTS_MAX     8
+#define CP_WEBHOOK_LIST_MAX       100 /* endpoints listed at once */
+#define CP_WEBHOOK_DELIVERIES_MAX 50  /* deliveries listed at once */
+#define CP_WEBHOOK_PAYLOAD_MAX    2048
+
 /* Consumer batching bounds (configuration is clamped to these). */
 #define CP_BATCH_MAX_EVENTS   5000
 /* Events one worker process may hold unacknowledged in librdkafka's queue

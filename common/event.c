@@ -245,3 +245,29 @@ int event_stamp(int64_t event_id, const char *payload, size_t len, char *buf, si
     buf[(size_t)n + len - 1] = '\0';
     return n + (int)len - 1;
 }
+
+int event_decode_downstream(const void *buf, size_t len, struct downstream_event *out)
+{
+    struct json_object *obj = NULL;
+    const char *reason = NULL, *type = "coupon.issued";
+    size_t tlen = strlen(type);
+    int rc = CP_ERR_INVALID;
+    if (len > CP_OUTBOX_PAYLOAD_MAX + 32 || jsonv_parse_object(buf, len, &obj, &reason) != CP_OK)
+        goto out;
+    if (jsonv_get_id(obj, "eventId", &out->event_id) != CP_OK ||
+        jsonv_get_id(obj, "couponId", &out->coupon_id) != CP_OK)
+        goto out;
+    int t = jsonv_get_string(obj, "type", sizeof out->type - 1, &type, &tlen);
+    if (t != CP_OK && t != CP_ERR_NOT_FOUND)
+        goto out;
+    if (t == CP_ERR_NOT_FOUND) {
+        type = "coupon.issued";
+        tlen = strlen(type);
+    }
+    memcpy(out->type, type, tlen);
+    out->type[tlen] = '\0';
+    rc = CP_OK;
+out:
+    json_object_put(obj);
+    return rc;
+}

@@ -88,6 +88,17 @@ struct redemption_event {
 /* The coupon.redemption value (no eventId: the relay adds it). */
 int event_encode_redemption(const struct redemption_event *ev, char *buf, size_t cap);
 
+/* A downstream event as the webhook dispatcher reads it: its event id (the stamped
+ * "eventId"), its webhook type ("type" of coupon.redemption values; "coupon.issued" for
+ * a value without one) and its coupon. */
+struct downstream_event {
+    int64_t event_id, coupon_id;
+    char type[40];
+};
+
+/* Strict enough for our own events: CP_ERR_INVALID when a member is missing or wrong. */
+int event_decode_downstream(const void *buf, size_t len, struct downstream_event *out);
+
 /* The outbox key of every downstream event: "<couponId>" (order per coupon). */
 int event_outbox_key(int64_t coupon_id, char *buf, size_t cap);
 

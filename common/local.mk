@@ -25,4 +25,7 @@ common_libcommon_a_SOURCES = \
 	common/rcli.h common/rcli.c \
 	common/credis.h common/credis.c \
 	common/credis_checkout.h common/credis_checkout.c \
-	common/kafka_log.h common/kafka_log.c
+	common/kafka_log.h common/kafka_log.c \
+	common/whsig.h common/whsig.c \
+	common/whurl.h common/whurl.c \
+	common/whstore.h common/whstore.c

@@ -44,6 +44,7 @@
 #include "cp_err.h"
 #include "credis.h"
 #include "db.h"
+#include "dispatch.h"
 #include "downstream.h"
 #include "event.h"
 #include "kafka_log.h"
@@ -84,8 +85,9 @@ struct consumer {
     struct leader *reconciler_lock; /* on a client of its own, lock_db (leader.h) */
     struct db *lock_db;
     struct relay *relay;
-    struct checkout_apply *checkout;
-    struct rcli *redis; /* opened at start (no I/O); connects on first use */
+    struct checkout_apply *checkout; /* checkout changes into MariaDB (checkout_apply.h) */
+    struct dispatcher *dispatcher;   /* webhooks (dispatch.h) */
+    struct rcli *redis;              /* opened at start (no I/O); connects on first use */
     struct batch batch;
     struct persist_item *items;
     size_t items_cap;
@@ -549,6 +551,11 @@ int main(int argc, char **argv)
         log_error("start failed: checkout applier: %s", err);
         goto out;
     }
+    c.dispatcher = dispatch_start(&c.conf, err, sizeof err);
+    if (c.dispatcher == NULL) {
+        log_error("start failed: webhook dispatcher: %s", err);
+        goto out;
+    }
     log_info("consuming %s as group %s (batch %d events / %d ms)", c.conf.kafka_topic,
              c.conf.consumer_group, c.conf.consumer_batch_max, c.conf.consumer_batch_ms);
     while (!stop_requested) {
@@ -567,6 +574,15 @@ int main(int argc, char **argv)
         report_set(c.report, REPORT_CHECKOUT_LAPSED, cs.lapsed);
         report_set(c.report, REPORT_CHECKOUT_WAITING, cs.waiting);
         report_set(c.report, REPORT_CHECKOUT_LEADER, (uint64_t)cs.leader);
+        struct dispatch_stats ds;
+        dispatch_get_stats(c.dispatcher, &ds);
+        report_set(c.report, REPORT_WEBHOOK_CREATED, ds.created);
+        report_set(c.report, REPORT_WEBHOOK_DELIVERED, ds.delivered);
+        report_set(c.report, REPORT_WEBHOOK_RETRIED, ds.retried);
+        report_set(c.report, REPORT_WEBHOOK_FAILED, ds.failed);
+        report_set(c.report, REPORT_WEBHOOK_LATENCY_MS, ds.latency_ms);
+        report_set(c.report, REPORT_WEBHOOK_OLDEST_PENDING_S, ds.oldest_pending_s);
+        report_set(c.report, REPORT_WEBHOOK_LEADER, (uint64_t)ds.leader);
         report_set(c.report, REPORT_RECONCILER_LEADER, (uint64_t)reconciler_leading(c.reconciler));
         uint64_t pending_records, oldest_pending_s;
         reconciler_pending(c.reconciler, &pending_records, &oldest_pending_s);
@@ -583,6 +599,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     checkout_apply_stop(c.checkout);
+    dispatch_stop(c.dispatcher);
     relay_stop(c.relay);
     if (c.rk != NULL)
         rd_kafka_destroy(c.rk);

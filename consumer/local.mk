@@ -1,7 +1,7 @@
 # consumer: coupon-consumer (Kafka coupon.issue -> MariaDB, exactly once) and
 # coupon-admin (operator commands such as rebuild-redis).
 CONSUMER_LIBS = common/libcommon.a lua/libluascripts.a $(RDKAFKA_LIBS) $(MARIADB_LIBS) \
-	$(HIREDIS_LIBS) $(JSONC_LIBS) $(LIBCRYPTO_LIBS) -lpthread
+	$(HIREDIS_LIBS) $(JSONC_LIBS) $(LIBCRYPTO_LIBS) $(LIBCURL_LIBS) -lpthread
 
 bin_PROGRAMS += consumer/coupon-consumer consumer/coupon-admin
 consumer_coupon_consumer_SOURCES = consumer/consumer.c \
@@ -20,7 +20,8 @@ consumer_coupon_consumer_SOURCES = consumer/consumer.c \
 	consumer/relay.h consumer/relay.c \
 	consumer/relay_db.h consumer/relay_db.c \
 	consumer/checkout_plan.h consumer/checkout_plan.c \
-	consumer/checkout_apply.h consumer/checkout_apply.c
+	consumer/checkout_apply.h consumer/checkout_apply.c \
+	consumer/dispatch.h consumer/dispatch.c
 consumer_coupon_consumer_LDADD = $(CONSUMER_LIBS)
 
 consumer_coupon_admin_SOURCES = consumer/admin_main.c consumer/rebuild.h consumer/rebuild.c

@@ -98,7 +98,14 @@ int report_tick(struct report *r, struct rcli *redis, rd_kafka_t *rk,
                                         "coupon_consumer_checkout_applied_total",
                                         "coupon_consumer_checkout_lapsed_holds_total",
                                         "coupon_consumer_checkout_waits_total",
-                                        "coupon_consumer_checkout_leader"};
+                                        "coupon_consumer_checkout_leader",
+                                        "coupon_webhook_deliveries_created_total",
+                                        "coupon_webhook_attempts_total{outcome=\"delivered\"}",
+                                        "coupon_webhook_attempts_total{outcome=\"retry\"}",
+                                        "coupon_webhook_attempts_total{outcome=\"failed\"}",
+                                        "coupon_webhook_delivery_latency_milliseconds_total",
+                                        "coupon_webhook_oldest_undelivered_seconds",
+                                        "coupon_webhook_dispatcher_leader"};
     _Static_assert(sizeof names / sizeof names[0] == REPORT_COUNT_, "a name per counter");
     char fields[MAX_FIELDS][96], values[MAX_FIELDS][32], key[RKEY_CONSUMER_KEY_MAX];
     const char *argv[2 + 2 * MAX_FIELDS];

@@ -54,6 +54,16 @@ enum report_counter {
     REPORT_CHECKOUT_LAPSED,
     REPORT_CHECKOUT_WAITING,
     REPORT_CHECKOUT_LEADER,
+    /* The webhook dispatcher (dispatch.h): delivery rows written, deliveries by outcome,
+     * their summed latency (row created -> 2xx), the oldest pending one's age, and 1
+     * while this consumer holds the delivery lock. */
+    REPORT_WEBHOOK_CREATED,
+    REPORT_WEBHOOK_DELIVERED,
+    REPORT_WEBHOOK_RETRIED,
+    REPORT_WEBHOOK_FAILED,
+    REPORT_WEBHOOK_LATENCY_MS,
+    REPORT_WEBHOOK_OLDEST_PENDING_S,
+    REPORT_WEBHOOK_LEADER,
     REPORT_COUNT_
 };
 

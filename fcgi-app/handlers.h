@@ -46,6 +46,18 @@ void console_list_handle(struct app_thread *t, const struct http_request *req,
                          struct http_response *resp);
 void console_series_handle(struct app_thread *t, const struct http_request *req,
                            struct http_response *resp, int64_t coupon_id);
+/* webhooks_api.c (admin): GET list / POST create; DELETE disable; POST rotate; GET
+ * deliveries; POST redeliver */
+void webhooks_collection_handle(struct app_thread *t, const struct http_request *req,
+                                struct http_response *resp);
+void webhooks_disable_handle(struct app_thread *t, const struct http_request *req,
+                             struct http_response *resp, int64_t id);
+void webhooks_rotate_handle(struct app_thread *t, const struct http_request *req,
+                            struct http_response *resp, int64_t id);
+void webhooks_deliveries_handle(struct app_thread *t, const struct http_request *req,
+                                struct http_response *resp, int64_t id);
+void webhooks_redeliver_handle(struct app_thread *t, const struct http_request *req,
+                               struct http_response *resp, int64_t id, int64_t delivery_id);
 /* health.c */
 void health_handle(struct app_thread *t, const struct http_request *req,
                    struct http_response *resp);

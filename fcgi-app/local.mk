@@ -25,7 +25,8 @@ fcgi_app_libfcgiapp_a_SOURCES = \
 	fcgi-app/redeem.h fcgi-app/redeem.c \
 	fcgi-app/checkout.h fcgi-app/checkout.c \
 	fcgi-app/redemption_store.h fcgi-app/redemption_store.c \
-	fcgi-app/validate.h fcgi-app/validate.c
+	fcgi-app/validate.h fcgi-app/validate.c \
+	fcgi-app/webhooks_api.c
 fcgi_app_libfcgiapp_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi-app $(FCGI_CFLAGS)
 
 FCGIAPP_LIBS = fcgi-app/libfcgiapp.a cache/libcache.a common/libcommon.a lua/libluascripts.a \

@@ -46,7 +46,8 @@ static const char *const route_names[ROUTE_COUNT_] = {
     "coupon_patch",   "issue_status",    "user_coupons", "admin_stats",
     "health",         "metrics",         "redeem",       "redeem_cancel",
     "redeem_by_code", "admin_list",      "admin_series", "validate",
-    "hold",           "hold_release",    "hold_by_code", "unknown"};
+    "hold",           "hold_release",    "hold_by_code", "admin_webhooks",
+    "unknown"};
 
 const char *metrics_route_name(enum metrics_route r)
 {

@@ -39,6 +39,7 @@ enum metrics_route {
     ROUTE_HOLD,
     ROUTE_HOLD_RELEASE,
     ROUTE_HOLD_BY_CODE,
+    ROUTE_ADMIN_WEBHOOKS,
     ROUTE_UNKNOWN,
     ROUTE_COUNT_
 };

@@ -53,6 +53,8 @@ static const struct {
     [PROBLEM_ORDER_BELOW_MINIMUM] = {422, "ORDER_BELOW_MINIMUM",
                                      "The order is below the coupon's minimum order amount"},
     [PROBLEM_HELD] = {409, "COUPON_HELD", "Another order holds the coupon"},
+    [PROBLEM_WEBHOOK_URL_REFUSED] = {422, "WEBHOOK_URL_REFUSED",
+                                     "The webhook URL is not one deliveries may go to"},
 };
 
 int problem_status(enum problem p)
@@ -166,6 +168,7 @@ enum problem problem_from_err(int err)
     case CP_ERR_BAD_AMOUNT: return PROBLEM_INVALID_AMOUNT;
     case CP_ERR_BELOW_MINIMUM: return PROBLEM_ORDER_BELOW_MINIMUM;
     case CP_ERR_HELD: return PROBLEM_HELD;
+    case CP_ERR_URL_REFUSED: return PROBLEM_WEBHOOK_URL_REFUSED;
     default: return PROBLEM_INTERNAL;
     }
 }

@@ -41,6 +41,7 @@ enum problem {
     PROBLEM_INVALID_AMOUNT,         /* 400: an amount that is not one of its currency */
     PROBLEM_ORDER_BELOW_MINIMUM,    /* 422: a redemption's order below minOrderAmount */
     PROBLEM_HELD,                   /* 409: another order holds the issuance */
+    PROBLEM_WEBHOOK_URL_REFUSED,    /* 422: a webhook URL outside the SSRF rules */
     PROBLEM_COUNT_
 };
 

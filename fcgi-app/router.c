@@ -67,7 +67,12 @@ enum route_id {
     R_HOLD,
     R_HOLD_BY_CODE,
     R_ADMIN_LIST,
-    R_ADMIN_SERIES
+    R_ADMIN_SERIES,
+    R_WEBHOOKS,
+    R_WEBHOOK,
+    R_WEBHOOK_ROTATE,
+    R_WEBHOOK_DELIVERIES,
+    R_WEBHOOK_REDELIVER
 };
 
 /* Shape of the path only; ids are checked after the method. */
@@ -127,6 +132,20 @@ static enum route_id match(const struct segments *sg, int *id_at, int *id2_at)
         *id_at = 3;
         return R_ADMIN_SERIES;
     }
+    /* Webhook endpoints (webhooks_api.c); the redeliver's delivery id is segment 5. */
+    if (seg_is(sg, 1, "admin") && sg->n >= 3 && seg_is(sg, 2, "webhooks")) {
+        *id_at = sg->n > 3 ? 3 : -1;
+        if (sg->n == 3)
+            return R_WEBHOOKS;
+        if (sg->n == 4)
+            return R_WEBHOOK;
+        if (sg->n == 5 && seg_is(sg, 4, "rotate"))
+            return R_WEBHOOK_ROTATE;
+        if (sg->n == 5 && seg_is(sg, 4, "deliveries"))
+            return R_WEBHOOK_DELIVERIES;
+        if (sg->n == 7 && seg_is(sg, 4, "deliveries") && seg_is(sg, 6, "redeliver"))
+            return R_WEBHOOK_REDELIVER;
+    }
     return R_NONE;
 }
 
@@ -142,6 +161,10 @@ static const char *allowed_methods(enum route_id r)
     case R_REDEMPTION:
     case R_HOLD: return "POST, DELETE";
     case R_COUPON: return "GET, HEAD, PATCH";
+    case R_WEBHOOKS: return "GET, HEAD, POST";
+    case R_WEBHOOK: return "DELETE";
+    case R_WEBHOOK_ROTATE:
+    case R_WEBHOOK_REDELIVER: return "POST";
     default: return "GET, HEAD";
     }
 }
@@ -158,6 +181,10 @@ static int method_allowed(enum route_id r, enum http_method m)
     case R_REDEMPTION:
     case R_HOLD: return m == HTTP_POST || m == HTTP_DELETE;
     case R_COUPON: return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_PATCH;
+    case R_WEBHOOKS: return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_POST;
+    case R_WEBHOOK: return m == HTTP_DELETE;
+    case R_WEBHOOK_ROTATE:
+    case R_WEBHOOK_REDELIVER: return m == HTTP_POST;
     default: return m == HTTP_GET || m == HTTP_HEAD;
     }
 }
@@ -181,6 +208,11 @@ static enum metrics_route metrics_route_of(enum route_id r, enum http_method m)
     case R_HOLD_BY_CODE: return ROUTE_HOLD_BY_CODE;
     case R_ADMIN_LIST: return ROUTE_ADMIN_LIST;
     case R_ADMIN_SERIES: return ROUTE_ADMIN_SERIES;
+    case R_WEBHOOKS:
+    case R_WEBHOOK:
+    case R_WEBHOOK_ROTATE:
+    case R_WEBHOOK_DELIVERIES:
+    case R_WEBHOOK_REDELIVER: return ROUTE_ADMIN_WEBHOOKS;
     default: return ROUTE_UNKNOWN;
     }
 }
@@ -209,7 +241,12 @@ static enum route_access access_of(enum route_id r, enum http_method m)
     case R_CREATE:
     case R_ADMIN_STATS:
     case R_ADMIN_LIST:
-    case R_ADMIN_SERIES: return ACCESS_ADMIN;
+    case R_ADMIN_SERIES:
+    case R_WEBHOOKS:
+    case R_WEBHOOK:
+    case R_WEBHOOK_ROTATE:
+    case R_WEBHOOK_DELIVERIES:
+    case R_WEBHOOK_REDELIVER: return ACCESS_ADMIN;
     case R_COUPON: return m == HTTP_PATCH ? ACCESS_ADMIN : ACCESS_PUBLIC;
     default: return ACCESS_PUBLIC;
     }
@@ -282,6 +319,11 @@ static const struct {
     {R_HOLD_BY_CODE, "/api/redemptions/hold"},
     {R_ADMIN_LIST, "/api/admin/coupons"},
     {R_ADMIN_SERIES, "/api/admin/coupons/{id}/series"},
+    {R_WEBHOOKS, "/api/admin/webhooks"},
+    {R_WEBHOOK, "/api/admin/webhooks/{id}"},
+    {R_WEBHOOK_ROTATE, "/api/admin/webhooks/{id}/rotate"},
+    {R_WEBHOOK_DELIVERIES, "/api/admin/webhooks/{id}/deliveries"},
+    {R_WEBHOOK_REDELIVER, "/api/admin/webhooks/{id}/deliveries/{id}/redeliver"},
 };
 
 static const char *access_name(enum route_access a)
@@ -335,7 +377,7 @@ int router_table_check(char *why, size_t cap)
                 return CP_ERR_INTERNAL;
             }
     }
-    if (sizeof route_table / sizeof route_table[0] != R_ADMIN_SERIES) {
+    if (sizeof route_table / sizeof route_table[0] != R_WEBHOOK_REDELIVER) {
         snprintf(why, cap, "a route is missing from route_table");
         return CP_ERR_INTERNAL;
     }
@@ -414,6 +456,18 @@ enum metrics_route router_dispatch(struct app_thread *t, struct http_request *re
     case R_HOLD_BY_CODE: redeem_hold_by_code_handle(t, req, resp); break;
     case R_ADMIN_LIST: console_list_handle(t, req, resp); break;
     case R_ADMIN_SERIES: console_series_handle(t, req, resp, id); break;
+    case R_WEBHOOKS: webhooks_collection_handle(t, req, resp); break;
+    case R_WEBHOOK: webhooks_disable_handle(t, req, resp, id); break;
+    case R_WEBHOOK_ROTATE: webhooks_rotate_handle(t, req, resp, id); break;
+    case R_WEBHOOK_DELIVERIES: webhooks_deliveries_handle(t, req, resp, id); break;
+    case R_WEBHOOK_REDELIVER:
+        if (decimal_parse_id(sg.s[5], sg.len[5], &id2) != CP_OK)
+            problem_fail(resp, CP_ERR_INVALID,
+                         "the delivery id must be an integer in "
+                         "1..9223372036854775807");
+        else
+            webhooks_redeliver_handle(t, req, resp, id, id2);
+        break;
     case R_NONE: break;
     }
     return mr;

@@ -37,4 +37,5 @@ EXTRA_DIST += \
 	tests/integration/test_console.py \
 	tests/integration/test_monitoring.py \
 	tests/integration/test_cluster.py \
+	tests/integration/test_webhooks.py \
 	tests/browser/console.mjs

@@ -21,6 +21,8 @@ DEPS_PACKAGES=(
     libfcgi-dev libhiredis-dev librdkafka-dev libmariadb-dev libjson-c-dev libcunit1-dev
     # JOSE (JWT verification, issue 24) over OpenSSL's libcrypto
     libcjose-dev libjansson-dev libssl-dev
+    # webhook deliveries (issue 27): libcurl over OpenSSL
+    libcurl4-openssl-dev
     # the real servers of the stack
     redis-server mariadb-server mariadb-client nginx-light lighttpd lighttpd-modules-lua spawn-fcgi
     # Kafka runs on the JDK; Maven fetches its jars

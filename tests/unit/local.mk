@@ -27,7 +27,8 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_money tests/unit/test_validate \
 	tests/unit/test_db tests/unit/test_coupon_store tests/unit/test_redemption_store \
 	tests/unit/test_persist tests/unit/test_relay_db tests/unit/test_reconcile \
-	tests/unit/test_credis tests/unit/test_defer
+	tests/unit/test_credis tests/unit/test_defer \
+	tests/unit/test_whsig tests/unit/test_whurl
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -59,6 +60,14 @@ tests_unit_test_jsonv_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
 tests_unit_test_money_SOURCES = tests/unit/test_money.c
 tests_unit_test_money_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_money_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
+
+tests_unit_test_whsig_SOURCES = tests/unit/test_whsig.c
+tests_unit_test_whsig_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_whsig_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
+
+tests_unit_test_whurl_SOURCES = tests/unit/test_whurl.c
+tests_unit_test_whurl_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_whurl_LDADD = tests/unit/libunitmain.a $(UNIT_COMMON_LIBS)
 
 tests_unit_test_validate_SOURCES = tests/unit/test_validate.c
 tests_unit_test_validate_CPPFLAGS = $(UNIT_CPPFLAGS)
