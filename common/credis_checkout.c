@@ -22,6 +22,25 @@ int credis_checkout_mark(struct rcli *r, int64_t coupon_id)
     return rc;
 }
 
+int credis_checkout_state(struct rcli *r, int64_t coupon_id, int64_t user_id,
+                          struct rkey_checkout_state *out)
+{
+    char key[RKEY_MAX], uid[24];
+    if (rkey_coupon(key, sizeof key, RKEY_REDEEM, coupon_id) < 0 ||
+        rkey_user_encode(user_id, uid, sizeof uid) < 0)
+        return CP_ERR_INVALID;
+    redisReply *rep = rcli_command(r, "HGET %s %s", key, uid);
+    int rc = CP_ERR_UNAVAILABLE;
+    if (rep != NULL && rep->type == REDIS_REPLY_NIL)
+        rc = 0;
+    else if (rep != NULL && rep->type == REDIS_REPLY_STRING &&
+             rkey_checkout_state_decode(rep->str, rep->len, out) == CP_OK)
+        rc = 1;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return rc;
+}
+
 int credis_checkout_take(struct rcli *r, int64_t *ids, size_t cap, size_t *n)
 {
     *n = 0;

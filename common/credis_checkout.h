@@ -27,6 +27,12 @@
 /* SADD coupon:checkout:{dirty} <coupon>. CP_OK or CP_ERR_UNAVAILABLE. */
 int credis_checkout_mark(struct rcli *r, int64_t coupon_id);
 
+/* HGET redeem[user]: the issuance's checkout state into *out; 0 when it has none (never
+ * redeemed or held), 1 when *out is set, CP_ERR_UNAVAILABLE (also: a value redeem.lua
+ * could not have written). */
+int credis_checkout_state(struct rcli *r, int64_t coupon_id, int64_t user_id,
+                          struct rkey_checkout_state *out);
+
 /* SPOP of up to cap coupons from the dirty set into ids; *n how many. CP_OK or
  * CP_ERR_UNAVAILABLE. */
 int credis_checkout_take(struct rcli *r, int64_t *ids, size_t cap, size_t *n);

@@ -129,6 +129,30 @@ int rkey_change_decode(const char *field, size_t flen, const char *value, size_t
     return CP_OK;
 }
 
+int rkey_checkout_state_decode(const char *s, size_t len, struct rkey_checkout_state *out)
+{
+    if (s == NULL || len < 3)
+        return CP_ERR_INVALID;
+    const char *p = s, *end = s + len;
+    if (next_u63(&p, end, &out->version) != CP_OK || end - p < 2 || p[1] != ':' ||
+        (p[0] != 'R' && p[0] != 'H' && p[0] != 'F'))
+        return CP_ERR_INVALID;
+    out->state = p[0];
+    p += 2;
+    if (next_u63(&p, end, &out->at_ms) != CP_OK || next_u63(&p, end, &out->until_ms) != CP_OK)
+        return CP_ERR_INVALID;
+    size_t olen = (size_t)(end - p);
+    /* F keeps the order of the change that freed it, or none */
+    if (olen > CP_ORDER_ID_MAX_CHARS || (olen == 0 && out->state != 'F'))
+        return CP_ERR_INVALID;
+    for (size_t i = 0; i < olen; i++)
+        if (!order_char(p[i]))
+            return CP_ERR_INVALID;
+    memcpy(out->order_id, p, olen);
+    out->order_id[olen] = '\0';
+    return CP_OK;
+}
+
 int rkey_user_encode(int64_t user_id, char *buf, size_t cap)
 {
     if (user_id < 1)

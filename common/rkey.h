@@ -93,6 +93,17 @@ struct rkey_change {
 int rkey_change_decode(const char *field, size_t flen, const char *value, size_t vlen,
                        struct rkey_change *out);
 
+/* A value of coupon:{ID}:redeem: an issuance's checkout state (lua/redeem.lua). */
+struct rkey_checkout_state {
+    int64_t version;
+    char state; /* 'R' redeemed, 'H' held (until until_ms), 'F' free again */
+    int64_t at_ms, until_ms;
+    char order_id[CP_ORDER_ID_MAX_CHARS + 1]; /* "" for F after a cancel */
+};
+
+/* "<ver>:<S>:<atMs>:<untilMs>:<orderId>" -> *out, strictly. CP_OK or CP_ERR_INVALID. */
+int rkey_checkout_state_decode(const char *s, size_t len, struct rkey_checkout_state *out);
+
 /* Hash fields of coupon:{ID}:meta. */
 #define RKEY_META_TOTAL    "total"
 #define RKEY_META_START_MS "start_ms"

@@ -10,6 +10,7 @@
 #include "coupon_doc.h"
 #include "coupon_store.h"
 #include "cp_err.h"
+#include "credis_checkout.h"
 #include "jsonv.h"
 #include "log.h"
 #include "problem.h"
@@ -58,8 +59,9 @@ enum validate_reason validate_decide(const struct validate_issuance *is, int64_t
     if ((is->usable_until_ms >= 0 && is->usable_until_ms <= now_ms) ||
         (campaign_until_ms >= 0 && campaign_until_ms <= now_ms))
         return VALIDATE_EXPIRED;
-    /* VALIDATE_HELD goes here once holds exist: after the issuance's own state, before
-     * the order's. */
+    /* After the issuance's own state, before the order's. */
+    if (is->held)
+        return VALIDATE_HELD;
     if (money_outcome == MONEY_BELOW_MINIMUM)
         return VALIDATE_BELOW_MINIMUM;
     return VALIDATE_OK;
@@ -125,7 +127,28 @@ static int resolve(struct app_thread *t, const struct http_request *req, struct 
     return 0;
 }
 
-/* The issuance's state: from its row, else (by couponId) from Redis' claim. 1 to go on. */
+/* Redeemed or held now, from Redis' checkout state (lua/redeem.lua decides both there,
+ * MariaDB follows): 1 to go on, 0 with the 503 answered. */
+static int checkout_state(struct app_thread *t, struct http_response *resp, int64_t coupon_id,
+                          int64_t user_id, struct validate_issuance *st)
+{
+    struct rkey_checkout_state cs;
+    struct rcli *r = app_redis(t);
+    int rc = r != NULL ? credis_checkout_state(r, coupon_id, user_id, &cs) : CP_ERR_UNAVAILABLE;
+    if (rc < 0) {
+        app_redis_failed(t);
+        refuse(t, resp, M_VALIDATE_UNAVAILABLE, CP_ERR_UNAVAILABLE, "issuance state unavailable");
+        return 0;
+    }
+    if (rc == 1) { /* else no change yet: the row's used_at (an issuance from before) */
+        st->redeemed = cs.state == 'R';
+        st->held = cs.state == 'H' && cs.until_ms > timefmt_now_ms();
+    }
+    return 1;
+}
+
+/* The issuance's state: from its row, else (by couponId) from Redis' claim; then its
+ * checkout state from Redis. 1 to go on. */
 static int issuance_state(struct app_thread *t, struct http_response *resp, struct db *db,
                           int64_t coupon_id, int64_t user_id, int by_code,
                           struct validate_issuance *st)
@@ -138,7 +161,7 @@ static int issuance_state(struct app_thread *t, struct http_response *resp, stru
         st->issued = 1;
         st->redeemed = row.used_ms >= 0;
         st->usable_until_ms = row.usable_until_ms;
-        return 1;
+        return checkout_state(t, resp, coupon_id, user_id, st);
     }
     if (rc != CP_ERR_NOT_FOUND) {
         refuse(t, resp, M_VALIDATE_UNAVAILABLE, CP_ERR_UNAVAILABLE, "database unavailable");
@@ -152,8 +175,8 @@ static int issuance_state(struct app_thread *t, struct http_response *resp, stru
         problem_fail(resp, CP_ERR_UNAVAILABLE, "issuance state unavailable");
         return 0;
     }
-    st->issued = claimed; /* claimed moments ago: not redeemed, its own deadline is days away */
-    return 1;
+    st->issued = claimed; /* claimed moments ago: its own deadline not yet known here */
+    return !claimed || checkout_state(t, resp, coupon_id, user_id, st);
 }
 
 static void answer(struct app_thread *t, struct http_response *resp, const struct coupon *c,

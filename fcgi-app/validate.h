@@ -49,7 +49,8 @@ int validate_parse_body(const char *body, size_t len, struct validate_body *out,
 /* What the store knows of the caller's issuance. */
 struct validate_issuance {
     int issued;              /* a row in MariaDB, or a claim in Redis */
-    int redeemed;            /* used_at set */
+    int redeemed;            /* redeemed (Redis' checkout state; else used_at) */
+    int held;                /* a hold by an order that has not lapsed */
     int64_t usable_until_ms; /* the issuance's deadline; -1 = none (or not yet known) */
 };
 

@@ -249,6 +249,11 @@ class Checkout(unittest.TestCase):
                          {"code": body["code"], "orderId": "by-code", "ttlSeconds": 30})
         self.assertEqual(r.status, 201, r)
         self.assertEqual((r.json()["couponId"], r.json()["userId"]), (cid, uid))
+        # Validation sees the hold (Redis' checkout state), and writes nothing.
+        r = harness.http("POST", "/api/redemptions/validate",
+                         {"code": body["code"], "orderAmount": "20.00"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json()["valid"], r.json()["reason"]), (False, "COUPON_HELD"))
         r = harness.http("POST", "/api/redemptions", {"code": body["code"], "orderId": "by-code"})
         self.assertEqual(r.status, 201, r)
         self.assertEqual(settled_events(cid, 2)[-1]["type"], "coupon.redeemed")

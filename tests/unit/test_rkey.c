@@ -177,6 +177,20 @@ static void rkey_change_decodes_every_type_and_refuses_the_rest(void)
     for (size_t i = 0; i < sizeof bad_fields / sizeof bad_fields[0]; i++)
         CU_ASSERT_EQUAL(rkey_change_decode(bad_fields[i], strlen(bad_fields[i]), "R:1:0:o", 7, &c),
                         CP_ERR_INVALID);
+    struct rkey_checkout_state st;
+    const char *held = "3:H:1000:61000:cart:7";
+    CU_ASSERT_EQUAL(rkey_checkout_state_decode(held, strlen(held), &st), CP_OK);
+    CU_ASSERT_EQUAL(st.version, 3);
+    CU_ASSERT_EQUAL(st.state, 'H');
+    CU_ASSERT_EQUAL(st.until_ms, 61000);
+    CU_ASSERT_STRING_EQUAL(st.order_id, "cart:7");
+    CU_ASSERT_EQUAL(rkey_checkout_state_decode("4:F:5:0:", 8, &st), CP_OK); /* a cancel */
+    CU_ASSERT_STRING_EQUAL(st.order_id, "");
+    static const char *const bad_states[] = {"",        "1:R:5:0:",    "1:X:5:0:o", "01:R:5:0:o",
+                                             "1:R:5:o", "1:H:5:0:o p", "R:5:0:o"};
+    for (size_t i = 0; i < sizeof bad_states / sizeof bad_states[0]; i++)
+        CU_ASSERT_EQUAL(rkey_checkout_state_decode(bad_states[i], strlen(bad_states[i]), &st),
+                        CP_ERR_INVALID);
     char key[RKEY_MAX];
     CU_ASSERT(rkey_coupon(key, sizeof key, RKEY_RPENDING, INT64_MAX) > 0);
     CU_ASSERT_STRING_EQUAL(key, "coupon:{9223372036854775807}:rpending");

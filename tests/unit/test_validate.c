@@ -57,8 +57,16 @@ static void validate_body_takes_one_reference_and_a_string_amount(void)
 static void validate_reasons_come_in_their_documented_order(void)
 {
     const int64_t now = 1000000;
-    struct validate_issuance none = {0, 0, -1}, fresh = {1, 0, -1}, used = {1, 1, now - 1},
-                             past = {1, 0, now}, later = {1, 0, now + 1};
+    struct validate_issuance none = {.usable_until_ms = -1},
+                             fresh = {.issued = 1, .usable_until_ms = -1},
+                             used = {.issued = 1, .redeemed = 1, .usable_until_ms = now - 1},
+                             past = {.issued = 1, .usable_until_ms = now},
+                             later = {.issued = 1, .usable_until_ms = now + 1},
+                             held = {.issued = 1, .held = 1, .usable_until_ms = now + 1},
+                             held_past = {.issued = 1, .held = 1, .usable_until_ms = now};
+    /* a hold comes after the issuance's own state, before the order's */
+    CU_ASSERT_EQUAL(validate_decide(&held, -1, now, MONEY_BELOW_MINIMUM), VALIDATE_HELD);
+    CU_ASSERT_EQUAL(validate_decide(&held_past, -1, now, MONEY_APPLIES), VALIDATE_EXPIRED);
     CU_ASSERT_EQUAL(validate_decide(&none, now - 1, now, MONEY_BELOW_MINIMUM), VALIDATE_NOT_ISSUED);
     CU_ASSERT_EQUAL(validate_decide(&used, -1, now, MONEY_BELOW_MINIMUM),
                     VALIDATE_ALREADY_REDEEMED);
