@@ -41,6 +41,55 @@ int credis_checkout_state(struct rcli *r, int64_t coupon_id, int64_t user_id,
     return rc;
 }
 
+int credis_checkout_restore(struct rcli *r, int64_t coupon_id,
+                            const struct credis_checkout_restore_item *items, size_t n,
+                            long long *added)
+{
+    char keys[2][RKEY_MAX];
+    const char **argv = malloc((5 + 2 * n) * sizeof *argv);
+    size_t *argvlen = malloc((5 + 2 * n) * sizeof *argvlen);
+    char(*vals)[2][RKEY_VALUE_MAX + CP_ORDER_ID_MAX_CHARS] = malloc((n ? n : 1) * sizeof *vals);
+    int rc = CP_ERR_NOMEM;
+    if (argv == NULL || argvlen == NULL || vals == NULL)
+        goto out;
+    rc = CP_ERR_INVALID;
+    int k0 = rkey_coupon(keys[0], sizeof keys[0], RKEY_REDEEM, coupon_id);
+    int k1 = rkey_coupon(keys[1], sizeof keys[1], RKEY_HOLDS, coupon_id);
+    if (k0 < 0 || k1 < 0)
+        goto out;
+    static const char *const head[] = {"EVAL", NULL, "2"};
+    for (int i = 0; i < 3; i++) {
+        argv[i] = i == 1 ? lua_restore_checkout_script : head[i];
+        argvlen[i] = strlen(argv[i]);
+    }
+    argv[3] = keys[0];
+    argvlen[3] = (size_t)k0;
+    argv[4] = keys[1];
+    argvlen[4] = (size_t)k1;
+    for (size_t i = 0; i < n; i++) {
+        int ulen = rkey_user_encode(items[i].user_id, vals[i][0], sizeof vals[i][0]);
+        int slen = rkey_checkout_state_encode(&items[i].state, vals[i][1], sizeof vals[i][1]);
+        if (ulen < 0 || slen < 0)
+            goto out;
+        argv[5 + 2 * i] = vals[i][0];
+        argvlen[5 + 2 * i] = (size_t)ulen;
+        argv[6 + 2 * i] = vals[i][1];
+        argvlen[6 + 2 * i] = (size_t)slen;
+    }
+    /* EVAL, not EVALSHA: an operator's command, run where the keys live ({ID}). */
+    redisReply *rep = rcli_command_argv(r, (int)(5 + 2 * n), argv, argvlen);
+    rc = rep != NULL && rep->type == REDIS_REPLY_INTEGER ? CP_OK : CP_ERR_UNAVAILABLE;
+    if (rc == CP_OK)
+        *added += rep->integer;
+    if (rep != NULL)
+        freeReplyObject(rep);
+out:
+    free(vals);
+    free(argvlen);
+    free(argv);
+    return rc;
+}
+
 int credis_checkout_take(struct rcli *r, int64_t *ids, size_t cap, size_t *n)
 {
     *n = 0;

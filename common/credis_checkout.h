@@ -33,6 +33,18 @@ int credis_checkout_mark(struct rcli *r, int64_t coupon_id);
 int credis_checkout_state(struct rcli *r, int64_t coupon_id, int64_t user_id,
                           struct rkey_checkout_state *out);
 
+/* One issuance's checkout state, as MariaDB has it (coupon-admin rebuild-redis). */
+struct credis_checkout_restore_item {
+    int64_t user_id;
+    struct rkey_checkout_state state;
+};
+/* EVAL lua/restore_checkout.lua (an operator's command): the n states go back into
+ * redeem (and holds) where Redis has none. *added += the states added. CP_OK,
+ * CP_ERR_NOMEM, CP_ERR_INVALID, or CP_ERR_UNAVAILABLE. */
+int credis_checkout_restore(struct rcli *r, int64_t coupon_id,
+                            const struct credis_checkout_restore_item *items, size_t n,
+                            long long *added);
+
 /* SPOP of up to cap coupons from the dirty set into ids; *n how many. CP_OK or
  * CP_ERR_UNAVAILABLE. */
 int credis_checkout_take(struct rcli *r, int64_t *ids, size_t cap, size_t *n);

@@ -153,6 +153,17 @@ int rkey_checkout_state_decode(const char *s, size_t len, struct rkey_checkout_s
     return CP_OK;
 }
 
+int rkey_checkout_state_encode(const struct rkey_checkout_state *v, char *buf, size_t cap)
+{
+    if (v->version < 1 || v->at_ms < 0 || v->until_ms < 0 ||
+        (v->state != 'R' && v->state != 'H' && v->state != 'F') ||
+        (v->state != 'F' && v->order_id[0] == '\0'))
+        return CP_ERR_INVALID;
+    return fitted(snprintf(buf, cap, "%" PRId64 ":%c:%" PRId64 ":%" PRId64 ":%s", v->version,
+                           v->state, v->at_ms, v->until_ms, v->order_id),
+                  cap);
+}
+
 int rkey_user_encode(int64_t user_id, char *buf, size_t cap)
 {
     if (user_id < 1)

@@ -102,6 +102,8 @@ struct rkey_checkout_state {
 };
 
 /* "<ver>:<S>:<atMs>:<untilMs>:<orderId>" -> *out, strictly. CP_OK or CP_ERR_INVALID. */
+/* ... and back: its length, or CP_ERR_INVALID / CP_ERR_LIMIT. */
+int rkey_checkout_state_encode(const struct rkey_checkout_state *v, char *buf, size_t cap);
 int rkey_checkout_state_decode(const char *s, size_t len, struct rkey_checkout_state *out);
 
 /* Hash fields of coupon:{ID}:meta. */

@@ -9,6 +9,7 @@
 #include "cp_err.h"
 #include "db.h"
 #include "credis.h"
+#include "credis_checkout.h"
 #include "log.h"
 #include "rcli.h"
 
@@ -23,6 +24,7 @@ struct coupon_meta {
  * rebuild_redis call (heap, neither stack nor static). */
 struct chunk {
     struct credis_holder rows[CHUNK];
+    struct credis_checkout_restore_item states[CHUNK];
 };
 
 static int db_fail(struct db *db, int rc)
@@ -102,6 +104,83 @@ static int add_issue(void *arg)
     return rc;
 }
 
+/* The checkout states of one coupon's issuances as they are read (checkout_version > 0:
+ * redeemed, held, or free again after a change), restored a chunk at a time. */
+struct state_rows {
+    struct rcli *r;
+    int64_t coupon_id, user_id, version, used_ms, until_ms;
+    char order[CP_ORDER_ID_MAX_CHARS + 1], hold[CP_ORDER_ID_MAX_CHARS + 1];
+    unsigned long order_len, hold_len;
+    my_bool order_null, hold_null;
+    struct chunk *ck;
+    size_t n;
+    long long added;
+    int redis_failed;
+};
+
+static int flush_states(struct state_rows *sr)
+{
+    int rc = credis_checkout_restore(sr->r, sr->coupon_id, sr->ck->states, sr->n, &sr->added);
+    if (rc != CP_OK)
+        fprintf(stderr, "coupon-admin: redis checkout restore: %s\n", rcli_errstr(sr->r));
+    sr->redis_failed = rc != CP_OK;
+    sr->n = 0;
+    return rc;
+}
+
+static int add_state(void *arg)
+{
+    struct state_rows *sr = arg;
+    struct credis_checkout_restore_item *it = &sr->ck->states[sr->n];
+    memset(it, 0, sizeof *it);
+    it->user_id = sr->user_id;
+    it->state.version = sr->version;
+    /* The row's columns make the state redeem.lua would hold (rkey.h). */
+    const char *order = "";
+    if (!sr->order_null) {
+        it->state.state = 'R';
+        it->state.at_ms = sr->used_ms;
+        order = sr->order;
+        db_text_end(sr->order, sizeof sr->order, sr->order_len);
+    } else if (!sr->hold_null) {
+        it->state.state = 'H';
+        it->state.until_ms = sr->until_ms;
+        db_text_end(sr->hold, sizeof sr->hold, sr->hold_len);
+        order = sr->hold;
+    } else {
+        it->state.state = 'F';
+    }
+    snprintf(it->state.order_id, sizeof it->state.order_id, "%s", order);
+    return ++sr->n < CHUNK ? CP_OK : flush_states(sr);
+}
+
+static int rebuild_checkout(struct db *db, struct rcli *r, int64_t coupon_id, struct chunk *ck,
+                            long long *added)
+{
+    static const char sql[] =
+        "SELECT CAST(user_id AS SIGNED), CAST(checkout_version AS SIGNED), "
+        "COALESCE(CAST(UNIX_TIMESTAMP(used_at) * 1000 AS SIGNED), 0), redeemed_order_id, "
+        "hold_order_id, COALESCE(CAST(UNIX_TIMESTAMP(hold_expires_at) * 1000 AS SIGNED), 0) "
+        "FROM coupon_issue WHERE coupon_id = ? AND checkout_version > 0 ORDER BY id";
+    struct state_rows sr = {.r = r, .coupon_id = coupon_id, .ck = ck};
+    int64_t id = coupon_id;
+    MYSQL_BIND p, res[6];
+    db_bind_i64(&p, &id, NULL);
+    db_bind_i64(&res[0], &sr.user_id, NULL);
+    db_bind_i64(&res[1], &sr.version, NULL);
+    db_bind_i64(&res[2], &sr.used_ms, NULL);
+    db_bind_text(&res[3], sr.order, sizeof sr.order, &sr.order_len, &sr.order_null);
+    db_bind_text(&res[4], sr.hold, sizeof sr.hold, &sr.hold_len, &sr.hold_null);
+    db_bind_i64(&res[5], &sr.until_ms, NULL);
+    int rc = db_fetch_each(db, sql, &p, res, add_state, &sr);
+    if (rc != CP_OK)
+        return sr.redis_failed ? rc : db_fail(db, rc);
+    if (sr.n > 0 && (rc = flush_states(&sr)) != CP_OK)
+        return rc;
+    *added = sr.added;
+    return CP_OK;
+}
+
 static int rebuild_one(struct db *db, struct rcli *r, const struct coupon_meta *c, struct chunk *ck,
                        FILE *out)
 {
@@ -125,8 +204,13 @@ static int rebuild_one(struct db *db, struct rcli *r, const struct coupon_meta *
         return ir.redis_failed ? rc : db_fail(db, rc);
     if (ir.n > 0 && (rc = restore_chunk(r, c->id, ck, ir.n, &ir.added)) != CP_OK)
         return rc;
-    fprintf(out, "coupon %" PRId64 ": meta written, %zu issuances in MariaDB, %lld restored\n",
-            c->id, ir.total_rows, ir.added);
+    long long states = 0;
+    if ((rc = rebuild_checkout(db, r, c->id, ck, &states)) != CP_OK)
+        return rc;
+    fprintf(out,
+            "coupon %" PRId64 ": meta written, %zu issuances in MariaDB, %lld restored, "
+            "%lld checkout states restored\n",
+            c->id, ir.total_rows, ir.added, states);
     return CP_OK;
 }
 

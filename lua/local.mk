@@ -1,5 +1,6 @@
 # Lua scripts compiled into the binaries as string constants.
-LUA_SOURCES = lua/issue.lua lua/rollback.lua lua/restore.lua lua/meta_update.lua lua/redeem.lua
+LUA_SOURCES = lua/issue.lua lua/rollback.lua lua/restore.lua lua/meta_update.lua lua/redeem.lua \
+	lua/restore_checkout.lua
 EXTRA_DIST += $(LUA_SOURCES) lua/embed.sh
 noinst_LIBRARIES += lua/libluascripts.a
 nodist_lua_libluascripts_a_SOURCES = lua/lua_scripts.c
@@ -15,4 +16,5 @@ lua/lua_scripts.c: $(LUA_SOURCES) $(srcdir)/lua/embed.sh
 	  lua_rollback_script=$(srcdir)/lua/rollback.lua \
 	  lua_restore_script=$(srcdir)/lua/restore.lua \
 	  lua_meta_update_script=$(srcdir)/lua/meta_update.lua \
-	  lua_redeem_script=$(srcdir)/lua/redeem.lua
+	  lua_redeem_script=$(srcdir)/lua/redeem.lua \
+	  lua_restore_checkout_script=$(srcdir)/lua/restore_checkout.lua

@@ -7,10 +7,11 @@
 #ifndef COUPON_LUA_SCRIPTS_H
 #define COUPON_LUA_SCRIPTS_H
 
-extern const char lua_issue_script[];       /* lua/issue.lua */
-extern const char lua_rollback_script[];    /* lua/rollback.lua */
-extern const char lua_restore_script[];     /* lua/restore.lua */
-extern const char lua_meta_update_script[]; /* lua/meta_update.lua */
-extern const char lua_redeem_script[];      /* lua/redeem.lua */
+extern const char lua_issue_script[];            /* lua/issue.lua */
+extern const char lua_rollback_script[];         /* lua/rollback.lua */
+extern const char lua_restore_script[];          /* lua/restore.lua */
+extern const char lua_meta_update_script[];      /* lua/meta_update.lua */
+extern const char lua_redeem_script[];           /* lua/redeem.lua */
+extern const char lua_restore_checkout_script[]; /* lua/restore_checkout.lua */
 
 #endif

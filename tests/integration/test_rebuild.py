@@ -65,6 +65,43 @@ class RebuildRedis(unittest.TestCase):
             "(SELECT issued_quantity FROM coupon WHERE id = %d) FROM coupon_issue "
             "WHERE coupon_id = %d" % (cid, cid)), [("50", "50", "50", "50")])
 
+    def test_rebuild_restores_redemptions_and_holds(self):
+        # A redeemed or held issuance must stay so after Redis lost its data: otherwise
+        # it could be redeemed a second time (issue 26).
+        cid = harness.create_coupon(totalQuantity=10)
+        users = [harness.new_user() for _ in range(3)]
+        for u in users:
+            self.assertEqual(issue(cid, u).status, 201)
+        path = "/api/coupons/%d/issues/%d/%s"
+        self.assertEqual(harness.http("POST", path % (cid, users[0], "redemption"),
+                                      {"orderId": "kept-1"}).status, 201)
+        self.assertEqual(harness.http("POST", path % (cid, users[1], "hold"),
+                                      {"orderId": "kept-2", "ttlSeconds": 600}).status, 201)
+        harness.wait_until(lambda: int(harness.sql(
+            "SELECT COUNT(*) FROM coupon_issue WHERE coupon_id = %d AND checkout_version = 1"
+            % cid)[0][0]) == 2, timeout=30, message="both changes applied to MariaDB")
+        harness.redis("FLUSHALL")
+        tool = os.path.join(harness.env["BUILD_DIR"], "consumer", "coupon-admin")
+        out = subprocess.run([tool, "-c", harness.env["CONFIG"], "rebuild-redis", "--coupon",
+                              str(cid)], capture_output=True, text=True, timeout=60, check=False)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("3 issuances in MariaDB, 3 restored, 2 checkout states restored", out.stdout)
+        r = harness.http("POST", path % (cid, users[0], "redemption"), {"orderId": "again"})
+        self.assertEqual((r.status, r.json()["code"]), (409, "COUPON_ALREADY_REDEEMED"), r)
+        self.assertEqual(harness.http("POST", path % (cid, users[0], "redemption"),
+                                      {"orderId": "kept-1"}).status, 200)
+        r = harness.http("POST", path % (cid, users[1], "redemption"), {"orderId": "other"})
+        self.assertEqual((r.status, r.json()["code"]), (409, "COUPON_HELD"), r)
+        # The versions go on from MariaDB's: a cancel is version 2 and lands.
+        self.assertEqual(harness.http("DELETE", path % (cid, users[0], "redemption"),
+                                      {"orderId": "kept-1"}).status, 204)
+        harness.wait_until(lambda: harness.sql(
+            "SELECT checkout_version, used_at IS NULL FROM coupon_issue WHERE coupon_id = %d "
+            "AND user_id = %d" % (cid, users[0]))[0] == ("2", "1"), timeout=30,
+            message="the cancel applied after the rebuild")
+        self.assertEqual(harness.http("POST", path % (cid, users[2], "redemption"),
+                                      {"orderId": "fresh"}).status, 201)
+
     def test_unknown_command_and_coupon_fail_clearly(self):
         tool = os.path.join(harness.env["BUILD_DIR"], "consumer", "coupon-admin")
         bad = subprocess.run([tool, "-c", harness.env["CONFIG"], "rebuild-everything"],
