@@ -2,9 +2,10 @@
 # Each is one program; `make check` runs them (exit status != 0 on a failure).
 # test_router, test_metrics, test_rslot and test_rcli (fake connections) need no server, nor
 # do test_db and the MariaDB stores' tests (test_coupon_store, test_redemption_store,
-# test_persist, test_relay_db, test_reconcile: db_fake.h);
-# test_lua, test_l2 and test_rcli_redis start a private redis-server; test_producer and
-# test_outbox use librdkafka's in-process mock cluster (loopback only, ~15 s).
+# test_persist, test_relay_db, test_reconcile, test_checkout_store: db_fake.h);
+# test_lua, test_l2, test_rcli_redis and test_credis start a private
+# redis-server; test_producer and test_outbox use librdkafka's in-process mock cluster
+# (loopback only, ~15 s).
 # unit_main.c: the one registry/run/exit-status routine every program shares.
 check_LIBRARIES = tests/unit/libunitmain.a tests/unit/libdbfake.a
 tests_unit_libunitmain_a_SOURCES = tests/unit/unit_main.c tests/unit/unit_main.h
@@ -27,7 +28,8 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_money tests/unit/test_validate \
 	tests/unit/test_db tests/unit/test_coupon_store tests/unit/test_redemption_store \
 	tests/unit/test_persist tests/unit/test_relay_db tests/unit/test_reconcile \
-	tests/unit/test_credis tests/unit/test_defer \
+	tests/unit/test_checkout_store tests/unit/test_credis \
+	tests/unit/test_defer \
 	tests/unit/test_whsig tests/unit/test_whurl
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -227,3 +229,10 @@ tests_unit_test_reconcile_SOURCES = tests/unit/test_reconcile.c consumer/issue_l
 	consumer/issue_lookup.c consumer/leader.h consumer/leader.c
 tests_unit_test_reconcile_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
 tests_unit_test_reconcile_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
+
+# The checkout applier's MariaDB side: its transaction and the recent coupons.
+tests_unit_test_checkout_store_SOURCES = tests/unit/test_checkout_store.c \
+	consumer/checkout_store.h consumer/checkout_store.c consumer/checkout_plan.h \
+	consumer/checkout_plan.c
+tests_unit_test_checkout_store_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
+tests_unit_test_checkout_store_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
