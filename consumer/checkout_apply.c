@@ -10,11 +10,11 @@
 #include <string.h>
 
 #include "checkout_plan.h"
+#include "checkout_store.h"
 #include "clock.h"
 #include "cp_err.h"
 #include "credis_checkout.h"
 #include "db.h"
-#include "event.h"
 #include "leader.h"
 #include "log.h"
 #include "rcli.h"
@@ -24,34 +24,18 @@
 #define ERROR_MS        500  /* the pause after a failure */
 #define SWEEP_MAX       1000 /* holds one sweep lets lapse per coupon */
 
-/* apply_tx's "roll back" answers (db_tx): nothing to write; or the rows moved under us. */
-enum { NOTHING = 1, RACED = 2 };
-
-static const char row_sql[] = "SELECT CAST(id AS SIGNED), CAST(sequence AS SIGNED), "
-                              "CAST(checkout_version AS SIGNED) FROM coupon_issue "
-                              "WHERE coupon_id = ? AND user_id = ? FOR UPDATE";
-/* Every state sets all four columns: R (used_at, order), H (hold order, until), F (none). */
-static const char apply_sql[] =
-    "UPDATE coupon_issue SET used_at = FROM_UNIXTIME(? / 1000), redeemed_order_id = ?, "
-    "hold_order_id = ?, hold_expires_at = FROM_UNIXTIME(? / 1000), checkout_version = ? "
-    "WHERE id = ? AND checkout_version = ?";
-static const char outbox_sql[] = "INSERT INTO event_outbox (topic, msg_key, payload) "
-                                 "VALUES (?, ?, ?)";
-static const char coupons_sql[] = "SELECT CAST(id AS SIGNED) FROM coupon ORDER BY id DESC LIMIT ?";
-
 struct checkout_apply {
     const struct cp_conf *conf;
     pthread_t thread;
     atomic_int stop;
     struct leader *leader;
     struct db *db;
+    struct checkout_store *store; /* the MariaDB side, over db */
     struct rcli *redis;
     char sweep_sha[41]; /* redeem.lua's, for the sweep ("" = not loaded) */
-    /* One coupon's records and its plan. */
+    /* One coupon's records and their plan. */
     struct planned_change *changes;
-    int64_t *users;
-    struct plan_row *rows;
-    size_t n, nusers;
+    size_t n;
     int64_t coupon_id;
     /* Coupons to visit this round, and those with waiting records. */
     int64_t *todo, *retry, *all, *with;
@@ -150,99 +134,6 @@ static int sweep_all(struct checkout_apply *a)
     return rc;
 }
 
-/* ---------------------------------------------------------------- MariaDB side */
-
-/* The row of one issuance (locked), into a->rows[i]. */
-static int lock_row(struct db *db, int64_t coupon_id, struct plan_row *row)
-{
-    int64_t cid = coupon_id, uid = row->user_id;
-    MYSQL_BIND p[2], res[3];
-    db_bind_i64(&p[0], &cid, NULL);
-    db_bind_i64(&p[1], &uid, NULL);
-    db_bind_i64(&res[0], &row->row_id, NULL);
-    db_bind_i64(&res[1], &row->sequence, NULL);
-    db_bind_i64(&res[2], &row->version, NULL);
-    int rc = db_fetch_one(db, row_sql, p, res);
-    row->found = rc == CP_OK;
-    return rc == CP_ERR_NOT_FOUND ? CP_OK : rc;
-}
-
-static enum redemption_kind kind_of(enum rkey_change_type t)
-{
-    switch (t) {
-    case RKEY_CHANGE_REDEEMED: return REDEMPTION_REDEEMED;
-    case RKEY_CHANGE_CANCELLED: return REDEMPTION_CANCELLED;
-    case RKEY_CHANGE_HELD: return REDEMPTION_HELD;
-    case RKEY_CHANGE_RELEASED: return REDEMPTION_HOLD_RELEASED;
-    case RKEY_CHANGE_LAPSED: break;
-    }
-    return REDEMPTION_HOLD_LAPSED;
-}
-
-/* One change onto its row, and its event into the outbox. */
-static int apply_one(struct checkout_apply *a, struct db *db, const struct planned_change *pc)
-{
-    const struct rkey_change *c = &pc->change;
-    int redeemed = c->type == RKEY_CHANGE_REDEEMED, held = c->type == RKEY_CHANGE_HELD;
-    int64_t used_at = c->at_ms, hold_until = c->until_ms, version = c->version;
-    int64_t row_id = pc->row_id, before = c->version - 1;
-    char order[CP_ORDER_ID_MAX_CHARS + 1];
-    unsigned long olen = (unsigned long)strlen(c->order_id);
-    memcpy(order, c->order_id, olen + 1);
-    my_bool no_use = !redeemed, no_hold = !held;
-    MYSQL_BIND p[7];
-    db_bind_i64(&p[0], &used_at, &no_use);
-    db_bind_text(&p[1], order, olen, &olen, &no_use);
-    db_bind_text(&p[2], order, olen, &olen, &no_hold);
-    db_bind_i64(&p[3], &hold_until, &no_hold);
-    db_bind_i64(&p[4], &version, NULL);
-    db_bind_i64(&p[5], &row_id, NULL);
-    db_bind_i64(&p[6], &before, NULL);
-    int rc = db_exec(db, apply_sql, p);
-    if (rc != CP_OK)
-        return rc;
-    if (db_affected_rows(db) != 1)
-        return RACED; /* another applier (a lock lost and taken) moved the row first */
-    struct redemption_event ev = {kind_of(c->type), a->coupon_id, c->user_id,  pc->sequence,
-                                  c->order_id,      c->at_ms,     c->until_ms, c->version};
-    char payload[CP_OUTBOX_PAYLOAD_MAX], key[CP_OUTBOX_KEY_MAX], topic[CP_OUTBOX_TOPIC_MAX + 1];
-    int plen = event_encode_redemption(&ev, payload, sizeof payload);
-    int klen = event_outbox_key(a->coupon_id, key, sizeof key);
-    size_t tlen = strlen(a->conf->kafka_redemption_topic);
-    if (plen < 0 || klen < 0 || tlen > CP_OUTBOX_TOPIC_MAX)
-        return CP_ERR_INTERNAL;
-    memcpy(topic, a->conf->kafka_redemption_topic, tlen + 1);
-    unsigned long lens[3] = {(unsigned long)tlen, (unsigned long)klen, (unsigned long)plen};
-    MYSQL_BIND q[3];
-    db_bind_text(&q[0], topic, lens[0], &lens[0], NULL);
-    db_bind_text(&q[1], key, lens[1], &lens[1], NULL);
-    db_bind_text(&q[2], payload, lens[2], &lens[2], NULL);
-    return db_exec(db, outbox_sql, q);
-}
-
-/* db_tx body: lock the rows, plan, apply. Starts from the records each run. */
-static int apply_tx(struct db *db, void *arg)
-{
-    struct checkout_apply *a = arg;
-    for (size_t i = 0; i < a->nusers; i++) {
-        memset(&a->rows[i], 0, sizeof a->rows[i]);
-        a->rows[i].user_id = a->users[i];
-        int rc = lock_row(db, a->coupon_id, &a->rows[i]);
-        if (rc != CP_OK)
-            return rc;
-    }
-    if (checkout_plan_mark(a->changes, a->n, a->rows, a->nusers) == 0)
-        return NOTHING; /* roll back the locks; duplicates are still dropped */
-    for (size_t i = 0; i < a->n; i++) {
-        if (a->changes[i].action != CHANGE_APPLY)
-            continue;
-        int rc = apply_one(a, db, &a->changes[i]);
-        if (rc != CP_OK)
-            return rc;
-    }
-    return CP_OK;
-}
-
 /* One coupon: CP_OK (even with records left waiting) or a failure. */
 static int apply_coupon(struct checkout_apply *a, int64_t coupon_id)
 {
@@ -250,9 +141,9 @@ static int apply_coupon(struct checkout_apply *a, int64_t coupon_id)
     int rc = read_records(a);
     if (rc != CP_OK || a->n == 0)
         return rc;
-    a->nusers = checkout_plan_sort(a->changes, a->n, a->users);
-    rc = db_tx(a->db, apply_tx, a);
-    if (rc == RACED) {
+    struct checkout_store_counts k;
+    rc = checkout_store_apply(a->store, coupon_id, a->changes, a->n, &k);
+    if (rc == CHECKOUT_STORE_RACED) {
         add_coupon(a->retry, &a->nretry, coupon_id); /* plan again from the new rows */
         return CP_OK;
     }
@@ -260,43 +151,12 @@ static int apply_coupon(struct checkout_apply *a, int64_t coupon_id)
         atomic_fetch_add(&a->failures, 1);
         return rc;
     }
-    uint64_t applied = 0, dup = 0, wait = 0;
-    for (size_t i = 0; i < a->n; i++) {
-        applied += a->changes[i].action == CHANGE_APPLY;
-        dup += a->changes[i].action == CHANGE_DUPLICATE;
-        wait += a->changes[i].action == CHANGE_WAIT;
-    }
-    atomic_fetch_add(&a->applied, applied);
-    atomic_fetch_add(&a->duplicates, dup);
-    atomic_fetch_add(&a->waiting, wait);
-    if (wait > 0 || a->n == CHECKOUT_BATCH_MAX)
+    atomic_fetch_add(&a->applied, k.applied);
+    atomic_fetch_add(&a->duplicates, k.duplicates);
+    atomic_fetch_add(&a->waiting, k.waiting);
+    if (k.waiting > 0 || a->n == CHECKOUT_BATCH_MAX)
         add_coupon(a->retry, &a->nretry, coupon_id);
-    return applied + dup > 0 ? drop_records(a) : CP_OK;
-}
-
-/* The most recent coupons' ids into a->all. */
-struct coupon_rows {
-    struct checkout_apply *a;
-    int64_t id;
-};
-
-static int row_coupon(void *arg)
-{
-    struct coupon_rows *cr = arg;
-    if (cr->a->nall < CHECKOUT_COUPONS_MAX)
-        cr->a->all[cr->a->nall++] = cr->id;
-    return 0;
-}
-
-static int list_coupons(struct checkout_apply *a)
-{
-    struct coupon_rows cr = {a, 0};
-    int64_t limit = CHECKOUT_COUPONS_MAX;
-    MYSQL_BIND p, res;
-    db_bind_i64(&p, &limit, NULL);
-    db_bind_i64(&res, &cr.id, NULL);
-    a->nall = 0;
-    return db_fetch_each(a->db, coupons_sql, &p, &res, row_coupon, &cr);
+    return k.applied + k.duplicates > 0 ? drop_records(a) : CP_OK;
 }
 
 /* ------------------------------------------------------------------- the loop */
@@ -347,7 +207,8 @@ static void *apply_main(void *arg)
         }
         if (now >= next_full) {
             next_full = now + CHECKOUT_FULL_PASS_MS;
-            if (list_coupons(a) != CP_OK || sweep_all(a) != CP_OK)
+            if (checkout_store_coupons(a->store, a->all, CHECKOUT_COUPONS_MAX, &a->nall) != CP_OK ||
+                sweep_all(a) != CP_OK)
                 atomic_fetch_add(&a->failures, 1);
         }
         int failed = 0;
@@ -372,11 +233,10 @@ static void apply_free(struct checkout_apply *a)
     if (a == NULL)
         return;
     leader_free(a->leader);
+    checkout_store_free(a->store);
     db_free(a->db);
     rcli_free(a->redis);
     free(a->changes);
-    free(a->users);
-    free(a->rows);
     free(a->todo);
     free(a->retry);
     free(a->all);
@@ -394,15 +254,13 @@ struct checkout_apply *checkout_apply_start(const struct cp_conf *conf, char *er
     }
     a->conf = conf;
     a->changes = calloc(CHECKOUT_BATCH_MAX, sizeof *a->changes);
-    a->users = calloc(CHECKOUT_BATCH_MAX, sizeof *a->users);
-    a->rows = calloc(CHECKOUT_BATCH_MAX, sizeof *a->rows);
     a->todo = calloc(CHECKOUT_COUPONS_MAX, sizeof *a->todo);
     a->retry = calloc(CHECKOUT_COUPONS_MAX, sizeof *a->retry);
     a->all = calloc(CHECKOUT_COUPONS_MAX, sizeof *a->all);
     a->with = calloc(CHECKOUT_COUPONS_MAX, sizeof *a->with);
     a->drops = calloc(CHECKOUT_BATCH_MAX, sizeof *a->drops);
-    if (a->changes == NULL || a->users == NULL || a->rows == NULL || a->todo == NULL ||
-        a->retry == NULL || a->all == NULL || a->with == NULL || a->drops == NULL) {
+    if (a->changes == NULL || a->todo == NULL || a->retry == NULL || a->all == NULL ||
+        a->with == NULL || a->drops == NULL) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
@@ -412,7 +270,8 @@ struct checkout_apply *checkout_apply_start(const struct cp_conf *conf, char *er
     /* The lock lives on the working connection: lost with it, so an applier whose
      * connection dropped stops until it holds the lock again (leader_held). */
     a->leader = leader_new(a->db, "coupon_checkout_apply", "checkout applier");
-    if (a->leader == NULL) {
+    a->store = checkout_store_new(a->db, conf->kafka_redemption_topic, CHECKOUT_BATCH_MAX);
+    if (a->leader == NULL || a->store == NULL) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }

@@ -12,7 +12,7 @@
  *      last CHECKOUT_COUPONS_MAX created (for a coupon-fcgi that died between its
  *      script and the SADD, and for lapsing holds: redeem.lua's sweep runs on each);
  *   2. per coupon: HSCAN rpending (at most CHECKOUT_BATCH_MAX records), plan them
- *      (checkout_plan.h), and in one transaction lock the issuances' rows
+ *      (checkout_plan.h), and in one transaction (checkout_store.h) lock the issuances' rows
  *      (SELECT ... FOR UPDATE), apply each change due (UPDATE coupon_issue ...
  *      WHERE checkout_version = version - 1) with its coupon.redemption outbox row
  *      (consumer/relay.c publishes it), commit;

@@ -20,6 +20,7 @@ consumer_coupon_consumer_SOURCES = consumer/consumer.c \
 	consumer/relay.h consumer/relay.c \
 	consumer/relay_db.h consumer/relay_db.c \
 	consumer/checkout_plan.h consumer/checkout_plan.c \
+	consumer/checkout_store.h consumer/checkout_store.c \
 	consumer/checkout_apply.h consumer/checkout_apply.c \
 	consumer/dispatch.h consumer/dispatch.c
 consumer_coupon_consumer_LDADD = $(CONSUMER_LIBS)

@@ -2,9 +2,10 @@
 # Each is one program; `make check` runs them (exit status != 0 on a failure).
 # test_router, test_metrics, test_rslot and test_rcli (fake connections) need no server, nor
 # do test_db and the MariaDB stores' tests (test_coupon_store, test_redemption_store,
-# test_persist, test_relay_db, test_reconcile: db_fake.h);
-# test_lua, test_l2 and test_rcli_redis start a private redis-server; test_producer and
-# test_outbox use librdkafka's in-process mock cluster (loopback only, ~15 s).
+# test_persist, test_relay_db, test_reconcile, test_checkout_store: db_fake.h);
+# test_lua, test_l2, test_rcli_redis, test_credis and test_credis_checkout start a private
+# redis-server; test_producer and test_outbox use librdkafka's in-process mock cluster
+# (loopback only, ~15 s).
 # unit_main.c: the one registry/run/exit-status routine every program shares.
 check_LIBRARIES = tests/unit/libunitmain.a tests/unit/libdbfake.a
 tests_unit_libunitmain_a_SOURCES = tests/unit/unit_main.c tests/unit/unit_main.h
@@ -27,7 +28,8 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_money tests/unit/test_validate \
 	tests/unit/test_db tests/unit/test_coupon_store tests/unit/test_redemption_store \
 	tests/unit/test_persist tests/unit/test_relay_db tests/unit/test_reconcile \
-	tests/unit/test_credis tests/unit/test_defer \
+	tests/unit/test_checkout_store tests/unit/test_credis tests/unit/test_credis_checkout \
+	tests/unit/test_defer \
 	tests/unit/test_whsig tests/unit/test_whurl
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -155,6 +157,13 @@ tests_unit_test_credis_LDADD = tests/unit/libunitmain.a common/libcommon.a lua/l
 	$(JSONC_LIBS) $(LIBCRYPTO_LIBS) \
 	$(HIREDIS_LIBS) $(CUNIT_LIBS) -lpthread
 
+# common/credis_checkout, the applier's commands on a coupon's checkout keys, likewise.
+tests_unit_test_credis_checkout_SOURCES = tests/unit/test_credis_checkout.c \
+	tests/unit/redis_fixture.h tests/unit/redis_fixture.c
+tests_unit_test_credis_checkout_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_credis_checkout_LDADD = tests/unit/libunitmain.a common/libcommon.a \
+	lua/libluascripts.a $(JSONC_LIBS) $(LIBCRYPTO_LIBS) $(HIREDIS_LIBS) $(CUNIT_LIBS) -lpthread
+
 tests_unit_test_defer_SOURCES = tests/unit/test_defer.c
 tests_unit_test_defer_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_defer_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
@@ -227,3 +236,10 @@ tests_unit_test_reconcile_SOURCES = tests/unit/test_reconcile.c consumer/issue_l
 	consumer/issue_lookup.c consumer/leader.h consumer/leader.c
 tests_unit_test_reconcile_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
 tests_unit_test_reconcile_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
+
+# The checkout applier's MariaDB side: its transaction and the recent coupons.
+tests_unit_test_checkout_store_SOURCES = tests/unit/test_checkout_store.c \
+	consumer/checkout_store.h consumer/checkout_store.c consumer/checkout_plan.h \
+	consumer/checkout_plan.c
+tests_unit_test_checkout_store_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
+tests_unit_test_checkout_store_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)

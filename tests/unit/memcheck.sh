@@ -11,7 +11,7 @@ for t in test_conf test_timefmt test_jsonv test_event test_router test_lua test_
     test_rkey test_issue_decide test_coupon_doc test_downstream test_kafka_log test_app \
     test_issuecode test_series test_rslot test_rcli test_rcli_redis test_holders test_ratelimit \
     test_jwtv test_db test_coupon_store test_redemption_store test_persist test_relay_db \
-    test_reconcile test_credis test_defer; do
+    test_reconcile test_checkout_store test_credis test_credis_checkout test_defer; do
     echo "== memcheck $t"
     valgrind --tool=memcheck --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
         --trace-children=no -q "./tests/unit/$t" >"tests/unit/$t.memcheck.out" 2>&1 || {
