@@ -10,8 +10,10 @@
 #include "cp_err.h"
 #include "decimal.h"
 #include "lua_scripts.h"
+#include "timefmt.h"
 
 #define SWEEP_PIPELINE 256 /* sweeps per round trip */
+#define SOME_FAILED    1   /* look_chunk: some replies were errors, the pipeline is whole */
 
 int credis_checkout_mark(struct rcli *r, int64_t coupon_id)
 {
@@ -219,11 +221,14 @@ static int load_sweep(struct rcli *r, char sha[41])
     return ok ? CP_OK : CP_ERR_UNAVAILABLE;
 }
 
-/* One pipeline of m sweeps (sa holds their argv until the replies are read). */
+/* One pipeline of m sweeps (sa holds their argv until the replies are read); each
+ * coupon's records afterwards into left[] (-1: its sweep failed). */
 static int sweep_chunk(struct rcli *r, char sha[41], const int64_t *ids, size_t m,
-                       int max_per_coupon, struct sweep_args *sa, long long *lapsed, int64_t *with,
-                       size_t cap, size_t *nwith)
+                       int max_per_coupon, struct sweep_args *sa, long long *lapsed,
+                       long long *left)
 {
+    for (size_t i = 0; i < m; i++)
+        left[i] = -1;
     if (load_sweep(r, sha) != CP_OK)
         return CP_ERR_UNAVAILABLE;
     for (size_t i = 0; i < m; i++)
@@ -237,12 +242,12 @@ static int sweep_chunk(struct rcli *r, char sha[41], const int64_t *ids, size_t 
             return CP_ERR_UNAVAILABLE;
         if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
             sha[0] = '\0'; /* a node lost it (a restart): loaded again next call */
+            left[i] = 0;
         } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
                    rep->element[0]->type == REDIS_REPLY_INTEGER &&
                    rep->element[1]->type == REDIS_REPLY_INTEGER) {
             *lapsed += rep->element[0]->integer;
-            if (rep->element[1]->integer > 0 && *nwith < cap)
-                with[(*nwith)++] = ids[i];
+            left[i] = rep->element[1]->integer;
         } else {
             failed = 1;
         }
@@ -251,19 +256,76 @@ static int sweep_chunk(struct rcli *r, char sha[41], const int64_t *ids, size_t 
     return failed ? CP_ERR_UNAVAILABLE : CP_OK;
 }
 
+/* One pipeline of m looks: ZCOUNT of the holds due by now_ms and HLEN of the records,
+ * per coupon, into due[] and left[] (-1: that reply was an error). CP_OK, SOME_FAILED,
+ * or CP_ERR_UNAVAILABLE (the pipeline broke: the caller resets its client). */
+static int look_chunk(struct rcli *r, const int64_t *ids, size_t m, int64_t now_ms, long long *due,
+                      long long *left)
+{
+    for (size_t i = 0; i < m; i++) {
+        char holds[RKEY_MAX], rpending[RKEY_MAX];
+        if (rkey_coupon(holds, sizeof holds, RKEY_HOLDS, ids[i]) < 0 ||
+            rkey_coupon(rpending, sizeof rpending, RKEY_RPENDING, ids[i]) < 0)
+            return CP_ERR_INVALID;
+        if (rcli_append(r, "ZCOUNT %s -inf %lld", holds, (long long)now_ms) != CP_OK ||
+            rcli_append(r, "HLEN %s", rpending) != CP_OK)
+            return CP_ERR_UNAVAILABLE;
+    }
+    int failed = 0;
+    for (size_t i = 0; i < 2 * m; i++) {
+        redisReply *rep = NULL;
+        if (rcli_get_reply(r, &rep) != CP_OK)
+            return CP_ERR_UNAVAILABLE;
+        long long v = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+        failed |= v < 0;
+        (i % 2 == 0 ? due : left)[i / 2] = v;
+        freeReplyObject(rep);
+    }
+    return failed ? SOME_FAILED : CP_OK;
+}
+
 int credis_checkout_sweep(struct rcli *r, char sha[41], const int64_t *ids, size_t n,
                           int max_per_coupon, long long *lapsed, int64_t *with, size_t cap,
                           size_t *nwith)
 {
-    /* A pipeline's argv live until its replies are read: on the heap (about 90 KiB),
-     * once per call - the applier sweeps once a second. */
+    /* A pipeline's argv live until its replies are read: on the heap, once per call (the
+     * applier sweeps once a second). */
     struct sweep_args *sa = malloc(SWEEP_PIPELINE * sizeof *sa);
-    if (sa == NULL)
-        return CP_ERR_NOMEM;
-    int rc = CP_OK;
-    for (size_t at = 0; at < n && rc == CP_OK; at += SWEEP_PIPELINE)
-        rc = sweep_chunk(r, sha, ids + at, n - at < SWEEP_PIPELINE ? n - at : SWEEP_PIPELINE,
-                         max_per_coupon, sa, lapsed, with, cap, nwith);
+    int64_t *due_ids = malloc(SWEEP_PIPELINE * sizeof *due_ids);
+    long long *due = malloc(SWEEP_PIPELINE * sizeof *due);
+    long long *left = malloc(SWEEP_PIPELINE * sizeof *left);
+    long long *swept = malloc(SWEEP_PIPELINE * sizeof *swept);
+    int rc = sa == NULL || due_ids == NULL || due == NULL || left == NULL || swept == NULL
+                 ? CP_ERR_NOMEM
+                 : CP_OK;
+    int64_t now_ms = timefmt_now_ms();
+    for (size_t at = 0; at < n && rc != CP_ERR_NOMEM; at += SWEEP_PIPELINE) {
+        size_t m = n - at < SWEEP_PIPELINE ? n - at : SWEEP_PIPELINE, k = 0;
+        /* Most coupons have no hold due: a look costs two plain commands, and only the
+         * coupons with one run the script. */
+        int one = look_chunk(r, ids + at, m, now_ms, due, left);
+        if (one < 0) {
+            rc = one == CP_ERR_INVALID ? CP_ERR_INVALID : CP_ERR_UNAVAILABLE;
+            break;
+        }
+        if (one == SOME_FAILED)
+            rc = CP_ERR_UNAVAILABLE; /* the others go on */
+        for (size_t i = 0; i < m; i++)
+            if (due[i] > 0)
+                due_ids[k++] = ids[at + i];
+        if (k > 0 &&
+            (one = sweep_chunk(r, sha, due_ids, k, max_per_coupon, sa, lapsed, swept)) != CP_OK)
+            rc = CP_ERR_UNAVAILABLE;
+        for (size_t i = 0, j = 0; i < m; i++) {
+            long long records = due[i] > 0 ? swept[j++] : left[i];
+            if (records > 0 && *nwith < cap)
+                with[(*nwith)++] = ids[at + i];
+        }
+    }
+    free(swept);
+    free(left);
+    free(due);
+    free(due_ids);
     free(sa);
     return rc;
 }

@@ -69,8 +69,10 @@ int credis_checkout_drop(struct rcli *r, int64_t coupon_id, const struct credis_
                          size_t n);
 
 /*
- * redeem.lua's sweep on each of n coupons, pipelined: holds past their end become free
- * with their lapse records (at most max_per_coupon each). *lapsed += the holds that
+ * The full pass over n coupons, pipelined: a look at each (ZCOUNT of its holds due by
+ * now, HLEN of its records: two plain commands), then redeem.lua's sweep on the coupons
+ * with a hold due only - holds past their end become free with their lapse records (at
+ * most max_per_coupon each). *lapsed += the holds that
  * lapsed; the coupons that hold records afterwards are appended to with[] (cap
  * entries; *nwith counts them). sha: the caller's copy of the script's SHA ("" =
  * unknown: loaded here), emptied when a node lost the script so the next call loads

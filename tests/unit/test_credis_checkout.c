@@ -319,8 +319,19 @@ static void a_script_flush_empties_the_sha_and_the_next_call_loads_it(void)
     long long lapsed = 0;
     int64_t with[2];
     size_t nwith = 0;
+    /* No hold due anywhere: two plain commands per coupon, no script, nothing loaded. */
+    raw_do("CONFIG RESETSTAT");
+    CU_ASSERT_EQUAL(credis_checkout_sweep(cli, sha, ids, 2, 10, &lapsed, with, 2, &nwith), CP_OK);
+    CU_ASSERT_STRING_EQUAL(sha, "");
+    CU_ASSERT_EQUAL(calls_of("evalsha") + calls_of("script|load") + calls_of("script"), 0);
+    CU_ASSERT_EQUAL(calls_of("zcount"), 2);
+    hold(ids[0], 1, 1000);
     CU_ASSERT_EQUAL(credis_checkout_sweep(cli, sha, ids, 2, 10, &lapsed, with, 2, &nwith), CP_OK);
     CU_ASSERT_EQUAL_FATAL(strlen(sha), 40);
+    CU_ASSERT_EQUAL(lapsed, 1);
+    lapsed = 0;
+    nwith = 0;
+    raw_do("DEL coupon:{%" PRId64 "}:rpending", ids[0]); /* as if the applier took it */
     char loaded[41];
     memcpy(loaded, sha, sizeof loaded);
     hold(ids[1], 1, 1000);
