@@ -23,6 +23,7 @@ fcgi_app_libfcgiapp_a_SOURCES = \
 	fcgi-app/invalidate.h fcgi-app/invalidate.c \
 	fcgi-app/read.c fcgi-app/admin.c fcgi-app/console_api.c \
 	fcgi-app/redeem.h fcgi-app/redeem.c \
+	fcgi-app/redeem_body.h fcgi-app/redeem_body.c \
 	fcgi-app/checkout.h fcgi-app/checkout.c \
 	fcgi-app/redemption_store.h fcgi-app/redemption_store.c \
 	fcgi-app/validate.h fcgi-app/validate.c \

@@ -32,44 +32,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <json-c/json.h>
-
 #include "app.h"
 #include "cp_limits.h"
 #include "http.h"
-#include "money.h"
-
-/* 1 when s[0..len) is an orderId: 1..CP_ORDER_ID_MAX_CHARS of [A-Za-z0-9._:-]. */
-int redeem_order_id_valid(const char *s, size_t len);
-
-/* {"orderId": "..."} -> order (NUL-terminated); with amount (MONEY_TEXT_MAX bytes) not
- * NULL also an optional "orderAmount" -> amount ("" when absent). CP_ERR_INVALID or
- * CP_ERR_BAD_AMOUNT with *why (static text) otherwise. */
-int redeem_parse_order_body(const char *body, size_t len, char order[CP_ORDER_ID_MAX_CHARS + 1],
-                            char *amount, const char **why);
-
-/* {"code": "...", "orderId": "...", "orderAmount": "..." (optional)} -> the normalised
- * code, the order and the amount ("" when absent). */
-int redeem_parse_code_body(const char *body, size_t len, char code[CP_ISSUE_CODE_CHARS + 1],
-                           char order[CP_ORDER_ID_MAX_CHARS + 1], char amount[MONEY_TEXT_MAX],
-                           const char **why);
-
-/* The "code" member of obj, normalised (issuecode_normalise). CP_ERR_INVALID with *why. */
-int redeem_take_code(struct json_object *obj, char code[CP_ISSUE_CODE_CHARS + 1], const char **why);
-
-/* The "orderAmount" member of obj: a JSON string that money_parse() reads at
- * MONEY_EXP_MAX (the currency's own exponent is checked once the coupon is known) ->
- * amount. CP_ERR_NOT_FOUND when absent, CP_ERR_BAD_AMOUNT with *why otherwise. */
-int redeem_take_amount(struct json_object *obj, char amount[MONEY_TEXT_MAX], const char **why);
+#include "redeem_body.h"
 
 /* 1 when Redis holds the claim of (coupon, user) (HEXISTS coupon:{ID}:users), 0 when
  * not, CP_ERR_UNAVAILABLE (the connection is then dropped). */
 int redeem_claimed_in_redis(struct app_thread *t, int64_t coupon_id, int64_t user_id);
-
-/* {"orderId", "ttlSeconds"} (code NULL) or {"code", "orderId", "ttlSeconds"}: ttlSeconds
- * 1..CP_HOLD_TTL_MAX_S into *ttl_s. */
-int redeem_parse_hold_body(const char *body, size_t len, char code[CP_ISSUE_CODE_CHARS + 1],
-                           char order[CP_ORDER_ID_MAX_CHARS + 1], int64_t *ttl_s, const char **why);
 
 void redeem_handle(struct app_thread *t, const struct http_request *req, struct http_response *resp,
                    int64_t coupon_id, int64_t user_id);
