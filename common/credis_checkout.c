@@ -24,6 +24,11 @@ int credis_checkout_mark(struct rcli *r, int64_t coupon_id)
     return rc;
 }
 
+int credis_checkout_mark_append(struct rcli *r, int64_t coupon_id)
+{
+    return rcli_append(r, "SADD " RKEY_CHECKOUT_DIRTY " %" PRId64, coupon_id);
+}
+
 int credis_checkout_state(struct rcli *r, int64_t coupon_id, int64_t user_id,
                           struct rkey_checkout_state *out)
 {

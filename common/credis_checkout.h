@@ -26,6 +26,9 @@
 
 /* SADD coupon:checkout:{dirty} <coupon>. CP_OK or CP_ERR_UNAVAILABLE. */
 int credis_checkout_mark(struct rcli *r, int64_t coupon_id);
+/* The same SADD queued on a pipeline (its reply is the caller's to read, in order):
+ * coupon-fcgi sends it behind the checkout script, one round trip for both. */
+int credis_checkout_mark_append(struct rcli *r, int64_t coupon_id);
 
 /* HGET redeem[user]: the issuance's checkout state into *out; 0 when it has none (never
  * redeemed or held), 1 when *out is set, CP_ERR_UNAVAILABLE (also: a value redeem.lua

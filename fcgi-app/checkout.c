@@ -65,6 +65,33 @@ static void mark_dirty(struct app_thread *t, int64_t coupon_id)
         app_redis_failed(t);
 }
 
+/*
+ * The script and the SADD of the coupon to the applier's set in one round trip (the SADD
+ * is sent whatever the outcome: a coupon marked for nothing costs the applier one empty
+ * look). NULL as script_run; a node without the script (NOSCRIPT) gets the slow path.
+ */
+static redisReply *decide_pipelined(struct app_thread *t, struct rcli *r, int64_t coupon_id,
+                                    struct credis_script *a, int *marked)
+{
+    redisReply *rep = NULL, *sadd = NULL;
+    if (script_prepare(t->scripts, r, SCRIPT_REDEEM) != CP_OK ||
+        script_append(t->scripts, r, SCRIPT_REDEEM, a->argc, a->argv, a->argvlen) != CP_OK ||
+        credis_checkout_mark_append(r, coupon_id) != CP_OK)
+        return NULL;
+    int rc = script_reply(r, &rep);
+    if (script_reply(r, &sadd) == CP_OK && rc == CP_OK)
+        *marked = sadd->type == REDIS_REPLY_INTEGER;
+    if (sadd != NULL)
+        freeReplyObject(sadd);
+    if (rc != CP_OK || rep == NULL)
+        return NULL;
+    if (script_is_noscript(rep)) {
+        freeReplyObject(rep);
+        rep = script_run(t->scripts, r, SCRIPT_REDEEM, a->argc, a->argv, a->argvlen);
+    }
+    return rep;
+}
+
 int checkout_decide(struct app_thread *t, enum checkout_op op, int64_t coupon_id, int64_t user_id,
                     const char *order, int64_t hold_ttl_ms, const struct checkout_terms *terms,
                     struct checkout_result *out)
@@ -80,9 +107,13 @@ int checkout_decide(struct app_thread *t, enum checkout_op op, int64_t coupon_id
     if (r == NULL)
         return CP_ERR_UNAVAILABLE;
     long long acked = 0;
+    int marked = 0;
+    /* With WAIT, the script and WAIT share the round trip (script.h); the SADD follows. */
     redisReply *rep =
-        script_run_wait(t->scripts, r, SCRIPT_REDEEM, a.argc, a.argv, a.argvlen,
-                        conf->redis_wait_replicas, conf->redis_wait_timeout_ms, &acked);
+        conf->redis_wait_replicas > 0
+            ? script_run_wait(t->scripts, r, SCRIPT_REDEEM, a.argc, a.argv, a.argvlen,
+                              conf->redis_wait_replicas, conf->redis_wait_timeout_ms, &acked)
+            : decide_pipelined(t, r, coupon_id, &a, &marked);
     if (rep == NULL) {
         app_redis_failed(t);
         return CP_ERR_UNAVAILABLE;
@@ -95,7 +126,8 @@ int checkout_decide(struct app_thread *t, enum checkout_op op, int64_t coupon_id
     }
     if (out->outcome != CHECKOUT_CHANGED)
         return CP_OK;
-    mark_dirty(t, coupon_id);
+    if (!marked)
+        mark_dirty(t, coupon_id);
     if (conf->redis_wait_replicas > 0 && acked < conf->redis_wait_replicas)
         return CP_ERR_NOT_REPLICATED;
     return CP_OK;
