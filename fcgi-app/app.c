@@ -175,7 +175,7 @@ int app_l1_key(char *buf, size_t cap, enum app_l1_kind kind, int64_t coupon_id)
 
 void app_l1_forget_coupon(struct app *app, int64_t coupon_id)
 {
-    static const enum app_l1_kind kinds[] = {APP_L1_DOC, APP_L1_STOCK, APP_L1_FLAG};
+    static const enum app_l1_kind kinds[] = {APP_L1_DOC, APP_L1_STOCK, APP_L1_FLAG, APP_L1_TERMS};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         char key[32];
         int n = app_l1_key(key, sizeof key, kinds[i], coupon_id);

@@ -92,7 +92,7 @@ void app_publish_invalidation(struct app_thread *t, int64_t coupon_id);
 
 /* The kinds of L1 entry one coupon has: its document, its live stock, and the issue
  * path's fast-path flag (issue_decide.h's enum issue_flag). */
-enum app_l1_kind { APP_L1_DOC = 'd', APP_L1_STOCK = 's', APP_L1_FLAG = 'f' };
+enum app_l1_kind { APP_L1_DOC = 'd', APP_L1_STOCK = 's', APP_L1_FLAG = 'f', APP_L1_TERMS = 't' };
 
 /* The L1 key of one of a coupon's entries; returns its length or CP_ERR_LIMIT. */
 int app_l1_key(char *buf, size_t cap, enum app_l1_kind kind, int64_t coupon_id);

@@ -387,7 +387,8 @@ static int doc_text(struct json_object *o, const char *key, int required, char *
     return CP_OK;
 }
 
-int read_coupon_terms(struct app_thread *t, int64_t coupon_id, struct coupon_terms *out)
+/* The terms parsed from the document into *out (read_coupon_terms without L1). */
+static int parse_terms(struct app_thread *t, int64_t coupon_id, struct coupon_terms *out)
 {
     char doc[CP_DOC_MAX_BYTES];
     size_t len = 0;
@@ -427,5 +428,23 @@ int read_coupon_terms(struct app_thread *t, int64_t coupon_id, struct coupon_ter
     rc = CP_OK;
 done:
     json_object_put(o);
+    return rc;
+}
+
+int read_coupon_terms(struct app_thread *t, int64_t coupon_id, struct coupon_terms *out)
+{
+    /* Parsed once per L1 lifetime, not per checkout: the terms never change (set at
+     * creation), so the parsed copy lives as long as the document's. */
+    char key[32];
+    size_t len = 0;
+    int klen = app_l1_key(key, sizeof key, APP_L1_TERMS, coupon_id);
+    if (klen < 0)
+        return CP_ERR_INTERNAL;
+    if (lru_get(t->app->l1, key, (size_t)klen, out, sizeof *out, &len) == CP_OK &&
+        len == sizeof *out)
+        return CP_OK;
+    int rc = parse_terms(t, coupon_id, out);
+    if (rc == CP_OK)
+        (void)lru_put(t->app->l1, key, (size_t)klen, out, sizeof *out);
     return rc;
 }
