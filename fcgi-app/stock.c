@@ -3,6 +3,7 @@
 #include "stock.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -23,6 +24,9 @@ _Static_assert((STOCK_WAYS & (STOCK_WAYS - 1)) == 0, "ways: a power of two");
 
 enum { TAG_FREE = 0, TAG_READY = 1, TAG_BUSY = 2 };
 enum { ABSENT, FOUND, INSERTING };
+/* Looks at an insert of the same coupon in flight before yielding the CPU to it. */
+#define SPINS_BEFORE_YIELD 64
+
 /* An update's internal "look again": the slot moved under it. */
 enum { DONE, AGAIN };
 
@@ -255,7 +259,7 @@ void stock_put(struct stock *st, int64_t coupon_id, int64_t n, int64_t sent_ms)
         return;
     uint64_t key = (uint64_t)coupon_id;
     struct slot *grp = group_of(st, key);
-    for (;;) {
+    for (unsigned spins = 0;; spins++) {
         int i = 0;
         uint64_t s = 0, a = 0;
         int found = lookup(grp, key, &i, &s, &a);
@@ -271,6 +275,8 @@ void stock_put(struct stock *st, int64_t coupon_id, int64_t n, int64_t sent_ms)
             if (now - PAYLOAD(s) > STOCK_BUSY_STALE_MS)
                 (void)atomic_compare_exchange_strong(&grp[i].state, &s,
                                                      word(TAG_FREE, GEN(s) + 1, 0));
+            else if (spins >= SPINS_BEFORE_YIELD)
+                sched_yield(); /* the inserter may be waiting for this CPU */
             continue;
         }
         if (insert(st, grp, key, n, now) == DONE)
