@@ -44,7 +44,7 @@ static int app_new_redis_ack(struct app *app, const struct cp_conf *conf)
     return CP_OK;
 }
 
-struct app *app_new(const struct cp_conf *conf, struct ratelimit *rl)
+struct app *app_new(const struct cp_conf *conf, struct ratelimit *rl, struct stock *stock)
 {
     char err[512];
     struct app *app = calloc(1, sizeof *app);
@@ -53,6 +53,7 @@ struct app *app_new(const struct cp_conf *conf, struct ratelimit *rl)
         return NULL;
     }
     app->conf = conf;
+    app->stock = stock;
     app->metrics = metrics_open(conf->metrics_path, 0, err, sizeof err);
     if (app->metrics == NULL) {
         log_error("%s", err);
@@ -175,7 +176,7 @@ int app_l1_key(char *buf, size_t cap, enum app_l1_kind kind, int64_t coupon_id)
 
 void app_l1_forget_coupon(struct app *app, int64_t coupon_id)
 {
-    static const enum app_l1_kind kinds[] = {APP_L1_DOC, APP_L1_STOCK, APP_L1_FLAG, APP_L1_TERMS};
+    static const enum app_l1_kind kinds[] = {APP_L1_DOC, APP_L1_FLAG, APP_L1_TERMS};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         char key[32];
         int n = app_l1_key(key, sizeof key, kinds[i], coupon_id);
@@ -184,6 +185,7 @@ void app_l1_forget_coupon(struct app *app, int64_t coupon_id)
     }
     if (app->holders != NULL)
         holders_forget(app->holders, coupon_id);
+    stock_forget(app->stock, coupon_id);
 }
 
 void app_publish_invalidation(struct app_thread *t, int64_t coupon_id)

@@ -30,6 +30,7 @@
 #include "rcli.h"
 #include "series.h"
 #include "settle.h"
+#include "stock.h"
 
 struct auth;
 struct defer;
@@ -45,6 +46,7 @@ struct app {
     struct l2 *l2;
     struct metrics *metrics;
     struct series *series; /* the console's per-second ring (series.h) */
+    struct stock *stock;   /* the host's issued counts (stock.h), not owned; NULL: none */
 };
 
 struct app_thread {
@@ -59,8 +61,9 @@ struct app_thread {
 
 /* Builds a worker process's state from the configuration: metrics, auth, caches,
  * the settler and holder snapshots (issue_ack=redis), the producer. rl: the host's
- * per-user limits (NULL = none). NULL on failure, logged. */
-struct app *app_new(const struct cp_conf *conf, struct ratelimit *rl);
+ * per-user limits (NULL = none); stock: the host's issued counts (NULL = every read
+ * asks Redis). NULL on failure, logged. */
+struct app *app_new(const struct cp_conf *conf, struct ratelimit *rl, struct stock *stock);
 /* The producer first (its last flush still reports to the settler); NULL: no-op. */
 void app_free(struct app *app);
 
@@ -90,13 +93,15 @@ void app_cache_configs(const struct cp_conf *conf, struct lru_config *l1, struct
 /* Publishes "coupon changed" so every process drops its L1 entries for it. */
 void app_publish_invalidation(struct app_thread *t, int64_t coupon_id);
 
-/* The kinds of L1 entry one coupon has: its document, its live stock, and the issue
- * path's fast-path flag (issue_decide.h's enum issue_flag). */
-enum app_l1_kind { APP_L1_DOC = 'd', APP_L1_STOCK = 's', APP_L1_FLAG = 'f', APP_L1_TERMS = 't' };
+/* The kinds of L1 entry one coupon has: its document, the issue path's fast-path flag
+ * (issue_decide.h's enum issue_flag) and its checkout terms (read_coupon_terms). Its live
+ * stock is the host's (stock.h). */
+enum app_l1_kind { APP_L1_DOC = 'd', APP_L1_FLAG = 'f', APP_L1_TERMS = 't' };
 
 /* The L1 key of one of a coupon's entries; returns its length or CP_ERR_LIMIT. */
 int app_l1_key(char *buf, size_t cap, enum app_l1_kind kind, int64_t coupon_id);
-/* Drops a coupon's L1 entries and its holder snapshot (an admin changed it). */
+/* Drops a coupon's L1 entries, its holder snapshot and its stock entry (an admin
+ * changed it). */
 void app_l1_forget_coupon(struct app *app, int64_t coupon_id);
 
 #endif

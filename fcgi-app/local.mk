@@ -10,6 +10,7 @@ fcgi_app_libfcgiapp_a_SOURCES = \
 	fcgi-app/router.h fcgi-app/router.c \
 	fcgi-app/auth.h fcgi-app/auth.c \
 	fcgi-app/ratelimit.h fcgi-app/ratelimit.c \
+	fcgi-app/stock.h fcgi-app/stock.c \
 	fcgi-app/handlers.h fcgi-app/health.c \
 	fcgi-app/issue.h fcgi-app/issue.c \
 	fcgi-app/issue_decide.h fcgi-app/issue_decide.c \

@@ -40,6 +40,7 @@
 #include "ratelimit.h"
 #include "router.h"
 #include "series.h"
+#include "stock.h"
 #include "worker.h"
 
 #define MAX_WORKERS            256
@@ -201,8 +202,24 @@ static struct ratelimit *limits_new(const struct cp_conf *conf)
     return rl;
 }
 
+/* The tables every worker of this host shares, mapped before the first fork. */
+struct host_tables {
+    struct ratelimit *limits; /* per-user limits (ratelimit.h) */
+    struct stock *stock;      /* issued counts (stock.h) */
+};
+
+/* The issued counts every worker of this host answers from (stock.h); NULL logged. */
+static struct stock *stock_table_new(void)
+{
+    struct stock_config sc = {.capacity = STOCK_CAPACITY_DEFAULT, .ttl_ms = STOCK_TTL_MS};
+    struct stock *st = stock_new(&sc);
+    if (st == NULL)
+        log_error("the issued counts' shared table could not be mapped: %s", strerror(errno));
+    return st;
+}
+
 /* Forks one worker; returns its pid, or -1 with errno set when fork failed. */
-static pid_t spawn_worker(const struct cp_conf *conf, int listen_fd, struct ratelimit *limits)
+static pid_t spawn_worker(const struct cp_conf *conf, int listen_fd, const struct host_tables *host)
 {
     pid_t pid = fork();
     if (pid != 0)
@@ -211,7 +228,7 @@ static pid_t spawn_worker(const struct cp_conf *conf, int listen_fd, struct rate
     sigemptyset(&none);
     signal(SIGCHLD, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    _exit(worker_run(conf, listen_fd, limits));
+    _exit(worker_run(conf, listen_fd, host->limits, host->stock));
 }
 
 static int count_alive(const struct slot *slots)
@@ -258,13 +275,13 @@ static void note_failure(struct streak *st, pid_t pid, const char *cause, int64_
 
 /* Forks a worker into every slot that wants one and whose time has come. */
 static void spawn_due(struct slot *slots, struct streak *st, const struct cp_conf *conf,
-                      int listen_fd, struct ratelimit *limits, int64_t now)
+                      int listen_fd, const struct host_tables *host, int64_t now)
 {
     for (int i = 0; i < NSLOTS; i++) {
         struct slot *s = &slots[i];
         if (!s->wanted || s->pid > 0 || s->due_ms > now)
             continue;
-        pid_t pid = spawn_worker(conf, listen_fd, limits);
+        pid_t pid = spawn_worker(conf, listen_fd, host);
         if (pid < 0) {
             char cause[128];
             snprintf(cause, sizeof cause, "fork failed: %s", strerror(errno));
@@ -385,7 +402,7 @@ static void reap(struct slot *slots, struct streak *st, unsigned generation, int
     }
 }
 
-static int run_master(const struct cli *cli, struct cp_conf *conf, struct ratelimit *limits)
+static int run_master(const struct cli *cli, struct cp_conf *conf, const struct host_tables *host)
 {
     char err[256];
     int listen_fd = open_listener(conf->listen);
@@ -426,7 +443,7 @@ static int run_master(const struct cli *cli, struct cp_conf *conf, struct rateli
     for (;;) {
         now = clock_mono_ms();
         if (!stopping)
-            spawn_due(slots, &streak, conf, listen_fd, limits, now);
+            spawn_due(slots, &streak, conf, listen_fd, host, now);
         check_recovered(slots, &streak, generation, now);
         metrics_gauge_set(metrics, G_WORKERS, count_alive(slots));
         if (stopping && count_alive(slots) == 0)
@@ -476,7 +493,7 @@ static int run_master(const struct cli *cli, struct cp_conf *conf, struct rateli
                     assigned++;
                 }
             }
-            spawn_due(slots, &streak, conf, listen_fd, limits, now);
+            spawn_due(slots, &streak, conf, listen_fd, host, now);
             /* The new generation accepts on the same socket; the old one drains. */
             for (int i = 0; i < NSLOTS; i++)
                 if (slots[i].pid > 0 && slots[i].generation != generation)
@@ -518,13 +535,18 @@ int main(int argc, char **argv)
     }
     if (auth_check(&conf) != CP_OK)
         return 2;
-    struct ratelimit *limits = limits_new(&conf);
-    if (limits == NULL)
+    struct host_tables host = {limits_new(&conf), stock_table_new()};
+    if (host.limits == NULL || host.stock == NULL) {
+        ratelimit_free(host.limits);
+        stock_free(host.stock);
         return 1;
+    }
     if (fd0_is_listening_socket()) {
-        /* spawn-fcgi -F N forks N of these: each has its own limits (docs/ARCHITECTURE). */
-        int rc = worker_run(&conf, 0, limits);
-        ratelimit_free(limits);
+        /* spawn-fcgi -F N forks N of these: each has its own limits and stock table
+         * (docs/ARCHITECTURE). */
+        int rc = worker_run(&conf, 0, host.limits, host.stock);
+        ratelimit_free(host.limits);
+        stock_free(host.stock);
         return rc;
     }
     sigset_t set;
@@ -535,7 +557,8 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = run_master(&cli, &conf, limits);
-    ratelimit_free(limits);
+    int rc = run_master(&cli, &conf, &host);
+    ratelimit_free(host.limits);
+    stock_free(host.stock);
     return rc;
 }

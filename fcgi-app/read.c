@@ -4,9 +4,10 @@
  *
  * The coupon document goes L1 (this process, l1_ttl_ms) -> L2 (Redis,
  * coupon:{ID}:doc, single-flight across processes) -> MariaDB. Live stock is
- * HLEN coupon:{ID}:users, kept in L1 for at most STOCK_TTL_MS so it is never
- * older than a second. When Redis is down the document still comes from MariaDB
- * and the stock from coupon.issued_quantity (what the consumer has persisted).
+ * HLEN coupon:{ID}:users through the host's shared table (stock.h): never older
+ * than STOCK_AGE_MAX_MS and never going back for readers of this host. When Redis
+ * is down the document still comes from MariaDB and the stock from
+ * coupon.issued_quantity (what the consumer has persisted: it can be lower).
  */
 #include "first.h"
 
@@ -24,9 +25,8 @@
 #include "jsonv.h"
 #include "problem.h"
 #include "credis.h"
+#include "stock.h"
 #include "timefmt.h"
-
-#define STOCK_TTL_MS 1000
 
 struct doc_load {
     struct app_thread *t;
@@ -87,24 +87,21 @@ static int coupon_document(struct app_thread *t, int64_t coupon_id, char *buf, s
     return CP_ERR_UNAVAILABLE;
 }
 
-/* Issued count: L1 (<= 1 s old) -> HLEN in Redis -> issued_quantity in MariaDB. */
+/* Issued count: the host's table (read from Redis < STOCK_TTL_MS ago) -> HLEN in
+ * Redis, published to the table before it is answered -> issued_quantity in MariaDB. */
 static int coupon_issued(struct app_thread *t, int64_t coupon_id, int64_t *issued)
 {
-    struct app *app = t->app;
-    char key[32];
-    size_t len;
-    int klen = app_l1_key(key, sizeof key, APP_L1_STOCK, coupon_id);
-    if (klen < 0)
-        return CP_ERR_INTERNAL;
-    if (lru_get(app->l1, key, (size_t)klen, issued, sizeof *issued, &len) == CP_OK &&
-        len == sizeof *issued)
+    struct stock *st = t->app->stock;
+    if (stock_get(st, coupon_id, issued) == CP_OK)
         return CP_OK;
     struct rcli *r = app_redis(t);
     long long n = 0;
     if (r != NULL) {
+        /* The read's age counts from before it is sent, not from when it is stored. */
+        int64_t sent_ms = st != NULL ? stock_now(st) : 0;
         if (credis_issued(r, coupon_id, &n) == CP_OK) {
+            stock_put(st, coupon_id, n, sent_ms);
             *issued = n;
-            (void)lru_put_ttl(app->l1, key, (size_t)klen, issued, sizeof *issued, STOCK_TTL_MS);
             return CP_OK;
         }
         app_redis_failed(t);

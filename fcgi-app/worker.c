@@ -364,7 +364,7 @@ int worker_slots_per_thread(const struct cp_conf *conf)
     return WORKER_DEFAULT_SLOTS;
 }
 
-int worker_run(const struct cp_conf *conf, int listen_fd, struct ratelimit *rl)
+int worker_run(const struct cp_conf *conf, int listen_fd, struct ratelimit *rl, struct stock *stock)
 {
     int rc = 1;
     struct worker w;
@@ -399,7 +399,7 @@ int worker_run(const struct cp_conf *conf, int listen_fd, struct ratelimit *rl)
         log_error("FCGX_Init failed");
         return 1;
     }
-    w.app = app_new(conf, rl);
+    w.app = app_new(conf, rl, stock);
     if (w.app == NULL)
         goto out;
     inv = invalidator_start(w.app);

@@ -24,6 +24,7 @@
 
 #include "conf.h"
 #include "ratelimit.h"
+#include "stock.h"
 
 /* The defaults of threads and request_slots (0 in the configuration). issue_ack=redis:
  * few threads, many connections each (measured in bench/README.md); issue_ack=kafka or
@@ -47,9 +48,10 @@ int worker_threads(const struct cp_conf *conf);
 /* The FastCGI connections one request thread serves (request_slots, or its default). */
 int worker_slots_per_thread(const struct cp_conf *conf);
 
-/* Serves listen_fd until SIGTERM. Returns 0 on a clean stop, 1 on a start failure. rl:
- * the per-user limits shared by every worker of the host (created before fork by the
- * master; NULL = no limits). */
-int worker_run(const struct cp_conf *conf, int listen_fd, struct ratelimit *rl);
+/* Serves listen_fd until SIGTERM. Returns 0 on a clean stop, 1 on a start failure. rl
+ * and stock: the per-user limits and the issued counts shared by every worker of the
+ * host (created before fork by the master; NULL = none). */
+int worker_run(const struct cp_conf *conf, int listen_fd, struct ratelimit *rl,
+               struct stock *stock);
 
 #endif

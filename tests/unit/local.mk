@@ -24,7 +24,7 @@ UNIT_TESTS = tests/unit/test_conf tests/unit/test_timefmt tests/unit/test_jsonv 
 	tests/unit/test_issue_decide tests/unit/test_coupon_doc tests/unit/test_metrics \
 	tests/unit/test_outbox tests/unit/test_downstream tests/unit/test_checkout_plan tests/unit/test_kafka_log \
 	tests/unit/test_app tests/unit/test_issuecode tests/unit/test_series tests/unit/test_rslot \
-	tests/unit/test_rcli tests/unit/test_rcli_redis tests/unit/test_jwtv tests/unit/test_ratelimit \
+	tests/unit/test_rcli tests/unit/test_rcli_redis tests/unit/test_jwtv tests/unit/test_ratelimit tests/unit/test_stock \
 	tests/unit/test_money tests/unit/test_validate \
 	tests/unit/test_db tests/unit/test_coupon_store tests/unit/test_redemption_store \
 	tests/unit/test_persist tests/unit/test_relay_db tests/unit/test_reconcile \
@@ -243,3 +243,7 @@ tests_unit_test_checkout_store_SOURCES = tests/unit/test_checkout_store.c \
 	consumer/checkout_plan.c
 tests_unit_test_checkout_store_CPPFLAGS = $(UNIT_CONSUMER_CPPFLAGS)
 tests_unit_test_checkout_store_LDADD = $(UNIT_DB_LIBS) $(UNIT_COMMON_LIBS) $(MARIADB_LIBS)
+
+tests_unit_test_stock_SOURCES = tests/unit/test_stock.c
+tests_unit_test_stock_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_stock_LDADD = tests/unit/libunitmain.a $(UNIT_FCGIAPP_LIBS)
