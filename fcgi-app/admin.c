@@ -161,7 +161,7 @@ void admin_patch_handle(struct app_thread *t, const struct http_request *req,
     }
     int64_t persisted = 0, issued = 0;
     if (total_changed) {
-        if ((rc = coupon_store_count_issues(db, coupon_id, &persisted, NULL)) != CP_OK) {
+        if ((rc = coupon_store_count_issues(db, coupon_id, &persisted, NULL, NULL)) != CP_OK) {
             app_db_failed(t, rc);
             problem_db(resp, rc);
             return;
@@ -212,10 +212,10 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
         return;
     }
     struct coupon c;
-    int64_t persisted = 0, redeemed = 0;
+    int64_t persisted = 0, redeemed = 0, held = 0;
     int rc = coupon_store_get(db, coupon_id, &c);
     if (rc == CP_OK)
-        rc = coupon_store_count_issues(db, coupon_id, &persisted, &redeemed);
+        rc = coupon_store_count_issues(db, coupon_id, &persisted, &redeemed, &held);
     if (rc != CP_OK) {
         answer_lookup_failure(t, resp, coupon_id, rc);
         return;
@@ -230,8 +230,9 @@ void admin_stats_handle(struct app_thread *t, const struct http_request *req,
     (void)http_response_printf(resp,
                                "{\"couponId\":%" PRId64 ",\"issued\":%lld,\"persisted\":%" PRId64
                                ",\"issuedQuantity\":%" PRId64 ",\"pending\":%lld"
-                               ",\"redeemed\":%" PRId64 "}",
-                               coupon_id, users, persisted, c.issued_quantity, pending, redeemed);
+                               ",\"redeemed\":%" PRId64 ",\"held\":%" PRId64 "}",
+                               coupon_id, users, persisted, c.issued_quantity, pending, redeemed,
+                               held);
 }
 
 /* For the console's endpoints (console_api.c): the same check as every admin route. */

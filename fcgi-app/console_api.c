@@ -5,8 +5,11 @@
  *   GET /api/admin/coupons?limit=&after=        campaigns, newest first, keyset paginated
  *       (`after` = the `next` cursor of the previous page, a coupon id; limit 1..50),
  *       each with live issued (HLEN coupon:{ID}:users), persisted (coupon.issued_quantity,
- *       the rows the consumer inserted), pending (HLEN coupon:{ID}:pending) and remaining.
- *       One prepared SELECT and one pipelined Redis round trip per page.
+ *       the rows the consumer inserted), pending (HLEN coupon:{ID}:pending), remaining,
+ *       and the checkout's redeemed and held issuances as MariaDB has them (the rows the
+ *       checkout applier wrote; a hold whose hold_expires_at passed is not held).
+ *       Two prepared SELECTs (the page, then one GROUP BY over its ids) and one
+ *       pipelined Redis round trip per page.
  *   GET /api/admin/coupons/{id}/series?seconds=  the campaign's claims per second and the
  *       issue endpoints' answers by status per second over the last `seconds` (10..300),
  *       read from the shared ring that the master samples (series.h); no worker is asked.
@@ -108,12 +111,12 @@ static int write_item(struct http_response *resp, const struct coupon_summary *c
     if (rc == CP_OK)
         rc = problem_json_escape(resp, c->title, strlen(c->title));
     if (rc == CP_OK)
-        rc =
-            http_response_printf(resp,
-                                 "\",\"startAt\":\"%s\",\"endAt\":\"%s\",\"totalQuantity\":%s,"
-                                 "\"issued\":%lld,\"persisted\":%" PRId64 ",\"pending\":%lld,"
-                                 "\"remaining\":%s}",
-                                 start, end, total, issued, c->issued_quantity, pending, remaining);
+        rc = http_response_printf(resp,
+                                  "\",\"startAt\":\"%s\",\"endAt\":\"%s\",\"totalQuantity\":%s,"
+                                  "\"issued\":%lld,\"persisted\":%" PRId64 ",\"pending\":%lld,"
+                                  "\"remaining\":%s,\"redeemed\":%" PRId64 ",\"held\":%" PRId64 "}",
+                                  start, end, total, issued, c->issued_quantity, pending, remaining,
+                                  c->redeemed, c->held);
     return rc;
 }
 
@@ -139,15 +142,19 @@ void console_list_handle(struct app_thread *t, const struct http_request *req,
         return;
     }
     size_t n = 0;
+    int more = 0;
     int rc = coupon_store_list(app_db(t), after, (int)limit + 1, rows, &n);
+    if (rc == CP_OK && n > (size_t)limit) {
+        more = 1; /* the extra row only tells that a next page exists */
+        n = (size_t)limit;
+    }
+    if (rc == CP_OK)
+        rc = coupon_store_checkout_counts(app_db(t), rows, n);
     if (rc != CP_OK) {
         app_db_failed(t, rc);
         problem_db(resp, rc);
         return;
     }
-    int more = n > (size_t)limit; /* the extra row only tells that a next page exists */
-    if (more)
-        n = (size_t)limit;
     rc = live_counts(t, rows, n, issued, pending);
     if (rc != CP_OK) {
         problem_fail(resp, rc, "redis unavailable");

@@ -153,20 +153,25 @@ int coupon_store_update(struct db *db, const struct coupon *c)
     return db_exec(db, sql, p);
 }
 
-int coupon_store_count_issues(struct db *db, int64_t id, int64_t *count, int64_t *redeemed)
+int coupon_store_count_issues(struct db *db, int64_t id, int64_t *count, int64_t *redeemed,
+                              int64_t *held)
 {
-    static const char sql[] =
-        "SELECT COUNT(*), COUNT(used_at) FROM coupon_issue WHERE coupon_id = ?";
-    int64_t used = 0;
-    MYSQL_BIND param, res[2];
+    static const char sql[] = "SELECT COUNT(*), COUNT(used_at), "
+                              "COUNT(CASE WHEN " COUPON_STORE_HELD_NOW " THEN 1 END) "
+                              "FROM coupon_issue WHERE coupon_id = ?";
+    int64_t used = 0, holds = 0;
+    MYSQL_BIND param, res[3];
     db_bind_i64(&param, &id, NULL);
     db_bind_i64(&res[0], count, NULL);
     db_bind_i64(&res[1], &used, NULL);
+    db_bind_i64(&res[2], &holds, NULL);
     int rc = db_fetch_one(db, sql, &param, res);
     if (rc == CP_ERR_NOT_FOUND)
         rc = CP_ERR_UNAVAILABLE; /* an aggregate has a row */
     if (rc == CP_OK && redeemed != NULL)
         *redeemed = used;
+    if (rc == CP_OK && held != NULL)
+        *held = holds;
     return rc;
 }
 
@@ -277,4 +282,45 @@ int coupon_store_list(struct db *db, int64_t before_id, int limit, struct coupon
     db_bind_i64(&res[4], &l.row.start_ms, NULL);
     db_bind_i64(&res[5], &l.row.end_ms, NULL);
     return db_fetch_each(db, sql, p, res, list_row, &l);
+}
+
+struct checkout_rows {
+    struct coupon_summary *rows;
+    size_t n;
+    int64_t id, redeemed, held; /* the row being read */
+};
+
+static int checkout_row(void *arg)
+{
+    struct checkout_rows *c = arg;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->rows[i].id == c->id) {
+            c->rows[i].redeemed = c->redeemed;
+            c->rows[i].held = c->held;
+        }
+    return CP_OK;
+}
+
+int coupon_store_checkout_counts(struct db *db, struct coupon_summary *rows, size_t n)
+{
+    static const char sql[] = "SELECT CAST(coupon_id AS SIGNED), COUNT(used_at), "
+                              "COUNT(CASE WHEN " COUPON_STORE_HELD_NOW " THEN 1 END) "
+                              "FROM coupon_issue WHERE coupon_id BETWEEN ? AND ? "
+                              "GROUP BY coupon_id";
+    if (n == 0)
+        return CP_OK;
+    int64_t lo = rows[0].id, hi = rows[0].id;
+    for (size_t i = 0; i < n; i++) {
+        rows[i].redeemed = rows[i].held = 0; /* no issuance: no row in the result */
+        lo = rows[i].id < lo ? rows[i].id : lo;
+        hi = rows[i].id > hi ? rows[i].id : hi;
+    }
+    struct checkout_rows c = {.rows = rows, .n = n};
+    MYSQL_BIND p[2], res[3];
+    db_bind_i64(&p[0], &lo, NULL);
+    db_bind_i64(&p[1], &hi, NULL);
+    db_bind_i64(&res[0], &c.id, NULL);
+    db_bind_i64(&res[1], &c.redeemed, NULL);
+    db_bind_i64(&res[2], &c.held, NULL);
+    return db_fetch_each(db, sql, p, res, checkout_row, &c);
 }

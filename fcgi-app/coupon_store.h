@@ -53,8 +53,14 @@ int coupon_store_insert(struct db *db, struct coupon *c);
 /* Writes the changeable fields (title, description, end_ms, total_quantity). */
 int coupon_store_update(struct db *db, const struct coupon *c);
 
-/* Rows in coupon_issue for the coupon, and (redeemed != NULL) how many are redeemed. */
-int coupon_store_count_issues(struct db *db, int64_t id, int64_t *count, int64_t *redeemed);
+/* An issuance held now, as a condition on `coupon_issue` (MariaDB's clock): a hold that
+ * lapsed is not counted even before the checkout applier wrote its lapse. */
+#define COUPON_STORE_HELD_NOW "hold_order_id IS NOT NULL AND hold_expires_at > NOW(3)"
+
+/* Rows in coupon_issue for the coupon, and how many are redeemed (redeemed != NULL) and
+ * held now (held != NULL). */
+int coupon_store_count_issues(struct db *db, int64_t id, int64_t *count, int64_t *redeemed,
+                              int64_t *held);
 
 /* One persisted issuance as reads show it. Times -1 = NULL; code "" = NULL. */
 struct issuance {
@@ -100,11 +106,19 @@ int coupon_store_user_coupons(struct db *db, int64_t user_id, int64_t before_id,
 /* One campaign of the console's list. */
 struct coupon_summary {
     int64_t id, total_quantity /* -1 = unlimited */, issued_quantity, start_ms, end_ms;
+    int64_t redeemed, held; /* coupon_store_checkout_counts; coupon_store_list sets 0 */
     char title[CP_TITLE_MAX_CHARS * 4 + 1];
 };
 
 /* Coupons with id < before_id, newest first, at most `limit` rows into out; *n rows. */
 int coupon_store_list(struct db *db, int64_t before_id, int limit, struct coupon_summary *out,
                       size_t *n);
+
+/* Sets redeemed and held (COUPON_STORE_HELD_NOW) of rows[0..n) with one aggregate over
+ * coupon_issue, grouped by coupon, for the ids between the rows' least and greatest:
+ * for a page of coupon_store_list that range is exactly the page's ids (a keyset page
+ * skips none), and the statement's text is the same for every page. Rows of any other
+ * set are counted right too; coupons in the range that are not rows are read, not kept. */
+int coupon_store_checkout_counts(struct db *db, struct coupon_summary *rows, size_t n);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * console.js - the operator console: campaigns with live stock, one campaign's live
- * charts, create/PATCH forms showing the API's own validation messages, and a user's
- * issuance. Static: it only calls the JSON API of the same origin.
+ * console.js - the operator console: campaigns with live stock and their redeemed and
+ * held issuances, one campaign's live charts, create/PATCH forms showing the API's own
+ * validation messages, and a user's issuance. Static: it only calls the JSON API of the
+ * same origin.
  *
  * The admin token is typed once, kept in sessionStorage (this tab only, gone when it
  * closes) and sent as "Authorization: Bearer"; it never appears in a URL, so never in
@@ -95,7 +96,7 @@
     const tr = document.createElement('tr');
     tr.dataset.id = String(c.id);
     const cells = [String(c.id), null, c.startAt + ' → ' + c.endAt, fmt(c.issued),
-      fmt(c.persisted), fmt(c.pending), fmt(c.remaining)];
+      fmt(c.persisted), fmt(c.pending), fmt(c.remaining), fmt(c.redeemed), fmt(c.held)];
     cells.forEach((text, i) => {
       const td = document.createElement('td');
       if (i === 1) {
@@ -106,7 +107,8 @@
       } else {
         td.textContent = text;
       }
-      td.className = ['id', 'title', 'window', 'issued', 'persisted', 'pending', 'remaining'][i];
+      td.className = ['id', 'title', 'window', 'issued', 'persisted', 'pending', 'remaining',
+        'redeemed', 'held'][i];
       tr.appendChild(td);
     });
     const td = document.createElement('td');
@@ -314,6 +316,8 @@
       $('#s-remaining').textContent = total === null ? '∞'
         : String(Math.max(0, total - st.issued));
       $('#s-bar').style.width = total ? Math.min(100, (100 * st.issued) / total) + '%' : '0%';
+      $('#s-redeemed').textContent = String(st.redeemed);
+      $('#s-held').textContent = String(st.held);
       updateCharts(s);
       banner('');
     } catch (e) {

@@ -45,6 +45,19 @@ async function claim(couponId, userId) {
   return r.status;
 }
 
+// A checkout call on one issuance (what: 'redemption' or 'hold'); throws unless it
+// answers `want`. Returns the answer's document (null for a 204).
+async function checkout(method, couponId, userId, what, body, want) {
+  const r = await fetch(base + '/api/coupons/' + couponId + '/issues/' + userId + '/' + what, {
+    method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  const doc = r.status === 204 ? null : await r.json();
+  if (r.status !== want)
+    throw new Error(method + ' ' + what + ' of user ' + userId + ' answered ' + r.status + ' ' +
+      JSON.stringify(doc) + ', not ' + want);
+  return doc;
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
   args: ['--no-sandbox', '--disable-dev-shm-usage'],
@@ -154,7 +167,37 @@ try {
   if (!(seq >= 1 && seq <= 30)) throw new Error('sequence ' + seq);
   ok('user lookup: ' + (await text('#l-status')) + ', sequence ' + seq);
 
-  // 9. The sale goes on for a few seconds (with duplicates: 409s in the answers chart).
+  // 9. Checkout through the API, seen on the campaign's page once the checkout applier
+  //    wrote it to MariaDB: users 1-4 redeemed; 5-7 held for 10 minutes; 8 held for 1 s
+  //    (it lapses: not held); 9 held, then released; 10 held, then its order redeems it
+  //    (redeemed, no longer held). Exactly 5 redeemed and 3 held, and so it stays.
+  const order = (i) => 'console-' + tag + '-' + i;
+  for (let i = 1; i <= 4; i++)
+    await checkout('POST', id, userBase + i, 'redemption', { orderId: order(i) }, 201);
+  for (let i = 5; i <= 7; i++)
+    await checkout('POST', id, userBase + i, 'hold', { orderId: order(i), ttlSeconds: 600 }, 201);
+  const lapsing = await checkout('POST', id, userBase + 8, 'hold',
+    { orderId: order(8), ttlSeconds: 1 }, 201);
+  await checkout('POST', id, userBase + 9, 'hold', { orderId: order(9), ttlSeconds: 600 }, 201);
+  await checkout('DELETE', id, userBase + 9, 'hold', { orderId: order(9) }, 204);
+  await checkout('POST', id, userBase + 10, 'hold', { orderId: order(10), ttlSeconds: 600 },
+    201);
+  await checkout('POST', id, userBase + 10, 'redemption', { orderId: order(10) }, 201);
+  const lapsedAt = Date.parse(lapsing.holdExpiresAt);
+  if (!(lapsedAt > 0)) throw new Error('holdExpiresAt ' + lapsing.holdExpiresAt);
+  const cards = async () => [await text('#s-redeemed'), await text('#s-held')];
+  const appliedMs = await within(5000, 'redeemed 5 and held 3 after the lapse', async () => {
+    const got = await cards();
+    return (Date.now() > lapsedAt && got[0] === '5' && got[1] === '3') || got;
+  });
+  await new Promise((r) => setTimeout(r, 1500)); // rounds of the applier and of the page
+  const later = await cards();
+  if (later[0] !== '5' || later[1] !== '3')
+    throw new Error('redeemed/held moved on to ' + later.join('/'));
+  await page.screenshot({ path: join(shots, '4-checkout.png') });
+  ok('checkout: redeemed 5 and held 3 on the page ' + appliedMs + ' ms after the last change');
+
+  // 10. The sale goes on for a few seconds (with duplicates: 409s in the answers chart).
   let u = 100;
   for (let s = 0; s < 6; s++) {
     const n = [8, 20, 35, 25, 14, 6][s];
@@ -169,18 +212,23 @@ try {
     (await page.getAttribute('#claims-chart', 'data-total')));
   const answers = Number(await page.getAttribute('#answers-chart', 'data-total'));
   if (!(answers >= 30 + u - 100)) throw new Error('answers chart total ' + answers);
-  await page.screenshot({ path: join(shots, '4-campaign-mid-sale.png'), fullPage: true });
+  await page.screenshot({ path: join(shots, '5-campaign-mid-sale.png'), fullPage: true });
   ok('mid-sale: ' + (30 + u - 100) + ' claims and ' + answers + ' answers on the charts');
 
-  // 10. The list shows the campaign's live numbers; the token never reached a URL.
+  // 11. The list shows the campaign's live and checkout numbers; the token never reached
+  //     a URL.
   await page.goto(base + '/console/#/');
   const row = page.locator('#campaigns tr[data-id="' + id + '"]');
   await row.waitFor({ timeout: 5000 });
   const issued = await row.locator('td.issued').innerText();
   if (issued !== String(30 + u - 100)) throw new Error('list says issued ' + issued);
-  await page.screenshot({ path: join(shots, '5-list.png') });
+  const checkedOut = [await row.locator('td.redeemed').innerText(),
+    await row.locator('td.held').innerText()];
+  if (checkedOut.join('/') !== '5/3') throw new Error('list says redeemed/held ' +
+    checkedOut.join('/'));
+  await page.screenshot({ path: join(shots, '6-list.png') });
   if (page.url().includes(token)) throw new Error('the token is in the URL');
-  ok('the list shows issued ' + issued + ' for campaign ' + id);
+  ok('the list shows issued ' + issued + ', redeemed 5 and held 3 for campaign ' + id);
 
   if (problems.length) throw new Error('browser errors: ' + problems.join(' | '));
   ok('no script error and no CSP violation in the browser');

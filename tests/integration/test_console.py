@@ -3,9 +3,10 @@
 - The browser suite (tests/browser/console.mjs: Debian's Chromium, headless, driven by
   playwright-core) through nginx and through lighttpd: wrong token, token, a wrong field
   with the API's message, create, 30 claims seen in numbers and chart within 2 s, PATCH,
-  lookup, the list. Screenshots go to <build>/tests/integration/screenshots/<server>/.
+  lookup, redemptions and holds seen as exact redeemed / held counts, the list. Screenshots go to <build>/tests/integration/screenshots/<server>/.
 - The static files as served: types, CSP, caching, methods, through both servers.
-- GET /api/admin/coupons (keyset pagination, live numbers) and
+- GET /api/admin/coupons (keyset pagination, live numbers, redeemed and held as MariaDB
+  has them, also in .../stats) and
   GET /api/admin/coupons/{id}/series: exact answers, and 400 problem+json on bad input.
 """
 
@@ -16,7 +17,7 @@ import subprocess
 import time
 import unittest
 
-from harness import admin_headers, create_coupon, env, http, new_user, wait_until
+from harness import admin_headers, create_coupon, env, http, new_user, sql, wait_until
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -33,8 +34,12 @@ def claim(coupon_id, user, server="nginx"):
     return r.status
 
 
+def checkout(method, coupon_id, user, what, body):
+    return http(method, "/api/coupons/%d/issues/%d/%s" % (coupon_id, user, what), body).status
+
+
 class BrowserTest(unittest.TestCase):
-    STEPS = 11
+    STEPS = 12
 
     def run_browser(self, server):
         addr = env["HTTP_NGINX" if server == "nginx" else "HTTP_LIGHTTPD"]
@@ -54,8 +59,8 @@ class BrowserTest(unittest.TestCase):
         self.assertNotIn("not ok", p.stdout)
         shots = sorted(os.path.basename(f) for f in glob.glob(shots_dir(server) + "/*.png"))
         self.assertEqual(shots, ["1-wrong-token.png", "2-field-error.png",
-                                 "3-after-30-claims.png", "4-campaign-mid-sale.png",
-                                 "5-list.png"])
+                                 "3-after-30-claims.png", "4-checkout.png",
+                                 "5-campaign-mid-sale.png", "6-list.png"])
         print("screenshots in", shots_dir(server))
         # The token went in headers only: never in an access log line.
         for log in glob.glob(os.path.join(env["LOG_DIR"], "*access*.log")):
@@ -123,8 +128,10 @@ class CampaignListTest(unittest.TestCase):
         self.assertEqual([c["id"] for c in page["items"]], [ids[2], ids[1]])
         self.assertEqual(page["next"], str(ids[1]))
         item = page["items"][1]
-        self.assertEqual(sorted(item), ["endAt", "id", "issued", "pending", "persisted",
-                                        "remaining", "startAt", "title", "totalQuantity"])
+        self.assertEqual(sorted(item), ["endAt", "held", "id", "issued", "pending", "persisted",
+                                        "redeemed", "remaining", "startAt", "title",
+                                        "totalQuantity"])
+        self.assertEqual((item["redeemed"], item["held"]), (0, 0))
         self.assertEqual(item["issued"], 4)
         self.assertEqual(item["remaining"], 46)
         self.assertEqual(item["totalQuantity"], 50)
@@ -140,6 +147,59 @@ class CampaignListTest(unittest.TestCase):
                    headers=admin_headers()).json()
         self.assertEqual(nxt["items"][0]["id"], ids[0])
         self.assertTrue(all(c["id"] < ids[1] for c in nxt["items"]))
+
+    def test_redeemed_and_held_as_mariadb_has_them(self):
+        # ids[1]: 3 redeemed; 2 held for 10 minutes; one held for 1 s (lapses: not held);
+        # one held, then released; one held, then redeemed by its order => 4 redeemed,
+        # 2 held. ids[0] and ids[2], the page's neighbours: one redemption, nothing.
+        ids = [create_coupon(totalQuantity=20) for _ in range(3)]
+        users = [new_user() for _ in range(8)]
+        for u in users:
+            self.assertEqual(claim(ids[1], u), 201)
+        self.assertEqual(claim(ids[0], users[0]), 201)
+        def order(i):
+            return "console-%d-%d" % (ids[1], i)
+        wants = [("POST", 0, "redemption", {"orderId": order(0)}, 201),
+                 ("POST", 1, "redemption", {"orderId": order(1)}, 201),
+                 ("POST", 2, "redemption", {"orderId": order(2)}, 201),
+                 ("POST", 3, "hold", {"orderId": order(3), "ttlSeconds": 600}, 201),
+                 ("POST", 4, "hold", {"orderId": order(4), "ttlSeconds": 600}, 201),
+                 ("POST", 5, "hold", {"orderId": order(5), "ttlSeconds": 1}, 201),
+                 ("POST", 6, "hold", {"orderId": order(6), "ttlSeconds": 600}, 201),
+                 ("DELETE", 6, "hold", {"orderId": order(6)}, 204),
+                 ("POST", 7, "hold", {"orderId": order(7), "ttlSeconds": 600}, 201),
+                 ("POST", 7, "redemption", {"orderId": order(7)}, 201)]
+        for method, i, what, body, status in wants:
+            self.assertEqual(checkout(method, ids[1], users[i], what, body), status,
+                             (method, i, what))
+        self.assertEqual(checkout("POST", ids[0], users[0], "redemption",
+                                  {"orderId": "console-other-%d" % ids[0]}), 201)
+        lapse_at = time.time() + 1.0
+
+        # Every change applied: one version per change (the lapse is written by the
+        # applier's sweep in its own time, so user 5 counts as at least its hold).
+        def applied():
+            rows = sql("SELECT coupon_id, user_id, checkout_version FROM coupon_issue WHERE "
+                       "coupon_id IN (%d, %d)" % (ids[0], ids[1]))
+            v = {(int(c), int(u)): int(n) for c, u, n in rows}
+            want = {(ids[1], u): w for u, w in zip(users, [1, 1, 1, 1, 1, 1, 2, 2])}
+            want[(ids[0], users[0])] = 1
+            return all(v.get(k, 0) >= w for k, w in want.items())
+        wait_until(applied, 30, message="the checkout changes in MariaDB")
+        time.sleep(max(0.0, lapse_at - time.time()) + 0.2)
+        counted = sql("SELECT coupon_id, COUNT(used_at), SUM(hold_order_id IS NOT NULL AND "
+                      "hold_expires_at > NOW(3)) FROM coupon_issue WHERE coupon_id IN "
+                      "(%d, %d) GROUP BY coupon_id ORDER BY coupon_id" % (ids[0], ids[1]))
+        self.assertEqual(counted, [(str(ids[0]), "1", "0"), (str(ids[1]), "4", "2")])
+        page = http("GET", "/api/admin/coupons?limit=3&after=%d" % (ids[2] + 1),
+                    headers=admin_headers()).json()
+        got = [(c["id"], c["redeemed"], c["held"]) for c in page["items"]]
+        self.assertEqual(got, [(ids[2], 0, 0), (ids[1], 4, 2), (ids[0], 1, 0)])
+        one = http("GET", "/api/admin/coupons?limit=1&after=%d" % ids[2],
+                   headers=admin_headers()).json()["items"]
+        self.assertEqual([(c["id"], c["redeemed"], c["held"]) for c in one], [(ids[1], 4, 2)])
+        st = http("GET", "/api/admin/coupons/%d/stats" % ids[1], headers=admin_headers()).json()
+        self.assertEqual((st["redeemed"], st["held"]), (4, 2))
 
     def test_last_page_has_no_next(self):
         r = http("GET", "/api/admin/coupons?limit=50&after=2", headers=admin_headers()).json()

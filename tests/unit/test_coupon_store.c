@@ -28,7 +28,12 @@ static const char update_sql[] =
     "UPDATE coupon SET title = ?, description = ?, end_at = FROM_UNIXTIME(? / 1000), "
     "total_quantity = ? WHERE id = ?";
 static const char count_sql[] =
-    "SELECT COUNT(*), COUNT(used_at) FROM coupon_issue WHERE coupon_id = ?";
+    "SELECT COUNT(*), COUNT(used_at), COUNT(CASE WHEN hold_order_id IS NOT NULL AND "
+    "hold_expires_at > NOW(3) THEN 1 END) FROM coupon_issue WHERE coupon_id = ?";
+static const char checkout_sql[] =
+    "SELECT CAST(coupon_id AS SIGNED), COUNT(used_at), COUNT(CASE WHEN hold_order_id IS NOT "
+    "NULL AND hold_expires_at > NOW(3) THEN 1 END) FROM coupon_issue WHERE coupon_id BETWEEN ? "
+    "AND ? GROUP BY coupon_id";
 static const char list_sql[] =
     "SELECT CAST(id AS SIGNED), title, COALESCE(CAST(total_quantity AS SIGNED), -1), "
     "CAST(issued_quantity AS SIGNED), CAST(UNIX_TIMESTAMP(start_at) * 1000 AS SIGNED), "
@@ -144,14 +149,17 @@ static void an_update_chosen_as_deadlock_victim_runs_again(void)
     CU_ASSERT_EQUAL(fake_pending(), 0);
 }
 
-static void count_issues_reads_both_counts(void)
+static void count_issues_reads_every_count(void)
 {
     fresh();
-    fake_rows(count_sql, (const char *[]){"12|3", NULL});
-    int64_t count = 0, redeemed = 0;
-    CU_ASSERT_EQUAL(coupon_store_count_issues(db, 5, &count, &redeemed), CP_OK);
+    fake_rows(count_sql, (const char *[]){"12|3|2", NULL});
+    int64_t count = 0, redeemed = 0, held = 0;
+    CU_ASSERT_EQUAL(coupon_store_count_issues(db, 5, &count, &redeemed, &held), CP_OK);
     CU_ASSERT_EQUAL(count, 12);
     CU_ASSERT_EQUAL(redeemed, 3);
+    CU_ASSERT_EQUAL(held, 2);
+    fake_rows(count_sql, (const char *[]){"12|3|2", NULL});
+    CU_ASSERT_EQUAL(coupon_store_count_issues(db, 5, &count, NULL, NULL), CP_OK);
     fake_rows("SELECT EXISTS(SELECT 1 FROM coupon_issue WHERE coupon_id = ?)",
               (const char *[]){"1", NULL});
     CU_ASSERT_EQUAL(coupon_store_has_issues(db, 5), 1);
@@ -212,6 +220,27 @@ static void list_refuses_more_rows_than_its_limit(void)
     CU_ASSERT_EQUAL(fake.unexpected, 0);
 }
 
+static void checkout_counts_group_a_page_by_its_id_range(void)
+{
+    fresh();
+    struct coupon_summary page[3] = {{.id = 9, .held = 7}, {.id = 8, .redeemed = 7}, {.id = 6}};
+    /* 7 is not a row (a test of another set than a page): read, not kept. */
+    fake_rows(checkout_sql, (const char *[]){"6|4|1", "7|5|5", "9|0|2", NULL});
+    CU_ASSERT_EQUAL(coupon_store_checkout_counts(db, page, 3), CP_OK);
+    CU_ASSERT_STRING_EQUAL(fake_exec(0) + 5 + strlen(checkout_sql), " <- 6,9");
+    CU_ASSERT_EQUAL(page[0].redeemed, 0);
+    CU_ASSERT_EQUAL(page[0].held, 2);
+    CU_ASSERT_EQUAL(page[1].redeemed, 0); /* no issuance: no group, and 0 */
+    CU_ASSERT_EQUAL(page[1].held, 0);
+    CU_ASSERT_EQUAL(page[2].redeemed, 4);
+    CU_ASSERT_EQUAL(page[2].held, 1);
+    CU_ASSERT_EQUAL(coupon_store_checkout_counts(db, page, 0), CP_OK); /* no statement */
+    CU_ASSERT_EQUAL(fake_count("exec"), 1);
+    fake_fail(checkout_sql, FAKE_CR_SERVER_LOST);
+    CU_ASSERT_EQUAL(coupon_store_checkout_counts(db, page, 3), CP_ERR_UNAVAILABLE);
+    CU_ASSERT_EQUAL(fake.unexpected, 0);
+}
+
 int main(void)
 {
     static const struct unit_case tests[] = {
@@ -223,10 +252,12 @@ int main(void)
          insert_maps_a_duplicate_code_and_a_refused_value},
         {"an_update_chosen_as_deadlock_victim_runs_again",
          an_update_chosen_as_deadlock_victim_runs_again},
-        {"count_issues_reads_both_counts", count_issues_reads_both_counts},
+        {"count_issues_reads_every_count", count_issues_reads_every_count},
         {"user_coupons_calls_back_per_row_until_told_to_stop",
          user_coupons_calls_back_per_row_until_told_to_stop},
         {"list_refuses_more_rows_than_its_limit", list_refuses_more_rows_than_its_limit},
+        {"checkout_counts_group_a_page_by_its_id_range",
+         checkout_counts_group_a_page_by_its_id_range},
     };
     int rc = unit_run_suite("coupon_store", NULL, UNIT_CASES(tests));
     db_free(db);
