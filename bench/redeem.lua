@@ -9,7 +9,7 @@
 -- The requests of one thread go round the steps: request k does step k mod STEPS for
 -- user (k / STEPS) - step * LAG. wrk does not say which connection a request goes to, so
 -- the user's next step follows LAG users behind the claim - about LAG * STEPS requests
--- of this thread later (LAG = 8 x the thread's connections: a few hundred milliseconds
+-- of this thread later (LAG = 16 x the thread's connections: a second or two
 -- at full speed, when the claim's 201 has long arrived). Steps for users below 1 (the
 -- first LAG users of a thread) are claims of extra users instead. User ids are
 -- tid * 10^9 + n, so threads never share a user; every answer is expected to be a 201.
