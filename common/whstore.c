@@ -310,3 +310,13 @@ int whstore_oldest_pending(struct db *db, int64_t *age_s)
     db_bind_i64(&res, age_s, NULL);
     return run(db, sql, NULL, &res, first_row, &found, NULL);
 }
+
+int whstore_enabled_count(struct db *db, int64_t *n)
+{
+    static const char sql[] = "SELECT COUNT(*) FROM webhook_endpoint WHERE enabled = 1";
+    int found = 0;
+    MYSQL_BIND res;
+    *n = 0;
+    db_bind_i64(&res, n, NULL);
+    return run(db, sql, NULL, &res, first_row, &found, NULL);
+}

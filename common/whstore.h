@@ -92,4 +92,7 @@ int whstore_attempted(struct db *db, int64_t id, int state, int64_t status, cons
 /* The age in seconds of the oldest pending delivery (0: none). */
 int whstore_oldest_pending(struct db *db, int64_t *age_s);
 
+/* How many endpoints are enabled (the fan-out writes nothing when none is). */
+int whstore_enabled_count(struct db *db, int64_t *n);
+
 #endif

@@ -72,7 +72,7 @@ static int wrap_payload(const struct downstream_event *ev, const void *value, si
 }
 
 /* Writes the delivery rows of one message; CP_OK also for a message skipped (logged). */
-static int fan_out(struct dispatcher *d, const rd_kafka_message_t *m)
+static int fan_out(struct dispatcher *d, const rd_kafka_message_t *m, uint64_t *created_out)
 {
     struct downstream_event ev;
     char payload[CP_WEBHOOK_PAYLOAD_MAX];
@@ -87,11 +87,32 @@ static int fan_out(struct dispatcher *d, const rd_kafka_message_t *m)
         return CP_OK;
     }
     uint64_t created = 0;
-    if (whstore_fanout(d->db, ev.event_id, ev.type, ev.coupon_id, payload, (size_t)n,
-                       d->conf->webhook_retry_window_s, &created) != CP_OK) {
-        return CP_ERR_UNAVAILABLE;
+    int rc = whstore_fanout(d->db, ev.event_id, ev.type, ev.coupon_id, payload, (size_t)n,
+                            d->conf->webhook_retry_window_s, &created);
+    if (rc == CP_OK)
+        *created_out += created;
+    return rc;
+}
+
+/* One fetch batch for db_tx. */
+struct fan_batch {
+    struct dispatcher *d;
+    rd_kafka_message_t **msgs;
+    size_t n;
+    uint64_t created; /* rows the last run wrote (counted once it committed) */
+};
+
+/* db_tx body: every message's rows (INSERT IGNORE: a re-run writes nothing twice). */
+static int fan_out_all(struct db *db, void *arg)
+{
+    (void)db;
+    struct fan_batch *fb = arg;
+    fb->created = 0;
+    for (size_t i = 0; i < fb->n; i++) {
+        int rc = fan_out(fb->d, fb->msgs[i], &fb->created);
+        if (rc != CP_OK)
+            return rc;
     }
-    atomic_fetch_add(&d->created, created);
     return CP_OK;
 }
 
@@ -121,12 +142,23 @@ static void consume(struct dispatcher *d, int wait_ms)
         }
         batch[n++] = m;
     }
+    /* One transaction for the batch's rows (a commit per batch, not per event), and
+     * none at all while no endpoint is enabled - the usual case, which then costs one
+     * COUNT per batch instead of a statement per event. An endpoint registered while a
+     * batch is written receives the events after it. */
+    struct fan_batch fb = {d, batch, n, 0};
     size_t done = 0;
-    while (done < n && !atomic_load(&d->stop)) {
-        if (fan_out(d, batch[done]) == CP_OK)
-            done++;
-        else
+    while (n > 0 && done == 0 && !atomic_load(&d->stop)) {
+        int64_t enabled = 0;
+        int rc = whstore_enabled_count(d->db, &enabled);
+        if (rc == CP_OK && enabled > 0)
+            rc = db_tx(d->db, fan_out_all, &fb);
+        if (rc == CP_OK) {
+            done = n;
+            atomic_fetch_add(&d->created, enabled > 0 ? fb.created : 0);
+        } else {
             pause_ms(d, ERROR_BACKOFF_MS); /* MariaDB down: nothing committed meanwhile */
+        }
     }
     if (done == n && n > 0) {
         rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)n);
