@@ -102,6 +102,21 @@ static int order_char(char c)
            c == '_' || c == ':' || c == '-';
 }
 
+/* The orderId that ends a value: [p, end) of 0..CP_ORDER_ID_MAX_CHARS order characters
+ * (empty only when allow_empty) into order. */
+static int order_tail(const char *p, const char *end, int allow_empty, char *order)
+{
+    size_t olen = (size_t)(end - p);
+    if (olen > CP_ORDER_ID_MAX_CHARS || (olen == 0 && !allow_empty))
+        return CP_ERR_INVALID;
+    for (size_t i = 0; i < olen; i++)
+        if (!order_char(p[i]))
+            return CP_ERR_INVALID;
+    memcpy(order, p, olen);
+    order[olen] = '\0';
+    return CP_OK;
+}
+
 int rkey_change_decode(const char *field, size_t flen, const char *value, size_t vlen,
                        struct rkey_change *out)
 {
@@ -118,15 +133,7 @@ int rkey_change_decode(const char *field, size_t flen, const char *value, size_t
     const char *p = value + 2, *end = value + vlen;
     if (next_u63(&p, end, &out->at_ms) != CP_OK || next_u63(&p, end, &out->until_ms) != CP_OK)
         return CP_ERR_INVALID;
-    size_t olen = (size_t)(end - p);
-    if (olen == 0 || olen > CP_ORDER_ID_MAX_CHARS)
-        return CP_ERR_INVALID;
-    for (size_t i = 0; i < olen; i++)
-        if (!order_char(p[i]))
-            return CP_ERR_INVALID;
-    memcpy(out->order_id, p, olen);
-    out->order_id[olen] = '\0';
-    return CP_OK;
+    return order_tail(p, end, 0, out->order_id);
 }
 
 int rkey_checkout_state_decode(const char *s, size_t len, struct rkey_checkout_state *out)
@@ -141,16 +148,8 @@ int rkey_checkout_state_decode(const char *s, size_t len, struct rkey_checkout_s
     p += 2;
     if (next_u63(&p, end, &out->at_ms) != CP_OK || next_u63(&p, end, &out->until_ms) != CP_OK)
         return CP_ERR_INVALID;
-    size_t olen = (size_t)(end - p);
     /* F keeps the order of the change that freed it, or none */
-    if (olen > CP_ORDER_ID_MAX_CHARS || (olen == 0 && out->state != 'F'))
-        return CP_ERR_INVALID;
-    for (size_t i = 0; i < olen; i++)
-        if (!order_char(p[i]))
-            return CP_ERR_INVALID;
-    memcpy(out->order_id, p, olen);
-    out->order_id[olen] = '\0';
-    return CP_OK;
+    return order_tail(p, end, out->state == 'F', out->order_id);
 }
 
 int rkey_checkout_state_encode(const struct rkey_checkout_state *v, char *buf, size_t cap)

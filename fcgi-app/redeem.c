@@ -159,46 +159,34 @@ static int refused(struct app_thread *t, struct http_response *resp, int rc,
         problem_fail(resp, CP_ERR_UNAVAILABLE, "issuance state unavailable");
         return 1;
     }
+    /* The refusals of the script: counter, problem, and a detail that names the coupon,
+     * the user and - where it helps - when (the deadline, the hold's end). */
+    static const struct {
+        enum checkout_outcome outcome;
+        enum metrics_counter counter;
+        int err;
+        const char *what;
+    } refusals[] = {
+        {CHECKOUT_NOT_ISSUED, M_REDEEM_NOT_FOUND, CP_ERR_NO_ISSUANCE, "is not issued to"},
+        {CHECKOUT_BACKLOG, M_REDEEM_UNAVAILABLE, CP_ERR_UNAVAILABLE,
+         "has too many checkout changes not yet persisted for"},
+        {CHECKOUT_EXPIRED, M_REDEEM_EXPIRED, CP_ERR_EXPIRED, "was usable until %s for"},
+        {CHECKOUT_REDEEMED, M_REDEEM_CONFLICT, CP_ERR_ALREADY_REDEEMED,
+         "is redeemed by another order for"},
+        {CHECKOUT_HELD, M_REDEEM_HELD, CP_ERR_HELD, "is held by another order until %s for"},
+        {CHECKOUT_WRONG_ORDER, M_REDEEM_CANCEL_CONFLICT, CP_ERR_ORDER_MISMATCH,
+         "is redeemed or held by another order for"},
+    };
     (void)timefmt_format_ms(res->at_ms, when, sizeof when);
-    switch (res->outcome) {
-    case CHECKOUT_NOT_ISSUED:
-        metrics_add(m, M_REDEEM_NOT_FOUND, 1);
-        problem_fail(resp, CP_ERR_NO_ISSUANCE,
-                     "user %" PRId64 " holds no issuance of coupon %" PRId64, user_id, coupon_id);
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        if (refusals[i].outcome != res->outcome)
+            continue;
+        char what[96];
+        snprintf(what, sizeof what, refusals[i].what, when);
+        metrics_add(m, refusals[i].counter, 1);
+        problem_fail(resp, refusals[i].err, "coupon %" PRId64 " %s user %" PRId64, coupon_id, what,
+                     user_id);
         return 1;
-    case CHECKOUT_BACKLOG:
-        metrics_add(m, M_REDEEM_UNAVAILABLE, 1);
-        problem_fail(resp, CP_ERR_UNAVAILABLE,
-                     "too many checkout changes of coupon %" PRId64 " are not yet persisted",
-                     coupon_id);
-        return 1;
-    case CHECKOUT_EXPIRED:
-        metrics_add(m, M_REDEEM_EXPIRED, 1);
-        problem_fail(resp, CP_ERR_EXPIRED,
-                     "coupon %" PRId64 " of user %" PRId64 " was usable until %s", coupon_id,
-                     user_id, when);
-        return 1;
-    case CHECKOUT_REDEEMED:
-        metrics_add(m, M_REDEEM_CONFLICT, 1);
-        problem_fail(resp, CP_ERR_ALREADY_REDEEMED,
-                     "coupon %" PRId64 " of user %" PRId64 " is redeemed by another order",
-                     coupon_id, user_id);
-        return 1;
-    case CHECKOUT_HELD:
-        metrics_add(m, M_REDEEM_HELD, 1);
-        problem_fail(resp, CP_ERR_HELD,
-                     "coupon %" PRId64 " of user %" PRId64 " is held by another order until %s",
-                     coupon_id, user_id, when);
-        return 1;
-    case CHECKOUT_WRONG_ORDER:
-        metrics_add(m, M_REDEEM_CANCEL_CONFLICT, 1);
-        problem_fail(resp, CP_ERR_ORDER_MISMATCH,
-                     "coupon %" PRId64 " of user %" PRId64 " is redeemed or held by another order",
-                     coupon_id, user_id);
-        return 1;
-    case CHECKOUT_CHANGED:
-    case CHECKOUT_REPLAY:
-    case CHECKOUT_NOTHING: return 0;
     }
     return 0;
 }
