@@ -314,7 +314,9 @@ static void sweep_lapses_holds_and_lists_coupons_with_records(void)
 static void a_script_flush_empties_the_sha_and_the_next_call_loads_it(void)
 {
     connect_once();
-    int64_t ids[2] = {next_coupon++, next_coupon++};
+    int64_t ids[2];
+    ids[0] = next_coupon++;
+    ids[1] = next_coupon++;
     char sha[41] = "";
     long long lapsed = 0;
     int64_t with[2];
@@ -356,7 +358,9 @@ static void a_script_flush_empties_the_sha_and_the_next_call_loads_it(void)
 static void a_coupon_the_script_fails_on_fails_the_sweep_and_keeps_the_others(void)
 {
     connect_once();
-    int64_t ids[2] = {next_coupon++, next_coupon++};
+    int64_t ids[2];
+    ids[0] = next_coupon++;
+    ids[1] = next_coupon++;
     hold(ids[0], 1, 1000);
     raw_do("SET coupon:{%" PRId64 "}:holds x", ids[1]); /* WRONGTYPE inside the script */
     char sha[41] = "";

@@ -323,7 +323,7 @@ static void event_encode_issued_writes_the_downstream_value(void)
 static void event_encode_redemption_writes_both_kinds(void)
 {
     char buf[CP_EVENT_MAX_BYTES];
-    struct redemption_event ev = {REDEMPTION_REDEEMED, 42, 7, 3, "o-1", 1795548702000};
+    struct redemption_event ev = {REDEMPTION_REDEEMED, 42, 7, 3, "o-1", 1795548702000, 0, 0};
     int n = event_encode_redemption(&ev, buf, sizeof buf);
     const char *want = "{\"type\":\"coupon.redeemed\",\"couponId\":42,\"userId\":7,"
                        "\"sequence\":3,\"orderId\":\"o-1\","
